@@ -1,0 +1,51 @@
+# supportdesk — the two set-up commands are `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test check lint types contracts pytest bench peers fmt snapshots-update clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/supportdesk demo --home demo-home
+
+# lint, types, import contracts and the test suite
+test: check
+
+check: $(VENV)/.installed peers lint types contracts pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check supportdesk tests bench
+	$(BIN)/ruff format --check supportdesk tests bench
+
+fmt: $(VENV)/.installed
+	$(BIN)/ruff format supportdesk tests bench
+	$(BIN)/ruff check --fix supportdesk tests bench
+
+types: $(VENV)/.installed
+	$(BIN)/mypy
+
+contracts: $(VENV)/.installed
+	$(BIN)/lint-imports
+
+pytest: $(VENV)/.installed
+	$(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+
+# Real test peers (Dovecot, PostgreSQL, tmux, mu, notmuch): installed when missing and root.
+peers:
+	@sh scripts/install_peers.sh
+
+bench: $(VENV)/.installed peers
+	$(PY) -m bench
+
+snapshots-update: $(VENV)/.installed
+	$(BIN)/pytest tests/console --snapshot-update -q
+
+clean:
+	rm -rf demo-home .pytest_cache .mypy_cache .ruff_cache

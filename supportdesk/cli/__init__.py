@@ -1,0 +1,1 @@
+"""The supportdesk command line (typer). One sub-app per noun."""

@@ -1,0 +1,223 @@
+"""`init`, `status`, `quarantine ...`, `outbox ...`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from supportdesk.cli.main import desk_of, state
+from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
+
+quarantine_app = typer.Typer(help="Messages that could not be understood.", no_args_is_help=True, rich_markup_mode=None)
+outbox_app = typer.Typer(help="Replies waiting to be sent, sent, or failed.", no_args_is_help=True, rich_markup_mode=None)
+
+
+def init_cmd(ctx: typer.Context) -> None:
+    """Write a commented config.toml and an empty database in the home.
+
+    Example: supportdesk --home ~/desk init
+    """
+    from supportdesk.config import write_default_config
+    from supportdesk.locations import default_home, ensure_home
+    from supportdesk.store.db import open_database
+
+    st = state(ctx)
+    home = (st.home or default_home()).expanduser()
+    ensure_home(home)
+    cfg = write_default_config(home)
+    open_database(home, st.db_url).dispose()
+    console().print(f"Desk ready in {home}\nEdit {cfg} to add channels, then run: supportdesk poll --once")
+
+
+def status_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="One JSON document.")) -> None:
+    """Each channel's last success and error, queue sizes, and the active runner.
+
+    Example: supportdesk status --json
+    """
+    from supportdesk.services.status import desk_status
+
+    desk = desk_of(ctx)
+    doc = desk_status(desk)
+    if json_out:
+        print_json(doc)
+        return
+    con = console()
+    con.print(f"Desk: {inert(desk.config.desk.name, one_line=True)}  home: {desk.home}")
+    r = doc["runner"]
+    con.print("Runner: " + (f"{r['holder']} (pid {r['pid']} on {r['host']}), heartbeat {r['heartbeat_at']}" if r else "none running"))
+    print_table(doc["channels"], [("name", "Channel"), ("type", "Type"), ("state", "State"),
+                                  ("last_success_at", "Last success"), ("last_error", "Last error")],
+                empty="No channels configured (edit config.toml).", max_width={"last_error": 60})
+    con.print(f"Outbox: {doc['outbox']['queued']} queued, {doc['outbox']['failed']} failed, "
+              f"{doc['outbox']['sent']} sent · Quarantine: {doc['quarantine']} · "
+              f"Open tickets: {doc['tickets']['open']}")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json"),
+    csv_out: bool = typer.Option(False, "--csv"),
+    all_: bool = typer.Option(False, "--all", help="Include resolved entries."),
+) -> None:
+    """List quarantined messages with their reasons.
+
+    Example: supportdesk quarantine list --json
+    """
+    from sqlmodel import col, select
+
+    from supportdesk.services.tickets import iso
+    from supportdesk.store.models import Quarantine
+
+    desk = desk_of(ctx)
+    with desk.db.read() as s:
+        q = select(Quarantine).order_by(col(Quarantine.id))
+        if not all_:
+            q = q.where(col(Quarantine.resolved_at).is_(None))
+        rows = [
+            {"id": r.id, "channel": r.channel, "source": r.source, "error": r.error,
+             "raw_sha256": r.raw_sha256, "created_at": iso(r.created_at), "attempts": r.attempts,
+             "resolved_at": iso(r.resolved_at)}
+            for r in s.exec(q).all()
+        ]
+    if json_out:
+        print_json(rows)
+    elif csv_out:
+        print_csv(rows, ["id", "channel", "source", "error", "raw_sha256", "created_at", "attempts", "resolved_at"])
+    else:
+        print_table(rows, [("id", "#"), ("channel", "Channel"), ("source", "Source"), ("error", "Reason")],
+                    empty="Quarantine is empty.", max_width={"source": 40, "error": 60})
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    ctx: typer.Context,
+    qid: int = typer.Argument(..., metavar="ID"),
+    raw: bool = typer.Option(False, "--raw", help="Write the raw bytes to stdout."),
+) -> None:
+    """Show one quarantined message: its reason and (inert) raw text.
+
+    Example: supportdesk quarantine show 3 --raw > broken.eml
+    """
+    import sys
+
+    from supportdesk.services.desk import NotFound
+    from supportdesk.store.files import read_raw
+    from supportdesk.store.models import Quarantine
+
+    desk = desk_of(ctx)
+    with desk.db.read() as s:
+        row = s.get(Quarantine, qid)
+        if row is None:
+            raise NotFound(f"there is no quarantine entry {qid}")
+    try:
+        data = read_raw(desk.home, row.raw_sha256)
+    except (OSError, ValueError):
+        data = b""
+    if raw:
+        sys.stdout.buffer.write(data)
+        return
+    con = console()
+    con.print(inert(f"#{row.id} from {row.source} ({row.channel}) at {row.created_at}", one_line=True))
+    con.print(inert(f"Reason: {row.error}", one_line=True))
+    con.print(inert(data[:4000].decode("utf-8", "replace")))
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    ctx: typer.Context,
+    ids: list[int] = typer.Argument(None, metavar="[ID]...", help="Entries to retry (default: all)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Parse quarantined messages again and ingest those that now parse.
+
+    Example: supportdesk quarantine retry 3 4
+    """
+    from supportdesk.services.importing import retry_quarantine
+
+    desk = desk_of(ctx)
+    summary = retry_quarantine(desk, list(ids) if ids else None)
+    if json_out:
+        print_json(summary.as_dict())
+    else:
+        console().print(f"Recovered {summary.imported}, duplicates {summary.duplicates}, still quarantined {summary.quarantined}.")
+
+
+def _outbox_rows(rows: list[Any]) -> list[dict[str, Any]]:
+    from supportdesk.services.tickets import iso
+
+    return [
+        {"id": r.id, "ticket_id": r.ticket_id, "channel": r.channel, "to": r.to_address, "state": r.state,
+         "attempts": r.attempts, "next_attempt_at": iso(r.next_attempt_at), "last_error": r.last_error or None,
+         "created_at": iso(r.created_at), "sent_at": iso(r.sent_at), "message_id": r.message_id}
+        for r in rows
+    ]
+
+
+@outbox_app.command("list")
+def outbox_list(
+    ctx: typer.Context,
+    state_: list[str] = typer.Option(None, "--state", help="queued, sending, sent, failed, cancelled (repeatable)."),
+    json_out: bool = typer.Option(False, "--json"),
+    csv_out: bool = typer.Option(False, "--csv"),
+    limit: int = typer.Option(200, "--limit", min=1),
+) -> None:
+    """The outbox with each item's state, attempts and last error.
+
+    Example: supportdesk outbox list --state failed
+    """
+    from supportdesk.services.desk import BadInput
+    from supportdesk.services.outbox import list_outbox
+
+    for s_ in state_ or []:
+        if s_ not in ("queued", "sending", "sent", "failed", "cancelled"):
+            raise BadInput(f"--state is queued, sending, sent, failed or cancelled, not {s_!r}")
+    desk = desk_of(ctx)
+    with desk.db.read() as s:
+        rows = _outbox_rows(list_outbox(s, states=list(state_ or []), limit=limit))
+    if json_out:
+        print_json(rows)
+    elif csv_out:
+        print_csv(rows, list(rows[0].keys()) if rows else ["id"])
+    else:
+        print_table(rows, [("id", "#"), ("ticket_id", "Ticket"), ("channel", "Channel"), ("to", "To"),
+                           ("state", "State"), ("attempts", "Tries"), ("last_error", "Last error")],
+                    empty="The outbox is empty.", max_width={"last_error": 50, "to": 30})
+
+
+@outbox_app.command("retry")
+def outbox_retry(ctx: typer.Context, ids: list[int] = typer.Argument(..., metavar="ID...")) -> None:
+    """Queue failed items again (never one that was sent).
+
+    Example: supportdesk outbox retry 12
+    """
+    from supportdesk.services.outbox import retry
+
+    desk = desk_of(ctx)
+    with desk.db.write() as s:
+        for i in ids:
+            retry(s, desk, i)
+    console().print(f"Queued again: {', '.join(map(str, ids))}.")
+
+
+@outbox_app.command("cancel")
+def outbox_cancel(ctx: typer.Context, ids: list[int] = typer.Argument(..., metavar="ID...")) -> None:
+    """Cancel items not yet sent.
+
+    Example: supportdesk outbox cancel 12
+    """
+    from supportdesk.services.outbox import cancel
+
+    desk = desk_of(ctx)
+    with desk.db.write() as s:
+        for i in ids:
+            cancel(s, desk, i)
+    console().print(f"Cancelled: {', '.join(map(str, ids))}.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init_cmd)
+    app.command("status")(status_cmd)
+    app.add_typer(quarantine_app, name="quarantine")
+    app.add_typer(outbox_app, name="outbox")

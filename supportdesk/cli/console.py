@@ -1,0 +1,13 @@
+"""Opening the console from the command line."""
+
+from __future__ import annotations
+
+import typer
+
+from supportdesk.cli.main import desk_of
+
+
+def open_console(ctx: typer.Context) -> None:
+    from supportdesk.app import run_console
+
+    run_console(desk_of(ctx))

@@ -1,0 +1,64 @@
+"""`supportdesk import PATH...`"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from supportdesk.cli.main import desk_of
+from supportdesk.cli.output import console, print_json
+
+
+def import_cmd(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help=".eml files, mbox files, Maildir folders, folders of .eml."),
+    channel: str | None = typer.Option(None, "--channel", help="The e-mail channel these belong to."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    workers: int = typer.Option(2, "--workers", min=1, max=16, help="Parser processes."),
+) -> None:
+    """Import mail from files. Idempotent: a second run adds nothing.
+
+    Messages from the desk's own addresses become outbound replies; imported history never
+    triggers acknowledgements.
+
+    Example: supportdesk import ~/Maildir/support old-mail.mbox --channel support
+    """
+    from supportdesk.connectors.files import count_raw_messages, iter_raw_messages
+    from supportdesk.services.desk import BadInput
+    from supportdesk.services.importing import default_email_channel, import_items
+
+    desk = desk_of(ctx)
+    for p in paths:
+        if not p.exists():
+            raise BadInput(f"{p} does not exist")
+    if channel is not None:
+        ch = desk.config.channel_named(channel)
+        if ch.type != "email":
+            raise BadInput(f"channel {channel!r} is not an e-mail channel")
+    name = channel or default_email_channel(desk)
+    show_progress = sys.stderr.isatty() and not json_out
+    if show_progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        total = count_raw_messages(paths)
+        with Progress(TextColumn("Importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console(stderr=True), transient=True) as prog:
+            task = prog.add_task("import", total=total or None)
+            summary = import_items(desk, iter_raw_messages(paths), channel=name, workers=workers,
+                                   progress=lambda n: prog.advance(task, n))
+    else:
+        summary = import_items(desk, iter_raw_messages(paths), channel=name, workers=workers)
+    if json_out:
+        print_json(summary.as_dict())
+    else:
+        console().print(
+            f"Imported {summary.imported}, duplicates {summary.duplicates}, "
+            f"quarantined {summary.quarantined}, unreadable {summary.unreadable} "
+            f"({len(summary.new_tickets)} new tickets)."
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_cmd)

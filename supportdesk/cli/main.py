@@ -1,0 +1,159 @@
+"""Entry point: global options, error handling, and the sub-apps.
+
+Imports are lazy: scripts call ``supportdesk`` often and start-up time matters.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from typer._click import exceptions as click_exc
+from typer.core import TyperGroup
+
+from supportdesk.cli.output import fail
+
+if TYPE_CHECKING:
+    from supportdesk.services.desk import Desk
+
+
+class DeskGroup(TyperGroup):
+    """Turns every known error into one sentence on stderr and a documented exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from supportdesk.config import ConfigError
+        from supportdesk.services.desk import ServiceError
+        from supportdesk.store.db import StoreError
+
+        try:
+            return super().invoke(ctx)
+        except ServiceError as exc:
+            fail(str(exc), exc.code)
+        except ConfigError as exc:
+            fail(str(exc), 6)
+        except StoreError as exc:
+            fail(str(exc), 7)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except BrokenPipeError:
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+        except (typer.Exit, typer.Abort, click_exc.ClickException):
+            raise
+        except OSError as exc:
+            fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", 1)
+        except Exception as exc:  # the last guard: never a traceback for the user
+            where = _log_traceback()
+            fail(f"internal error ({type(exc).__name__}): {exc}; details in {where}", 70)
+
+
+def _log_traceback() -> str:
+    """Keep the traceback for a bug report, away from the user's terminal."""
+    import tempfile
+    import traceback
+
+    from supportdesk.locations import default_home
+
+    for base in (default_home() / "logs", Path(tempfile.gettempdir())):
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            path = base / "supportdesk-errors.log"
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(traceback.format_exc() + "\n")
+            return str(path)
+        except OSError:
+            continue
+    return "(nowhere: no writable log folder)"
+
+
+@dataclass
+class CliState:
+    home: Path | None = None
+    agent: str | None = None
+    db_url: str | None = None
+    _desk: Any = field(default=None, repr=False)
+
+    def desk(self) -> Desk:
+        if self._desk is None:
+            from supportdesk.services.desk import open_desk
+
+            self._desk = open_desk(self.home, agent=self.agent, db_url=self.db_url)
+        return self._desk
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def desk_of(ctx: typer.Context) -> Desk:
+    return state(ctx).desk()
+
+
+EPILOG = "Exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 refused, 5 conflict, 6 config, 7 database."
+
+app = typer.Typer(
+    cls=DeskGroup,
+    name="supportdesk",
+    help="A terminal helpdesk: e-mail and Telegram conversations in one queue.\n\n"
+    "Run without a command to open the console.",
+    epilog=EPILOG,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(
+        None, "--home", envvar="SUPPORTDESK_HOME", help="The desk's home folder (config, database, files)."
+    ),
+    agent: str | None = typer.Option(
+        None, "--as", envvar="SUPPORTDESK_AGENT", help="Act as this agent (default: the OS user)."
+    ),
+    db: str | None = typer.Option(
+        None, "--db", envvar="SUPPORTDESK_DB", help="Database URL (default: SQLite in the home)."
+    ),
+) -> None:
+    """Example: supportdesk --home ~/desk tickets list status:open"""
+    st = state(ctx)
+    st.home, st.agent, st.db_url = home, agent, db
+    if ctx.invoked_subcommand is None:
+        from supportdesk.cli.console import open_console
+
+        open_console(ctx)
+
+
+def _register() -> None:
+    from supportdesk.cli import admin, importer, tickets
+
+    app.add_typer(tickets.app, name="tickets")
+    admin.register(app)
+    importer.register(app)
+    for name in ("triage", "customers", "templates", "kb", "agents", "reports", "search_cmd", "demo", "runner_cmd", "teams"):
+        try:
+            mod = __import__(f"supportdesk.cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"supportdesk.cli.{name}":
+                raise
+            continue
+        mod.register(app)
+
+
+_register()
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,118 @@
+"""Output for people and for scripts.
+
+Human output never interprets markup found in data, and replaces control characters and
+escape sequences with visible placeholders, so a subject like ``[bold]x[/bold]`` prints exactly
+so and an escape sequence in a mail never reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, NoReturn
+
+import typer
+
+_CONTROL = {i: f"\\x{i:02x}" for i in range(0x20) if chr(i) not in "\n\t"}
+_CONTROL[0x1B] = "␛"
+_CONTROL[0x7F] = "\\x7f"
+for _i in range(0x80, 0xA0):
+    _CONTROL[_i] = f"\\x{_i:02x}"
+for _c in ("\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"):
+    _CONTROL[ord(_c)] = f"\\u{ord(_c):04x}"  # bidi overrides: shown, not obeyed
+_ONE_LINE = dict(_CONTROL)
+_ONE_LINE[0x0A] = "⏎"
+_ONE_LINE[0x09] = " "
+_ONE_LINE[0x0D] = ""
+
+
+def inert(text: Any, *, one_line: bool = False) -> str:
+    """Text safe for a terminal: control characters shown as placeholders."""
+    s = "" if text is None else str(text)
+    s = s.replace("\r\n", "\n")
+    return s.translate(_ONE_LINE if one_line else _CONTROL)
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, markup=False, highlight=False, emoji=False, soft_wrap=False)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One clear sentence on stderr, then exit with ``code``."""
+    msg = inert(message, one_line=True).strip()
+    if msg and not msg.endswith((".", "!", "?")):
+        msg += "."
+    sys.stderr.write(f"supportdesk: {msg}\n")
+    raise typer.Exit(code)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return o.isoformat()
+    return str(o)
+
+
+def print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=_json_default))
+    sys.stdout.write("\n")
+
+
+def print_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_csv_cell(r.get(c)) for c in columns])
+    sys.stdout.write(buf.getvalue())
+
+
+def _csv_cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False)
+    s = str(v)
+    if s[:1] in ("=", "+", "-", "@") and not s[1:2].isdigit():
+        s = "'" + s  # keep spreadsheets from running formulas found in customer text
+    return s
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    *,
+    empty: str = "Nothing to show.",
+    formatters: dict[str, Callable[[Any], str]] | None = None,
+    max_width: dict[str, int] | None = None,
+) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    con = console()
+    if not rows:
+        con.print(Text(empty))
+        return
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for key, title in columns:
+        table.add_column(title, overflow="ellipsis", no_wrap=True, max_width=(max_width or {}).get(key))
+    fm = formatters or {}
+    for r in rows:
+        cells = []
+        for key, _title in columns:
+            v = r.get(key)
+            s = fm[key](v) if key in fm else ("" if v is None else ", ".join(v) if isinstance(v, list) else str(v))
+            cells.append(Text(inert(s, one_line=True)))
+        table.add_row(*cells)
+    con.print(table)
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,145 @@
+"""`supportdesk tickets ...`: the queue and one ticket."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+
+from supportdesk.cli.main import desk_of
+from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
+
+app = typer.Typer(help="The queue: list, show, reply, triage.", no_args_is_help=True, rich_markup_mode=None)
+
+LIST_COLUMNS = [
+    ("id", "#"), ("channel", "Channel"), ("customer_name", "Customer"), ("subject", "Subject"),
+    ("status", "Status"), ("priority", "Prio"), ("assignee", "Assignee"), ("tags", "Tags"),
+    ("age", "Age"), ("due", "Due"),
+]
+CSV_COLUMNS = ["id", "subject", "status", "priority", "channel", "customer_id", "customer_name",
+               "customer_addresses", "assignee", "group", "tags", "created_at", "updated_at", "due_at",
+               "message_count"]
+
+
+def age(iso_text: str | None, now: datetime | None = None) -> str:
+    if not iso_text:
+        return ""
+    now = now or datetime.now(UTC)
+    secs = (now - datetime.fromisoformat(iso_text)).total_seconds()
+    neg = secs < 0
+    secs = abs(secs)
+    if secs < 3600:
+        s = f"{int(secs // 60)}m"
+    elif secs < 86400:
+        s = f"{int(secs // 3600)}h"
+    else:
+        s = f"{int(secs // 86400)}d"
+    return ("in " + s) if neg else s
+
+
+def flat(row: dict[str, Any]) -> dict[str, Any]:
+    r = dict(row)
+    cust = row.get("customer") or {}
+    r["customer_id"] = cust.get("id")
+    r["customer_name"] = cust.get("name") or (cust.get("identities") or [{}])[0].get("address", "")
+    r["customer_addresses"] = [f"{i['kind']}:{i['address']}" for i in cust.get("identities", [])]
+    r["age"] = age(row.get("created_at"))
+    due = row.get("due_at")
+    if due:
+        secs = (datetime.fromisoformat(due) - datetime.now(UTC)).total_seconds()
+        r["due"] = ("overdue " + age(due)) if secs < 0 else age(due)
+    else:
+        r["due"] = ""
+    return r
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    query: list[str] = typer.Argument(None, help="Query terms, e.g. status:open tag:billing"),
+    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
+    csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+    limit: int = typer.Option(100, "--limit", "-n", min=1, help="At most this many tickets (0 = all is not allowed; use a big number)."),
+    order: str = typer.Option("hot", "--order", help="hot (priority, then due), newest, updated."),
+) -> None:
+    """List tickets, hot ones first.
+
+    Example: supportdesk tickets list status:open channel:telegram --json
+    """
+    from supportdesk.services.desk import BadInput
+    from supportdesk.services.tickets import list_tickets, ticket_rows
+
+    if order not in ("hot", "newest", "updated"):
+        raise BadInput(f"--order is hot, newest or updated, not {order!r}")
+    desk = desk_of(ctx)
+    q = " ".join(query or [])
+    with desk.db.read() as s:
+        rows = ticket_rows(s, list_tickets(s, desk, q, limit=limit, order=order))
+    if json_out:
+        print_json(rows)
+    elif csv_out:
+        print_csv([flat(r) for r in rows], CSV_COLUMNS)
+    else:
+        print_table([flat(r) for r in rows], LIST_COLUMNS, empty="No tickets match.",
+                    max_width={"subject": 48, "customer_name": 24, "tags": 20})
+
+
+def _print_ticket(doc: dict[str, Any]) -> None:
+    from rich.rule import Rule
+    from rich.text import Text
+
+    con = console()
+    cust = doc["customer"]
+    head = Text()
+    head.append(f"#{doc['id']} ", style="bold")
+    head.append(inert(doc["subject"], one_line=True), style="bold")
+    con.print(head)
+    meta = (f"{doc['status']} · {doc['priority']} · {doc['channel']} · assignee {doc['assignee'] or '-'}"
+            f" · tags {', '.join(doc['tags']) or '-'}")
+    if doc.get("due_at"):
+        meta += f" · due {doc['due_at']}"
+    con.print(Text(inert(meta, one_line=True), style="dim"))
+    idents = ", ".join(f"{i['kind']}:{i['address']}" for i in cust.get("identities", []))
+    con.print(Text(inert(f"Customer: {cust.get('name') or '-'} <{idents}>", one_line=True)))
+    if doc.get("history"):
+        con.print(Text("Other tickets of this customer:", style="bold"))
+        for h in doc["history"][:10]:
+            con.print(Text(inert(f"  #{h['id']} [{h['channel']}] {h['status']:7} {h['created_at'][:10]}  {h['subject']}", one_line=True)))
+    for m in doc["messages"]:
+        con.print(Rule(style="dim"))
+        arrow = {"in": "←", "out": "→", "note": "✎ note"}.get(m["direction"], m["direction"])
+        line = f"{arrow} {m['author'] or m['author_address']} · {m['channel']} · {m['created_at']}"
+        if m.get("delivery"):
+            d = m["delivery"]
+            line += f" · {d['status']}" + (f" ({d['error']})" if d.get("error") else "")
+        con.print(Text(inert(line, one_line=True), style="bold" if m["direction"] != "note" else "yellow"))
+        if m.get("thread_reason"):
+            con.print(Text(inert(f"  joined: {m['thread_reason']}", one_line=True), style="dim"))
+        con.print(Text(inert(m["text"])))
+        if m.get("quoted_text"):
+            n = m["quoted_text"].count("\n") + 1
+            con.print(Text(f"  [{n} quoted line(s) folded]", style="dim"))
+        for a in m["attachments"]:
+            con.print(Text(inert(f"  📎 {a['filename']} ({a['size']} bytes, {a['content_type']})" + (f" — {a['note']}" if a.get("note") else ""), one_line=True)))
+
+
+@app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    ticket_id: int = typer.Argument(..., metavar="ID", help="The ticket number."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Show a ticket's whole thread with the customer's tickets on every channel.
+
+    Example: supportdesk tickets show 42 --json
+    """
+    from supportdesk.services.tickets import show_ticket
+
+    desk = desk_of(ctx)
+    with desk.db.read() as s:
+        doc = show_ticket(s, desk, ticket_id)
+    if json_out:
+        print_json(doc)
+    else:
+        _print_ticket(doc)

@@ -1,0 +1,67 @@
+"""Every path supportdesk uses, in one place.
+
+The home holds config.toml, the database, the raw ledger and attachments. It is chosen by
+``--home``, then ``$SUPPORTDESK_HOME``, then the platform's data directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_data_path
+
+APP_NAME = "supportdesk"
+
+
+def default_home() -> Path:
+    """The home from the environment, else the platform's data directory (not created)."""
+    env = os.environ.get("SUPPORTDESK_HOME")
+    if env:
+        return Path(env).expanduser()
+    return user_data_path(APP_NAME, appauthor=False)
+
+
+def config_path(home: Path) -> Path:
+    return home / "config.toml"
+
+
+def database_path(home: Path) -> Path:
+    return home / "supportdesk.db"
+
+
+def raw_dir(home: Path) -> Path:
+    """Content-addressed raw bytes of every inbound message."""
+    return home / "raw"
+
+
+def attachments_dir(home: Path) -> Path:
+    return home / "attachments"
+
+
+def is_shared_home(home: Path) -> bool:
+    """A home whose directory is group-writable is shared by a team: files are made 0660."""
+    try:
+        return bool(home.stat().st_mode & 0o020)
+    except OSError:
+        return False
+
+
+def file_mode(home: Path) -> int:
+    return 0o660 if is_shared_home(home) else 0o600
+
+
+def dir_mode(home: Path) -> int:
+    return 0o2770 if is_shared_home(home) else 0o700
+
+
+def ensure_home(home: Path) -> Path:
+    """Create the home (0700 unless it already exists) and its sub-folders."""
+    if not home.exists():
+        home.mkdir(parents=True, mode=0o700)
+    mode = dir_mode(home)
+    for sub in (raw_dir(home), attachments_dir(home)):
+        if not sub.exists():
+            sub.mkdir(parents=True, exist_ok=True)
+            os.chmod(sub, mode)
+    return home

@@ -1,0 +1,100 @@
+"""Customers and their identities (one customer across channels)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, select
+
+from supportdesk.store.models import Customer, Identity, utcnow
+
+_ws = re.compile(r"\s+")
+
+
+def normalize_email(address: str) -> str:
+    """Case-folded local part and domain, the domain in its IDNA (punycode) form."""
+    address = _ws.sub("", address or "").strip("<>").strip()
+    if "@" not in address:
+        return address.casefold()
+    local, _, domain = address.rpartition("@")
+    domain = domain.rstrip(".").casefold()
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        try:
+            import encodings.idna  # noqa: F401
+
+            domain = ".".join(
+                part.encode("punycode").decode("ascii") if not part.isascii() else part
+                for part in domain.split(".")
+            )
+        except UnicodeError:
+            pass
+    return f"{local.casefold()}@{domain}"
+
+
+def normalize_phone(number: str) -> str:
+    digits = re.sub(r"[^\d+]", "", number or "")
+    if digits.startswith("8") and len(digits) == 11:  # Russian trunk prefix
+        digits = "+7" + digits[1:]
+    if digits and not digits.startswith("+"):
+        digits = "+" + digits
+    return digits
+
+
+def normalize_address(kind: str, address: str) -> str:
+    if kind == "email":
+        return normalize_email(address)
+    if kind == "phone":
+        return normalize_phone(address)
+    return str(address).strip()
+
+
+def resolve_customer(session: Session, customer_id: int) -> Customer:
+    """Follow merges to the surviving customer."""
+    seen: set[int] = set()
+    cust = session.get(Customer, customer_id)
+    while cust is not None and cust.merged_into_id and cust.id not in seen:
+        seen.add(cust.id or 0)
+        nxt = session.get(Customer, cust.merged_into_id)
+        if nxt is None:
+            break
+        cust = nxt
+    if cust is None:
+        raise LookupError(f"customer {customer_id} does not exist")
+    return cust
+
+
+def find_identity(session: Session, kind: str, address: str) -> Identity | None:
+    norm = normalize_address(kind, address)
+    return session.exec(
+        select(Identity).where(Identity.kind == kind, Identity.address == norm)
+    ).first()
+
+
+def get_or_create_customer(
+    session: Session, kind: str, address: str, name: str = "", display: str = ""
+) -> tuple[Customer, Identity, bool]:
+    """The customer behind an identity, created (with the identity) when new."""
+    norm = normalize_address(kind, address)
+    ident = session.exec(
+        select(Identity).where(Identity.kind == kind, Identity.address == norm)
+    ).first()
+    if ident is not None:
+        cust = resolve_customer(session, ident.customer_id)
+        if name and not cust.name:
+            cust.name = name
+            cust.updated_at = utcnow()
+            session.add(cust)
+        if display and ident.display != display:
+            ident.display = display
+            session.add(ident)
+        return cust, ident, False
+    cust = Customer(name=name or (norm.split("@")[0] if kind == "email" else norm))
+    session.add(cust)
+    session.flush()
+    assert cust.id is not None
+    ident = Identity(customer_id=cust.id, kind=kind, address=norm, display=display or name)
+    session.add(ident)
+    session.flush()
+    return cust, ident, True

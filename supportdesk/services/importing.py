@@ -1,0 +1,227 @@
+"""Import of .eml files, mbox files and Maildir folders (and the IMAP runner's batches).
+
+The raw bytes go to the content-addressed ledger first; parsing happens in worker processes
+(both cores); the ingest runs in batched write transactions. A message that cannot be parsed
+goes to quarantine with its reason and the rest goes on. Idempotent: a second run adds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from supportdesk.connectors.base import InboundMessage, ParseError
+from supportdesk.services.desk import Desk
+from supportdesk.services.ingest import IngestResult, ingest, quarantine
+from supportdesk.store.files import sha256_hex, store_raw
+
+BATCH = 400
+
+
+@dataclass
+class ImportSummary:
+    seen: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    unreadable: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    new_tickets: list[int] = field(default_factory=list)
+    acks: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen, "imported": self.imported, "duplicates": self.duplicates,
+            "quarantined": self.quarantined, "unreadable": self.unreadable,
+            "new_tickets": len(self.new_tickets), "outcomes": dict(self.outcomes),
+        }
+
+
+def _parse(data: bytes) -> tuple[InboundMessage | None, str | None]:
+    from supportdesk.connectors.email.parse import parse_email
+
+    try:
+        return parse_email(data), None
+    except ParseError as exc:
+        return None, str(exc) or "the message cannot be parsed"
+    except Exception as exc:  # the parser's contract is ParseError; never let one mail stop a batch
+        return None, f"parser failure: {type(exc).__name__}: {exc}"
+
+
+def _parse_chunk(chunk: list[bytes]) -> list[tuple[InboundMessage | None, str | None]]:
+    out = []
+    for data in chunk:
+        msg, err = _parse(data)
+        if msg is not None:
+            msg.raw = None  # the ledger has the bytes; don't ship them back across processes
+        out.append((msg, err))
+    return out
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for it in items:
+        chunk.append(it)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def parse_many(datas: list[bytes], pool: ProcessPoolExecutor | None) -> list[tuple[InboundMessage | None, str | None]]:
+    if pool is None or len(datas) < 64:
+        return _parse_chunk(datas)
+    n = max(1, len(datas) // (2 * (pool._max_workers or 1)))  # noqa: SLF001
+    parts = [datas[i : i + n] for i in range(0, len(datas), n)]
+    out: list[tuple[InboundMessage | None, str | None]] = []
+    for res in pool.map(_parse_chunk, parts):
+        out.extend(res)
+    return out
+
+
+def store_batch(
+    desk: Desk,
+    items: list[tuple[str, bytes]],
+    parsed: list[tuple[InboundMessage | None, str | None]],
+    *,
+    channel: str,
+    historical: bool,
+    summary: ImportSummary,
+    extra_in_tx: Callable[[Any], None] | None = None,
+) -> list[IngestResult]:
+    """Ingest one batch in one write transaction (``extra_in_tx`` commits a cursor with it)."""
+    shas = [store_raw(desk.home, data, fsync=False) for _src, data in items]
+    if hasattr(os, "sync"):
+        os.sync()  # the ledger is on disk before the database says it has the messages
+    results: list[IngestResult] = []
+    with desk.db.write() as s:
+        for (src, _data), sha, (msg, err) in zip(items, shas, parsed, strict=True):
+            summary.seen += 1
+            if msg is None:
+                quarantine(s, channel=channel, source=src, raw_sha256=sha, error=err or "unparsable")
+                summary.quarantined += 1
+                summary.outcomes["quarantined"] += 1
+                continue
+            msg.channel = channel
+            try:
+                with s.begin_nested():
+                    res = ingest(s, desk, msg, historical=historical, raw_sha256=sha)
+            except Exception as exc:  # a store-level surprise for one message: quarantine it
+                quarantine(s, channel=channel, source=src, raw_sha256=sha,
+                           error=f"could not be stored: {type(exc).__name__}: {exc}")
+                summary.quarantined += 1
+                summary.outcomes["quarantined"] += 1
+                continue
+            summary.outcomes[res.outcome] += 1
+            if res.outcome == "duplicate":
+                summary.duplicates += 1
+            elif res.outcome != "updated":
+                summary.imported += 1
+            if res.outcome == "new_ticket" and res.ticket_id:
+                summary.new_tickets.append(res.ticket_id)
+            if res.needs_ack and res.ticket_id:
+                from supportdesk.services.ack import queue_ack
+                from supportdesk.store.models import Ticket
+
+                t = s.get(Ticket, res.ticket_id)
+                if t is not None and queue_ack(s, desk, t, msg.sender_address) is not None:
+                    summary.acks.append(res.ticket_id)
+            results.append(res)
+        if extra_in_tx is not None:
+            extra_in_tx(s)
+    return results
+
+
+def import_items(
+    desk: Desk,
+    items: Iterable[Any],
+    *,
+    channel: str,
+    historical: bool = True,
+    progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> ImportSummary:
+    """Import RawItem-like objects (``source``, ``data``, ``error``)."""
+    summary = ImportSummary()
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        for chunk in _chunks(items, BATCH):
+            good: list[tuple[str, bytes]] = []
+            for it in chunk:
+                if it.data is None:
+                    summary.unreadable += 1
+                    summary.seen += 1
+                    summary.outcomes["unreadable"] += 1
+                    if it.error:
+                        # an unreadable file has no bytes to keep; record it so nothing is silent
+                        with desk.db.write() as s:
+                            quarantine(s, channel=channel, source=it.source,
+                                       raw_sha256=sha256_hex(it.source.encode()), error=it.error)
+                    continue
+                good.append((it.source, it.data))
+            if good:
+                parsed = parse_many([d for _s, d in good], pool)
+                store_batch(desk, good, parsed, channel=channel, historical=historical, summary=summary)
+            if progress:
+                progress(len(chunk))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return summary
+
+
+def default_email_channel(desk: Desk) -> str:
+    for ch in desk.config.channel:
+        if ch.type == "email":
+            return ch.name
+    return "email"
+
+
+def retry_quarantine(desk: Desk, ids: list[int] | None = None) -> ImportSummary:
+    """Parse quarantined raw messages again (after a fix) and ingest those that now parse."""
+    from sqlmodel import col, select
+
+    from supportdesk.store.files import read_raw
+    from supportdesk.store.models import Quarantine, utcnow
+
+    summary = ImportSummary()
+    with desk.db.read() as s:
+        q = select(Quarantine).where(col(Quarantine.resolved_at).is_(None))
+        if ids:
+            q = q.where(col(Quarantine.id).in_(ids))
+        rows = list(s.exec(q).all())
+    for row in rows:
+        try:
+            data = read_raw(desk.home, row.raw_sha256)
+        except (OSError, ValueError):
+            summary.unreadable += 1
+            continue
+        msg, err = _parse(data)
+        if msg is None:
+            with desk.db.write() as s:
+                r = s.get(Quarantine, row.id)
+                if r is not None:
+                    r.attempts += 1
+                    r.error = err or r.error
+                    s.add(r)
+            summary.quarantined += 1
+            continue
+        msg.channel = row.channel or default_email_channel(desk)
+        with desk.db.write() as s:
+            res = ingest(s, desk, msg, historical=True, raw_sha256=row.raw_sha256)
+            r = s.get(Quarantine, row.id)
+            if r is not None:
+                r.resolved_at = utcnow()
+                s.add(r)
+        summary.outcomes[res.outcome] += 1
+        if res.outcome == "duplicate":
+            summary.duplicates += 1
+        else:
+            summary.imported += 1
+    return summary

@@ -1,0 +1,122 @@
+"""Files under the home: the content-addressed raw ledger and attachments.
+
+Writes go to a temporary file in the same folder, are fsynced and renamed into place, so a crash
+or a full disk never leaves a half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+from supportdesk.locations import attachments_dir, file_mode, raw_dir
+
+
+class StorageError(OSError):
+    """A file could not be stored (disk full, permissions). One sentence."""
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise StorageError(exc.errno, f"cannot store {path.name}: {exc.strerror}") from None
+
+
+def store_raw(home: Path, data: bytes, *, fsync: bool = True) -> str:
+    """Keep the raw bytes under raw/ab/cd/<sha256>; returns the hash. Idempotent."""
+    digest = sha256_hex(data)
+    path = raw_path(home, digest)
+    if not path.exists():
+        if fsync:
+            _atomic_write(path, data, file_mode(home))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_bytes(data)
+                os.chmod(tmp, file_mode(home))
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise StorageError(exc.errno, f"cannot store raw message: {exc.strerror}") from None
+    return digest
+
+
+def raw_path(home: Path, digest: str) -> Path:
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ValueError("not a sha256 digest")
+    return raw_dir(home) / digest[:2] / digest[2:4] / digest
+
+
+def read_raw(home: Path, digest: str) -> bytes:
+    return raw_path(home, digest).read_bytes()
+
+
+_WINDOWS_DEVICES = {
+    "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+    *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10)),
+}  # fmt: skip
+
+
+def safe_filename(name: str, fallback: str = "attachment") -> str:
+    """A file name safe on any file system, keeping as much of the original as possible.
+
+    No path parts, no NUL or control characters, no leading dots, no Windows device names,
+    at most 120 characters (the extension kept).
+    """
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '<>:"|?*')
+    name = name.strip().strip(".").strip()
+    if not name:
+        name = fallback
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    if stem.split(".")[0].upper() in _WINDOWS_DEVICES or name.upper() in _WINDOWS_DEVICES:
+        stem = "_" + stem if dot else "_" + name
+        name = f"{stem}.{ext}" if dot else stem
+    if len(name) > 120:
+        ext = ext[:16]
+        keep = 120 - len(ext) - 1
+        name = f"{name[:keep]}.{ext}" if ext else name[:120]
+    return name
+
+
+def store_attachment(home: Path, message_key: int | str, index: int, filename: str, data: bytes) -> str:
+    """Save an attachment; returns its path relative to the home."""
+    safe = safe_filename(filename)
+    rel = Path("attachments") / str(message_key) / f"{index:02d}-{safe}"
+    _atomic_write(home / rel, data, file_mode(home))
+    return str(rel)
+
+
+def attachment_path(home: Path, rel: str) -> Path:
+    """The absolute path of a stored attachment; refuses anything outside attachments/."""
+    path = (home / rel).resolve()
+    base = attachments_dir(home).resolve()
+    if base not in path.parents:
+        raise ValueError("attachment path outside the home")
+    return path
