@@ -88,10 +88,7 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A short read transaction."""
         with Session(self.read_engine, expire_on_commit=False) as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session  # closing ends the transaction; loaded objects stay readable
 
     def dispose(self) -> None:
         self.write_engine.dispose()
