@@ -126,12 +126,12 @@ _MIXED_WORD_RE = re.compile("[a-zA-Z][а-яёА-ЯЁ]|[а-яёА-ЯЁ][a-zA-Z]")
 def _looks_mojibake(text: str) -> bool:
     """True when latin-1/cp1252-decoded text looks like misread cp1251/koi8-r/utf-8."""
     high = _HIGH_LATIN_RE.findall(text)
-    if len(high) < 3:
-        return bool(high) and any("\u0080" <= c <= "\u009f" for c in high)
+    if not high:
+        return False
     in_runs = sum(len(m) for m in _HIGH_RUN_RE.findall(text))
-    # Western accents sit alone between ASCII letters ("café", "Größe" is the rare pair);
-    # Cyrillic read as latin-1 comes in whole words of high characters.
-    return in_runs >= 0.6 * len(high) and in_runs >= 4
+    # Western accents sit alone between ASCII letters ("café"; "Größe" is a rare pair, and the
+    # Cyrillic guess rejects it later); Cyrillic read as latin-1 comes in whole words.
+    return in_runs >= 0.6 * len(high) and in_runs >= 2
 
 
 def _cyrillic_badness(text: str) -> float:
@@ -471,14 +471,16 @@ class _Params:
             return ""
 
     def _filename(self, hints: Iterable[str]) -> str:
-        name = self.msg.get_filename()
-        if name is None:
-            name = self.msg.get_param("name")
-            if isinstance(name, tuple):
-                name = email_utils.collapse_rfc2231_value(name)
-        if not name:
+        found = self.msg.get_filename()
+        if found is None:
+            param = self.msg.get_param("name")
+            if isinstance(param, tuple):
+                found = email_utils.collapse_rfc2231_value(param)
+            elif param is not None:
+                found = str(param)
+        if not found:
             return ""
-        name = str(name)
+        name = str(found)
         if "=?" in name:
             name = decode_header_value(name.encode("utf-8", "surrogateescape"), hints)
         # Undo surrogateescape leftovers from broken RFC 2231 values.
@@ -720,9 +722,7 @@ def _generated_name(ctype: str, index: int) -> str:
         "message/delivery-status": "delivery-status",
         "text/rfc822-headers": "headers",
         "message/rfc822-headers": "headers",
-    }.get(
-        ctype, f"part-{index}"
-    )
+    }.get(ctype, f"part-{index}")
     return stem + ext
 
 
@@ -895,9 +895,9 @@ def _bounce_details(headers: Headers, walk: _Walk, body: str) -> tuple[list[str]
             break
     if not error:
         for line in body.split("\n"):
-            m = _SMTP_ERROR_RE.match(line)
-            if m:
-                error = m.group(1).strip()
+            smtp = _SMTP_ERROR_RE.match(line)
+            if smtp:
+                error = smtp.group(1).strip()
                 break
     return ids, error[:300]
 

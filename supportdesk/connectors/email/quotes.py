@@ -32,8 +32,9 @@ _ATTRIBUTION_RE = re.compile(
         |\bha\s+scritto|\bschreef)\s*:\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
-# mail.ru style: "Среда, 1 января 2024, 10:00 +03:00 от Иван <ivan@mail.ru>:"
-_MAILRU_RE = re.compile(r"\d{1,2}:\d{2}.*\bот\s+.*<[^<>@\s]+@[^<>\s]+>\s*:\s*$", re.IGNORECASE)
+# Date and address, then a colon: Yandex "02.06.2025, 10:00, "Имя" <a@b.ru>:", Gmail in Russian
+# "Пн, 2 июн. 2025 г. в 10:00, Имя <a@b.ru>:", mail.ru "..., 10:00 +03:00 от Имя <a@b.ru>:".
+_DATED_ADDR_RE = re.compile(r"\d{1,2}:\d{2}.*<?[^<>@\s]+@[^<>\s]+>?\s*:\s*$")
 
 # Outlook header block: "From: ..." followed by "Sent:"/"Date:" and "To:"/"Subject:".
 _OUTLOOK_FROM_RE = re.compile(r"^\s*\**(?:from|от|von|de)\s*:\**\s*\S", re.IGNORECASE)
@@ -55,13 +56,15 @@ def _is_attribution(lines: list[str], i: int) -> int:
     line = lines[i]
     if len(line) > 300 or not line.strip():
         return 0
-    if line.rstrip().endswith(":") and (_ATTRIBUTION_RE.search(line) or _MAILRU_RE.search(line)):
+    if line.rstrip().endswith(":") and (
+        _ATTRIBUTION_RE.search(line) or _DATED_ADDR_RE.search(line)
+    ):
         return 1
     # Gmail wraps long attributions: "On ..., John Doe <\njohn@x.com> wrote:"
     if i + 1 < len(lines) and len(lines[i + 1]) < 200 and lines[i + 1].rstrip().endswith(":"):
         joined = line.rstrip() + " " + lines[i + 1].strip()
-        if (_ATTRIBUTION_RE.search(joined) or _MAILRU_RE.search(joined)) and re.match(
-            r"^\s*(?:On|Le|Am|El|Il|Op|\d)", line
+        if (_ATTRIBUTION_RE.search(joined) or _DATED_ADDR_RE.search(joined)) and re.match(
+            r"^\s*(?:On|Le|Am|El|Il|Op|\d|[А-ЯЁ][а-яё]{1,10},)", line
         ):
             return 2
     return 0
@@ -122,7 +125,8 @@ def _find_history_start(lines: list[str]) -> int:
                 continue
             # "wrote:" followed by unquoted history (some clients add no ">"): trust it only
             # when the line carries a date or an address, not in "my boss wrote:" prose.
-            if re.search(r"\d|@", " ".join(lines[i : i + span])):
+            attribution = " ".join(lines[i : i + span])
+            if _ATTRIBUTION_RE.search(attribution) and re.search(r"\d|@", attribution):
                 return i
             i += span
             continue
