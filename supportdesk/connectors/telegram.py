@@ -180,6 +180,10 @@ def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
         skip = 0
         for sep in ("\n\n", "\n", " "):
             pos = window.rfind(sep)
+            while pos >= fit // 2 and not (
+                _is_boundary(rest, pos) and _is_boundary(rest, pos + len(sep))
+            ):
+                pos = window.rfind(sep, 0, pos)
             if pos >= fit // 2:
                 cut, skip = pos, len(sep)
                 break
@@ -315,7 +319,7 @@ class TelegramConnector:
         except TelegramError as exc:
             raise self._channel_error(exc, "reach") from exc
         self.username = me.username
-        return me.username
+        return me.username or str(me.id)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self.settings.token.strip(), "<token>")
@@ -336,19 +340,21 @@ class TelegramConnector:
         if isinstance(exc, RetryAfter):
             wait = _seconds(exc.retry_after)
             return ChannelError(f"Telegram asks to wait {wait:g} s before the next request.")
+        if isinstance(exc, BadRequest):  # a NetworkError subclass in PTB: test it first
+            return ChannelError(f"Telegram refused the request: {self._scrub(exc.message)}.")
         if isinstance(exc, TimedOut):
             return ChannelError(f"Telegram at {self.settings.api_url} did not answer in time.")
         if isinstance(exc, NetworkError):
             reason = self._scrub(exc.message).rstrip(".")
-            return ChannelError(
-                f"Could not {doing} Telegram at {self.settings.api_url}: {reason}."
-            )
+            return ChannelError(f"Could not {doing} Telegram at {self.settings.api_url}: {reason}.")
         return ChannelError(f"Telegram refused the request: {self._scrub(exc.message)}.")
 
     # ------------------------------------------------------------------ inbound
 
     async def fetch(
-        self, offset: int | None, timeout: float
+        self,
+        offset: int | None,
+        timeout: float,  # noqa: ASYNC109 -- the long-poll duration sent to Telegram
     ) -> tuple[list[InboundMessage], int | None]:
         """One long-poll: confirm everything below ``offset``, wait up to ``timeout`` seconds.
 

@@ -906,7 +906,9 @@ class BotAPIServer:
         for row in markup.get("inline_keyboard", []):
             for button in row:
                 if not button.get("text"):
-                    raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+                    raise ApiError(
+                        400, "Bad Request: text buttons are unallowed in the inline keyboard"
+                    )
                 data = button.get("callback_data")
                 if data is not None and not 1 <= len(str(data).encode()) <= 64:
                     raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
@@ -1062,9 +1064,7 @@ class BotAPIServer:
             self._cond.notify_all()
             return True
 
-    def _m_editmessagereplymarkup(
-        self, params: dict[str, Any], uploads: dict[str, _Upload]
-    ) -> Any:
+    def _m_editmessagereplymarkup(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
         with self._cond:
             chat_id = self._target_chat(params)
             message_id = self._int(params, "message_id")
