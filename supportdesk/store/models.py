@@ -316,3 +316,14 @@ class AckLog(SQLModel, table=True):
 class Meta(SQLModel, table=True):
     key: str = Field(primary_key=True)
     value: str = ""
+
+
+class Group(SQLModel, table=True):
+    """A line or team (first-line, second-line, billing); a ticket belongs to one group."""
+
+    __tablename__ = "desk_group"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    title: str = ""
+    description: str = ""
+    created_at: datetime = dt_field(nullable=False, default_now=True)

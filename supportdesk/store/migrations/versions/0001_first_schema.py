@@ -82,6 +82,17 @@ def upgrade() -> None:
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_merged_into_id'), ['merged_into_id'], unique=False)
 
+    op.create_table('desk_group',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', supportdesk.store.models.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('desk_group', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_desk_group_name'), ['name'], unique=True)
+
     op.create_table('event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=True),
@@ -440,6 +451,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_event_batch'))
 
     op.drop_table('event')
+    with op.batch_alter_table('desk_group', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_desk_group_name'))
+
+    op.drop_table('desk_group')
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customer_merged_into_id'))
 
