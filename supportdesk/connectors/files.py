@@ -28,6 +28,12 @@ __all__ = ["RawItem", "count_raw_messages", "iter_raw_messages"]
 _SNIFF = 4096
 _HEADER_START_RE = re.compile(rb"^[\x21-\x39\x3b-\x7e]{1,76}[ \t]*:")
 _MBOXRD_FROM_RE = re.compile(rb"^>(>*From )", re.MULTILINE)
+# "From sender@example.com Mon Jun  2 10:00:00 2025": a separator even without a blank line
+# before it (some exporters leave it out).
+_ENVELOPE_RE = re.compile(
+    rb"^From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct"
+    rb"|Nov|Dec) +\d{1,2} \d{1,2}:\d{2}"
+)
 _MAILDIR_SKIP = frozenset({"tmp", "cur", "new"})
 
 
@@ -198,7 +204,7 @@ def _iter_mbox(fh: Iterable[bytes], name: str) -> Iterator[RawItem]:
     previous_blank = True
     try:
         for line in fh:
-            if line.startswith(b"From ") and previous_blank:
+            if line.startswith(b"From ") and (previous_blank or _ENVELOPE_RE.match(line)):
                 if current is not None:
                     index += 1
                     yield RawItem(f"{name}#{index}", data=_finish(current))

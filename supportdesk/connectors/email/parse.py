@@ -115,7 +115,10 @@ def _codecs_for(declared: str | None) -> tuple[str, ...]:
 
 
 _HIGH_LATIN_RE = re.compile("[\u00c0-\u00ff\u0080-\u009f]")
-_HIGH_RUN_RE = re.compile("[\u00c0-\u00ff\u0080-\u009f\u00a3\u00a8\u00b3\u00b8]{2,}")
+# A whole word of high characters (not glued to ASCII letters like the "çã" of "Formação").
+_HIGH_RUN_RE = re.compile(
+    "(?<![A-Za-z])[\u00c0-\u00ff\u0080-\u009f\u00a3\u00a8\u00b3\u00b8]{2,}(?![A-Za-z])"
+)
 _CYR_LOWER_UPPER_RE = re.compile("[а-яё][А-ЯЁ]")
 _CYR_LETTER_RE = re.compile("[а-яёА-ЯЁ]")
 _CYR_LOWER_RE = re.compile("[а-яё]")
