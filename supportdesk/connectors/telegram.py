@@ -14,6 +14,7 @@ out (``SendError.sent_parts``) and ``extra["skip_parts"]`` resumes after them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import math
@@ -78,6 +79,39 @@ UNSUPPORTED_CONTENT = (
     "passport_data",
     "giveaway",
 )
+
+# Loggers that may write request URLs, which carry the bot token (httpx logs every request at
+# INFO, PTB logs its base URL at DEBUG).
+_URL_LOGGERS = (
+    "httpx",
+    "telegram.Bot",
+    "telegram.request.BaseRequest",
+    "telegram.request.HTTPXRequest",
+)
+
+
+class _TokenScrubber(logging.Filter):
+    """Replaces known bot tokens in log records with ``<token>``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.tokens:
+            text = record.getMessage()
+            scrubbed = text
+            for token in self.tokens:
+                scrubbed = scrubbed.replace(token, "<token>")
+            if scrubbed != text:
+                record.msg, record.args = scrubbed, ()
+        return True
+
+
+_SCRUBBER = _TokenScrubber()
+for _name in _URL_LOGGERS:
+    logging.getLogger(_name).addFilter(_SCRUBBER)
+
 
 _Media = PhotoSize | Document | Voice | Audio | Video | VideoNote | Animation | Sticker
 
@@ -253,6 +287,8 @@ class TelegramConnector:
         self.settings = settings
         if not settings.token or not settings.token.strip():
             raise ChannelError("No Telegram bot token is configured.")
+        _SCRUBBER.tokens.add(settings.token.strip())
+        self._start_lock = asyncio.Lock()
         try:
             self._bot = Bot(
                 settings.token.strip(),
@@ -283,17 +319,17 @@ class TelegramConnector:
     async def start(self) -> None:
         """Open the HTTP pools and check the token (getMe).  Polling needs no webhook, so a
         webhook left by another program is removed (pending updates are kept)."""
-        if self._started:
-            return
-        try:
-            await self._bot.initialize()
+        async with self._start_lock:
+            if self._started:
+                return
+            try:
+                await self._bot.initialize()
+                self.username = self._bot.username
+                await self._bot.delete_webhook(drop_pending_updates=False)
+            except TelegramError as exc:
+                await self._bot.shutdown()
+                raise self._channel_error(exc, "connect to") from exc
             self._started = True
-            self.username = self._bot.username
-            await self._bot.delete_webhook(drop_pending_updates=False)
-        except TelegramError as exc:
-            await self._bot.shutdown()
-            self._started = False
-            raise self._channel_error(exc, "connect to") from exc
 
     async def close(self) -> None:
         if self._started:
@@ -339,7 +375,9 @@ class TelegramConnector:
             )
         if isinstance(exc, RetryAfter):
             wait = _seconds(exc.retry_after)
-            return ChannelError(f"Telegram asks to wait {wait:g} s before the next request.")
+            error = ChannelError(f"Telegram asks to wait {wait:g} s before the next request.")
+            error.retry_after = wait  # type: ignore[attr-defined]
+            return error
         if isinstance(exc, BadRequest):  # a NetworkError subclass in PTB: test it first
             return ChannelError(f"Telegram refused the request: {self._scrub(exc.message)}.")
         if isinstance(exc, TimedOut):
@@ -650,7 +688,9 @@ class TelegramConnector:
             )
         if isinstance(exc, Forbidden):
             return SendError(
-                f"Telegram refused to deliver to chat {chat_id}: {exc.message}.", permanent=True
+                f"Telegram refused to deliver to chat {chat_id}: "
+                f"{exc.message.removeprefix('Forbidden: ')}.",
+                permanent=True,
             )
         if isinstance(exc, ChatMigrated):
             return SendError(

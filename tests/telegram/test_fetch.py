@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 
@@ -87,6 +88,15 @@ async def test_server_error_during_fetch_is_a_channel_error(
         await connector.fetch(None, 0)
     botapi.push_message(4201, "after the outage", user=IVAN)
     assert [m.text for m in await fetch_all(connector)] == ["after the outage"]
+
+
+async def test_flood_limit_during_fetch_tells_how_long_to_wait(
+    connector: TelegramConnector, botapi: BotAPIServer
+) -> None:
+    botapi.fail_next("getUpdates", code=429, retry_after=3)
+    with pytest.raises(ChannelError, match="wait 3 s") as caught:
+        await connector.fetch(None, 0)
+    assert caught.value.retry_after == 3  # type: ignore[attr-defined]
 
 
 async def test_webhook_set_meanwhile_is_explained(
@@ -475,3 +485,28 @@ async def test_download_failure_fails_the_batch_so_it_is_fetched_again(
         await connector.fetch(None, 0)
     [message] = await fetch_all(connector)
     assert message.attachments[0].data == b"\xff\xd8 again"
+
+
+async def test_connector_recovers_when_telegram_comes_back() -> None:
+    down = BotAPIServer()  # not started: nothing listens on its port yet
+    tg = TelegramConnector(settings_for(down))
+    with pytest.raises(ChannelError, match="^Could not connect to Telegram at http://127.0.0.1"):
+        await tg.start()
+    with BotAPIServer(port=down.port) as up:
+        up.push_message(4201, "back online", user=IVAN)
+        messages, _ = await tg.fetch(None, 0)
+        assert [m.text for m in messages] == ["back online"]
+        assert await tg.check() == "supportdesk_test_bot"
+        await tg.close()
+
+
+async def test_the_token_never_reaches_the_logs(
+    botapi: BotAPIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with TelegramConnector(settings_for(botapi)) as tg:
+        botapi.push_message(4201, "hi", user=IVAN)
+        await tg.fetch(None, 0)
+    assert "getUpdates" in caplog.text  # httpx logged the request URLs...
+    assert botapi.token not in caplog.text  # ...without the token
+    assert "/bot<token>/getUpdates" in caplog.text

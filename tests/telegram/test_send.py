@@ -214,7 +214,9 @@ async def test_blocked_bot_is_permanent(connector: TelegramConnector, botapi: Bo
     with pytest.raises(SendError) as caught:
         await connector.send(reply("hello"))
     assert caught.value.permanent
-    assert "bot was blocked by the user" in str(caught.value)
+    assert str(caught.value) == (
+        f"Telegram refused to deliver to chat {CHAT}: bot was blocked by the user."
+    )
 
 
 async def test_unknown_chat_is_permanent(connector: TelegramConnector) -> None:
