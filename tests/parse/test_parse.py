@@ -636,3 +636,16 @@ def test_short_cyrillic_words_without_label(word: str, codec: str) -> None:
 def test_decode_bytes_never_raises_on_garbage_labels() -> None:
     for label in ["base64", "rot13", "zlib", "no-such-charset", "utf-8*ru", "\x00", "x" * 500]:
         assert isinstance(decode_bytes(b"abc\xff\xfe", label), str)
+
+
+def test_leading_blank_lines_and_bom_are_ignored() -> None:
+    raw = b"\r\n\r\n\xef\xbb\xbfFrom: a@b.example\r\nSubject: hi\r\n\r\nbody"
+    msg = parse_email(raw)
+    assert (msg.sender_address, msg.subject, msg.text) == ("a@b.example", "hi", "body")
+    assert msg.raw == raw
+
+
+def test_headers_only_message_without_blank_line() -> None:
+    msg = parse_email(b"From: a@b.example\r\nSubject: only headers")
+    assert msg.subject == "only headers"
+    assert msg.text == ""

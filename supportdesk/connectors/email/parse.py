@@ -120,8 +120,8 @@ _HIGH_RUN_RE = re.compile(
     "(?<![A-Za-z])[\u00c0-\u00ff\u0080-\u009f\u00a3\u00a8\u00b3\u00b8]{2,}(?![A-Za-z])"
 )
 _CYR_LOWER_UPPER_RE = re.compile("[а-яё][А-ЯЁ]")
-_CYR_LETTER_RE = re.compile("[а-яёА-ЯЁ]")
-_CYR_LOWER_RE = re.compile("[а-яё]")
+_NOT_CYR_LETTER_RE = re.compile("[^а-яёА-ЯЁ]+")
+_NOT_CYR_LOWER_RE = re.compile("[^а-яё]+")
 _CYR_WORD_RE = re.compile("[а-яёА-ЯЁ]{2,}")
 _MIXED_WORD_RE = re.compile("[a-zA-Z][а-яёА-ЯЁ]|[а-яёА-ЯЁ][a-zA-Z]")
 
@@ -139,30 +139,37 @@ def _looks_mojibake(text: str) -> bool:
 
 def _cyrillic_badness(text: str) -> float:
     """Lower is better: lower->upper flips inside words are rare in real Russian text."""
-    letters = len(_CYR_LETTER_RE.findall(text))
-    if not letters:
+    text = text[:4000]
+    cyrillic = _NOT_CYR_LETTER_RE.sub("", text)
+    if not cyrillic:
         return 1e9
     flips = len(_CYR_LOWER_UPPER_RE.findall(text))
-    lower = len(_CYR_LOWER_RE.findall(text))
-    return flips / letters + (0.5 if lower * 2 < letters else 0.0)
+    lower = len(_NOT_CYR_LOWER_RE.sub("", cyrillic))
+    return flips / len(cyrillic) + (0.5 if lower * 2 < len(cyrillic) else 0.0)
+
+
+_LOW_BYTES = bytes(range(0x80))
+_CYR_LETTER_BYTES = bytes([0xA3, 0xA8, 0xB3, 0xB8, *range(0xC0, 0x100)])
+_NOT_CYR_LETTER_BYTES = bytes(b for b in range(0x100) if b not in _CYR_LETTER_BYTES)
+_CYR_BYTES_RUN_RE = re.compile(rb"[\xa3\xa8\xb3\xb8\xc0-\xff]{2,}")
 
 
 def _guess_cyrillic(data: bytes) -> str | None:
     """cp1251 or koi8-r when ``data`` looks like single-byte Russian, else None."""
-    high = [b for b in data if b >= 0x80]
+    high = len(data.translate(None, _LOW_BYTES))
     if not high:
         return None
-    letterish = sum(1 for b in high if b >= 0xC0 or b in (0xA8, 0xB8, 0xA3, 0xB3))
-    if letterish < 0.8 * len(high):
+    letterish = len(data.translate(None, _NOT_CYR_LETTER_BYTES))
+    if letterish < 0.8 * high:
         return None
     # Words: runs of high bytes (Cyrillic letters) dominate, unlike Western accents.
-    runs = sum(len(m) for m in re.findall(rb"[\xa3\xa8\xb3\xb8\xc0-\xff]{2,}", data))
-    if runs < 0.6 * len(high):
+    runs = sum(len(m) for m in _CYR_BYTES_RUN_RE.findall(data))
+    if runs < 0.6 * high:
         return None
     best: tuple[float, str] | None = None
     for name in ("cp1251", "koi8_r"):
         try:
-            text = data.decode(name)
+            text = data[:4000].decode(name)
         except UnicodeDecodeError:
             continue
         # "Formação" read as cp1251 gives "Formaзгo": Cyrillic glued to Latin inside words.
@@ -944,7 +951,11 @@ def parse_email(raw: bytes) -> InboundMessage:
 
 
 def _parse(raw: bytes) -> InboundMessage:
-    headers, body = _split_head(raw)
+    # Some exporters leave blank lines or a byte order mark before the first header.
+    start = raw.lstrip(b"\r\n")
+    if start.startswith(b"\xef\xbb\xbf"):
+        start = start[3:]
+    headers, body = _split_head(start)
     if not headers:
         raise ParseError("the message has no header fields.")
     top_ct = _get(headers, "content-type")
