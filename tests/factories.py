@@ -62,9 +62,16 @@ def inbound_email(**kw: Any) -> InboundMessage:
     )
 
 
-def inbound_telegram(chat_id: int = 1001, text: str = "Привет, не работает бот", **kw: Any) -> InboundMessage:
+def inbound_telegram(
+    chat_id: int = 1001, text: str = "Привет, не работает бот", **kw: Any
+) -> InboundMessage:
     mid = kw.pop("message_id", next(_seq))
-    extra = {"chat_id": chat_id, "message_id": mid, "chat_type": "private", "username": kw.pop("username", "ivan")}
+    extra = {
+        "chat_id": chat_id,
+        "message_id": mid,
+        "chat_type": "private",
+        "username": kw.pop("username", "ivan"),
+    }
     extra.update(kw.pop("extra", {}))
     return InboundMessage(
         kind="telegram",

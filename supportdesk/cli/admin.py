@@ -9,8 +9,12 @@ import typer
 from supportdesk.cli.main import desk_of, state
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 
-quarantine_app = typer.Typer(help="Messages that could not be understood.", no_args_is_help=True, rich_markup_mode=None)
-outbox_app = typer.Typer(help="Replies waiting to be sent, sent, or failed.", no_args_is_help=True, rich_markup_mode=None)
+quarantine_app = typer.Typer(
+    help="Messages that could not be understood.", no_args_is_help=True, rich_markup_mode=None
+)
+outbox_app = typer.Typer(
+    help="Replies waiting to be sent, sent, or failed.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def init_cmd(ctx: typer.Context) -> None:
@@ -27,10 +31,14 @@ def init_cmd(ctx: typer.Context) -> None:
     ensure_home(home)
     cfg = write_default_config(home)
     open_database(home, st.db_url).dispose()
-    console().print(f"Desk ready in {home}\nEdit {cfg} to add channels, then run: supportdesk poll --once")
+    console().print(
+        f"Desk ready in {home}\nEdit {cfg} to add channels, then run: supportdesk poll --once"
+    )
 
 
-def status_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="One JSON document.")) -> None:
+def status_cmd(
+    ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="One JSON document.")
+) -> None:
     """Each channel's last success and error, queue sizes, and the active runner.
 
     Example: supportdesk status --json
@@ -45,13 +53,31 @@ def status_cmd(ctx: typer.Context, json_out: bool = typer.Option(False, "--json"
     con = console()
     con.print(f"Desk: {inert(desk.config.desk.name, one_line=True)}  home: {desk.home}")
     r = doc["runner"]
-    con.print("Runner: " + (f"{r['holder']} (pid {r['pid']} on {r['host']}), heartbeat {r['heartbeat_at']}" if r else "none running"))
-    print_table(doc["channels"], [("name", "Channel"), ("type", "Type"), ("state", "State"),
-                                  ("last_success_at", "Last success"), ("last_error", "Last error")],
-                empty="No channels configured (edit config.toml).", max_width={"last_error": 60})
-    con.print(f"Outbox: {doc['outbox']['queued']} queued, {doc['outbox']['failed']} failed, "
-              f"{doc['outbox']['sent']} sent · Quarantine: {doc['quarantine']} · "
-              f"Open tickets: {doc['tickets']['open']}")
+    con.print(
+        "Runner: "
+        + (
+            f"{r['holder']} (pid {r['pid']} on {r['host']}), heartbeat {r['heartbeat_at']}"
+            if r
+            else "none running"
+        )
+    )
+    print_table(
+        doc["channels"],
+        [
+            ("name", "Channel"),
+            ("type", "Type"),
+            ("state", "State"),
+            ("last_success_at", "Last success"),
+            ("last_error", "Last error"),
+        ],
+        empty="No channels configured (edit config.toml).",
+        max_width={"last_error": 60},
+    )
+    con.print(
+        f"Outbox: {doc['outbox']['queued']} queued, {doc['outbox']['failed']} failed, "
+        f"{doc['outbox']['sent']} sent · Quarantine: {doc['quarantine']} · "
+        f"Open tickets: {doc['tickets']['open']}"
+    )
 
 
 @quarantine_app.command("list")
@@ -76,18 +102,41 @@ def quarantine_list(
         if not all_:
             q = q.where(col(Quarantine.resolved_at).is_(None))
         rows = [
-            {"id": r.id, "channel": r.channel, "source": r.source, "error": r.error,
-             "raw_sha256": r.raw_sha256, "created_at": iso(r.created_at), "attempts": r.attempts,
-             "resolved_at": iso(r.resolved_at)}
+            {
+                "id": r.id,
+                "channel": r.channel,
+                "source": r.source,
+                "error": r.error,
+                "raw_sha256": r.raw_sha256,
+                "created_at": iso(r.created_at),
+                "attempts": r.attempts,
+                "resolved_at": iso(r.resolved_at),
+            }
             for r in s.exec(q).all()
         ]
     if json_out:
         print_json(rows)
     elif csv_out:
-        print_csv(rows, ["id", "channel", "source", "error", "raw_sha256", "created_at", "attempts", "resolved_at"])
+        print_csv(
+            rows,
+            [
+                "id",
+                "channel",
+                "source",
+                "error",
+                "raw_sha256",
+                "created_at",
+                "attempts",
+                "resolved_at",
+            ],
+        )
     else:
-        print_table(rows, [("id", "#"), ("channel", "Channel"), ("source", "Source"), ("error", "Reason")],
-                    empty="Quarantine is empty.", max_width={"source": 40, "error": 60})
+        print_table(
+            rows,
+            [("id", "#"), ("channel", "Channel"), ("source", "Source"), ("error", "Reason")],
+            empty="Quarantine is empty.",
+            max_width={"source": 40, "error": 60},
+        )
 
 
 @quarantine_app.command("show")
@@ -119,7 +168,9 @@ def quarantine_show(
         sys.stdout.buffer.write(data)
         return
     con = console()
-    con.print(inert(f"#{row.id} from {row.source} ({row.channel}) at {row.created_at}", one_line=True))
+    con.print(
+        inert(f"#{row.id} from {row.source} ({row.channel}) at {row.created_at}", one_line=True)
+    )
     con.print(inert(f"Reason: {row.error}", one_line=True))
     con.print(inert(data[:4000].decode("utf-8", "replace")))
 
@@ -127,7 +178,9 @@ def quarantine_show(
 @quarantine_app.command("retry")
 def quarantine_retry(
     ctx: typer.Context,
-    ids: list[int] = typer.Argument(None, metavar="[ID]...", help="Entries to retry (default: all)."),
+    ids: list[int] = typer.Argument(
+        None, metavar="[ID]...", help="Entries to retry (default: all)."
+    ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Parse quarantined messages again and ingest those that now parse.
@@ -141,16 +194,28 @@ def quarantine_retry(
     if json_out:
         print_json(summary.as_dict())
     else:
-        console().print(f"Recovered {summary.imported}, duplicates {summary.duplicates}, still quarantined {summary.quarantined}.")
+        console().print(
+            f"Recovered {summary.imported}, duplicates {summary.duplicates}, still quarantined {summary.quarantined}."
+        )
 
 
 def _outbox_rows(rows: list[Any]) -> list[dict[str, Any]]:
     from supportdesk.services.tickets import iso
 
     return [
-        {"id": r.id, "ticket_id": r.ticket_id, "channel": r.channel, "to": r.to_address, "state": r.state,
-         "attempts": r.attempts, "next_attempt_at": iso(r.next_attempt_at), "last_error": r.last_error or None,
-         "created_at": iso(r.created_at), "sent_at": iso(r.sent_at), "message_id": r.message_id}
+        {
+            "id": r.id,
+            "ticket_id": r.ticket_id,
+            "channel": r.channel,
+            "to": r.to_address,
+            "state": r.state,
+            "attempts": r.attempts,
+            "next_attempt_at": iso(r.next_attempt_at),
+            "last_error": r.last_error or None,
+            "created_at": iso(r.created_at),
+            "sent_at": iso(r.sent_at),
+            "message_id": r.message_id,
+        }
         for r in rows
     ]
 
@@ -158,7 +223,9 @@ def _outbox_rows(rows: list[Any]) -> list[dict[str, Any]]:
 @outbox_app.command("list")
 def outbox_list(
     ctx: typer.Context,
-    state_: list[str] = typer.Option(None, "--state", help="queued, sending, sent, failed, cancelled (repeatable)."),
+    state_: list[str] = typer.Option(
+        None, "--state", help="queued, sending, sent, failed, cancelled (repeatable)."
+    ),
     json_out: bool = typer.Option(False, "--json"),
     csv_out: bool = typer.Option(False, "--csv"),
     limit: int = typer.Option(200, "--limit", min=1),
@@ -181,9 +248,20 @@ def outbox_list(
     elif csv_out:
         print_csv(rows, list(rows[0].keys()) if rows else ["id"])
     else:
-        print_table(rows, [("id", "#"), ("ticket_id", "Ticket"), ("channel", "Channel"), ("to", "To"),
-                           ("state", "State"), ("attempts", "Tries"), ("last_error", "Last error")],
-                    empty="The outbox is empty.", max_width={"last_error": 50, "to": 30})
+        print_table(
+            rows,
+            [
+                ("id", "#"),
+                ("ticket_id", "Ticket"),
+                ("channel", "Channel"),
+                ("to", "To"),
+                ("state", "State"),
+                ("attempts", "Tries"),
+                ("last_error", "Last error"),
+            ],
+            empty="The outbox is empty.",
+            max_width={"last_error": 50, "to": 30},
+        )
 
 
 @outbox_app.command("retry")
@@ -202,7 +280,9 @@ def outbox_retry(ctx: typer.Context, ids: list[int] = typer.Argument(..., metava
 
 
 @outbox_app.command("cancel")
-def outbox_cancel(ctx: typer.Context, ids: list[int] = typer.Argument(..., metavar="ID...")) -> None:
+def outbox_cancel(
+    ctx: typer.Context, ids: list[int] = typer.Argument(..., metavar="ID...")
+) -> None:
     """Cancel items not yet sent.
 
     Example: supportdesk outbox cancel 12

@@ -13,8 +13,12 @@ from supportdesk.cli.output import console, print_json
 
 def import_cmd(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(..., help=".eml files, mbox files, Maildir folders, folders of .eml."),
-    channel: str | None = typer.Option(None, "--channel", help="The e-mail channel these belong to."),
+    paths: list[Path] = typer.Argument(
+        ..., help=".eml files, mbox files, Maildir folders, folders of .eml."
+    ),
+    channel: str | None = typer.Option(
+        None, "--channel", help="The e-mail channel these belong to."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     workers: int = typer.Option(2, "--workers", min=1, max=16, help="Parser processes."),
 ) -> None:
@@ -40,14 +44,31 @@ def import_cmd(
     name = channel or default_email_channel(desk)
     show_progress = sys.stderr.isatty() and not json_out
     if show_progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         total = count_raw_messages(paths)
-        with Progress(TextColumn("Importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console(stderr=True), transient=True) as prog:
+        with Progress(
+            TextColumn("Importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console(stderr=True),
+            transient=True,
+        ) as prog:
             task = prog.add_task("import", total=total or None)
-            summary = import_items(desk, iter_raw_messages(paths), channel=name, workers=workers,
-                                   progress=lambda n: prog.advance(task, n))
+            summary = import_items(
+                desk,
+                iter_raw_messages(paths),
+                channel=name,
+                workers=workers,
+                progress=lambda n: prog.advance(task, n),
+            )
     else:
         summary = import_items(desk, iter_raw_messages(paths), channel=name, workers=workers)
     if json_out:

@@ -114,7 +114,10 @@ app = typer.Typer(
 def main(
     ctx: typer.Context,
     home: Path | None = typer.Option(
-        None, "--home", envvar="SUPPORTDESK_HOME", help="The desk's home folder (config, database, files)."
+        None,
+        "--home",
+        envvar="SUPPORTDESK_HOME",
+        help="The desk's home folder (config, database, files).",
     ),
     agent: str | None = typer.Option(
         None, "--as", envvar="SUPPORTDESK_AGENT", help="Act as this agent (default: the OS user)."
@@ -138,7 +141,18 @@ def _register() -> None:
     app.add_typer(tickets.app, name="tickets")
     admin.register(app)
     importer.register(app)
-    for name in ("triage", "customers", "templates", "kb", "agents", "reports", "search_cmd", "demo", "runner_cmd", "teams"):
+    for name in (
+        "triage",
+        "customers",
+        "templates",
+        "kb",
+        "agents",
+        "reports",
+        "search_cmd",
+        "demo",
+        "runner_cmd",
+        "teams",
+    ):
         try:
             mod = __import__(f"supportdesk.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

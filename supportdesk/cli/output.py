@@ -22,7 +22,19 @@ _CONTROL[0x1B] = "␛"
 _CONTROL[0x7F] = "\\x7f"
 for _i in range(0x80, 0xA0):
     _CONTROL[_i] = f"\\x{_i:02x}"
-for _c in ("\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"):
+for _c in (
+    "\u200e",
+    "\u200f",
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+):
     _CONTROL[ord(_c)] = f"\\u{ord(_c):04x}"  # bidi overrides: shown, not obeyed
 _ONE_LINE = dict(_CONTROL)
 _ONE_LINE[0x0A] = "⏎"
@@ -92,6 +104,7 @@ def print_table(
     empty: str = "Nothing to show.",
     formatters: dict[str, Callable[[Any], str]] | None = None,
     max_width: dict[str, int] | None = None,
+    min_width: dict[str, int] | None = None,
 ) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -102,13 +115,23 @@ def print_table(
         return
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for key, title in columns:
-        table.add_column(title, overflow="ellipsis", no_wrap=True, max_width=(max_width or {}).get(key))
+        table.add_column(
+            title,
+            overflow="ellipsis",
+            no_wrap=True,
+            max_width=(max_width or {}).get(key),
+            min_width=(min_width or {}).get(key, min(len(title), 8)),
+        )
     fm = formatters or {}
     for r in rows:
         cells = []
         for key, _title in columns:
             v = r.get(key)
-            s = fm[key](v) if key in fm else ("" if v is None else ", ".join(v) if isinstance(v, list) else str(v))
+            s = (
+                fm[key](v)
+                if key in fm
+                else ("" if v is None else ", ".join(v) if isinstance(v, list) else str(v))
+            )
             cells.append(Text(inert(s, one_line=True)))
         table.add_row(*cells)
     con.print(table)

@@ -10,16 +10,39 @@ import typer
 from supportdesk.cli.main import desk_of
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 
-app = typer.Typer(help="The queue: list, show, reply, triage.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="The queue: list, show, reply, triage.", no_args_is_help=True, rich_markup_mode=None
+)
 
 LIST_COLUMNS = [
-    ("id", "#"), ("channel", "Channel"), ("customer_name", "Customer"), ("subject", "Subject"),
-    ("status", "Status"), ("priority", "Prio"), ("assignee", "Assignee"), ("tags", "Tags"),
-    ("age", "Age"), ("due", "Due"),
+    ("id", "#"),
+    ("channel", "Channel"),
+    ("customer_name", "Customer"),
+    ("subject", "Subject"),
+    ("status", "Status"),
+    ("priority", "Prio"),
+    ("assignee", "Assignee"),
+    ("tags", "Tags"),
+    ("age", "Age"),
+    ("due", "Due"),
 ]
-CSV_COLUMNS = ["id", "subject", "status", "priority", "channel", "customer_id", "customer_name",
-               "customer_addresses", "assignee", "group", "tags", "created_at", "updated_at", "due_at",
-               "message_count"]
+CSV_COLUMNS = [
+    "id",
+    "subject",
+    "status",
+    "priority",
+    "channel",
+    "customer_id",
+    "customer_name",
+    "customer_addresses",
+    "assignee",
+    "group",
+    "tags",
+    "created_at",
+    "updated_at",
+    "due_at",
+    "message_count",
+]
 
 
 def age(iso_text: str | None, now: datetime | None = None) -> str:
@@ -60,7 +83,13 @@ def list_cmd(
     query: list[str] = typer.Argument(None, help="Query terms, e.g. status:open tag:billing"),
     json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
     csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
-    limit: int = typer.Option(100, "--limit", "-n", min=1, help="At most this many tickets (0 = all is not allowed; use a big number)."),
+    limit: int = typer.Option(
+        100,
+        "--limit",
+        "-n",
+        min=1,
+        help="At most this many tickets (0 = all is not allowed; use a big number).",
+    ),
     order: str = typer.Option("hot", "--order", help="hot (priority, then due), newest, updated."),
 ) -> None:
     """List tickets, hot ones first.
@@ -81,8 +110,34 @@ def list_cmd(
     elif csv_out:
         print_csv([flat(r) for r in rows], CSV_COLUMNS)
     else:
-        print_table([flat(r) for r in rows], LIST_COLUMNS, empty="No tickets match.",
-                    max_width={"subject": 48, "customer_name": 24, "tags": 20})
+        width = console().width
+        cols = (
+            LIST_COLUMNS
+            if width >= 120
+            else [
+                c
+                for c in LIST_COLUMNS
+                if c[0] not in (("tags", "age", "assignee") if width < 100 else ("tags",))
+            ]
+        )
+        print_table(
+            [flat(r) for r in rows],
+            cols,
+            empty="No tickets match.",
+            max_width={"subject": 48, "customer_name": 24, "tags": 20},
+            min_width={
+                "id": 3,
+                "channel": 7,
+                "status": 7,
+                "priority": 6,
+                "assignee": 6,
+                "age": 3,
+                "due": 5,
+                "subject": 12,
+                "customer_name": 8,
+                "tags": 4,
+            },
+        )
 
 
 def _print_ticket(doc: dict[str, Any]) -> None:
@@ -95,8 +150,10 @@ def _print_ticket(doc: dict[str, Any]) -> None:
     head.append(f"#{doc['id']} ", style="bold")
     head.append(inert(doc["subject"], one_line=True), style="bold")
     con.print(head)
-    meta = (f"{doc['status']} · {doc['priority']} · {doc['channel']} · assignee {doc['assignee'] or '-'}"
-            f" · tags {', '.join(doc['tags']) or '-'}")
+    meta = (
+        f"{doc['status']} · {doc['priority']} · {doc['channel']} · assignee {doc['assignee'] or '-'}"
+        f" · tags {', '.join(doc['tags']) or '-'}"
+    )
     if doc.get("due_at"):
         meta += f" · due {doc['due_at']}"
     con.print(Text(inert(meta, one_line=True), style="dim"))
@@ -105,7 +162,14 @@ def _print_ticket(doc: dict[str, Any]) -> None:
     if doc.get("history"):
         con.print(Text("Other tickets of this customer:", style="bold"))
         for h in doc["history"][:10]:
-            con.print(Text(inert(f"  #{h['id']} [{h['channel']}] {h['status']:7} {h['created_at'][:10]}  {h['subject']}", one_line=True)))
+            con.print(
+                Text(
+                    inert(
+                        f"  #{h['id']} [{h['channel']}] {h['status']:7} {h['created_at'][:10]}  {h['subject']}",
+                        one_line=True,
+                    )
+                )
+            )
     for m in doc["messages"]:
         con.print(Rule(style="dim"))
         arrow = {"in": "←", "out": "→", "note": "✎ note"}.get(m["direction"], m["direction"])
@@ -113,7 +177,9 @@ def _print_ticket(doc: dict[str, Any]) -> None:
         if m.get("delivery"):
             d = m["delivery"]
             line += f" · {d['status']}" + (f" ({d['error']})" if d.get("error") else "")
-        con.print(Text(inert(line, one_line=True), style="bold" if m["direction"] != "note" else "yellow"))
+        con.print(
+            Text(inert(line, one_line=True), style="bold" if m["direction"] != "note" else "yellow")
+        )
         if m.get("thread_reason"):
             con.print(Text(inert(f"  joined: {m['thread_reason']}", one_line=True), style="dim"))
         con.print(Text(inert(m["text"])))
@@ -121,7 +187,15 @@ def _print_ticket(doc: dict[str, Any]) -> None:
             n = m["quoted_text"].count("\n") + 1
             con.print(Text(f"  [{n} quoted line(s) folded]", style="dim"))
         for a in m["attachments"]:
-            con.print(Text(inert(f"  📎 {a['filename']} ({a['size']} bytes, {a['content_type']})" + (f" — {a['note']}" if a.get("note") else ""), one_line=True)))
+            con.print(
+                Text(
+                    inert(
+                        f"  📎 {a['filename']} ({a['size']} bytes, {a['content_type']})"
+                        + (f" — {a['note']}" if a.get("note") else ""),
+                        one_line=True,
+                    )
+                )
+            )
 
 
 @app.command("show")

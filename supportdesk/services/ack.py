@@ -45,9 +45,9 @@ def ack_allowed(session: Session, desk: Desk, msg: InboundMessage, address: str)
         return False
     since = utcnow() - timedelta(hours=1)
     count = session.exec(
-        select(func.count()).select_from(AckLog).where(
-            AckLog.address == address.lower(), col(AckLog.sent_at) >= since
-        )
+        select(func.count())
+        .select_from(AckLog)
+        .where(AckLog.address == address.lower(), col(AckLog.sent_at) >= since)
     ).one()
     return int(count) < max(desk.config.desk.ack_limit_per_hour, 0)
 
@@ -68,13 +68,18 @@ def queue_ack(session: Session, desk: Desk, ticket: Ticket, address: str) -> Mes
         return None
     first = session.get(Message, ticket.last_message_id) if ticket.last_message_id else None
     lang = "ru" if first is not None and _looks_russian(first.text + " " + ticket.subject) else "en"
-    promised = sla.humanize(sla.promised_response(desk.config, ticket.kind, ticket.channel, ticket.priority), lang)
+    promised = sla.humanize(
+        sla.promised_response(desk.config, ticket.kind, ticket.channel, ticket.priority), lang
+    )
     name = desk.config.desk.ack_template
-    tpl = session.exec(select(Template).where(Template.name == f"{name}-{lang}")).first() or \
-        session.exec(select(Template).where(Template.name == name)).first()
+    tpl = (
+        session.exec(select(Template).where(Template.name == f"{name}-{lang}")).first()
+        or session.exec(select(Template).where(Template.name == name)).first()
+    )
     source = tpl.body if tpl is not None else DEFAULT_ACK[lang]
-    text = templating.render_text(session, desk, source, ticket, extra={"sla": {"first_response": promised}},
-                                  strict=False)
+    text = templating.render_text(
+        session, desk, source, ticket, extra={"sla": {"first_response": promised}}, strict=False
+    )
     msg = outbox.queue_outbound(session, desk, ticket, text, agent="system", auto=True)
     ticket.ack_sent = True
     session.add(ticket)

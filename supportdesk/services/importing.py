@@ -35,9 +35,13 @@ class ImportSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "seen": self.seen, "imported": self.imported, "duplicates": self.duplicates,
-            "quarantined": self.quarantined, "unreadable": self.unreadable,
-            "new_tickets": len(self.new_tickets), "outcomes": dict(self.outcomes),
+            "seen": self.seen,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "unreadable": self.unreadable,
+            "new_tickets": len(self.new_tickets),
+            "outcomes": dict(self.outcomes),
         }
 
 
@@ -73,7 +77,9 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def parse_many(datas: list[bytes], pool: ProcessPoolExecutor | None) -> list[tuple[InboundMessage | None, str | None]]:
+def parse_many(
+    datas: list[bytes], pool: ProcessPoolExecutor | None
+) -> list[tuple[InboundMessage | None, str | None]]:
     if pool is None or len(datas) < 64:
         return _parse_chunk(datas)
     n = max(1, len(datas) // (2 * (pool._max_workers or 1)))  # noqa: SLF001
@@ -103,7 +109,9 @@ def store_batch(
         for (src, _data), sha, (msg, err) in zip(items, shas, parsed, strict=True):
             summary.seen += 1
             if msg is None:
-                quarantine(s, channel=channel, source=src, raw_sha256=sha, error=err or "unparsable")
+                quarantine(
+                    s, channel=channel, source=src, raw_sha256=sha, error=err or "unparsable"
+                )
                 summary.quarantined += 1
                 summary.outcomes["quarantined"] += 1
                 continue
@@ -112,8 +120,13 @@ def store_batch(
                 with s.begin_nested():
                     res = ingest(s, desk, msg, historical=historical, raw_sha256=sha)
             except Exception as exc:  # a store-level surprise for one message: quarantine it
-                quarantine(s, channel=channel, source=src, raw_sha256=sha,
-                           error=f"could not be stored: {type(exc).__name__}: {exc}")
+                quarantine(
+                    s,
+                    channel=channel,
+                    source=src,
+                    raw_sha256=sha,
+                    error=f"could not be stored: {type(exc).__name__}: {exc}",
+                )
                 summary.quarantined += 1
                 summary.outcomes["quarantined"] += 1
                 continue
@@ -161,13 +174,20 @@ def import_items(
                     if it.error:
                         # an unreadable file has no bytes to keep; record it so nothing is silent
                         with desk.db.write() as s:
-                            quarantine(s, channel=channel, source=it.source,
-                                       raw_sha256=sha256_hex(it.source.encode()), error=it.error)
+                            quarantine(
+                                s,
+                                channel=channel,
+                                source=it.source,
+                                raw_sha256=sha256_hex(it.source.encode()),
+                                error=it.error,
+                            )
                     continue
                 good.append((it.source, it.data))
             if good:
                 parsed = parse_many([d for _s, d in good], pool)
-                store_batch(desk, good, parsed, channel=channel, historical=historical, summary=summary)
+                store_batch(
+                    desk, good, parsed, channel=channel, historical=historical, summary=summary
+                )
             if progress:
                 progress(len(chunk))
     finally:

@@ -14,13 +14,12 @@ from typing import Literal
 from sqlmodel import Session, col, select
 
 from supportdesk.connectors.base import InboundMessage
-from supportdesk.services import events, sla
+from supportdesk.services import events, priority_rules, sla
 from supportdesk.services.desk import Desk
 from supportdesk.services.identity import get_or_create_customer, normalize_email, resolve_customer
 from supportdesk.store.files import StorageError, store_attachment
 from supportdesk.store.models import (
     OPEN_STATUSES,
-    PRIORITY_RANK,
     AttachmentRow,
     Message,
     Outbox,
@@ -112,27 +111,6 @@ def _find_by_ids(session: Session, ids: list[str]) -> tuple[Ticket | None, str]:
     return None, ""
 
 
-def _apply_priority_rules(desk: Desk, ticket: Ticket, customer_address: str) -> None:
-    rules = desk.config.priority_rule
-    if not rules:
-        return
-    best = ticket.priority
-    subject = (ticket.subject or "").casefold()
-    for rule in rules:
-        if rule.channel and rule.channel not in (ticket.channel, ticket.kind):
-            continue
-        if rule.customer and rule.customer.casefold() not in customer_address.casefold():
-            continue
-        if rule.words and not any(w.casefold() in subject for w in rule.words):
-            continue
-        if rule.tag:
-            continue  # tag rules run when tags change
-        if PRIORITY_RANK[rule.priority] > PRIORITY_RANK[best]:
-            best = rule.priority
-    ticket.priority = best
-    ticket.priority_rank = PRIORITY_RANK[best]
-
-
 def _ack_allowed(session: Session, desk: Desk, msg: InboundMessage, address: str) -> bool:
     from supportdesk.services.ack import ack_allowed
 
@@ -154,7 +132,9 @@ def _store_attachments(desk: Desk, session: Session, message: Message, msg: Inbo
 
             row.sha256 = sha256_hex(att.data)
             try:
-                row.stored_path = store_attachment(desk.home, message.id or 0, i, att.filename, att.data)
+                row.stored_path = store_attachment(
+                    desk.home, message.id or 0, i, att.filename, att.data
+                )
             except StorageError as exc:
                 # never lose the message: keep it, record the file as not stored
                 row.note = f"not stored: {exc.strerror or exc}"
@@ -182,8 +162,15 @@ def ingest(
             existing.text = msg.text
             existing.edited_at = now
             session.add(existing)
-            events.record(session, "message_edited", agent="system", ticket_id=existing.ticket_id,
-                          message_id=existing.id, before=versions[-1]["text"], after=msg.text)
+            events.record(
+                session,
+                "message_edited",
+                agent="system",
+                ticket_id=existing.ticket_id,
+                message_id=existing.id,
+                before=versions[-1]["text"],
+                after=msg.text,
+            )
             return IngestResult("updated", existing.ticket_id, existing.id, reason="edited")
         return IngestResult("duplicate", existing.ticket_id, existing.id, reason="duplicate")
 
@@ -208,25 +195,41 @@ def ingest(
         ticket, matched = _find_by_ids(session, msg.bounce_of)
         if ticket is not None:
             note = Message(
-                ticket_id=ticket.id or 0, direction="note", channel=msg.channel, kind=kind,
-                author="mail delivery system", author_address=sender, dedupe_key=key,
-                message_id=msg.external_id, subject=msg.subject,
+                ticket_id=ticket.id or 0,
+                direction="note",
+                channel=msg.channel,
+                kind=kind,
+                author="mail delivery system",
+                author_address=sender,
+                dedupe_key=key,
+                message_id=msg.external_id,
+                subject=msg.subject,
                 text=f"Delivery failed for <{matched}>: {msg.bounce_error or 'bounced'}",
-                quoted_text=msg.text, created_at=sent_at, received_at=now,
-                thread_reason=f"bounce of <{matched}>", raw_sha256=raw_sha256,
-                auto_reason=msg.auto_reason or "bounce", is_auto=True,
+                quoted_text=msg.text,
+                created_at=sent_at,
+                received_at=now,
+                thread_reason=f"bounce of <{matched}>",
+                raw_sha256=raw_sha256,
+                auto_reason=msg.auto_reason or "bounce",
+                is_auto=True,
             )
             session.add(note)
-            ob = session.exec(
-                select(Outbox).where(Outbox.external_message_id == matched)
-            ).first()
+            ob = session.exec(select(Outbox).where(Outbox.external_message_id == matched)).first()
             if ob is not None:
                 ob.state = "failed"
                 ob.last_error = f"bounced: {msg.bounce_error or 'no reason given'}"[:500]
                 session.add(ob)
             session.flush()
-            events.record(session, "delivery_failed", agent="system", ticket_id=ticket.id,
-                          message_id=note.id, error=msg.bounce_error, of=matched, at=sent_at)
+            events.record(
+                session,
+                "delivery_failed",
+                agent="system",
+                ticket_id=ticket.id,
+                message_id=note.id,
+                error=msg.bounce_error,
+                of=matched,
+                at=sent_at,
+            )
             return IngestResult("bounce", ticket.id, note.id, reason=note.thread_reason)
 
     # Identity of the customer
@@ -278,34 +281,62 @@ def ingest(
             subject = _telegram_subject(msg)
         else:
             subject = clean_subject(msg.subject) or "(no subject)"
-        reply_to = str(msg.extra.get("chat_id") or sender) if kind == "telegram" else (
-            normalize_email(cust_addr) if outbound else normalize_email(sender)
+        reply_to = (
+            str(msg.extra.get("chat_id") or sender)
+            if kind == "telegram"
+            else (normalize_email(cust_addr) if outbound else normalize_email(sender))
         )
         ticket = Ticket(
-            subject=subject[:300], status="new", channel=msg.channel, kind=kind,
-            customer_id=cust.id, created_at=sent_at, updated_at=sent_at,
+            subject=subject[:300],
+            status="new",
+            channel=msg.channel,
+            kind=kind,
+            customer_id=cust.id,
+            created_at=sent_at,
+            updated_at=sent_at,
             reply_to_address=reply_to,
         )
-        _apply_priority_rules(desk, ticket, sender)
+        priority_rules.apply_to_new(desk, ticket, cust_addr if outbound else sender)
         if historical and outbound:
             ticket.status = "open"
         session.add(ticket)
         session.flush()
         reason = reason or "new ticket"
         sla.apply_due_times(desk.config, ticket)
-        events.record(session, "created", agent="system", ticket_id=ticket.id,
-                      customer_id=cust.id, at=sent_at, channel=msg.channel, subject=ticket.subject)
+        events.record(
+            session,
+            "created",
+            agent="system",
+            ticket_id=ticket.id,
+            customer_id=cust.id,
+            at=sent_at,
+            channel=msg.channel,
+            subject=ticket.subject,
+        )
 
     assert ticket is not None and ticket.id is not None
     direction = "out" if outbound else "in"
     message = Message(
-        ticket_id=ticket.id, direction=direction, channel=msg.channel, kind=kind,
-        author=msg.sender_name or sender, author_address=sender,
-        customer_id=None if outbound else cust.id, dedupe_key=key,
-        message_id=msg.external_id, in_reply_to=(msg.in_reply_to[-1] if msg.in_reply_to else None),
-        references=" ".join(msg.references[-50:]), subject=msg.subject[:998], text=msg.text,
-        quoted_text=msg.quoted_text, html=msg.html, created_at=sent_at, received_at=now,
-        thread_reason=reason, raw_sha256=raw_sha256, auto_reason=msg.auto_reason,
+        ticket_id=ticket.id,
+        direction=direction,
+        channel=msg.channel,
+        kind=kind,
+        author=msg.sender_name or sender,
+        author_address=sender,
+        customer_id=None if outbound else cust.id,
+        dedupe_key=key,
+        message_id=msg.external_id,
+        in_reply_to=(msg.in_reply_to[-1] if msg.in_reply_to else None),
+        references=" ".join(msg.references[-50:]),
+        subject=msg.subject[:998],
+        text=msg.text,
+        quoted_text=msg.quoted_text,
+        html=msg.html,
+        created_at=sent_at,
+        received_at=now,
+        thread_reason=reason,
+        raw_sha256=raw_sha256,
+        auto_reason=msg.auto_reason,
     )
     session.add(message)
     session.flush()
@@ -323,21 +354,50 @@ def ingest(
                 ticket.first_response_at = sent_at
         if ticket.status == "new":
             ticket.status = "open"
-        events.record(session, "reply", agent=msg.sender_name or "agent", ticket_id=ticket.id,
-                      message_id=message.id, at=sent_at, imported=True)
+        events.record(
+            session,
+            "reply",
+            agent=msg.sender_name or "agent",
+            ticket_id=ticket.id,
+            message_id=message.id,
+            at=sent_at,
+            imported=True,
+        )
     else:
         ticket.last_customer_at = max(filter(None, [ticket.last_customer_at, sent_at]))
-        if not created and ticket.status in ("pending", "solved"):
+        rating = False
+        if not created and ticket.csat_requested_at is not None and ticket.csat_score is None:
+            from supportdesk.services import csat
+
+            # "5" (or "4 thanks") answering the survey: a rating, not a reason to reopen
+            rating = csat.maybe_rating_reply(session, desk, ticket, msg.text, at=sent_at)
+        if not created and not rating and ticket.status in ("pending", "solved"):
             before = ticket.status
             ticket.status = "open"
             reopened = True
             if before == "solved":
                 ticket.solved_at = None
-            events.record(session, "status", agent="system", ticket_id=ticket.id, at=sent_at,
-                          before=before, after="open", why="customer replied")
-        events.record(session, "message_in", agent="system", ticket_id=ticket.id,
-                      customer_id=cust.id, message_id=message.id, at=sent_at, reason=reason)
-    sla.refresh_due(ticket)
+            events.record(
+                session,
+                "status",
+                agent="system",
+                ticket_id=ticket.id,
+                at=sent_at,
+                before=before,
+                after="open",
+                why="customer replied",
+            )
+        events.record(
+            session,
+            "message_in",
+            agent="system",
+            ticket_id=ticket.id,
+            customer_id=cust.id,
+            message_id=message.id,
+            at=sent_at,
+            reason=reason,
+        )
+    sla.update_clocks(desk.config, ticket, sent_at)
     session.add(ticket)
 
     needs_ack = False
@@ -366,6 +426,8 @@ def quarantine(
         row.error = error[:1000]
         session.add(row)
         return row
-    row = Quarantine(channel=channel, source=source[:500], raw_sha256=raw_sha256, error=error[:1000])
+    row = Quarantine(
+        channel=channel, source=source[:500], raw_sha256=raw_sha256, error=error[:1000]
+    )
     session.add(row)
     return row

@@ -98,22 +98,39 @@ def queue_outbound(
         last_in, refs = _thread_ids(session, ticket.id)
         base = subject if subject is not None else ticket.subject
         token = f"[#{ticket.id}]"
-        subj = base if token in base else f"Re: {base} {token}".strip() if not auto else f"{base} {token}"
+        subj = (
+            base
+            if token in base
+            else f"Re: {base} {token}".strip()
+            if not auto
+            else f"{base} {token}"
+        )
         if kind == "email":
             msg.message_id = make_message_id(channel_address(desk, channel))
             msg.dedupe_key = msg.message_id
             msg.in_reply_to = last_in or None
             msg.references = " ".join(refs)
         msg.subject = subj
-        payload: dict[str, Any] = {"subject": subj, "auto": auto, "in_reply_to": last_in, "references": refs}
+        payload: dict[str, Any] = {
+            "subject": subj,
+            "auto": auto,
+            "in_reply_to": last_in,
+            "references": refs,
+        }
         if buttons:
             payload["buttons"] = buttons
         if template:
             payload["template"] = template
         outbox = Outbox(
-            ticket_id=ticket.id, channel=channel, kind=kind, to_address=dest, state="queued",
-            next_attempt_at=now, external_message_id=msg.message_id or "",
-            payload=json.dumps(payload, ensure_ascii=False), created_at=now,
+            ticket_id=ticket.id,
+            channel=channel,
+            kind=kind,
+            to_address=dest,
+            state="queued",
+            next_attempt_at=now,
+            external_message_id=msg.message_id or "",
+            payload=json.dumps(payload, ensure_ascii=False),
+            created_at=now,
         )
     session.add(msg)
     session.flush()
@@ -127,9 +144,16 @@ def queue_outbound(
         except OSError as exc:
             raise BadInput(f"cannot read {path}: {exc.strerror}") from None
         rel = store_attachment(desk.home, f"out-{msg.id}", i, path.name, data)
-        session.add(AttachmentRow(message_id=msg.id, outbox_id=outbox.id if outbox else None,
-                                  filename=path.name, stored_path=rel, size=len(data),
-                                  sha256=sha256_hex(data)))
+        session.add(
+            AttachmentRow(
+                message_id=msg.id,
+                outbox_id=outbox.id if outbox else None,
+                filename=path.name,
+                stored_path=rel,
+                size=len(data),
+                sha256=sha256_hex(data),
+            )
+        )
     ticket.message_count += 1
     ticket.updated_at = max(ticket.updated_at, now)
     ticket.last_message_id = msg.id
@@ -143,9 +167,17 @@ def queue_outbound(
 
         sla.refresh_due(ticket)
     session.add(ticket)
-    events.record(session, "note" if note else ("auto_reply" if auto else "reply"), agent=agent,
-                  ticket_id=ticket.id, message_id=msg.id, batch=batch, at=now,
-                  outbox_id=outbox.id if outbox else None, channel=channel)
+    events.record(
+        session,
+        "note" if note else ("auto_reply" if auto else "reply"),
+        agent=agent,
+        ticket_id=ticket.id,
+        message_id=msg.id,
+        batch=batch,
+        at=now,
+        outbox_id=outbox.id if outbox else None,
+        channel=channel,
+    )
     from supportdesk.services import search_index
 
     search_index.index_message(session, msg, ticket)
@@ -157,7 +189,9 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 1800))
 
 
-def list_outbox(session: Session, *, states: list[str] | None = None, limit: int = 200) -> list[Outbox]:
+def list_outbox(
+    session: Session, *, states: list[str] | None = None, limit: int = 200
+) -> list[Outbox]:
     q = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
     if states:
         q = q.where(col(Outbox.state).in_(states))
@@ -176,8 +210,15 @@ def retry(session: Session, desk: Desk, outbox_id: int) -> Outbox:
     row.state = "queued"
     row.next_attempt_at = utcnow()
     session.add(row)
-    events.record(session, "outbox_retry", agent=desk.agent, ticket_id=row.ticket_id,
-                  outbox_id=row.id, before=before, after="queued")
+    events.record(
+        session,
+        "outbox_retry",
+        agent=desk.agent,
+        ticket_id=row.ticket_id,
+        outbox_id=row.id,
+        before=before,
+        after="queued",
+    )
     return row
 
 
@@ -192,8 +233,15 @@ def cancel(session: Session, desk: Desk, outbox_id: int) -> Outbox:
     before = row.state
     row.state = "cancelled"
     session.add(row)
-    events.record(session, "outbox_cancel", agent=desk.agent, ticket_id=row.ticket_id,
-                  outbox_id=row.id, before=before, after="cancelled")
+    events.record(
+        session,
+        "outbox_cancel",
+        agent=desk.agent,
+        ticket_id=row.ticket_id,
+        outbox_id=row.id,
+        before=before,
+        after="cancelled",
+    )
     return row
 
 

@@ -105,8 +105,12 @@ def _duration(text: str, term: Term) -> timedelta:
     if not m:
         raise QueryError(f"in {term.raw!r}: {text!r} is not a duration such as 30m, 2h or 3d")
     n, unit = int(m.group(1)), m.group(2)
-    return timedelta(minutes=n) if unit == "m" else timedelta(hours=n) if unit == "h" else (
-        timedelta(days=n) if unit == "d" else timedelta(weeks=n)
+    return (
+        timedelta(minutes=n)
+        if unit == "m"
+        else timedelta(hours=n)
+        if unit == "h"
+        else (timedelta(days=n) if unit == "d" else timedelta(weeks=n))
     )
 
 
@@ -118,7 +122,7 @@ def _validate(t: Term) -> None:
                 raise QueryError(f"in {t.raw!r}: status is one of {', '.join(STATUSES)}")
     elif t.key == "priority":
         op, v = _CMP.match(t.value).groups()  # type: ignore[union-attr]
-        for p in (v.split(",") if not op else [v]):
+        for p in v.split(",") if not op else [v]:
             if p.lower() not in PRIORITIES:
                 raise QueryError(f"in {t.raw!r}: priority is one of {', '.join(PRIORITIES)}")
     elif t.key == "sla":
@@ -137,8 +141,18 @@ def _validate(t: Term) -> None:
                 raise QueryError(f"in {t.raw!r}: id takes numbers such as id:12 or id:10-20")
     elif t.key == "is":
         for v in vals:
-            if v.lower() not in ("open", "unassigned", "assigned", "snoozed", "mine", "closed", "spam"):
-                raise QueryError(f"in {t.raw!r}: is: takes open, unassigned, assigned, mine, snoozed or closed")
+            if v.lower() not in (
+                "open",
+                "unassigned",
+                "assigned",
+                "snoozed",
+                "mine",
+                "closed",
+                "spam",
+            ):
+                raise QueryError(
+                    f"in {t.raw!r}: is: takes open, unassigned, assigned, mine, snoozed or closed"
+                )
     elif t.key == "has":
         for v in vals:
             if v.lower() not in ("attachment", "attachments", "csat", "notes"):
@@ -160,12 +174,17 @@ def _when(text: str, term: Term) -> datetime:
         dt = datetime.fromisoformat(text)
         return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     except ValueError:
-        raise QueryError(f"in {term.raw!r}: {text!r} is not a date (2026-11-01) or an age (7d)") from None
+        raise QueryError(
+            f"in {term.raw!r}: {text!r} is not a date (2026-11-01) or an age (7d)"
+        ) from None
 
 
 def _cmp(column: Any, op: str | None, value: Any) -> Any:
     return {
-        ">": column > value, ">=": column >= value, "<": column < value, "<=": column <= value,
+        ">": column > value,
+        ">=": column >= value,
+        "<": column < value,
+        "<=": column <= value,
     }.get(op or "=", column == value)
 
 
@@ -176,7 +195,9 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
     if key == "status":
         return col(Ticket.status).in_([v.lower() for v in vals])
     if key == "channel":
-        return sa.or_(col(Ticket.channel).in_(vals), col(Ticket.kind).in_([v.lower() for v in vals]))
+        return sa.or_(
+            col(Ticket.channel).in_(vals), col(Ticket.kind).in_([v.lower() for v in vals])
+        )
     if key == "kind":
         return col(Ticket.kind).in_([v.lower() for v in vals])
     if key == "group":
@@ -196,11 +217,15 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
                 conds.append(col(Ticket.assignee_id).is_(None))
             else:
                 name = desk.agent if (lv == "me" and desk is not None) else v
-                conds.append(col(Ticket.assignee_id).in_(select(Agent.id).where(Agent.name == name)))
+                conds.append(
+                    col(Ticket.assignee_id).in_(select(Agent.id).where(Agent.name == name))
+                )
         return sa.or_(*conds)
     if key == "tag":
-        sub = select(TicketTag.ticket_id).join(Tag, col(Tag.id) == col(TicketTag.tag_id)).where(
-            col(Tag.name).in_([v.lower() for v in vals])
+        sub = (
+            select(TicketTag.ticket_id)
+            .join(Tag, col(Tag.id) == col(TicketTag.tag_id))
+            .where(col(Tag.name).in_([v.lower() for v in vals]))
         )
         return col(Ticket.id).in_(sub)
     if key == "customer":
@@ -209,8 +234,11 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
         v = value.strip()
         like = f"%{v.lower()}%"
         sub = select(Identity.customer_id).where(
-            sa.or_(Identity.address == normalize_email(v), col(Identity.address).like(like),
-                   col(Identity.display).ilike(like))
+            sa.or_(
+                Identity.address == normalize_email(v),
+                col(Identity.address).like(like),
+                col(Identity.display).ilike(like),
+            )
         )
         if v.isdigit():
             return sa.or_(col(Ticket.customer_id) == int(v), col(Ticket.customer_id).in_(sub))
@@ -222,17 +250,26 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
         lv = value.lower()
         open_ = col(Ticket.status).in_(OPEN_STATUSES)
         if lv == "breached":
-            return sa.or_(col(Ticket.sla_breached).is_(True), sa.and_(open_, col(Ticket.due_at) < now))
+            return sa.or_(
+                col(Ticket.sla_breached).is_(True), sa.and_(open_, col(Ticket.due_at) < now)
+            )
         if lv == "ok":
-            return sa.and_(col(Ticket.sla_breached).is_(False), sa.or_(col(Ticket.due_at).is_(None), col(Ticket.due_at) >= now))
+            return sa.and_(
+                col(Ticket.sla_breached).is_(False),
+                sa.or_(col(Ticket.due_at).is_(None), col(Ticket.due_at) >= now),
+            )
         if lv == "none":
             return col(Ticket.due_at).is_(None)
         if lv == "paused":
             return col(Ticket.status) == "pending"
         op, rest = _CMP.match(lv).groups()  # type: ignore[union-attr]
-        return sa.and_(open_, col(Ticket.due_at).is_not(None), col(Ticket.due_at) <= now + _duration(rest, t))
+        return sa.and_(
+            open_, col(Ticket.due_at).is_not(None), col(Ticket.due_at) <= now + _duration(rest, t)
+        )
     if key in ("created", "updated", "due"):
-        column = {"created": Ticket.created_at, "updated": Ticket.updated_at, "due": Ticket.due_at}[key]
+        column = {"created": Ticket.created_at, "updated": Ticket.updated_at, "due": Ticket.due_at}[
+            key
+        ]
         op, rest = _CMP.match(value).groups()  # type: ignore[union-attr]
         when = _when(rest, t)
         if _REL.match(rest.strip().lower()):
@@ -264,9 +301,13 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
                 conds.append(col(Ticket.assignee_id).is_not(None))
             elif lv == "mine":
                 name = desk.agent if desk else ""
-                conds.append(col(Ticket.assignee_id).in_(select(Agent.id).where(Agent.name == name)))
+                conds.append(
+                    col(Ticket.assignee_id).in_(select(Agent.id).where(Agent.name == name))
+                )
             elif lv == "snoozed":
-                conds.append(sa.and_(col(Ticket.snoozed_until).is_not(None), col(Ticket.snoozed_until) > now))
+                conds.append(
+                    sa.and_(col(Ticket.snoozed_until).is_not(None), col(Ticket.snoozed_until) > now)
+                )
             elif lv == "spam":
                 conds.append(col(Ticket.spam).is_(True))
         return sa.or_(*conds)
@@ -277,18 +318,26 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
         for v in vals:
             lv = v.lower()
             if lv.startswith("attachment"):
-                conds.append(col(Ticket.id).in_(
-                    select(Message.ticket_id).join(AttachmentRow, col(AttachmentRow.message_id) == col(Message.id))
-                ))
+                conds.append(
+                    col(Ticket.id).in_(
+                        select(Message.ticket_id).join(
+                            AttachmentRow, col(AttachmentRow.message_id) == col(Message.id)
+                        )
+                    )
+                )
             elif lv == "csat":
                 conds.append(col(Ticket.csat_score).is_not(None))
             elif lv == "notes":
-                conds.append(col(Ticket.id).in_(select(Message.ticket_id).where(Message.direction == "note")))
+                conds.append(
+                    col(Ticket.id).in_(select(Message.ticket_id).where(Message.direction == "note"))
+                )
         return sa.or_(*conds)
     raise QueryError(f"unknown term {t.raw!r}")
 
 
-def apply_query(stmt: Any, text: str | Query, *, desk: Desk | None = None, session: Session | None = None) -> Any:
+def apply_query(
+    stmt: Any, text: str | Query, *, desk: Desk | None = None, session: Session | None = None
+) -> Any:
     q = parse(text) if isinstance(text, str) else text
     for t in q.terms:
         if t.key in ("", "phrase"):

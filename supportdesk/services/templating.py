@@ -35,17 +35,25 @@ def context_for(session: Session, desk: Desk, ticket: Ticket | None) -> dict[str
     }
     if ticket is not None:
         cust = session.get(Customer, ticket.customer_id)
-        idents = session.exec(select(Identity).where(Identity.customer_id == ticket.customer_id)).all()
+        idents = session.exec(
+            select(Identity).where(Identity.customer_id == ticket.customer_id)
+        ).all()
         email = next((i.address for i in idents if i.kind == "email"), None)
         ctx["ticket"] = {
-            "id": ticket.id, "subject": ticket.subject, "status": ticket.status,
-            "priority": ticket.priority, "channel": ticket.channel,
+            "id": ticket.id,
+            "subject": ticket.subject,
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "channel": ticket.channel,
         }
-        first_name = (cust.name.split()[0] if cust and cust.name.strip() else None)
+        first_name = cust.name.split()[0] if cust and cust.name.strip() else None
         ctx["customer"] = {
-            "name": cust.name if cust else None, "first_name": first_name,
-            "company": cust.company if cust else None, "email": email,
-            "phone": cust.phone if cust else None, "language": cust.language if cust else None,
+            "name": cust.name if cust else None,
+            "first_name": first_name,
+            "company": cust.company if cust else None,
+            "email": email,
+            "phone": cust.phone if cust else None,
+            "language": cust.language if cust else None,
         }
     return ctx
 

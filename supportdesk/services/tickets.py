@@ -75,7 +75,9 @@ def agent_names(session: Session, ids: list[int]) -> dict[int, str]:
     ids = sorted({i for i in ids if i})
     if not ids:
         return {}
-    return {a.id or 0: a.name for a in session.exec(select(Agent).where(col(Agent.id).in_(ids))).all()}
+    return {
+        a.id or 0: a.name for a in session.exec(select(Agent).where(col(Agent.id).in_(ids))).all()
+    }
 
 
 def ticket_rows(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]]:
@@ -93,7 +95,9 @@ def ticket_rows(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]]
                 "priority": t.priority,
                 "channel": t.channel,
                 "kind": t.kind,
-                "customer": custs.get(t.customer_id, {"id": t.customer_id, "name": "", "identities": []}),
+                "customer": custs.get(
+                    t.customer_id, {"id": t.customer_id, "name": "", "identities": []}
+                ),
                 "assignee": agents.get(t.assignee_id or 0),
                 "group": t.group,
                 "tags": tags.get(t.id or 0, []),
@@ -151,7 +155,9 @@ def attachments_of(session: Session, message_ids: list[int]) -> dict[int, list[A
     out: dict[int, list[AttachmentRow]] = defaultdict(list)
     if message_ids:
         for a in session.exec(
-            select(AttachmentRow).where(col(AttachmentRow.message_id).in_(message_ids)).order_by(col(AttachmentRow.id))
+            select(AttachmentRow)
+            .where(col(AttachmentRow.message_id).in_(message_ids))
+            .order_by(col(AttachmentRow.id))
         ).all():
             out[a.message_id or 0].append(a)
     return out
@@ -160,7 +166,9 @@ def attachments_of(session: Session, message_ids: list[int]) -> dict[int, list[A
 def thread(session: Session, ticket_id: int) -> list[Message]:
     return list(
         session.exec(
-            select(Message).where(Message.ticket_id == ticket_id).order_by(col(Message.created_at), col(Message.id))
+            select(Message)
+            .where(Message.ticket_id == ticket_id)
+            .order_by(col(Message.created_at), col(Message.id))
         ).all()
     )
 
@@ -173,10 +181,16 @@ def history(session: Session, customer_id: int, exclude: int | None = None) -> l
     ids = {root.id}
     frontier = [root.id]
     while frontier:
-        rows = session.exec(select(Customer.id).where(col(Customer.merged_into_id).in_(frontier))).all()
+        rows = session.exec(
+            select(Customer.id).where(col(Customer.merged_into_id).in_(frontier))
+        ).all()
         frontier = [r for r in rows if r not in ids]
         ids.update(frontier)
-    q = select(Ticket).where(col(Ticket.customer_id).in_(ids)).order_by(col(Ticket.created_at).desc())
+    q = (
+        select(Ticket)
+        .where(col(Ticket.customer_id).in_(ids))
+        .order_by(col(Ticket.created_at).desc())
+    )
     return [t for t in session.exec(q).all() if t.id != exclude]
 
 
@@ -203,14 +217,24 @@ def show_ticket(session: Session, desk: Desk, ticket_id: int) -> dict[str, Any]:
                 "quoted_text": m.quoted_text,
                 "created_at": iso(m.created_at),
                 "delivery": (
-                    {"status": d.state, "attempts": d.attempts, "error": d.last_error or None,
-                     "outbox_id": d.id}
+                    {
+                        "status": d.state,
+                        "attempts": d.attempts,
+                        "error": d.last_error or None,
+                        "outbox_id": d.id,
+                    }
                     if d is not None
                     else None
                 ),
                 "attachments": [
-                    {"id": a.id, "filename": a.filename, "size": a.size, "content_type": a.content_type,
-                     "stored": a.stored_path is not None, "note": a.note}
+                    {
+                        "id": a.id,
+                        "filename": a.filename,
+                        "size": a.size,
+                        "content_type": a.content_type,
+                        "stored": a.stored_path is not None,
+                        "note": a.note,
+                    }
                     for a in atts.get(m.id or 0, [])
                 ],
                 "thread_reason": m.thread_reason,
@@ -222,13 +246,25 @@ def show_ticket(session: Session, desk: Desk, ticket_id: int) -> dict[str, Any]:
         )
     doc["messages"] = out_msgs
     doc["history"] = [
-        {"id": h.id, "channel": h.channel, "kind": h.kind, "subject": h.subject, "status": h.status,
-         "created_at": iso(h.created_at)}
+        {
+            "id": h.id,
+            "channel": h.channel,
+            "kind": h.kind,
+            "subject": h.subject,
+            "status": h.status,
+            "created_at": iso(h.created_at),
+        }
         for h in history(session, t.customer_id, exclude=t.id)
     ]
     cust = session.get(Customer, t.customer_id)
     if cust is not None:
-        doc["customer"].update({"company": cust.company, "phone": cust.phone, "language": cust.language,
-                                "notes": cust.notes})
+        doc["customer"].update(
+            {
+                "company": cust.company,
+                "phone": cust.phone,
+                "language": cust.language,
+                "notes": cust.notes,
+            }
+        )
     doc["csat_comment"] = t.csat_comment
     return doc

@@ -105,7 +105,9 @@ def safe_filename(name: str, fallback: str = "attachment") -> str:
     return name
 
 
-def store_attachment(home: Path, message_key: int | str, index: int, filename: str, data: bytes) -> str:
+def store_attachment(
+    home: Path, message_key: int | str, index: int, filename: str, data: bytes
+) -> str:
     """Save an attachment; returns its path relative to the home."""
     safe = safe_filename(filename)
     rel = Path("attachments") / str(message_key) / f"{index:02d}-{safe}"

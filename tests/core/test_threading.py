@@ -28,15 +28,21 @@ def test_new_mail_opens_a_ticket_with_reason(desk: Any) -> None:
 
 def test_in_reply_to_joins_the_ticket(desk: Any) -> None:
     first = ingest(desk, inbound_email(external_id="a@x"))
-    second = ingest(desk, inbound_email(external_id="b@x", in_reply_to=["a@x"], subject="Re: anything"))
+    second = ingest(
+        desk, inbound_email(external_id="b@x", in_reply_to=["a@x"], subject="Re: anything")
+    )
     assert second.outcome == "joined" and second.ticket_id == first.ticket_id
     assert second.reason == "In-Reply-To <a@x>"
 
 
 def test_references_join_even_from_another_sender(desk: Any) -> None:
     first = ingest(desk, inbound_email(external_id="a@x"))
-    r = ingest(desk, inbound_email(external_id="c@x", references=["zzz@y", "a@x"],
-                                   sender_address="colleague@example.ru"))
+    r = ingest(
+        desk,
+        inbound_email(
+            external_id="c@x", references=["zzz@y", "a@x"], sender_address="colleague@example.ru"
+        ),
+    )
     assert r.ticket_id == first.ticket_id and r.reason == "References <a@x>"
 
 
@@ -45,15 +51,25 @@ def test_token_joins_only_for_the_tickets_customer(desk: Any) -> None:
     tid = first.ticket_id
     same = ingest(desk, inbound_email(external_id="d@x", subject=f"Ответ: RE[2]: [#{tid}] принтер"))
     assert same.ticket_id == tid and same.reason == f"[#{tid}] token in the subject"
-    stranger = ingest(desk, inbound_email(external_id="e@x", subject=f"Re: [#{tid}] hi",
-                                          sender_address="mallory@evil.test"))
+    stranger = ingest(
+        desk,
+        inbound_email(
+            external_id="e@x", subject=f"Re: [#{tid}] hi", sender_address="mallory@evil.test"
+        ),
+    )
     assert stranger.outcome == "new_ticket" and stranger.ticket_id != tid
 
 
 def test_token_case_insensitive_address_is_same_customer(desk: Any) -> None:
     first = ingest(desk, inbound_email(external_id="a@x"))
-    r = ingest(desk, inbound_email(external_id="f@x", subject=f"Fwd: AW: [#{first.ticket_id}]",
-                                   sender_address="IVAN@Example.RU"))
+    r = ingest(
+        desk,
+        inbound_email(
+            external_id="f@x",
+            subject=f"Fwd: AW: [#{first.ticket_id}]",
+            sender_address="IVAN@Example.RU",
+        ),
+    )
     assert r.ticket_id == first.ticket_id
 
 
@@ -67,9 +83,16 @@ def test_duplicate_message_id_is_one_message(desk: Any) -> None:
 
 def test_own_address_is_an_outbound_reply(desk: Any) -> None:
     first = ingest(desk, inbound_email(external_id="a@x"), historical=True)
-    r = ingest(desk, inbound_email(external_id="r@acme", sender_address="Support@Acme.test",
-                                   to_addresses=["ivan@example.ru"], in_reply_to=["a@x"]),
-               historical=True)
+    r = ingest(
+        desk,
+        inbound_email(
+            external_id="r@acme",
+            sender_address="Support@Acme.test",
+            to_addresses=["ivan@example.ru"],
+            in_reply_to=["a@x"],
+        ),
+        historical=True,
+    )
     assert r.outcome == "outbound" and r.ticket_id == first.ticket_id
     t = _ticket(desk, first.ticket_id)
     assert t.first_response_at is not None and t.status == "open"
@@ -80,7 +103,11 @@ def test_telegram_joins_open_chat_and_start_is_no_ticket(desk: Any) -> None:
     assert start.outcome == "ignored" and start.is_start
     a = ingest(desk, inbound_telegram(text="Привет"))
     b = ingest(desk, inbound_telegram(text="Ещё вопрос"))
-    assert a.outcome == "new_ticket" and b.ticket_id == a.ticket_id and b.reason == "open Telegram chat"
+    assert (
+        a.outcome == "new_ticket"
+        and b.ticket_id == a.ticket_id
+        and b.reason == "open Telegram chat"
+    )
 
 
 def test_telegram_edit_keeps_previous_version(desk: Any) -> None:

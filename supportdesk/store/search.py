@@ -1,0 +1,611 @@
+"""The full-text index: one table of documents over tickets, messages, customers and KB articles.
+
+Text is indexed *stemmed*: lower-cased, ё folded to е, split into letter/digit tokens and each
+token replaced by its Snowball stem (Russian for Cyrillic tokens, English otherwise). A query is
+stemmed the same way, so принтер finds принтера and принтеры, printer finds printers. Snippets and
+highlights are built in Python from the original text (``highlight``), so the index keeps only the
+stemmed copy.
+
+Every document has one integer key, ``rowid = ref_id * 8 + kind``: a document is replaced or
+removed by its key alone, and the kind is ``rowid & 7``. A message document carries no ticket id:
+the ticket is looked up in ``message`` at query time, so moving a message between tickets needs no
+re-indexing.
+
+Backends (chosen by the executing dialect, see ``Match``):
+
+* SQLite: an FTS5 virtual table ``search_doc(title, body, extra)`` ranked with bm25.
+* PostgreSQL: a table ``search_doc(rowid, title, body, extra, tsv)`` with a generated tsvector
+  (``simple`` configuration: the text is already stemmed) and a GIN index, ranked with ts_rank.
+
+Both are created by migration 0002. Queries are built from ``Term`` lists and rendered to the
+backend's own syntax from tokens that contain only letters and digits, so nothing a person types
+reaches the match syntax unquoted.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+
+KIND_TICKET = 1  # ticket subject
+KIND_MESSAGE = 2  # message subject, text and attachment names
+KIND_CUSTOMER = 3  # customer name, company, notes, identities
+KIND_KB = 4  # knowledge-base article
+KIND_BITS = 3
+KIND_MASK = (1 << KIND_BITS) - 1
+
+TABLE = "search_doc"
+MAX_TERMS = 64  # tokens in one query: a pasted page is refused with a clear message
+MAX_INDEXED_CHARS = 200_000  # per column: a huge mail is indexed by its first 200k characters
+
+# columns: title (subject, name, article title), body (text), extra (attachment names, addresses)
+SQLITE_WEIGHTS = (4.0, 1.0, 2.0)
+
+SQLITE_DDL = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
+    "title, body, extra, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')",
+    # deletes keep the index consistent whoever deletes (pure SQL: works from any client)
+    f"CREATE TRIGGER IF NOT EXISTS search_ticket_ad AFTER DELETE ON ticket BEGIN "
+    f"DELETE FROM {TABLE} WHERE rowid = old.id * 8 + {KIND_TICKET}; END",
+    f"CREATE TRIGGER IF NOT EXISTS search_message_ad AFTER DELETE ON message BEGIN "
+    f"DELETE FROM {TABLE} WHERE rowid = old.id * 8 + {KIND_MESSAGE}; END",
+    f"CREATE TRIGGER IF NOT EXISTS search_customer_ad AFTER DELETE ON customer BEGIN "
+    f"DELETE FROM {TABLE} WHERE rowid = old.id * 8 + {KIND_CUSTOMER}; END",
+    f"CREATE TRIGGER IF NOT EXISTS search_kb_ad AFTER DELETE ON kb_article BEGIN "
+    f"DELETE FROM {TABLE} WHERE rowid = old.id * 8 + {KIND_KB}; END",
+)
+SQLITE_DROP = (
+    "DROP TRIGGER IF EXISTS search_ticket_ad",
+    "DROP TRIGGER IF EXISTS search_message_ad",
+    "DROP TRIGGER IF EXISTS search_customer_ad",
+    "DROP TRIGGER IF EXISTS search_kb_ad",
+    f"DROP TABLE IF EXISTS {TABLE}",
+)
+
+_PG_TRIGGER_FN = f"""
+CREATE OR REPLACE FUNCTION search_doc_forget() RETURNS trigger AS $$
+BEGIN
+  DELETE FROM {TABLE} WHERE rowid = OLD.id * 8 + TG_ARGV[0]::int;
+  RETURN OLD;
+END $$ LANGUAGE plpgsql
+"""
+POSTGRES_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+    "rowid BIGINT PRIMARY KEY, title TEXT NOT NULL DEFAULT '', body TEXT NOT NULL DEFAULT '', "
+    "extra TEXT NOT NULL DEFAULT '', tsv tsvector GENERATED ALWAYS AS ("
+    "setweight(to_tsvector('simple', title), 'A') || setweight(to_tsvector('simple', extra), 'B')"
+    " || setweight(to_tsvector('simple', body), 'C')) STORED)",
+    f"CREATE INDEX IF NOT EXISTS ix_search_doc_tsv ON {TABLE} USING GIN (tsv)",
+    _PG_TRIGGER_FN,
+    *(
+        f"CREATE TRIGGER search_{name}_ad AFTER DELETE ON {name} FOR EACH ROW "
+        f"EXECUTE FUNCTION search_doc_forget({kind})"
+        for name, kind in (
+            ("ticket", KIND_TICKET),
+            ("message", KIND_MESSAGE),
+            ("customer", KIND_CUSTOMER),
+            ("kb_article", KIND_KB),
+        )
+    ),
+)
+POSTGRES_DROP = (
+    "DROP TRIGGER IF EXISTS search_ticket_ad ON ticket",
+    "DROP TRIGGER IF EXISTS search_message_ad ON message",
+    "DROP TRIGGER IF EXISTS search_customer_ad ON customer",
+    "DROP TRIGGER IF EXISTS search_kb_ad ON kb_article",
+    "DROP FUNCTION IF EXISTS search_doc_forget()",
+    f"DROP TABLE IF EXISTS {TABLE}",
+)
+
+
+class SearchSyntaxError(ValueError):
+    """A query the index cannot run; the message is one sentence for the user."""
+
+
+def create_schema(conn: Any) -> None:
+    """Create the index table (and delete triggers) for the connection's dialect."""
+    name = _dialect(conn)
+    for stmt in SQLITE_DDL if name == "sqlite" else POSTGRES_DDL if name == "postgresql" else ():
+        conn.execute(sa.text(stmt))
+
+
+def drop_schema(conn: Any) -> None:
+    name = _dialect(conn)
+    for stmt in SQLITE_DROP if name == "sqlite" else POSTGRES_DROP if name == "postgresql" else ():
+        conn.execute(sa.text(stmt))
+
+
+# --------------------------------------------------------------------------- text and stems
+
+_TOKEN = re.compile(r"[^\W_]+")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_LATIN = re.compile(r"[a-z]")
+_local = threading.local()  # Stemmer objects are not thread-safe: one set per thread
+
+
+def _stemmers() -> tuple[Any, Any]:
+    st = getattr(_local, "stemmers", None)
+    if st is None:
+        import Stemmer
+
+        st = (Stemmer.Stemmer("russian"), Stemmer.Stemmer("english"))
+        _local.stemmers = st
+    return st
+
+
+def normalize(token: str) -> str:
+    """Lower-case, ё -> е."""
+    return token.lower().replace("ё", "е")
+
+
+def tokens(text: str) -> list[str]:
+    """The normalized letter/digit tokens of ``text``."""
+    return [normalize(t) for t in _TOKEN.findall(normalize(text))]
+
+
+def stem_tokens(toks: Sequence[str]) -> list[str]:
+    """Each normalized token replaced by its stem (Russian or English by script)."""
+    ru, en = _stemmers()
+    out = list(toks)
+    ru_i = [i for i, t in enumerate(out) if _CYRILLIC.search(t)]
+    en_i = [i for i, t in enumerate(out) if not _CYRILLIC.search(t) and _LATIN.search(t)]
+    if ru_i:
+        for i, s in zip(ru_i, ru.stemWords([out[i] for i in ru_i]), strict=True):
+            out[i] = s
+    if en_i:
+        for i, s in zip(en_i, en.stemWords([out[i] for i in en_i]), strict=True):
+            out[i] = s
+    return out
+
+
+def stem_text(text: str | None) -> str:
+    """The indexed form of ``text``: its stems separated by spaces."""
+    if not text:
+        return ""
+    return " ".join(stem_tokens(tokens(text[:MAX_INDEXED_CHARS])))
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@dataclass
+class Term:
+    """One search term: a word (maybe ending in ``*``) or a quoted phrase, maybe negated."""
+
+    stems: list[str]
+    prefix: bool = False  # the last stem is a prefix
+    negated: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.stems
+
+
+@dataclass
+class Parsed:
+    terms: list[Term] = field(default_factory=list)
+
+    @property
+    def positive(self) -> list[Term]:
+        return [t for t in self.terms if not t.negated and not t.empty]
+
+    @property
+    def negative(self) -> list[Term]:
+        return [t for t in self.terms if t.negated and not t.empty]
+
+    def all_stems(self) -> tuple[set[str], set[str]]:
+        """(exact stems, prefixes) of the positive terms: what highlighting marks."""
+        exact: set[str] = set()
+        prefixes: set[str] = set()
+        for t in self.positive:
+            for i, s in enumerate(t.stems):
+                if t.prefix and i == len(t.stems) - 1:
+                    prefixes.add(s)
+                else:
+                    exact.add(s)
+        return exact, prefixes
+
+
+def make_term(value: str, *, phrase: bool = False, negated: bool = False) -> Term:
+    """A term from what a person typed: a word like ``принтер``, ``прин*``, ``foo-bar`` or a
+    phrase. Punctuation separates tokens; a word of several tokens is searched as a phrase."""
+    value = (value or "").replace("\x00", " ")
+    matches = list(_TOKEN.finditer(normalize(value)))
+    toks = [m.group() for m in matches]
+    prefix = False
+    if matches and not phrase:
+        end = matches[-1].end()
+        prefix = value[end : end + 1] == "*"
+    elif matches and phrase:
+        prefix = value.rstrip().endswith("*") and value.rstrip()[-2:-1].isalnum()
+    stems = stem_tokens(toks)
+    if prefix:
+        # a prefix is matched as typed (normalized): its stem may be shorter, never longer
+        stems[-1] = min(stems[-1], toks[-1], key=len)
+    return Term(stems, prefix=prefix, negated=negated)
+
+
+def check_size(parsed: Parsed) -> None:
+    n = sum(len(t.stems) for t in parsed.terms)
+    if n > MAX_TERMS:
+        raise SearchSyntaxError(
+            f"the search has {n} words; use at most {MAX_TERMS} (search for a shorter phrase)"
+        )
+
+
+def _q(stem: str) -> str:
+    return '"' + stem.replace('"', '""') + '"'
+
+
+def fts5_term(t: Term) -> str:
+    if len(t.stems) == 1:
+        return _q(t.stems[0]) + ("*" if t.prefix else "")
+    return '"' + " ".join(s.replace('"', '""') for s in t.stems) + '"' + ("*" if t.prefix else "")
+
+
+def tsquery_term(t: Term) -> str:
+    parts = ["'" + s.replace("'", "''").replace("\\", "") + "'" for s in t.stems]
+    if t.prefix:
+        parts[-1] += ":*"
+    return "(" + " <-> ".join(parts) + ")"
+
+
+def render(terms: Sequence[Term], dialect: str, *, any_of: bool = False) -> str:
+    """The backend's match expression: positive terms ANDed (or ORed), negated ones excluded."""
+    pos = [t for t in terms if not t.negated and not t.empty]
+    neg = [t for t in terms if t.negated and not t.empty]
+    if not pos:
+        raise SearchSyntaxError("a search needs at least one word to look for")
+    if dialect == "postgresql":
+        expr = (" | " if any_of else " & ").join(tsquery_term(t) for t in pos)
+        if neg:
+            expr = "(" + expr + ")" + "".join(" & !" + tsquery_term(t) for t in neg)
+        return expr
+    expr = (" OR " if any_of else " AND ").join(fts5_term(t) for t in pos)
+    if neg:
+        expr = "(" + expr + ")" + "".join(" NOT " + fts5_term(t) for t in neg)
+    return expr
+
+
+# --------------------------------------------------------------------------- SQL pieces
+
+doc = sa.table(TABLE, sa.column("rowid", sa.BigInteger))
+
+
+class Match(ColumnElement[bool]):
+    """``search_doc`` matches the terms; rendered for the dialect that executes it."""
+
+    inherit_cache = False  # the rendered text depends on the dialect and the terms
+    type = sa.Boolean()
+
+    def __init__(self, terms: Sequence[Term], *, any_of: bool = False):
+        self.terms = list(terms)
+        self.any_of = any_of
+
+
+@compiles(Match, "sqlite")
+def _match_sqlite(element: Match, compiler: Any, **kw: Any) -> str:
+    expr = render(element.terms, "sqlite", any_of=element.any_of)
+    return f"{TABLE} MATCH " + compiler.process(sa.bindparam(None, expr, sa.String), **kw)
+
+
+@compiles(Match, "postgresql")
+def _match_pg(element: Match, compiler: Any, **kw: Any) -> str:
+    expr = render(element.terms, "postgresql", any_of=element.any_of)
+    bound = compiler.process(sa.bindparam(None, expr, sa.String), **kw)
+    return f"{TABLE}.tsv @@ to_tsquery('simple', {bound})"
+
+
+@compiles(Match)
+def _match_other(element: Match, compiler: Any, **kw: Any) -> str:
+    raise SearchSyntaxError(
+        f"full-text search is not available on {compiler.dialect.name} (use SQLite or PostgreSQL)"
+    )
+
+
+class Score(ColumnElement[float]):
+    """A document's rank for the current match: lower is better on every backend."""
+
+    inherit_cache = False
+    type = sa.Float()
+
+    def __init__(self, terms: Sequence[Term], *, any_of: bool = True):
+        self.terms = list(terms)
+        self.any_of = any_of
+
+
+@compiles(Score, "sqlite")
+def _score_sqlite(element: Score, compiler: Any, **kw: Any) -> str:
+    w = ", ".join(str(x) for x in SQLITE_WEIGHTS)
+    return f"bm25({TABLE}, {w})"
+
+
+@compiles(Score, "postgresql")
+def _score_pg(element: Score, compiler: Any, **kw: Any) -> str:
+    expr = render(element.terms, "postgresql", any_of=element.any_of)
+    bound = compiler.process(sa.bindparam(None, expr, sa.String), **kw)
+    return f"(-ts_rank({TABLE}.tsv, to_tsquery('simple', {bound})))"
+
+
+def kind_of(rowid: Any) -> Any:
+    return rowid.op("&")(KIND_MASK)
+
+
+def ref_of(rowid: Any) -> Any:
+    return rowid.op(">>")(KIND_BITS)
+
+
+def doc_key(kind: int, ref_id: int) -> int:
+    return (ref_id << KIND_BITS) | kind
+
+
+def refs_matching(kind: int, terms: Sequence[Term], *, any_of: bool = False) -> sa.Select[Any]:
+    """SELECT the ref ids of documents of ``kind`` matching ``terms``."""
+    return (
+        sa.select(ref_of(doc.c.rowid).label("ref_id"))
+        .select_from(doc)
+        .where(Match(terms, any_of=any_of))
+        .where(kind_of(doc.c.rowid) == kind)
+    )
+
+
+def ranked_docs(
+    kinds: Iterable[int], terms: Sequence[Term], *, any_of: bool = False
+) -> sa.Select[Any]:
+    """SELECT rowid, score of the documents of ``kinds`` matching ``terms`` (unordered)."""
+    return (
+        sa.select(doc.c.rowid.label("rowid"), Score(terms, any_of=any_of).label("score"))
+        .select_from(doc)
+        .where(Match(terms, any_of=any_of))
+        .where(kind_of(doc.c.rowid).in_(list(kinds)))
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass
+class Doc:
+    kind: int
+    ref_id: int
+    title: str = ""
+    body: str = ""
+    extra: str = ""
+
+    @property
+    def key(self) -> int:
+        return doc_key(self.kind, self.ref_id)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "r": self.key,
+            "t": stem_text(self.title),
+            "b": stem_text(self.body),
+            "e": stem_text(self.extra),
+        }
+
+
+def _dialect(conn: Any) -> str:
+    bind = conn.get_bind() if hasattr(conn, "get_bind") else conn
+    return str(bind.dialect.name)
+
+
+def available(conn: Any) -> bool:
+    return _dialect(conn) in ("sqlite", "postgresql")
+
+
+def upsert(conn: Any, docs: Sequence[Doc]) -> None:
+    """Add or replace documents (inside the caller's transaction)."""
+    if not docs or not available(conn):
+        return
+    rows = [d.row() for d in docs]
+    delete(conn, [d.key for d in docs])
+    conn.execute(
+        sa.text(f"INSERT INTO {TABLE} (rowid, title, body, extra) VALUES (:r, :t, :b, :e)"), rows
+    )
+
+
+def delete(conn: Any, keys: Sequence[int]) -> None:
+    if not keys or not available(conn):
+        return
+    stmt = sa.text(f"DELETE FROM {TABLE} WHERE rowid IN :keys").bindparams(
+        sa.bindparam("keys", expanding=True)
+    )
+    for i in range(0, len(keys), 500):
+        conn.execute(stmt, {"keys": list(keys[i : i + 500])})
+
+
+def clear(conn: Any) -> None:
+    if available(conn):
+        conn.execute(sa.text(f"DELETE FROM {TABLE}"))
+
+
+def count(conn: Any, kind: int | None = None) -> int:
+    stmt = sa.select(sa.func.count()).select_from(doc)
+    if kind is not None:
+        stmt = stmt.where(kind_of(doc.c.rowid) == kind)
+    return int(conn.execute(stmt).scalar() or 0)
+
+
+def optimize(conn: Any) -> None:
+    """Merge the index's segments after a bulk load (SQLite; PostgreSQL needs nothing)."""
+    if _dialect(conn) == "sqlite":
+        conn.execute(sa.text(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')"))
+
+
+# --------------------------------------------------------------------------- rebuild from tables
+
+
+def _chunks(conn: Any, sql: str, size: int = 5000) -> Iterable[list[Any]]:
+    """Rows of ``sql`` (which must select ``id`` first) in id order, in chunks."""
+    last = 0
+    while True:
+        rows = list(conn.execute(sa.text(sql), {"last": last, "n": size}).all())
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def rebuild_all(conn: Any) -> int:
+    """Re-create every document from the tables; returns how many were written."""
+    if not available(conn):
+        return 0
+    clear(conn)
+    n = 0
+    for rows in _chunks(
+        conn, "SELECT id, subject FROM ticket WHERE id > :last ORDER BY id LIMIT :n"
+    ):
+        docs = [Doc(KIND_TICKET, r[0], title=r[1] or "") for r in rows]
+        _insert(conn, docs)
+        n += len(docs)
+    for rows in _chunks(
+        conn, "SELECT id, subject, text FROM message WHERE id > :last ORDER BY id LIMIT :n"
+    ):
+        names = _attachment_names(conn, [r[0] for r in rows])
+        docs = [
+            Doc(KIND_MESSAGE, r[0], title=r[1] or "", body=r[2] or "", extra=names.get(r[0], ""))
+            for r in rows
+        ]
+        _insert(conn, docs)
+        n += len(docs)
+    for rows in _chunks(
+        conn,
+        "SELECT id, name, company, notes FROM customer WHERE id > :last ORDER BY id LIMIT :n",
+    ):
+        idents = _identities(conn, [r[0] for r in rows])
+        docs = [
+            Doc(KIND_CUSTOMER, r[0], title=f"{r[1] or ''} {r[2] or ''}", body=r[3] or "",
+                extra=idents.get(r[0], ""))
+            for r in rows
+        ]  # fmt: skip
+        _insert(conn, docs)
+        n += len(docs)
+    for rows in _chunks(
+        conn,
+        "SELECT id, title, body, tags, slug FROM kb_article WHERE id > :last ORDER BY id LIMIT :n",
+    ):
+        docs = [kb_doc(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        _insert(conn, docs)
+        n += len(docs)
+    optimize(conn)
+    return n
+
+
+def _insert(conn: Any, docs: list[Doc]) -> None:
+    if docs:
+        conn.execute(
+            sa.text(f"INSERT INTO {TABLE} (rowid, title, body, extra) VALUES (:r, :t, :b, :e)"),
+            [d.row() for d in docs],
+        )
+
+
+def _in_list(conn: Any, sql: str, ids: list[int]) -> list[Any]:
+    stmt = sa.text(sql).bindparams(sa.bindparam("ids", expanding=True))
+    return list(conn.execute(stmt, {"ids": ids}).all()) if ids else []
+
+
+def _attachment_names(conn: Any, message_ids: list[int]) -> dict[int, str]:
+    out: dict[int, list[str]] = {}
+    for mid, name in _in_list(
+        conn, "SELECT message_id, filename FROM attachment WHERE message_id IN :ids", message_ids
+    ):
+        out.setdefault(mid, []).append(name or "")
+    return {k: " ".join(v) for k, v in out.items()}
+
+
+def _identities(conn: Any, customer_ids: list[int]) -> dict[int, str]:
+    out: dict[int, list[str]] = {}
+    for cid, address, display in _in_list(
+        conn, "SELECT customer_id, address, display FROM identity WHERE customer_id IN :ids",
+        customer_ids,
+    ):  # fmt: skip
+        out.setdefault(cid, []).extend([address or "", display or ""])
+    return {k: " ".join(v) for k, v in out.items()}
+
+
+def kb_doc(article_id: int, title: str, body: str, tags: str, slug: str) -> Doc:
+    return Doc(KIND_KB, article_id, title=title or "", body=body or "",
+               extra=f"{(tags or '').replace(',', ' ')} {slug or ''}")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- highlighting
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile(r"\s+")
+
+
+def highlight(
+    text: str, exact: set[str], prefixes: set[str], *, width: int = 160
+) -> tuple[str, list[tuple[int, int]], int]:
+    """A one-line snippet of ``text`` around the densest run of matching words.
+
+    Returns (snippet, [(start, end) of each highlighted word in the snippet], number of hits).
+    Control characters and line breaks become spaces; the snippet is safe to print.
+    """
+    text = (text or "")[:MAX_INDEXED_CHARS]
+    spans = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    toks = [normalize(text[a:b]) for a, b in spans]
+    # stem only the tokens that could match (stems are prefixes of their words, give or take
+    # a letter): a long mail is not stemmed word by word for one snippet
+    heads = {x[:2] for x in exact | prefixes}
+    cand = [i for i, t in enumerate(toks) if t[:2] in heads]
+    stems = [""] * len(toks)
+    for i, s in zip(cand, stem_tokens([toks[i] for i in cand]), strict=True):
+        stems[i] = s
+    hits = [
+        i for i, (s, t) in enumerate(zip(stems, toks, strict=True))
+        if s and (s in exact or any(s.startswith(p) or t.startswith(p) for p in prefixes))
+    ]  # fmt: skip
+    if not hits:
+        start, end = 0, min(len(text), width)
+    else:
+        best, best_n = hits[0], 0
+        for j, i in enumerate(hits[:200]):
+            limit = spans[i][0] + width
+            n = sum(1 for k in hits[j : j + 200] if spans[k][1] <= limit)
+            if n > best_n:
+                best, best_n = i, n
+        start = max(0, spans[best][0] - width // 4)
+        # do not cut a word in half at the start
+        while start > 0 and text[start - 1].isalnum() and start > spans[best][0] - width // 2:
+            start -= 1
+        end = min(len(text), start + width)
+        while end < len(text) and text[end - 1].isalnum() and text[end : end + 1].isalnum():
+            end += 1
+            if end - start > width + 30:
+                break
+    marks = [spans[i] for i in hits if spans[i][0] >= start and spans[i][1] <= end]
+    # collapse whitespace, keeping the marks' offsets in step
+    out: list[str] = []
+    pos_map: dict[int, int] = {}
+    n_out = 0
+    prev_space = True
+    for i in range(start, end + 1):
+        pos_map[i] = n_out
+        if i == end:
+            break
+        ch = _CONTROL.sub(" ", text[i])
+        if ch.isspace():
+            if prev_space:
+                continue
+            ch = " "
+            prev_space = True
+        else:
+            prev_space = False
+        out.append(ch)
+        n_out += 1
+    snippet = "".join(out)
+    lead = "…" if start > 0 else ""
+    tail = "…" if end < len(text) else ""
+    shift = len(lead)
+    result = [(pos_map[a] + shift, pos_map[b] + shift) for a, b in marks]
+    body = snippet.rstrip()
+    return lead + body + tail, result, len(hits)
