@@ -16,6 +16,7 @@ Usage in a test::
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import itertools
 import os
@@ -28,6 +29,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ from typing import Any
 
 import pytest
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
 from supportdesk.connectors.email.imap import ImapSettings
 from tests.peers.util import (
@@ -45,6 +48,7 @@ from tests.peers.util import (
     peer_unavailable,
     port_open,
     require_binary,
+    self_signed_certificate,
     wait_for_port,
     wait_for_port_closed,
 )
@@ -52,6 +56,7 @@ from tests.peers.util import (
 __all__ = ["DovecotServer", "ImapAccount", "dovecot_server", "imap_account"]
 
 DOVECOT_BIN = os.environ.get("SUPPORTDESK_TEST_DOVECOT", "/usr/sbin/dovecot")
+POOL_SIZE = 300  # users written ahead; more are added (and waited for) when they run out
 DOVEADM_BIN = os.environ.get("SUPPORTDESK_TEST_DOVEADM", "/usr/bin/doveadm")
 
 _CONFIG = """\
@@ -100,41 +105,6 @@ service anvil {{
 """
 
 
-def _make_certificate(directory: Path) -> tuple[Path, Path] | None:
-    """A self-signed certificate for localhost/127.0.0.1, or None without openssl."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        return None
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    result = subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "3",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0 or not cert.exists():
-        return None
-    return cert, key
-
-
 @dataclass
 class DovecotServer:
     """One Dovecot instance under ``root``; survives stop()/start() with its mail and users."""
@@ -148,6 +118,7 @@ class DovecotServer:
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _counter: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
+    _pool: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     @classmethod
     def create(cls, binary: str = DOVECOT_BIN) -> DovecotServer:
@@ -168,7 +139,7 @@ class DovecotServer:
         passwd = root / "passwd"
         passwd.write_text("")
         passwd.chmod(0o644)
-        pair = _make_certificate(root)
+        pair = self_signed_certificate(root)
         port = free_port()
         tls_port = free_port() if pair else None
         if pair:
@@ -190,7 +161,9 @@ class DovecotServer:
             tls_port=tls_port or 0,
         )
         (root / "dovecot.conf").write_text(config)
-        return cls(root=root, port=port, tls_port=tls_port, cert=cert, binary=binary)
+        server = cls(root=root, port=port, tls_port=tls_port, cert=cert, binary=binary)
+        server._fill_pool(POOL_SIZE)
+        return server
 
     @property
     def config(self) -> Path:
@@ -211,6 +184,7 @@ class DovecotServer:
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: stop() ends every child
             )
         finally:
             log.close()
@@ -227,17 +201,24 @@ class DovecotServer:
             )
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop Dovecot (SIGTERM, then SIGKILL) and wait until the port is closed."""
+        """Stop Dovecot and every process it started, and wait until the port is closed.
+
+        SIGTERM goes to the whole process group (the master alone leaves open sessions
+        running, and takes a second or more); whatever still runs after half a second gets
+        SIGKILL. Maildir is crash-safe, so nothing is lost either way.
+        """
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout)
         wait_for_port_closed(self.host, self.port, timeout)
 
     def restart(self) -> None:
@@ -258,18 +239,45 @@ class DovecotServer:
             pytest.skip("the Dovecot peer has no TLS certificate (openssl is not installed)")
         return ssl.create_default_context(cafile=str(self.cert))
 
+    def _entry(self, username: str, password: str) -> str:
+        if ":" in username or ":" in password or "\n" in username + password:
+            raise ValueError("test user names and passwords cannot contain ':' or newlines")
+        # user:password:uid:gid:gecos:home:shell:extra fields
+        return f"{username}:{{PLAIN}}{password}::::::nodelay=y\n"
+
+    def _fill_pool(self, count: int) -> None:
+        """Write ``count`` spare users. Dovecot looks at a changed passwd-file at most once a
+        second, so users written before they are needed are usable at once."""
+        lines = []
+        for _ in range(count):
+            username = f"user{next(self._counter)}@desk.test"
+            password = secrets.token_urlsafe(12)
+            self._pool.append((username, password))
+            lines.append(self._entry(username, password))
+        with open(self.root / "passwd", "a") as passwd:
+            passwd.write("".join(lines))
+
     def add_user(self, username: str | None = None, password: str | None = None) -> ImapAccount:
-        """A new mailbox user; Dovecot re-reads the passwd-file when it changes."""
+        """A new, empty mailbox user (from the pre-written pool unless a name or password is
+        given; then it waits until Dovecot has re-read the passwd-file)."""
         with self._lock:
-            number = next(self._counter)
-            username = username or f"user{number}@desk.test"
-            password = password or secrets.token_urlsafe(12)
-            if ":" in username or ":" in password or "\n" in username + password:
-                raise ValueError("test user names and passwords cannot contain ':' or newlines")
-            with open(self.root / "passwd", "a") as passwd:
-                # user:password:uid:gid:gecos:home:shell:extra fields
-                passwd.write(f"{username}:{{PLAIN}}{password}::::::nodelay=y\n")
-        return ImapAccount(server=self, username=username, password=password)
+            if username is None and password is None:
+                if not self._pool:
+                    self._fill_pool(POOL_SIZE)
+                    fresh = True
+                else:
+                    fresh = False
+                username, password = self._pool.pop(0)
+            else:
+                username = username or f"user{next(self._counter)}@desk.test"
+                password = password or secrets.token_urlsafe(12)
+                with open(self.root / "passwd", "a") as passwd:
+                    passwd.write(self._entry(username, password))
+                fresh = True
+        account = ImapAccount(server=self, username=username, password=password)
+        if fresh and self.running:
+            account.wait_until_usable()
+        return account
 
     def doveadm(self, *args: str) -> str:
         """Run doveadm against this instance (as root it switches to the mail user itself)."""
@@ -290,6 +298,13 @@ class DovecotServer:
 
 
 _APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)(?::(\d+))?")
+
+
+def _login(imap: IMAPClient, username: str, password: str) -> None:
+    if (username + password).isascii():
+        imap.login(username, password)
+    else:  # LOGIN is ASCII-only
+        imap.plain_login(username, password)
 
 
 def _as_bytes(response: Any) -> bytes:
@@ -341,13 +356,28 @@ class ImapAccount:
         """A logged-in imapclient connection as this user (plain IMAP on loopback)."""
         imap = IMAPClient(self.host, port=self.port, ssl=False, timeout=10)
         try:
-            imap.login(self.username, self.password)
+            _login(imap, self.username, self.password)
             yield imap
         finally:
             try:
                 imap.logout()
             except Exception:  # noqa: BLE001 - best effort on a connection we are done with
                 imap.shutdown()
+
+    def wait_until_usable(self, timeout: float = 5.0) -> None:
+        """Wait until Dovecot accepts this user's login (after a passwd-file change)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            imap = IMAPClient(self.host, port=self.port, ssl=False, timeout=10)
+            try:
+                _login(imap, self.username, self.password)
+                imap.logout()
+                return
+            except LoginError:
+                imap.shutdown()
+                if time.monotonic() > deadline:
+                    raise
+            # a refused login already waited ~0.5 s in Dovecot: no extra sleep needed
 
     def create_folder(self, folder: str) -> None:
         with self.client() as imap:
@@ -405,7 +435,9 @@ class ImapAccount:
             response = imap.fetch(uids, ["FLAGS"])
         result: dict[int, frozenset[str]] = {}
         for uid, data in response.items():
-            names = {flag.decode() if isinstance(flag, bytes) else str(flag) for flag in data[b"FLAGS"]}
+            names = {
+                flag.decode() if isinstance(flag, bytes) else str(flag) for flag in data[b"FLAGS"]
+            }
             result[int(uid)] = frozenset(names - {"\\Recent"})
         return result
 
@@ -432,7 +464,9 @@ class ImapAccount:
         """
         old = self.uidvalidity(folder)
         new = old + 1 if old < 0xFFFFFFFF - 1 else 1
-        self.server.doveadm("mailbox", "update", "-u", self.username, "--uid-validity", str(new), folder)
+        self.server.doveadm(
+            "mailbox", "update", "-u", self.username, "--uid-validity", str(new), folder
+        )
         if self.uidvalidity(folder) != new:
             raise RuntimeError(f"doveadm did not change UIDVALIDITY of {folder}")
         return new

@@ -114,3 +114,38 @@ def require_binary(path: str, apt_package: str) -> str:
                 tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
                 peer_unavailable(f"apt-get install {apt_package} failed: {' | '.join(tail)}")
     return path
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path] | None:
+    """A self-signed certificate for localhost/127.0.0.1, or None without openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    result = subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "3",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0 or not cert.exists():
+        return None
+    return cert, key

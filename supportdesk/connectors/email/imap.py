@@ -21,6 +21,7 @@ from __future__ import annotations
 import imaplib
 import ipaddress
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -119,7 +120,9 @@ class ImapSettings:
         if not self.folders or not all(isinstance(f, str) and f for f in self.folders):
             raise ChannelError("IMAP folders must be a non-empty list of folder names.")
         if not self.timeout or self.timeout <= 0:
-            raise ChannelError(f"IMAP timeout must be a positive number of seconds, not {self.timeout!r}.")
+            raise ChannelError(
+                f"IMAP timeout must be a positive number of seconds, not {self.timeout!r}."
+            )
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,8 @@ class ImapSource:
         self.settings = settings
         self._client: IMAPClient | None = None
         self._interrupt = threading.Event()
+        #: set while an IDLE command is waiting on the server (diagnostics and tests)
+        self.idling = threading.Event()
 
     # -- connection -------------------------------------------------------------------------
 
@@ -301,7 +306,9 @@ class ImapSource:
                 if isinstance(raw, bytes | bytearray):
                     messages.append((uid, bytes(raw)))
                 elif data is None:
-                    log.info("IMAP %s %r: UID %s vanished before it was fetched", self.where, folder, uid)
+                    log.info(
+                        "IMAP %s %r: UID %s vanished before it was fetched", self.where, folder, uid
+                    )
                 else:
                     log.warning("IMAP %s %r: UID %s came without a body", self.where, folder, uid)
             if messages:
@@ -350,12 +357,28 @@ class ImapSource:
     def _idle_once(self, client: IMAPClient, until: float) -> bool:
         """One IDLE command until ``until`` (monotonic), new mail, or interrupt()."""
         client.idle()
-        arrived = False
-        while not arrived and not self._interrupt.is_set():
-            left = until - time.monotonic()
-            if left <= 0:
-                break
-            arrived = _has_new_mail(client.idle_check(timeout=min(IDLE_POLL_SECONDS, left)))
+        self.idling.set()
+        try:
+            arrived = False
+            suspicious = 0
+            while not arrived and not self._interrupt.is_set():
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                wait = min(IDLE_POLL_SECONDS, left)
+                started = time.monotonic()
+                responses = client.idle_check(timeout=wait)
+                arrived = _has_new_mail(responses)
+                # imapclient swallows EOF inside idle_check and returns []: a closed socket
+                # shows up as an early, empty return that repeats.
+                if not responses and time.monotonic() - started < wait / 2:
+                    suspicious += 1
+                    if _at_eof(client.socket(), suspicious):
+                        raise imaplib.IMAP4.abort("socket error: EOF")
+                else:
+                    suspicious = 0
+        finally:
+            self.idling.clear()
         _text_part, responses = client.idle_done()
         return arrived or _has_new_mail(responses)
 
@@ -445,6 +468,24 @@ def _has_new_mail(responses: list[Any]) -> bool:
             if response[0] == b"BYE":
                 raise imaplib.IMAP4.abort("server said BYE")
     return False
+
+
+def _at_eof(sock: socket.socket, streak: int) -> bool:
+    """Whether a socket that woke IDLE up without a response has been closed by the server."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    if not readable:
+        return False
+    if isinstance(sock, ssl.SSLSocket):  # no peeking through TLS: trust a repeated pattern
+        return streak >= 3
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _int(value: Any) -> int | None:
