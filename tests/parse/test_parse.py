@@ -649,3 +649,39 @@ def test_headers_only_message_without_blank_line() -> None:
     msg = parse_email(b"From: a@b.example\r\nSubject: only headers")
     assert msg.subject == "only headers"
     assert msg.text == ""
+
+
+PATHOLOGICAL = {
+    "from-without-at": b"From: " + b"a" * 200_000 + b"\r\n\r\nx",
+    "from-bangs": b"From: " + b"a!" * 100_000 + b" b@c.example\r\n\r\nx",
+    "references-junk": b"From: a@b.example\r\nReferences: " + b"<a!" * 60_000 + b"\r\n\r\nx",
+    "encoded-word-junk": b"From: a@b.example\r\nSubject: " + b"=?utf-8?q?" * 50_000 + b"\r\n\r\n",
+    "quote-lines": b"From: a@b.example\r\n\r\n" + b">\n" * 100_000,
+    "unclosed-scripts": b"From: a@b.example\r\nContent-Type: text/html\r\n\r\n"
+    + b"<script>" * 50_000,
+    "deep-html": b"From: a@b.example\r\nContent-Type: text/html\r\n\r\n"
+    + b"<div>" * 50_000
+    + b"deep text"
+    + b"</div>" * 50_000,
+    "empty-boundaries": b"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+    + b"--b\r\n" * 50_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
+def test_pathological_input_is_fast(name: str) -> None:
+    started = time.perf_counter()
+    try:
+        parse_email(PATHOLOGICAL[name])
+    except ParseError:
+        pass
+    assert time.perf_counter() - started < 3
+
+
+def test_html_that_lxml_cannot_nest_still_gives_text() -> None:
+    assert parse_email(PATHOLOGICAL["deep-html"]).text == "deep text"
+
+
+def test_old_mac_line_endings() -> None:
+    msg = parse_email(b"From: a@b.example\rSubject: mac\r\rbody\rline")
+    assert (msg.subject, msg.text) == ("mac", "body\nline")

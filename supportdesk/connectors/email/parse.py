@@ -548,22 +548,51 @@ def _normalize_text(text: str) -> str:
     return text
 
 
-_SCRIPT_STYLE_RE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG_RE = re.compile(r"<[^>]*>")
+_TAG_RE = re.compile(r"<[^<>]*>")
+
+
+def _drop_blocks(html: str) -> str:
+    """Remove <script>, <style> and comments in linear time (for the fallback stripper)."""
+    lower = html.lower()
+    out: list[str] = []
+    pos = 0
+    while True:
+        candidates = [
+            (i, closer)
+            for opener, closer in (("<script", "</script"), ("<style", "</style"), ("<!--", "-->"))
+            if (i := lower.find(opener, pos)) >= 0
+        ]
+        if not candidates:
+            out.append(html[pos:])
+            return "".join(out)
+        start, closer = min(candidates)
+        out.append(html[pos:start])
+        end = lower.find(closer, start)
+        if end < 0:
+            return "".join(out)
+        close_end = lower.find(">", end)
+        pos = len(html) if close_end < 0 else close_end + 1
+
+
+def _strip_tags(html: str) -> str:
+    import html as html_mod  # noqa: PLC0415
+
+    return html_mod.unescape(_TAG_RE.sub(" ", _drop_blocks(html)))
 
 
 def _html_to_text(html: str) -> str:
-    cleaned = _SCRIPT_STYLE_RE.sub(" ", html)
-    if not cleaned.strip():
+    """Readable text from HTML with inscriptis (which drops script/style and <head>)."""
+    if not html.strip():
         return ""
     try:
         from inscriptis import get_text  # noqa: PLC0415 - lxml import is slow; only for HTML
 
-        text = get_text(cleaned)
-    except Exception:  # lxml rejects some inputs; fall back to crude tag stripping
-        import html as html_mod  # noqa: PLC0415
-
-        text = html_mod.unescape(_TAG_RE.sub(" ", cleaned))
+        text = get_text(html)
+    except Exception:  # lxml rejects some inputs
+        text = ""
+    if not text.strip():
+        # lxml gives up on some documents (absurd nesting, odd encodings): strip tags instead.
+        text = "\n".join(" ".join(line.split()) for line in _strip_tags(html).splitlines())
     text = _normalize_text(text)
     return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
 
@@ -572,14 +601,17 @@ def _html_to_text(html: str) -> str:
 # Addresses, ids, dates
 # --------------------------------------------------------------------------------------------
 
-_ADDR_SPEC_RE = re.compile(r"[^\s<>()\[\]@,;:\"']+@[^\s<>()\[\]@,;:\"']+")
+# Starts only at a token boundary and never backtracks: linear even on a megabyte of junk.
+_ADDR_SPEC_RE = re.compile(
+    r"(?<![^\s<>()\[\]@,;:\"'])[^\s<>()\[\]@,;:\"']++@[^\s<>()\[\]@,;:\"']++"
+)
 _VALID_ADDR_RE = re.compile(r"^[^\s<>()\[\]@,;:\"]+@[^\s<>()\[\]@,;:\"]+$")
 _ATOM = r"[^\s<>()\[\]@,;:\"\\]+"
 _SIMPLE_ADDR_RE = re.compile(
     rf"^\s*(?:(?:\"([^\"\\]*)\"|([^\"<>,;:@\\()]*?))\s*<({_ATOM}@{_ATOM})>|({_ATOM}@{_ATOM}))\s*$"
 )
 _MSGID_RE = re.compile(rb"<([^<>\s]+)>")
-_BARE_ID_RE = re.compile(rb"(?<![<\w.-])([\w.!#$%&'*+/=?^`{|}~-]+@[\w.-]+)(?![\w>])")
+_BARE_ID_RE = re.compile(rb"(?<![<\w.!#$%&'*+/=?^`{|}~-])([\w.!#$%&'*+/=?^`{|}~-]++@[\w.-]++)(?!>)")
 
 
 def _addresses(value: bytes | None, hints: Iterable[str]) -> list[tuple[str, str]]:
