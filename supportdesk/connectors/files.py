@@ -34,6 +34,14 @@ _ENVELOPE_RE = re.compile(
     rb"^From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct"
     rb"|Nov|Dec) +\d{1,2} \d{1,2}:\d{2}"
 )
+_OBS_FROM_HEADER_RE = re.compile(rb"From[ \t]*:")
+
+
+def _is_mbox_start(data: bytes) -> bool:
+    """A "From " envelope line (not an obsolete-syntax "From  : x" header)."""
+    return data.startswith(b"From ") and not _OBS_FROM_HEADER_RE.match(data)
+
+
 _MAILDIR_SKIP = frozenset({"tmp", "cur", "new"})
 
 
@@ -171,7 +179,7 @@ def _iter_file(path: Path, *, explicit: bool) -> Iterator[RawItem]:
     try:
         with path.open("rb") as fh:
             head = fh.read(_SNIFF)
-            if head.startswith(b"From "):
+            if _is_mbox_start(head):
                 fh.seek(0)
                 yield from _iter_mbox(fh, str(path))
                 return
@@ -204,7 +212,7 @@ def _iter_mbox(fh: Iterable[bytes], name: str) -> Iterator[RawItem]:
     previous_blank = True
     try:
         for line in fh:
-            if line.startswith(b"From ") and (previous_blank or _ENVELOPE_RE.match(line)):
+            if _is_mbox_start(line) and (previous_blank or _ENVELOPE_RE.match(line)):
                 if current is not None:
                     index += 1
                     yield RawItem(f"{name}#{index}", data=_finish(current))
@@ -227,7 +235,7 @@ def _count_file(path: Path, *, explicit: bool) -> int:
     try:
         with path.open("rb") as fh:
             head = fh.read(_SNIFF)
-            if head.startswith(b"From "):
+            if _is_mbox_start(head):
                 return 1 + _count_separators(head, fh)
             if not explicit and not _looks_like_mail(head):
                 return 0

@@ -152,3 +152,13 @@ def test_corpus_folder_imports_every_message_file() -> None:
     assert "plain_emails_basic_email.eml" in names
     assert all(i.error is None for i in items)
     assert count_raw_messages([corpus]) == len(items)
+
+
+def test_obsolete_from_header_is_not_an_mbox_envelope(tmp_path: Path) -> None:
+    raw = b"From  : John Doe <jdoe@machine.example>\r\nSubject: obs\r\n\r\nhello\r\n"
+    path = tmp_path / "obs.eml"
+    path.write_bytes(raw)
+    [item] = iter_raw_messages([path])
+    assert item.source == str(path)
+    assert item.data == raw
+    assert item.data is not None and parse_email(item.data).sender_address == "jdoe@machine.example"

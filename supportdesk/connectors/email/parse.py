@@ -363,6 +363,7 @@ def _clean_header(text: str) -> str:
 
 
 _HEADER_LINE_RE = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:[ \t]?(.*)$", re.DOTALL)
+_OBS_FROM_RE = re.compile(rb"From[ \t]*:")  # "From  : x" is a header (RFC 2822 obs-syntax)
 _BLANK_LINE_RE = re.compile(rb"\r?\n[ \t]*\r?\n")
 
 
@@ -386,7 +387,7 @@ def _split_head(blob: bytes) -> tuple[Headers, bytes]:
         head, body, strict = blob[: m.start()], blob[m.end() :], False
     headers: Headers = []
     lines = head.split(b"\n")
-    if lines and lines[0].startswith(b"From ") and not lines[0].startswith(b"From :"):
+    if lines and lines[0].startswith(b"From ") and not _OBS_FROM_RE.match(lines[0]):
         lines = lines[1:]  # mbox envelope line
     for idx, line in enumerate(lines):
         line = line.rstrip(b"\r")
