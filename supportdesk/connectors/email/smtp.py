@@ -156,6 +156,7 @@ def envelope_address(address: str, role: str = "recipient") -> str:
         not at
         or not local
         or not domain
+        or "@" in local
         or any(ch.isspace() or ch in '<>,;"\\' or not ch.isprintable() for ch in text)
     ):
         raise SendError(
@@ -466,6 +467,10 @@ class SmtpSender:
         s, place = self.settings, self.where
         if isinstance(exc, SendError):
             return exc
+        if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(
+            exc.__context__, TimeoutError
+        ):  # smtplib reports a read timeout as "Connection unexpectedly closed: timed out"
+            exc = exc.__context__
         if isinstance(exc, socket.gaierror):
             sentence = f"SMTP server name {s.host!r} could not be resolved"
         elif isinstance(exc, ConnectionRefusedError):
