@@ -127,11 +127,11 @@ def test_envelope_address_rejects(address: str) -> None:
 
 
 header_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
     max_size=120,
 )
 body_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), whitelist_characters="\n\t"),
+    alphabet=st.characters(exclude_categories=["Cs", "Cc"], include_characters="\n\t"),
     max_size=400,
 )
 
