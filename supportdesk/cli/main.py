@@ -168,6 +168,3 @@ _register()
 def run() -> None:
     app()
 
-
-if __name__ == "__main__":
-    run()

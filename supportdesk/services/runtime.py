@@ -48,7 +48,12 @@ def acquire_lease(
         lease = s.get(Lease, name)
         if lease is None:
             lease = Lease(name=name)
-        elif lease.holder != holder and lease.expires_at is not None and lease.expires_at > now:
+        elif (
+            lease.holder != holder
+            and lease.expires_at is not None
+            and lease.expires_at > now
+            and not _dead_local_holder(lease)
+        ):
             return False
         lease.holder = holder
         lease.pid = os.getpid()
@@ -57,6 +62,23 @@ def acquire_lease(
         lease.expires_at = now + ttl
         s.add(lease)
     return True
+
+
+def _dead_local_holder(lease: Lease) -> bool:
+    """The holder ran on this host and its process is gone: no need to wait for the expiry."""
+    if lease.host != socket.gethostname() or not lease.pid or lease.pid == os.getpid():
+        return False
+    try:
+        os.kill(lease.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a zombie (killed, not yet reaped) is dead too
+        with open(f"/proc/{lease.pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
 
 
 def release_lease(desk: Desk, name: str = "runner", *, holder: str | None = None) -> None:

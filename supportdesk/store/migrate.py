@@ -12,10 +12,22 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def head_revision() -> str:
-    """The newest revision, read from the scripts (cheap: no alembic import)."""
-    from alembic.script import ScriptDirectory
+    """The newest revision, read from the scripts' headers (cheap: alembic is not imported)."""
+    import re
 
-    return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
+    revs: dict[str, str | None] = {}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        down = re.search(r"^down_revision\s*=\s*(?:['\"]([^'\"]+)['\"]|None)", text, re.M)
+        if rev:
+            revs[rev.group(1)] = down.group(1) if down else None
+    heads = set(revs) - {d for d in revs.values() if d}
+    if len(heads) != 1:
+        from alembic.script import ScriptDirectory
+
+        return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
+    return heads.pop()
 
 
 def _alembic_config(db: Database):  # type: ignore[no-untyped-def]
