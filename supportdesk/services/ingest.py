@@ -162,6 +162,9 @@ def ingest(
             existing.text = msg.text
             existing.edited_at = now
             session.add(existing)
+            from supportdesk.services import search_index  # the edited text replaces the old
+
+            search_index.index_message(session, existing, None)
             events.record(
                 session,
                 "message_edited",

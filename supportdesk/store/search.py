@@ -283,7 +283,8 @@ class Match(ColumnElement[bool]):
     """``search_doc`` matches the terms; rendered for the dialect that executes it."""
 
     inherit_cache = False  # the rendered text depends on the dialect and the terms
-    type = sa.Boolean()
+    # not Boolean: SQLite would get "MATCH ? = 1"
+    type = sa.types.NullType()  # type: ignore[assignment]
 
     def __init__(self, terms: Sequence[Term], *, any_of: bool = False):
         self.terms = list(terms)
