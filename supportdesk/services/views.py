@@ -121,22 +121,36 @@ def _rows(session: Session, stmt: Any) -> list[QueueRow]:
     addresses: dict[int, str] = {}
     if nameless:
         for ident in session.exec(
-            select(Identity).where(col(Identity.customer_id).in_(nameless)).order_by(col(Identity.id))
+            select(Identity)
+            .where(col(Identity.customer_id).in_(nameless))
+            .order_by(col(Identity.id))
         ).all():
             addresses.setdefault(ident.customer_id, ident.display or ident.address)
     return [
         QueueRow(
-            id=r[0], channel=r[1], kind=r[2], subject=r[3], status=r[4], priority=r[5],
-            created_at=r[6], updated_at=r[7], due_at=r[8], sla_breached=bool(r[9]),
-            message_count=r[10], snoozed_until=r[11],
+            id=r[0],
+            channel=r[1],
+            kind=r[2],
+            subject=r[3],
+            status=r[4],
+            priority=r[5],
+            created_at=r[6],
+            updated_at=r[7],
+            due_at=r[8],
+            sla_breached=bool(r[9]),
+            message_count=r[10],
+            snoozed_until=r[11],
             customer=(r[12] or "").strip() or addresses.get(r[13], ""),
-            assignee=r[14] or "", tags=tags.get(r[0], []),
+            assignee=r[14] or "",
+            tags=tags.get(r[0], []),
         )  # fmt: skip
         for r in raw
     ]
 
 
-def page(session: Session, desk: Desk, query: str, offset: int, limit: int = PAGE) -> list[QueueRow]:
+def page(
+    session: Session, desk: Desk, query: str, offset: int, limit: int = PAGE
+) -> list[QueueRow]:
     """Rows ``offset .. offset+limit`` of the view in queue order (hot first)."""
     stmt = apply_query(_row_select(), query, desk=desk, session=session)
     stmt = stmt.order_by(*queue_order()).offset(max(offset, 0)).limit(limit)
@@ -145,7 +159,9 @@ def page(session: Session, desk: Desk, query: str, offset: int, limit: int = PAG
 
 def ordered_ids(session: Session, desk: Desk, query: str) -> list[int]:
     """Every matching ticket id in queue order: fetched once, then pages go by id."""
-    stmt = apply_query(select(Ticket.id), query, desk=desk, session=session).order_by(*queue_order())
+    stmt = apply_query(select(Ticket.id), query, desk=desk, session=session).order_by(
+        *queue_order()
+    )
     return [int(i) for i in session.exec(stmt).all() if i is not None]
 
 
@@ -195,9 +211,7 @@ def new_tickets_since(session: Session, ticket_id: int, limit: int = 20) -> list
     return [(int(i or 0), s) for i, s in rows]
 
 
-def save_view(
-    session: Session, desk: Desk, name: str, query: str, *, shared: bool = False
-) -> View:
+def save_view(session: Session, desk: Desk, name: str, query: str, *, shared: bool = False) -> View:
     """Save a search under a name (replacing this agent's view of that name)."""
     name = name.strip()
     if not name:
@@ -237,3 +251,57 @@ def delete_view(session: Session, desk: Desk, name: str) -> None:
     session.delete(row)
     events.record(session, "view_deleted", agent=desk.agent,
                   before={"name": row.name, "query": row.query})  # fmt: skip
+
+
+def attachment_location(desk: Desk, attachment_id: int) -> str | None:
+    """Where a stored attachment lives, relative to the home (None when not downloaded)."""
+    from supportdesk.store.models import AttachmentRow
+
+    with desk.db.read() as s:
+        row = s.get(AttachmentRow, attachment_id)
+    return row.stored_path if row is not None else None
+
+
+@dataclass(frozen=True)
+class Article:
+    id: int
+    title: str
+    body: str
+    tags: str
+    suggested: bool = False
+
+
+def kb_choices(
+    session: Session, desk: Desk, ticket_id: int | None, limit: int = 500
+) -> list[Article]:
+    """Knowledge-base articles for the composer: suggestions for the ticket first (from the
+    search engine when it offers ``suggest_for_ticket``), then the rest by title."""
+    from supportdesk.store.models import KbArticle
+
+    suggested: list[int] = []
+    if ticket_id is not None:
+        try:
+            from supportdesk.services import search
+        except ImportError:
+            search = None  # type: ignore[assignment]
+        suggest = getattr(search, "suggest_for_ticket", None) if search is not None else None
+        if suggest is not None:
+            try:
+                for hit in suggest(session, desk, ticket_id) or []:
+                    hid = hit.get("id") if isinstance(hit, dict) else getattr(hit, "id", hit)
+                    if isinstance(hid, int):
+                        suggested.append(hid)
+            except BadInput:
+                suggested = []
+    rows = list(session.exec(select(KbArticle).order_by(col(KbArticle.title)).limit(limit)).all())
+    by_id = {r.id: r for r in rows}
+    for sid in suggested:
+        if sid not in by_id:
+            art = session.get(KbArticle, sid)
+            if art is not None:
+                by_id[sid] = art
+    out = [Article(sid, by_id[sid].title, by_id[sid].body, by_id[sid].tags, True)
+           for sid in dict.fromkeys(suggested) if sid in by_id]  # fmt: skip
+    seen = {a.id for a in out}
+    out += [Article(r.id or 0, r.title, r.body, r.tags) for r in rows if r.id not in seen]
+    return out
