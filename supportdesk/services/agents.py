@@ -54,7 +54,11 @@ def require_bulk(session: Session, desk: Desk, count: int, action: str) -> None:
 
 
 def known_names(session: Session) -> list[str]:
-    return list(session.exec(select(Agent.name).where(col(Agent.active).is_(True)).order_by(col(Agent.name))).all())
+    return list(
+        session.exec(
+            select(Agent.name).where(col(Agent.active).is_(True)).order_by(col(Agent.name))
+        ).all()
+    )
 
 
 def resolve_assignee(session: Session, desk: Desk, who: str) -> Agent | None:
@@ -73,12 +77,16 @@ def resolve_assignee(session: Session, desk: Desk, who: str) -> Agent | None:
             agent = Agent(name=desk.agent, role=role)
             session.add(agent)
             session.flush()
-            events.record(session, "agent_added", agent=desk.agent, name=desk.agent, role=role, auto=True)
+            events.record(
+                session, "agent_added", agent=desk.agent, name=desk.agent, role=role, auto=True
+            )
         return agent
     agent = find_agent(session, w)
     if agent is None:
         names = known_names(session)
-        hint = f" (agents: {', '.join(names[:10])})" if names else " (no agents yet: see agents add)"
+        hint = (
+            f" (agents: {', '.join(names[:10])})" if names else " (no agents yet: see agents add)"
+        )
         raise NotFound(f"there is no agent named {w!r}{hint}")
     if not agent.active:
         raise BadInput(f"agent {w!r} is inactive and cannot be assigned tickets")
@@ -159,9 +167,14 @@ def edit_agent(
         agent.active = active
     session.add(agent)
     after = agent_row(agent)
-    events.record(session, "agent_changed", agent=desk.agent, name=name,
-                  before={k: v for k, v in before.items() if after[k] != v},
-                  after={k: v for k, v in after.items() if before[k] != v})
+    events.record(
+        session,
+        "agent_changed",
+        agent=desk.agent,
+        name=name,
+        before={k: v for k, v in before.items() if after[k] != v},
+        after={k: v for k, v in after.items() if before[k] != v},
+    )
     return agent
 
 
@@ -193,4 +206,3 @@ def agent_row(a: Agent) -> dict[str, Any]:
 
 def agent_rows(agents: list[Agent]) -> list[dict[str, Any]]:
     return [agent_row(a) for a in agents]
-

@@ -47,8 +47,15 @@ HARD_TICKET = frozenset({
     "status", "priority", "priority_locked", "assignee_id", "group", "snoozed_until",
     "customer_id", "subject", "reply_to_address", "channel", "kind", "spam",
 })  # fmt: skip
-HARD_CUSTOMER = frozenset({"name", "company", "phone", "language", "notes", "merged_into_id", "csat_opt_out"})
-NICE = {"assignee_id": "assignee", "snoozed_until": "snooze", "merged_into_id": "merge", "reply_to_address": "reply address"}
+HARD_CUSTOMER = frozenset(
+    {"name", "company", "phone", "language", "notes", "merged_into_id", "csat_opt_out"}
+)
+NICE = {
+    "assignee_id": "assignee",
+    "snoozed_until": "snooze",
+    "merged_into_id": "merge",
+    "reply_to_address": "reply address",
+}
 
 
 def _columns(model: type[SQLModel]) -> dict[str, bool]:
@@ -77,6 +84,11 @@ def _from_json(value: Any, is_dt: bool) -> Any:
 def snapshot(obj: Ticket | Customer) -> dict[str, Any]:
     cols = _TICKET_COLS if isinstance(obj, Ticket) else _CUSTOMER_COLS
     return {name: _jsonable(getattr(obj, name)) for name in cols if name != "id"}
+
+
+def from_to(src: Any, dst: Any) -> dict[str, Any]:
+    """Event data for a move (``from`` is a keyword, so it cannot be a keyword argument)."""
+    return {"from": src, "to": dst}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -117,11 +129,29 @@ def record_fields(
     if not after:
         return before, after
     if isinstance(obj, Ticket):
-        events.record(session, kind, agent=desk.agent, ticket_id=obj.id, batch=batch,
-                      undo="ticket_fields", before=before, after=after, **extra)
+        events.record(
+            session,
+            kind,
+            agent=desk.agent,
+            ticket_id=obj.id,
+            batch=batch,
+            undo="ticket_fields",
+            before=before,
+            after=after,
+            **extra,
+        )
     else:
-        events.record(session, kind, agent=desk.agent, customer_id=obj.id, batch=batch,
-                      undo="customer_fields", before=before, after=after, **extra)
+        events.record(
+            session,
+            kind,
+            agent=desk.agent,
+            customer_id=obj.id,
+            batch=batch,
+            undo="customer_fields",
+            before=before,
+            after=after,
+            **extra,
+        )
     return before, after
 
 
@@ -139,7 +169,7 @@ def tag_ids(session: Session, names: list[str], *, create: bool) -> dict[str, in
 
 
 def set_tags(session: Session, ticket_id: int, add: list[str], remove: list[str]) -> None:
-    for name, tid in tag_ids(session, add, create=True).items():
+    for _name, tid in tag_ids(session, add, create=True).items():
         if session.get(TicketTag, (ticket_id, tid)) is None:
             session.add(TicketTag(ticket_id=ticket_id, tag_id=tid))
     for _name, tid in tag_ids(session, remove, create=False).items():
@@ -152,7 +182,9 @@ def set_tags(session: Session, ticket_id: int, add: list[str], remove: list[str]
 def recount(session: Session, ticket: Ticket) -> None:
     """Message counters from the messages themselves."""
     assert ticket.id is not None
-    n = session.exec(select(func.count()).select_from(Message).where(Message.ticket_id == ticket.id)).one()
+    n = session.exec(
+        select(func.count()).select_from(Message).where(Message.ticket_id == ticket.id)
+    ).one()
     last = session.exec(
         select(Message.id).where(Message.ticket_id == ticket.id).order_by(col(Message.id).desc())
     ).first()
@@ -249,7 +281,9 @@ class _Undoer:
         elif how == "customer_fields":
             cust = self.s.get(Customer, ev.customer_id) if ev.customer_id else None
             if cust is None:
-                raise Conflict(f"customer {ev.customer_id} no longer exists, so the action cannot be undone")
+                raise Conflict(
+                    f"customer {ev.customer_id} no longer exists, so the action cannot be undone"
+                )
             self.fields(ev, data, cust)
         elif how == "tags":
             t = self.ticket(ev.ticket_id)
@@ -261,7 +295,9 @@ class _Undoer:
                 m = self.s.get(Message, mid)
                 if m is None or m.ticket_id != dst:
                     where = "was deleted" if m is None else f"is now on ticket #{m.ticket_id}"
-                    raise Conflict(f"message {mid} {where}, not on ticket #{dst}; undo would lose track of it")
+                    raise Conflict(
+                        f"message {mid} {where}, not on ticket #{dst}; undo would lose track of it"
+                    )
                 m.ticket_id = src
                 self.s.add(m)
             self.s.flush()
@@ -279,7 +315,9 @@ class _Undoer:
         elif how == "identity_moved":
             ident = self.s.get(Identity, data["identity"])
             if ident is None or ident.customer_id != data["to"]:
-                raise Conflict(f"the identity {data.get('address', '')} moved again since; undo would overwrite that")
+                raise Conflict(
+                    f"the identity {data.get('address', '')} moved again since; undo would overwrite that"
+                )
             ident.customer_id = int(data["from"])
             self.s.add(ident)
             self.customers.update((int(data["from"]), int(data["to"])))
@@ -290,18 +328,30 @@ class _Undoer:
             self.customers.add(int(data["customer"]))
         elif how == "identity_deleted":
             existing = self.s.exec(
-                select(Identity).where(Identity.kind == data["kind"], Identity.address == data["address"])
+                select(Identity).where(
+                    Identity.kind == data["identity_kind"], Identity.address == data["address"]
+                )
             ).first()
             if existing is not None:
-                raise Conflict(f"the identity {data['kind']}:{data['address']} exists again (customer "
-                               f"{existing.customer_id}); undo would duplicate it")
-            self.s.add(Identity(customer_id=int(data["customer"]), kind=data["kind"], address=data["address"],
-                                display=data.get("display", "")))
+                raise Conflict(
+                    f"the identity {data['identity_kind']}:{data['address']} exists again (customer "
+                    f"{existing.customer_id}); undo would duplicate it"
+                )
+            self.s.add(
+                Identity(
+                    customer_id=int(data["customer"]),
+                    kind=data["identity_kind"],
+                    address=data["address"],
+                    display=data.get("display", ""),
+                )
+            )
             self.customers.add(int(data["customer"]))
         elif ev.kind == "note" and ev.message_id is not None:
             m = self.s.get(Message, ev.message_id)
             if m is not None:
-                for a in self.s.exec(select(AttachmentRow).where(AttachmentRow.message_id == m.id)).all():
+                for a in self.s.exec(
+                    select(AttachmentRow).where(AttachmentRow.message_id == m.id)
+                ).all():
                     self.s.delete(a)
                 self.s.delete(m)
                 self.s.flush()
@@ -315,9 +365,13 @@ class _Undoer:
             t = self.s.get(Ticket, tid)
             if t is None:
                 continue
-            n = self.s.exec(select(func.count()).select_from(Message).where(Message.ticket_id == tid)).one()
+            n = self.s.exec(
+                select(func.count()).select_from(Message).where(Message.ticket_id == tid)
+            ).one()
             ids = set(self.s.exec(select(Message.id).where(Message.ticket_id == tid)).all())
-            if t.message_count != n or (t.last_message_id is not None and t.last_message_id not in ids):
+            if t.message_count != n or (
+                t.last_message_id is not None and t.last_message_id not in ids
+            ):
                 recount(self.s, t)
         for tid in self.drop_tickets:
             self._drop_ticket(tid)
@@ -326,19 +380,30 @@ class _Undoer:
         t = self.s.get(Ticket, tid)
         if t is None:
             return
-        left = self.s.exec(select(func.count()).select_from(Message).where(Message.ticket_id == tid)).one()
+        left = self.s.exec(
+            select(func.count()).select_from(Message).where(Message.ticket_id == tid)
+        ).one()
         if left:
-            raise Conflict(f"ticket #{tid} has new messages since the action; undo would delete them")
-        outbox = self.s.exec(select(func.count()).select_from(Outbox).where(Outbox.ticket_id == tid)).one()
+            raise Conflict(
+                f"ticket #{tid} has new messages since the action; undo would delete them"
+            )
+        outbox = self.s.exec(
+            select(func.count()).select_from(Outbox).where(Outbox.ticket_id == tid)
+        ).one()
         others = self.s.exec(
-            select(func.count()).select_from(Event)
+            select(func.count())
+            .select_from(Event)
             .where(Event.ticket_id == tid, sa_or_null_ne(Event.batch, self.journal.batch))
         ).one()
         if outbox or others:
-            raise Conflict(f"ticket #{tid} was worked on since the action; undo would delete that work")
+            raise Conflict(
+                f"ticket #{tid} was worked on since the action; undo would delete that work"
+            )
         for row in self.s.exec(select(TicketTag).where(TicketTag.ticket_id == tid)).all():
             self.s.delete(row)
-        for ev in self.s.exec(select(Event).where(Event.ticket_id == tid, Event.batch == self.journal.batch)).all():
+        for ev in self.s.exec(
+            select(Event).where(Event.ticket_id == tid, Event.batch == self.journal.batch)
+        ).all():
             self.s.delete(ev)
         self.s.delete(t)
         self.tickets.discard(tid)
@@ -366,13 +431,33 @@ def undo_last(session: Session, desk: Desk) -> UndoResult:
     journal.undone_at = now
     session.add(journal)
     for tid in sorted(u.tickets):
-        events.record(session, "undo", agent=desk.agent, ticket_id=tid, of=journal.batch,
-                      action=journal.description, at=now)
+        events.record(
+            session,
+            "undo",
+            agent=desk.agent,
+            ticket_id=tid,
+            of=journal.batch,
+            action=journal.description,
+            at=now,
+        )
     for cid in sorted(u.customers):
-        events.record(session, "undo", agent=desk.agent, customer_id=cid, of=journal.batch,
-                      action=journal.description, at=now)
-    return UndoResult(journal.batch, journal.description, journal.agent, journal.created_at,
-                      sorted(u.tickets), sorted(u.customers))
+        events.record(
+            session,
+            "undo",
+            agent=desk.agent,
+            customer_id=cid,
+            of=journal.batch,
+            action=journal.description,
+            at=now,
+        )
+    return UndoResult(
+        journal.batch,
+        journal.description,
+        journal.agent,
+        journal.created_at,
+        sorted(u.tickets),
+        sorted(u.customers),
+    )
 
 
 def undo(desk: Desk) -> UndoResult:

@@ -10,6 +10,7 @@ a small tree, then into SQL for either backend.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -39,7 +40,24 @@ KEYS = (
 
 
 class QueryError(BadInput):
-    """A query that cannot be understood; the message points at the bad term."""
+    """A query that cannot be understood; the message points at the bad term.
+
+    ``term`` is the offending term as typed and ``start``/``end`` its character span in the
+    query (-1 when unknown), so the console can underline it.
+    """
+
+    def __init__(self, message: str, *, term: str = "", start: int = -1, end: int = -1):
+        super().__init__(message)
+        self.term = term
+        self.start = start
+        self.end = end
+
+    def pointer(self, query: str) -> str:
+        """The query with a caret line under the bad term (for multi-line displays)."""
+        if self.start < 0:
+            return query
+        width = max(self.end - self.start, 1)
+        return f"{query}\n{' ' * self.start}{'^' * width}"
 
 
 @dataclass
@@ -48,6 +66,8 @@ class Term:
     value: str
     negated: bool = False
     raw: str = ""
+    start: int = -1  # span of the term in the query text
+    end: int = -1
 
 
 @dataclass
@@ -73,26 +93,37 @@ def parse(text: str) -> Query:
         pos = m.end()
         neg, key, val = m.group(1) == "-", (m.group(2) or "").lower(), m.group(3)
         raw = m.group(0).strip()
+        t0, t1 = m.start(1), m.end()
         if val.startswith('"'):
             if len(val) < 2 or not val.endswith('"'):
-                raise QueryError(f"the phrase {raw} is missing its closing quote")
+                raise QueryError(
+                    f"the phrase {raw} is missing its closing quote", term=raw, start=t0, end=t1
+                )
             val = val[1:-1].replace('\\"', '"')
             if key:
-                q.terms.append(Term(key, val, neg, raw))
+                q.terms.append(Term(key, val, neg, raw, t0, t1))
             elif val.strip():
-                q.terms.append(Term("phrase", val, neg, raw))
+                q.terms.append(Term("phrase", val, neg, raw, t0, t1))
             continue
         if key and key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.75)
+            if close and not val.startswith("/"):
+                raise QueryError(
+                    f"unknown term {raw!r}: did you mean {close[0]}:?", term=raw, start=t0, end=t1
+                )
             # "http://x" or "time:12" in free text: keep it as words when not a known key
-            q.terms.append(Term("", f"{key}:{val}", neg, raw))
+            q.terms.append(Term("", f"{key}:{val}", neg, raw, t0, t1))
             continue
         if key and not val:
-            raise QueryError(f"the term {raw!r} has no value")
+            raise QueryError(f"the term {raw!r} has no value", term=raw, start=t0, end=t1)
         if not key and val == "-":
             continue
-        q.terms.append(Term(key, val, neg, raw))
+        q.terms.append(Term(key, val, neg, raw, t0, t1))
     for t in q.terms:
-        _validate(t)
+        try:
+            _validate(t)
+        except QueryError as exc:
+            raise QueryError(str(exc), term=t.raw, start=t.start, end=t.end) from None
     return q
 
 
@@ -165,7 +196,7 @@ def _when(text: str, term: Term) -> datetime:
     if m:
         return utcnow() - _duration(text, term)
     if text.lower() == "today":
-        d = date.today()
+        d = utcnow().date()
         return datetime(d.year, d.month, d.day, tzinfo=UTC)
     try:
         if len(text) == 10:
@@ -210,7 +241,7 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
             return _cmp(col(Ticket.priority_rank), op, PRIORITY_RANK[v.lower()])
         return col(Ticket.priority).in_([p.lower() for p in v.split(",")])
     if key == "assignee":
-        conds = []
+        conds: list[Any] = []
         for v in vals:
             lv = v.lower()
             if lv == "none":
@@ -235,7 +266,7 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
         like = f"%{v.lower()}%"
         sub = select(Identity.customer_id).where(
             sa.or_(
-                Identity.address == normalize_email(v),
+                col(Identity.address) == normalize_email(v),
                 col(Identity.address).like(like),
                 col(Identity.display).ilike(like),
             )
@@ -291,8 +322,15 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
         conds = []
         for v in vals:
             lv = v.lower()
-            if lv == "open":
-                conds.append(col(Ticket.status).in_(OPEN_STATUSES))
+            if lv == "open":  # open and not snoozed (a snooze hides a ticket until its time)
+                conds.append(
+                    sa.and_(
+                        col(Ticket.status).in_(OPEN_STATUSES),
+                        sa.or_(
+                            col(Ticket.snoozed_until).is_(None), col(Ticket.snoozed_until) <= now
+                        ),
+                    )
+                )
             elif lv == "closed":
                 conds.append(col(Ticket.status).in_(["solved", "closed"]))
             elif lv == "unassigned":

@@ -27,8 +27,8 @@ def _one(item: Any, where: str) -> int:
         return int(_ID.match(item.strip()).group(1))  # type: ignore[union-attr]
     if isinstance(item, dict):
         if "id" not in item:
-            raise BadInput(f"{where} is an object without an \"id\" field")
-        return _one(item["id"], f"the \"id\" of {where}")
+            raise BadInput(f'{where} is an object without an "id" field')
+        return _one(item["id"], f'the "id" of {where}')
     shown = json.dumps(item, ensure_ascii=False)[:40]
     raise BadInput(f"{where} ({shown}) is not a ticket ID")
 
@@ -46,7 +46,9 @@ def parse_ids(text: str) -> list[int]:
         try:
             doc = json.loads(body)
         except json.JSONDecodeError as exc:
-            raise BadInput(f"standard input is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+            raise BadInput(
+                f"standard input is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from None
         if not isinstance(doc, list):
             raise BadInput("standard input is JSON but not an array of tickets or IDs")
         return _dedupe(_one(x, f"item {i + 1} of the JSON array") for i, x in enumerate(doc))
@@ -58,7 +60,9 @@ def parse_ids(text: str) -> list[int]:
             try:
                 doc = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise BadInput(f"line {n} of standard input is not a JSON object ({exc.msg})") from None
+                raise BadInput(
+                    f"line {n} of standard input is not a JSON object ({exc.msg})"
+                ) from None
             out.append(_one(doc, f"line {n} of standard input"))
         return _dedupe(out)
     out = []
@@ -67,7 +71,9 @@ def parse_ids(text: str) -> list[int]:
             continue
         m = _ID.match(tok)
         if not m:
-            raise BadInput(f"{tok[:40]!r} on standard input is not a ticket ID (expected numbers, or tickets list --json)")
+            raise BadInput(
+                f"{tok[:40]!r} on standard input is not a ticket ID (expected numbers, or tickets list --json)"
+            )
         if int(m.group(1)) == 0:
             raise BadInput("0 on standard input is not a ticket ID")
         out.append(int(m.group(1)))

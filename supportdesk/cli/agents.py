@@ -1,0 +1,200 @@
+"""`supportdesk agents ...` and `supportdesk groups ...`: who works the desk, in which line."""
+
+from __future__ import annotations
+
+import typer
+
+from supportdesk.cli.main import desk_of
+from supportdesk.cli.output import console, print_csv, print_json, print_table
+from supportdesk.cli.triage import complete_agent, complete_group
+
+app = typer.Typer(
+    help="Agents and their roles (agent, lead).", no_args_is_help=True, rich_markup_mode=None
+)
+groups_app = typer.Typer(
+    help="Groups: lines and teams (first-line, second-line, billing).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def complete_role(incomplete: str) -> list[str]:
+    return [r for r in ("agent", "lead") if r.startswith(incomplete)]
+
+
+@app.command("add")
+def add_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The login name (what --as and SUPPORTDESK_AGENT use)."),
+    role: str = typer.Option(
+        "agent", "--role", help="agent or lead.", autocompletion=complete_role
+    ),
+    display_name: str = typer.Option("", "--display-name", help="The name customers see."),
+    email: str | None = typer.Option(None, "--email"),
+    group: str | None = typer.Option(
+        None, "--group", help="Their line or team (created if new).", autocompletion=complete_group
+    ),
+) -> None:
+    """Add an agent (a lead's job once the desk has agents).
+
+    Example: supportdesk agents add bob --role agent --display-name "Bob Smith" --group first-line
+    """
+    from supportdesk.services.agents import add_agent
+
+    desk = desk_of(ctx)
+    with desk.db.write() as s:
+        a = add_agent(s, desk, name, role=role, display_name=display_name, email=email, group=group)
+        console().print(f"Agent {a.name} added as {a.role}.")
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
+    csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+    all_: bool = typer.Option(False, "--all", help="Include inactive agents."),
+) -> None:
+    """List agents with their roles and groups.
+
+    Example: supportdesk agents list --json
+    """
+    from supportdesk.services.agents import agent_rows, list_agents
+
+    desk = desk_of(ctx)
+    with desk.db.read() as s:
+        rows = agent_rows(list_agents(s, include_inactive=all_))
+    if json_out:
+        print_json(rows)
+    elif csv_out:
+        print_csv(rows, ["name", "display_name", "role", "email", "group", "active", "created_at"])
+    else:
+        print_table(
+            rows,
+            [
+                ("name", "Name"),
+                ("display_name", "Display name"),
+                ("role", "Role"),
+                ("group", "Group"),
+                ("email", "E-mail"),
+                ("active", "Active"),
+            ],
+            empty="No agents yet: supportdesk agents add NAME --role lead",
+        )
+
+
+@app.command("edit")
+def edit_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., autocompletion=complete_agent),
+    role: str | None = typer.Option(None, "--role", autocompletion=complete_role),
+    display_name: str | None = typer.Option(None, "--display-name"),
+    email: str | None = typer.Option(None, "--email"),
+    group: str | None = typer.Option(
+        None, "--group", help="A group, or none.", autocompletion=complete_group
+    ),
+    active: bool | None = typer.Option(None, "--active/--inactive"),
+) -> None:
+    """Change an agent (role and other agents: lead only).
+
+    Example: supportdesk agents edit bob --role lead
+    """
+    from supportdesk.services.agents import edit_agent
+
+    desk = desk_of(ctx)
+    with desk.db.write() as s:
+        a = edit_agent(
+            s,
+            desk,
+            name,
+            role=role,
+            display_name=display_name,
+            email=email,
+            group=group,
+            active=active,
+        )
+        console().print(
+            f"Agent {a.name}: {a.role}, group {a.group or '-'}, {'active' if a.active else 'inactive'}."
+        )
+
+
+@app.command("rm")
+def rm_cmd(
+    ctx: typer.Context, name: str = typer.Argument(..., autocompletion=complete_agent)
+) -> None:
+    """Deactivate an agent; their history stays (lead only).
+
+    Example: supportdesk agents rm bob
+    """
+    from supportdesk.services.agents import remove_agent
+
+    desk = desk_of(ctx)
+    with desk.db.write() as s:
+        remove_agent(s, desk, name)
+    console().print(f"Agent {name} deactivated.")
+
+
+@groups_app.command("list")
+def groups_list(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
+    csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+) -> None:
+    """List groups with their agents and open tickets.
+
+    Example: supportdesk groups list --json
+    """
+    from supportdesk.services.groups import list_groups
+
+    desk = desk_of(ctx)
+    with desk.db.read() as s:
+        rows = list_groups(s)
+    if json_out:
+        print_json(rows)
+    elif csv_out:
+        print_csv(rows, ["name", "title", "description", "open_tickets", "agents", "created_at"])
+    else:
+        print_table(
+            rows,
+            [("name", "Group"), ("title", "Title"), ("agents", "Agents"), ("open_tickets", "Open")],
+            empty="No groups yet: supportdesk groups add second-line",
+        )
+
+
+@groups_app.command("add")
+def groups_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="e.g. second-line"),
+    title: str = typer.Option("", "--title", help='e.g. "Second line".'),
+    description: str = typer.Option("", "--description"),
+) -> None:
+    """Add a group (a line or a team).
+
+    Example: supportdesk groups add billing --title "Billing team"
+    """
+    from supportdesk.services.groups import add_group
+
+    desk = desk_of(ctx)
+    with desk.db.write() as s:
+        add_group(s, desk, name, title=title, description=description)
+    console().print(f"Group {name} added.")
+
+
+@groups_app.command("rm")
+def groups_rm(
+    ctx: typer.Context, name: str = typer.Argument(..., autocompletion=complete_group)
+) -> None:
+    """Delete an unused group (lead only).
+
+    Example: supportdesk groups rm billing
+    """
+    from supportdesk.services.groups import remove_group
+
+    desk = desk_of(ctx)
+    with desk.db.write() as s:
+        remove_group(s, desk, name)
+    console().print(f"Group {name} deleted.")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="agents")
+    root.add_typer(groups_app, name="groups")

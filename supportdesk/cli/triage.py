@@ -1,0 +1,648 @@
+"""Triage commands on the ``tickets`` app, and the top-level ``undo``.
+
+Every command that changes tickets takes many IDs, or ``-`` to read IDs (or the JSON of
+``tickets list --json``) from standard input, and ``--dry-run`` to see what would change.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from supportdesk.cli.main import desk_of
+from supportdesk.cli.output import console, inert, print_json, print_table
+from supportdesk.cli.tickets import app as tickets_app
+
+IDS_HELP = "Ticket IDs, or - to read IDs or `tickets list --json` output from standard input."
+
+
+# ---------------------------------------------------------------- completion
+
+
+def complete_status(incomplete: str) -> list[str]:
+    from supportdesk.store.models import STATUSES
+
+    return [s for s in STATUSES if s.startswith(incomplete)]
+
+
+def complete_priority(incomplete: str) -> list[str]:
+    from supportdesk.store.models import PRIORITIES
+
+    return [p for p in PRIORITIES if p.startswith(incomplete)]
+
+
+def _completion_desk(ctx: typer.Context) -> Any:
+    from supportdesk.services.desk import open_desk
+
+    root = ctx.find_root()
+    home = root.params.get("home") or os.environ.get("SUPPORTDESK_HOME")
+    return open_desk(Path(home) if home else None, db_url=root.params.get("db"))
+
+
+def complete_agent(ctx: typer.Context, incomplete: str) -> list[str]:
+    names = ["me", "none"]
+    try:
+        from supportdesk.services.agents import known_names
+
+        desk = _completion_desk(ctx)
+        try:
+            with desk.db.read() as s:
+                names += known_names(s)
+        finally:
+            desk.close()
+    except Exception:  # completion must never fail loudly
+        pass
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def complete_group(ctx: typer.Context, incomplete: str) -> list[str]:
+    try:
+        from supportdesk.services.groups import list_groups
+
+        desk = _completion_desk(ctx)
+        try:
+            with desk.db.read() as s:
+                names = [g["name"] for g in list_groups(s)]
+        finally:
+            desk.close()
+    except Exception:
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def complete_template(ctx: typer.Context, incomplete: str) -> list[str]:
+    try:
+        from supportdesk.services.templates import list_templates
+
+        desk = _completion_desk(ctx)
+        try:
+            with desk.db.read() as s:
+                names = [t.name for t in list_templates(s)]
+        finally:
+            desk.close()
+    except Exception:
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _read_stdin() -> str:
+    from supportdesk.services.desk import BadInput
+
+    if sys.stdin is None or (hasattr(sys.stdin, "isatty") and sys.stdin.isatty()):
+        raise BadInput("'-' reads ticket IDs from standard input, but nothing is piped in")
+    return sys.stdin.read()
+
+
+def ticket_ids(args: list[str] | None) -> list[int]:
+    from supportdesk.services.stdin_ids import collect_ids
+
+    return collect_ids(list(args or []), _read_stdin)
+
+
+def _cell(v: Any) -> str:
+    if v is None or v == "":
+        return "-"
+    if isinstance(v, list):
+        return ", ".join(str(x) for x in v) or "-"
+    return str(v)
+
+
+def show_result(result: Any, json_out: bool) -> None:
+    """Print an ActionResult: JSON for scripts, or a summary and a table of changes."""
+    from rich.text import Text
+
+    if json_out:
+        print_json(result.as_dict())
+        return
+    con = console()
+    rows = [
+        {"target": f"{c.target} {'#' if c.target == 'ticket' else ''}{c.id}", "field": c.field,
+         "before": _cell(c.before), "after": _cell(c.after)}
+        for c in result.changes
+    ]  # fmt: skip
+    n = len(result.changed_tickets)
+    if result.dry_run:
+        con.print(
+            Text(f"Dry run: {result.description} would change {n} ticket(s); nothing was changed.")
+        )
+    elif result.changes:
+        con.print(
+            Text(f"Done: {result.description} ({n} ticket(s) changed). Undo with: supportdesk undo")
+        )
+    else:
+        con.print(Text(f"Nothing to change: {result.description}."))
+    if rows:
+        print_table(
+            rows,
+            [("target", "Target"), ("field", "Field"), ("before", "Before"), ("after", "After")],
+            max_width={"before": 40, "after": 40},
+        )
+    if result.unchanged and result.changes:
+        con.print(
+            Text(
+                inert(
+                    f"Unchanged: {', '.join('#' + str(i) for i in result.unchanged[:20])}",
+                    one_line=True,
+                )
+            )
+        )
+
+
+def open_editor(initial: str, *, suffix: str = ".md") -> str:
+    """Let the user edit ``initial`` in $EDITOR (or $VISUAL); returns the text they saved."""
+    from supportdesk.services.desk import BadInput
+
+    editor = os.environ.get("EDITOR") or os.environ.get("VISUAL")
+    if not editor:
+        raise BadInput("--editor needs the EDITOR or VISUAL environment variable to name an editor")
+    fd, name = tempfile.mkstemp(prefix="supportdesk-", suffix=suffix)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(initial)
+        try:
+            proc = subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"the editor {editor!r} could not be started: {exc}") from None
+        if proc.returncode != 0:
+            raise BadInput(f"the editor exited with status {proc.returncode}; nothing was saved")
+        return path.read_text(encoding="utf-8")
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def assign_cmd(
+    ctx: typer.Context,
+    ids: list[str] = typer.Argument(..., metavar="ID...|-", help=IDS_HELP),
+    to: str = typer.Option(
+        ..., "--to", help="me, none, or an agent's name.", autocompletion=complete_agent
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Assign tickets to yourself, an agent, or nobody.
+
+    Example: supportdesk tickets list is:unassigned --json | supportdesk tickets assign - --to me
+    """
+    from supportdesk.services import triage
+
+    show_result(triage.assign(desk_of(ctx), ticket_ids(ids), to, dry_run=dry_run), json_out)
+
+
+def tag_cmd(
+    ctx: typer.Context,
+    ids: list[str] = typer.Argument(..., metavar="ID...|-", help=IDS_HELP),
+    add: list[str] = typer.Option(
+        None, "--add", "-a", help="Tag to add (repeatable, or comma-separated)."
+    ),
+    remove: list[str] = typer.Option(
+        None, "--remove", "-r", help="Tag to remove (repeatable, or comma-separated)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Add and remove tags.
+
+    Example: supportdesk tickets list status:open printer --json | supportdesk tickets tag - --add hardware
+    """
+    from supportdesk.services import triage
+
+    show_result(
+        triage.tag(desk_of(ctx), ticket_ids(ids), add=add, remove=remove, dry_run=dry_run), json_out
+    )
+
+
+def set_cmd(
+    ctx: typer.Context,
+    ids: list[str] = typer.Argument(..., metavar="ID...|-", help=IDS_HELP),
+    status: str | None = typer.Option(
+        None,
+        "--status",
+        "-s",
+        help="new, open, pending, solved or closed.",
+        autocompletion=complete_status,
+    ),
+    priority: str | None = typer.Option(
+        None,
+        "--priority",
+        "-p",
+        help="low, normal, high or urgent.",
+        autocompletion=complete_priority,
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Set status and/or priority (pending pauses the SLA clock).
+
+    Example: supportdesk tickets set 12 13 --status pending --priority high
+    """
+    from supportdesk.services import triage
+
+    show_result(
+        triage.set_fields(
+            desk_of(ctx), ticket_ids(ids), status=status, priority=priority, dry_run=dry_run
+        ),
+        json_out,
+    )
+
+
+def close_cmd(
+    ctx: typer.Context,
+    ids: list[str] = typer.Argument(..., metavar="ID...|-", help=IDS_HELP),
+    solved: bool = typer.Option(False, "--solved", help="Mark solved instead of closed."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Close (or solve) tickets.
+
+    Example: supportdesk tickets close 12 13 --solved
+    """
+    from supportdesk.services import triage
+
+    show_result(
+        triage.close(desk_of(ctx), ticket_ids(ids), solved=solved, dry_run=dry_run), json_out
+    )
+
+
+def reopen_cmd(
+    ctx: typer.Context,
+    ids: list[str] = typer.Argument(..., metavar="ID...|-", help=IDS_HELP),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Reopen solved or closed tickets.
+
+    Example: supportdesk tickets reopen 12
+    """
+    from supportdesk.services import triage
+
+    show_result(triage.reopen(desk_of(ctx), ticket_ids(ids), dry_run=dry_run), json_out)
+
+
+def snooze_cmd(
+    ctx: typer.Context,
+    ids: list[str] = typer.Argument(..., metavar="ID...|-", help=IDS_HELP),
+    until: str | None = typer.Option(
+        None, "--until", "-u", help="2h, 3d, tomorrow, monday, or an ISO time (desk time zone)."
+    ),
+    wake: bool = typer.Option(False, "--wake", help="Clear the snooze now."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Hide tickets from is:open views until a time.
+
+    Example: supportdesk tickets snooze 12 --until tomorrow
+    """
+    from supportdesk.services import triage
+    from supportdesk.services.desk import BadInput
+
+    if wake == (until is not None):
+        raise BadInput("give either --until TIME or --wake")
+    desk = desk_of(ctx)
+    when = triage.parse_until(until, desk) if until is not None else None
+    show_result(triage.snooze(desk, ticket_ids(ids), when, dry_run=dry_run), json_out)
+
+
+def merge_cmd(
+    ctx: typer.Context,
+    ids: list[str] = typer.Argument(..., metavar="ID...|-", help="Tickets to merge (they close)."),
+    into: int = typer.Option(..., "--into", help="The ticket that receives the messages."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Merge tickets into another: messages and tags move, the merged ones close (lead only).
+
+    Example: supportdesk tickets merge 14 15 --into 12
+    """
+    from supportdesk.services import triage
+
+    show_result(triage.merge(desk_of(ctx), ticket_ids(ids), into, dry_run=dry_run), json_out)
+
+
+def split_cmd(
+    ctx: typer.Context,
+    message_ids: list[int] = typer.Argument(
+        ..., metavar="MESSAGE_ID...", help="Messages to split off (ids from tickets show --json)."
+    ),
+    subject: str | None = typer.Option(None, "--subject", help="Subject of the new ticket."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Split messages off into a new ticket of the same customer.
+
+    Example: supportdesk tickets split 311 --subject "Second question: invoices"
+    """
+    from supportdesk.services import triage
+
+    show_result(
+        triage.split(desk_of(ctx), list(message_ids), subject=subject, dry_run=dry_run), json_out
+    )
+
+
+def move_cmd(
+    ctx: typer.Context,
+    message_ids: list[int] = typer.Argument(..., metavar="MESSAGE_ID...", help="Messages to move."),
+    to: int = typer.Option(..., "--to", help="The ticket that receives them."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Move messages to another ticket (a message that joined the wrong thread).
+
+    Example: supportdesk tickets move 311 312 --to 40
+    """
+    from supportdesk.services import triage
+
+    show_result(triage.move(desk_of(ctx), list(message_ids), to, dry_run=dry_run), json_out)
+
+
+def escalate_cmd(
+    ctx: typer.Context,
+    ids: list[str] = typer.Argument(..., metavar="ID...|-", help=IDS_HELP),
+    to: str = typer.Option(
+        ...,
+        "--to",
+        help="The group (line or team), e.g. second-line.",
+        autocompletion=complete_group,
+    ),
+    note: str = typer.Option("", "--note", help="Why: added as an internal note."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Move tickets to another group with an internal note.
+
+    Example: supportdesk tickets escalate 12 --to second-line --note "Needs a database fix"
+    """
+    from supportdesk.services import groups
+
+    show_result(
+        groups.escalate(desk_of(ctx), ticket_ids(ids), to, note=note, dry_run=dry_run), json_out
+    )
+
+
+def handover_cmd(
+    ctx: typer.Context,
+    from_: str = typer.Option(
+        ..., "--from", help="The agent going off shift.", autocompletion=complete_agent
+    ),
+    to: str = typer.Option(
+        ..., "--to", help="The agent taking over.", autocompletion=complete_agent
+    ),
+    note: str = typer.Option("", "--note", help="Added to every ticket as an internal note."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Hand every open ticket of one agent to another, each with a note.
+
+    Example: supportdesk tickets handover --from alice --to bob --note "Waiting on the vendor for #12"
+    """
+    from supportdesk.services import groups
+
+    show_result(groups.handover(desk_of(ctx), from_, to, note=note, dry_run=dry_run), json_out)
+
+
+def _reply(
+    ctx: typer.Context,
+    ticket_id: int,
+    text: str | None,
+    template: str | None,
+    editor: bool,
+    note: bool,
+    attach: list[Path] | None,
+    channel: str | None,
+    json_out: bool,
+) -> None:
+    from supportdesk.services import triage
+    from supportdesk.services.desk import BadInput
+
+    if text is not None and template is not None:
+        raise BadInput("give --text or --template, not both")
+    if text is None and template is None and not editor:
+        raise BadInput("give --text, --template or --editor")
+    desk = desk_of(ctx)
+    if editor:
+        initial = text or (triage.render_for_reply(desk, ticket_id, template) if template else "")
+        text = open_editor(initial)
+        if not text.strip():
+            raise BadInput("the reply is empty; nothing was sent")
+    msg = triage.reply(
+        desk,
+        ticket_id,
+        text=text,
+        template=template if text is None else None,
+        note=note,
+        attachments=list(attach or []),
+        channel=channel,
+    )
+    if text is not None and template is not None:
+        _count_template_use(desk, template)
+    if json_out:
+        print_json(
+            {
+                "ticket": ticket_id,
+                "message": msg.id,
+                "direction": msg.direction,
+                "channel": msg.channel,
+            }
+        )
+    elif note:
+        console().print(f"Note added to #{ticket_id} (message {msg.id}).")
+    else:
+        console().print(f"Reply to #{ticket_id} queued (message {msg.id}); the runner sends it.")
+
+
+def _count_template_use(desk: Any, name: str) -> None:
+    """A reply written from a template in the editor still counts as a use of the template."""
+    from supportdesk.services.templates import get_template
+
+    with desk.db.write() as s:
+        tpl = get_template(s, name)
+        tpl.usage_count += 1
+        s.add(tpl)
+
+
+def reply_cmd(
+    ctx: typer.Context,
+    ticket_id: int = typer.Argument(..., metavar="ID", help="The ticket."),
+    text: str | None = typer.Option(None, "--text", "-t", help="The reply text."),
+    template: str | None = typer.Option(
+        None, "--template", help="A template to render.", autocompletion=complete_template
+    ),
+    editor: bool = typer.Option(
+        False, "--editor", "-e", help="Write in $EDITOR (starts from the template)."
+    ),
+    note: bool = typer.Option(False, "--note", help="An internal note, not sent to the customer."),
+    attach: list[Path] = typer.Option(None, "--attach", help="A file to attach (repeatable)."),
+    channel: str | None = typer.Option(
+        None, "--channel", help="Answer on another configured channel."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Queue a reply (or an internal note) in the outbox.
+
+    Example: supportdesk tickets reply 42 --template printer-reset
+    """
+    _reply(ctx, ticket_id, text, template, editor, note, attach, channel, json_out)
+
+
+def note_cmd(
+    ctx: typer.Context,
+    ticket_id: int = typer.Argument(..., metavar="ID", help="The ticket."),
+    text: str | None = typer.Option(None, "--text", "-t", help="The note."),
+    editor: bool = typer.Option(False, "--editor", "-e", help="Write in $EDITOR."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Add an internal note (never sent to the customer).
+
+    Example: supportdesk tickets note 42 --text "Called the customer, waiting for logs"
+    """
+    _reply(ctx, ticket_id, text, None, editor, True, None, None, json_out)
+
+
+def new_cmd(
+    ctx: typer.Context,
+    customer: str = typer.Option(
+        ..., "--customer", "-c", help="E-mail address, customer id, @username, or phone number."
+    ),
+    via: str = typer.Option(..., "--via", help="email, telegram or phone."),
+    subject: str | None = typer.Option(
+        None, "--subject", help="The subject (a template's subject otherwise)."
+    ),
+    text: str | None = typer.Option(
+        None, "--text", "-t", help="The message (for phone: your call notes)."
+    ),
+    template: str | None = typer.Option(
+        None, "--template", help="A template to render.", autocompletion=complete_template
+    ),
+    channel: str | None = typer.Option(
+        None, "--channel", help="Which configured channel (default: the first)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Start a conversation: e-mail, Telegram (a customer who wrote to the bot), or log a phone call.
+
+    Example: supportdesk tickets new --customer ann@example.com --via email --subject "Your order" --text "Hello Ann"
+    """
+    from supportdesk.services import triage
+    from supportdesk.services.desk import BadInput
+
+    if text is not None and template is not None:
+        raise BadInput("give --text or --template, not both")
+    res = triage.new_ticket(
+        desk_of(ctx),
+        customer=customer,
+        via=via,
+        subject=subject,
+        text=text,
+        template=template,
+        channel=channel,
+    )
+    if json_out:
+        print_json(
+            {
+                "ticket": res.ticket_id,
+                "message": res.message_id,
+                "customer": res.customer_id,
+                "queued": res.queued,
+            }
+        )
+    else:
+        tail = "; the message is queued" if res.queued else "; the call is logged"
+        console().print(f"Ticket #{res.ticket_id} created for customer {res.customer_id}{tail}.")
+
+
+def undo_cmd(
+    ctx: typer.Context,
+    list_: bool = typer.Option(
+        False, "--list", help="Show your recent actions instead of undoing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Revert your last triage action exactly (refuses if a ticket changed since).
+
+    Example: supportdesk undo
+    """
+    from rich.text import Text
+
+    from supportdesk.services import journal
+    from supportdesk.services.tickets import iso
+
+    desk = desk_of(ctx)
+    if list_:
+        with desk.db.read() as s:
+            rows = [
+                {
+                    "batch": j.batch,
+                    "action": j.description,
+                    "created_at": iso(j.created_at),
+                    "undone_at": iso(j.undone_at),
+                }
+                for j in journal.recent(s, desk.agent)
+            ]
+        if json_out:
+            print_json(rows)
+        else:
+            print_table(
+                rows,
+                [("created_at", "When"), ("action", "Action"), ("undone_at", "Undone")],
+                empty="No actions yet.",
+                max_width={"action": 60},
+            )
+        return
+    res = journal.undo(desk)
+    if json_out:
+        print_json(res.as_dict())
+    else:
+        console().print(Text(inert(f"Undone: {res.description}.", one_line=True)))
+
+
+def register(app: typer.Typer) -> None:
+    tickets_app.command("assign")(assign_cmd)
+    tickets_app.command("tag")(tag_cmd)
+    tickets_app.command("set")(set_cmd)
+    tickets_app.command("close")(close_cmd)
+    tickets_app.command("reopen")(reopen_cmd)
+    tickets_app.command("snooze")(snooze_cmd)
+    tickets_app.command("merge")(merge_cmd)
+    tickets_app.command("split")(split_cmd)
+    tickets_app.command("move")(move_cmd)
+    tickets_app.command("escalate")(escalate_cmd)
+    tickets_app.command("handover")(handover_cmd)
+    tickets_app.command("reply")(reply_cmd)
+    tickets_app.command("note")(note_cmd)
+    tickets_app.command("new")(new_cmd)
+    app.command("undo")(undo_cmd)
