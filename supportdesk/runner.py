@@ -470,6 +470,25 @@ class Runner:
 
     # ---- one pass -----------------------------------------------------------------------
     def run_once(self, *, telegram_timeout: float = 0) -> PassReport:
+        """One pass under the runner lease (refused while another runner is active)."""
+        from supportdesk.services.desk import Conflict
+
+        if not runtime.acquire_lease(self.desk, holder=self.holder):
+            with self.desk.db.read() as s:
+                from supportdesk.store.models import Lease
+
+                lease = s.get(Lease, "runner")
+                who = f"{lease.holder}" if lease else "another process"
+            raise Conflict(
+                f"a runner is already active ({who}); it fetches and sends for this desk"
+            )
+        try:
+            runtime.reclaim_orphans(self.desk)
+            return self._pass(telegram_timeout)
+        finally:
+            runtime.release_lease(self.desk, holder=self.holder)
+
+    def _pass(self, telegram_timeout: float) -> PassReport:
         rep = PassReport()
         for ch in self.channels():
             try:
@@ -576,6 +595,11 @@ class Runner:
                 got = False
             if got and not self.active.is_set():
                 log.info("runner active (%s)", self.holder)
+                n = runtime.reclaim_orphans(self.desk)
+                if n:
+                    log.warning(
+                        "%d outbox item(s) were interrupted while sending; sending again", n
+                    )
                 self.active.set()
                 self.outbox_wakeup.set()
             elif not got and self.active.is_set():

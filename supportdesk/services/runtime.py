@@ -131,6 +131,24 @@ def record_error(desk: Desk, channel: str, error: str) -> timedelta:
     return wait
 
 
+def reclaim_orphans(desk: Desk) -> int:
+    """Rows left 'sending' by a runner that died: queue them again (same Message-ID).
+
+    Only the lease holder sends, so when a runner becomes active every 'sending' row belongs
+    to a dead one.
+    """
+    now = utcnow()
+    with desk.db.write() as s:
+        rows = s.exec(select(Outbox).where(Outbox.state == "sending")).all()
+        for row in rows:
+            row.state = "queued"
+            row.next_attempt_at = now
+            row.lease_until = None
+            row.last_error = "interrupted while sending; sending again with the same id"
+            s.add(row)
+        return len(rows)
+
+
 @dataclass
 class Claimed:
     outbox_id: int
