@@ -131,16 +131,15 @@ def show_result(result: Any, json_out: bool) -> None:
         for c in result.changes
     ]  # fmt: skip
     n = len(result.changed_tickets)
+    n_cust = len({c.id for c in result.changes if c.target == "customer"})
+    what = f"{n_cust} customer(s)" if n_cust and not n else f"{n} ticket(s)"
     if result.dry_run:
-        con.print(
-            Text(f"Dry run: {result.description} would change {n} ticket(s); nothing was changed.")
-        )
+        line = f"Dry run: {result.description} would change {what}; nothing was changed."
     elif result.changes:
-        con.print(
-            Text(f"Done: {result.description} ({n} ticket(s) changed). Undo with: supportdesk undo")
-        )
+        line = f"Done: {result.description} ({what} changed). Undo with: supportdesk undo"
     else:
-        con.print(Text(f"Nothing to change: {result.description}."))
+        line = f"Nothing to change: {result.description}."
+    con.print(Text(inert(line, one_line=True)), soft_wrap=True)
     if rows:
         print_table(
             rows,
