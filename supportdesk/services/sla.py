@@ -9,7 +9,8 @@ ticket is created and count business time when ``[desk.hours]`` is set.
 * Resolution: met when the ticket is solved. Its clock stops while the ticket waits on the
   customer (``pending``) or is solved; when the ticket becomes active again the business time
   it spent stopped is added to ``sla_paused_seconds`` and the resolution deadline moves by as
-  much. The first-response clock never stops.
+  much. The first-response deadline never moves, but a ticket waiting on the customer is not
+  counted as breaching it until it is active again.
 
 ``due_at`` is the deadline that applies now (what the queue sorts by and ``sla:<2h`` reads);
 ``tick()`` marks breaches and writes one ``sla_breached`` event per ticket and target.
