@@ -117,6 +117,13 @@ def _telegram_settings(ch: ChannelConfig) -> Any:
     )
 
 
+def _cursor_writer(channel: str, key: str, value: Any) -> Callable[[Any], None]:
+    def write(session: Any) -> None:
+        runtime.set_cursor(session, channel, key, value)
+
+    return write
+
+
 class Runner:
     def __init__(
         self,
@@ -177,7 +184,7 @@ class Runner:
                         channel=ch.name,
                         historical=False,
                         summary=summary,
-                        extra_in_tx=lambda s, v=value, k=key: runtime.set_cursor(s, ch.name, k, v),
+                        extra_in_tx=_cursor_writer(ch.name, key, value),
                     )
                     rep.fetched += len(batch)
                     if summary.acks:
@@ -333,7 +340,7 @@ class Runner:
                     pass
         return rep
 
-    def _outbound(self, item: runtime.Claimed, kind: str) -> OutboundMessage:
+    def _outbound(self, item: runtime.Claimed, kind: Any) -> OutboundMessage:
         atts = []
         for filename, rel, ctype in item.attachments:
             try:

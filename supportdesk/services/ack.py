@@ -66,6 +66,14 @@ def queue_ack(session: Session, desk: Desk, ticket: Ticket, address: str) -> Mes
 
     if ticket.ack_sent:
         return None
+    since = utcnow() - timedelta(hours=1)
+    recent = session.exec(
+        select(func.count())
+        .select_from(AckLog)
+        .where(AckLog.address == address.lower(), col(AckLog.sent_at) >= since)
+    ).one()
+    if int(recent) >= max(desk.config.desk.ack_limit_per_hour, 0):
+        return None  # a loop or a flood: the limit holds within one batch too
     first = session.get(Message, ticket.last_message_id) if ticket.last_message_id else None
     lang = "ru" if first is not None and _looks_russian(first.text + " " + ticket.subject) else "en"
     promised = sla.humanize(

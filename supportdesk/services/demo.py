@@ -146,7 +146,7 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
         for k in range(n_tickets):
             seq += 1
             topic = topics[(i + k * 3) % len(topics)]
-            _lang, subject, opening, reply, follow, tags, prio = topic
+            _lang, subject, opening, reply, follow, tags, prio = topic  # type: ignore[misc,assignment]
             start = now - timedelta(days=rnd.uniform(0.05, 14), minutes=rnd.randint(0, 600))
             use_tg = tg is not None and (email is None or k % 2 == 1)
             if use_tg:

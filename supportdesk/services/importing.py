@@ -16,7 +16,7 @@ from typing import Any
 
 from supportdesk.connectors.base import InboundMessage, ParseError
 from supportdesk.services.desk import Desk
-from supportdesk.services.ingest import IngestResult, ingest, quarantine
+from supportdesk.services.ingest import IngestResult, ingest, ingest_many, quarantine
 from supportdesk.store.files import sha256_hex, store_raw
 
 BATCH = 400
@@ -66,6 +66,22 @@ def _parse_chunk(chunk: list[bytes]) -> list[tuple[InboundMessage | None, str | 
     return out
 
 
+def _prepare_chunk(
+    home: str, chunk: list[bytes]
+) -> list[tuple[str, InboundMessage | None, str | None]]:
+    """In a worker: keep the raw bytes in the ledger first, then parse them."""
+    from pathlib import Path
+
+    out = []
+    for data in chunk:
+        sha = store_raw(Path(home), data, fsync=False)
+        msg, err = _parse(data)
+        if msg is not None:
+            msg.raw = None
+        out.append((sha, msg, err))
+    return out
+
+
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
     for it in items:
@@ -82,7 +98,7 @@ def parse_many(
 ) -> list[tuple[InboundMessage | None, str | None]]:
     if pool is None or len(datas) < 64:
         return _parse_chunk(datas)
-    n = max(1, len(datas) // (2 * (pool._max_workers or 1)))  # noqa: SLF001
+    n = max(1, len(datas) // (2 * (getattr(pool, "_max_workers", 1) or 1)))
     parts = [datas[i : i + n] for i in range(0, len(datas), n)]
     out: list[tuple[InboundMessage | None, str | None]] = []
     for res in pool.map(_parse_chunk, parts):
@@ -99,13 +115,19 @@ def store_batch(
     historical: bool,
     summary: ImportSummary,
     extra_in_tx: Callable[[Any], None] | None = None,
+    shas: list[str] | None = None,
 ) -> list[IngestResult]:
-    """Ingest one batch in one write transaction (``extra_in_tx`` commits a cursor with it)."""
-    shas = [store_raw(desk.home, data, fsync=False) for _src, data in items]
-    if hasattr(os, "sync"):
-        os.sync()  # the ledger is on disk before the database says it has the messages
+    """Ingest one batch in one write transaction (``extra_in_tx`` commits a cursor with it).
+
+    ``shas`` says the raw bytes are in the ledger already (written by the parser workers).
+    """
+    if shas is None:
+        shas = [store_raw(desk.home, data, fsync=False) for _src, data in items]
+        if hasattr(os, "sync"):
+            os.sync()  # the ledger is on disk before the database says it has the messages
     results: list[IngestResult] = []
     with desk.db.write() as s:
+        good: list[tuple[str, str, InboundMessage]] = []
         for (src, _data), sha, (msg, err) in zip(items, shas, parsed, strict=True):
             summary.seen += 1
             if msg is None:
@@ -116,20 +138,46 @@ def store_batch(
                 summary.outcomes["quarantined"] += 1
                 continue
             msg.channel = channel
-            try:
-                with s.begin_nested():
-                    res = ingest(s, desk, msg, historical=historical, raw_sha256=sha)
-            except Exception as exc:  # a store-level surprise for one message: quarantine it
-                quarantine(
-                    s,
-                    channel=channel,
-                    source=src,
-                    raw_sha256=sha,
-                    error=f"could not be stored: {type(exc).__name__}: {exc}",
+            good.append((src, sha, msg))
+        try:
+            with s.begin_nested():
+                pairs = list(
+                    zip(
+                        good,
+                        ingest_many(
+                            s,
+                            desk,
+                            [m for _s, _h, m in good],
+                            historical=historical,
+                            raw_sha256s=[h for _s, h, _m in good],
+                        ),
+                        strict=True,
+                    )
                 )
-                summary.quarantined += 1
-                summary.outcomes["quarantined"] += 1
-                continue
+        except Exception:
+            # one message the store refuses must not sink the batch: go one by one
+            s.expunge_all()
+            pairs = []
+            for src, sha, msg in good:
+                try:
+                    with s.begin_nested():
+                        pairs.append(
+                            (
+                                (src, sha, msg),
+                                ingest(s, desk, msg, historical=historical, raw_sha256=sha),
+                            )
+                        )
+                except Exception as exc:
+                    quarantine(
+                        s,
+                        channel=channel,
+                        source=src,
+                        raw_sha256=sha,
+                        error=f"could not be stored: {type(exc).__name__}: {exc}",
+                    )
+                    summary.quarantined += 1
+                    summary.outcomes["quarantined"] += 1
+        for (_src, _sha, msg), res in pairs:
             summary.outcomes[res.outcome] += 1
             if res.outcome == "duplicate":
                 summary.duplicates += 1
@@ -163,33 +211,66 @@ def import_items(
     summary = ImportSummary()
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    home = str(desk.home)
+
+    def submit(chunk: list[Any]) -> tuple[list[tuple[str, bytes]], list[Any], int]:
+        good: list[tuple[str, bytes]] = []
+        for it in chunk:
+            if it.data is None:
+                summary.unreadable += 1
+                summary.seen += 1
+                summary.outcomes["unreadable"] += 1
+                if it.error:
+                    # an unreadable file has no bytes to keep; record it so nothing is silent
+                    with desk.db.write() as s:
+                        quarantine(
+                            s,
+                            channel=channel,
+                            source=it.source,
+                            raw_sha256=sha256_hex(it.source.encode()),
+                            error=it.error,
+                        )
+                continue
+            good.append((it.source, it.data))
+        datas = [d for _s, d in good]
+        if pool is None or len(datas) < 64:
+            futures: list[Any] = [_prepare_chunk(home, datas)] if datas else []
+        else:
+            n = max(1, len(datas) // (2 * workers))
+            futures = [
+                pool.submit(_prepare_chunk, home, datas[i : i + n]) for i in range(0, len(datas), n)
+            ]
+        return good, futures, len(chunk)
+
+    def finish(job: tuple[list[tuple[str, bytes]], list[Any], int]) -> None:
+        good, futures, count = job
+        if good:
+            prepared: list[tuple[str, InboundMessage | None, str | None]] = []
+            for f in futures:
+                prepared.extend(f if isinstance(f, list) else f.result())
+            if hasattr(os, "sync"):
+                os.sync()  # the ledger is on disk before the database says it has the messages
+            store_batch(
+                desk,
+                good,
+                [(m, e) for _h, m, e in prepared],
+                channel=channel,
+                historical=historical,
+                summary=summary,
+                shas=[h for h, _m, _e in prepared],
+            )
+        if progress:
+            progress(count)
+
     try:
+        pending = None
         for chunk in _chunks(items, BATCH):
-            good: list[tuple[str, bytes]] = []
-            for it in chunk:
-                if it.data is None:
-                    summary.unreadable += 1
-                    summary.seen += 1
-                    summary.outcomes["unreadable"] += 1
-                    if it.error:
-                        # an unreadable file has no bytes to keep; record it so nothing is silent
-                        with desk.db.write() as s:
-                            quarantine(
-                                s,
-                                channel=channel,
-                                source=it.source,
-                                raw_sha256=sha256_hex(it.source.encode()),
-                                error=it.error,
-                            )
-                    continue
-                good.append((it.source, it.data))
-            if good:
-                parsed = parse_many([d for _s, d in good], pool)
-                store_batch(
-                    desk, good, parsed, channel=channel, historical=historical, summary=summary
-                )
-            if progress:
-                progress(len(chunk))
+            job = submit(chunk)  # the workers parse this chunk while the database takes the last
+            if pending is not None:
+                finish(pending)
+            pending = job
+        if pending is not None:
+            finish(pending)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

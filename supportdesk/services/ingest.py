@@ -1,26 +1,36 @@
 """Ingest: dedupe -> identity -> threading -> ticket/message, in the caller's transaction.
 
 Every inbound message records why it joined its ticket (``thread_reason``).
+
+One code path serves a single live message and an import of thousands: ``ingest_many`` looks
+up everything a batch needs in a handful of queries (known Message-IDs, identities, tickets),
+threads the messages in memory (a reply may follow its question within the same batch), then
+writes tickets, messages, events and the search index in a few bulk statements.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from supportdesk.connectors.base import InboundMessage
 from supportdesk.services import events, priority_rules, sla
 from supportdesk.services.desk import Desk
-from supportdesk.services.identity import get_or_create_customer, normalize_email, resolve_customer
-from supportdesk.store.files import StorageError, store_attachment
+from supportdesk.services.identity import normalize_address, normalize_email
+from supportdesk.store.files import StorageError, sha256_hex, store_attachment
 from supportdesk.store.models import (
     OPEN_STATUSES,
     AttachmentRow,
+    Customer,
+    Event,
+    Identity,
     Message,
     Outbox,
     Quarantine,
@@ -36,6 +46,7 @@ _PREFIX = re.compile(
     re.IGNORECASE,
 )
 _TOKEN = re.compile(r"\[#(\d{1,12})\]")
+CHUNK = 500
 
 
 def strip_prefixes(subject: str) -> str:
@@ -73,22 +84,8 @@ def _telegram_subject(msg: InboundMessage) -> str:
     return first[:80] + ("…" if len(first) > 80 else "")
 
 
-def follow_merges(session: Session, ticket: Ticket | None) -> Ticket | None:
-    seen: set[int] = set()
-    while ticket is not None and ticket.status == "closed" and ticket.id not in seen:
-        seen.add(ticket.id or 0)
-        merged = _merged_into(ticket)
-        if merged is None:
-            break
-        nxt = session.get(Ticket, merged)
-        if nxt is None:
-            break
-        ticket = nxt
-    return ticket
-
-
-def _merged_into(ticket: Ticket) -> int | None:
-    # a merged ticket is closed with group-less marker in reply_to_address: "merged:<id>"
+def merged_into(ticket: Ticket) -> int | None:
+    """A merged ticket is closed with ``reply_to_address = "merged:<target id>"``."""
     if ticket.reply_to_address.startswith("merged:"):
         try:
             return int(ticket.reply_to_address.split(":", 1)[1])
@@ -97,48 +94,745 @@ def _merged_into(ticket: Ticket) -> int | None:
     return None
 
 
-def _find_by_ids(session: Session, ids: list[str]) -> tuple[Ticket | None, str]:
-    ids = [i for i in ids if i][:100]
-    if not ids:
-        return None, ""
-    rows = session.exec(
-        select(Message.message_id, Message.ticket_id).where(col(Message.message_id).in_(ids))
-    ).all()
-    by_id = {mid: tid for mid, tid in rows}
-    for mid in reversed(ids):  # the nearest ancestor first
-        if mid in by_id:
-            return follow_merges(session, session.get(Ticket, by_id[mid])), mid
-    return None, ""
+def follow_merges(session: Session, ticket: Ticket | None) -> Ticket | None:
+    seen: set[int] = set()
+    while ticket is not None and ticket.status == "closed" and ticket.id not in seen:
+        seen.add(ticket.id or 0)
+        target = merged_into(ticket)
+        if target is None:
+            break
+        nxt = session.get(Ticket, target)
+        if nxt is None:
+            break
+        ticket = nxt
+    return ticket
 
 
-def _ack_allowed(session: Session, desk: Desk, msg: InboundMessage, address: str) -> bool:
-    from supportdesk.services.ack import ack_allowed
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
 
-    return ack_allowed(session, desk, msg, address)
+
+class _Row:
+    """A new row as a plain object: what SQLModel would hold, without its per-attribute cost.
+
+    Priority rules and SLA clocks read and set the same attribute names on it as on a model
+    instance; the batch inserts it with one bulk statement.
+    """
+
+    def __init__(self, model: Any, **values: Any) -> None:
+        for name, info in model.model_fields.items():
+            if name in values:
+                continue
+            if info.default_factory is not None:
+                values[name] = info.default_factory()
+            else:
+                default = info.default
+                values[name] = None if default is ... else default
+        self.__dict__.update(values)
+
+    def values(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "id"}
 
 
-def _store_attachments(desk: Desk, session: Session, message: Message, msg: InboundMessage) -> None:
-    for i, att in enumerate(msg.attachments):
-        row = AttachmentRow(
-            message_id=message.id,
-            filename=(att.filename or "attachment").replace("\x00", ""),
-            size=att.size or (len(att.data) if att.data is not None else 0),
-            content_type=att.content_type or "application/octet-stream",
-            note=att.note,
-            inline=att.inline,
-        )
-        if att.data is not None:
-            from supportdesk.store.files import sha256_hex
+def _insert_rows(conn: Any, model: Any, rows: list[_Row]) -> None:
+    """Insert rows and give each its new id (one statement per chunk, either backend)."""
+    table = model.__table__
+    for chunk in _chunks(rows):
+        stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        ids = conn.execute(stmt, [r.values() for r in chunk]).scalars().all()
+        for r, new_id in zip(chunk, ids, strict=True):
+            r.id = new_id
 
-            row.sha256 = sha256_hex(att.data)
-            try:
-                row.stored_path = store_attachment(
-                    desk.home, message.id or 0, i, att.filename, att.data
+
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b > a else a
+
+
+@dataclass
+class _Placed:
+    """What the batch decided for one message before anything is written."""
+
+    msg: InboundMessage
+    raw_sha256: str | None
+    sent_at: datetime
+    outbound: bool
+    customer: Any
+    ticket: Any
+    created: bool
+    reason: str
+    message: Any = None
+    reopened: bool = False
+    rating: bool = False
+    att_names: list[str] = field(default_factory=list)
+
+
+class _Batch:
+    def __init__(self, session: Session, desk: Desk, *, historical: bool, now: datetime):
+        self.s = session
+        self.desk = desk
+        self.historical = historical
+        self.now = now
+        self.own = desk.own_addresses
+        self.results: list[IngestResult | None] = []
+        self.placed: list[tuple[int, _Placed]] = []
+        self.events: list[tuple[str, dict[str, Any], Any, Any, dict[str, Any]]] = []
+        self.by_msgid: dict[str, Ticket] = {}  # Message-ID -> ticket, known and in this batch
+        self.customers: dict[tuple[str, str], Customer] = {}  # (kind, normalized address)
+        self.new_customers: list[tuple[Customer, Identity]] = []
+        self.tickets: dict[int, Ticket] = {}
+        self.open_chats: dict[tuple[int, str], Ticket] = {}
+        self.new_tickets: list[Ticket] = []
+        self.seen_keys: set[str] = set()
+
+    # ---- look-ups for the whole batch ------------------------------------------------------
+    def prefetch(self, msgs: Sequence[InboundMessage]) -> dict[str, Message]:
+        s = self.s
+        keys = list({m.dedupe_key for m in msgs})
+        existing: dict[str, Message] = {}
+        for chunk in _chunks(keys):
+            for row in s.exec(select(Message).where(col(Message.dedupe_key).in_(chunk))).all():
+                existing[row.dedupe_key or ""] = row
+        refs: set[str] = set()
+        for m in msgs:
+            if m.kind == "email":
+                refs.update(i for i in m.references[-100:] if i)
+                refs.update(i for i in m.in_reply_to if i)
+                refs.update(i for i in m.bounce_of if i)
+        ticket_ids: set[int] = set()
+        known: dict[str, int] = {}
+        for chunk in _chunks(sorted(refs)):
+            for mid, tid in s.exec(
+                select(Message.message_id, Message.ticket_id).where(
+                    col(Message.message_id).in_(chunk)
                 )
-            except StorageError as exc:
-                # never lose the message: keep it, record the file as not stored
-                row.note = f"not stored: {exc.strerror or exc}"
-        session.add(row)
+            ).all():
+                if mid:
+                    known[mid] = tid
+                    ticket_ids.add(tid)
+        for m in msgs:
+            n = ticket_token(m.subject) if m.kind == "email" else None
+            if n is not None:
+                ticket_ids.add(n)
+        self._load_tickets(ticket_ids)
+        for mid, tid in known.items():
+            t = self._ticket(tid)
+            if t is not None:
+                self.by_msgid[mid] = t
+        addrs: set[tuple[str, str]] = set()
+        for m in msgs:
+            kind, addr = self._customer_key(m)
+            addrs.add((kind, addr))
+        by_kind: dict[str, list[str]] = {}
+        for kind, addr in addrs:
+            by_kind.setdefault(kind, []).append(addr)
+        cust_ids: dict[tuple[str, str], int] = {}
+        for kind, lst in by_kind.items():
+            for chunk in _chunks(lst):
+                for ident in s.exec(
+                    select(Identity).where(Identity.kind == kind, col(Identity.address).in_(chunk))
+                ).all():
+                    cust_ids[(kind, ident.address)] = ident.customer_id
+        loaded: dict[int, Customer] = {}
+        pending = set(cust_ids.values())
+        while pending:
+            batch = [i for i in pending if i not in loaded]
+            pending = set()
+            for chunk in _chunks(batch):
+                for cu in s.exec(select(Customer).where(col(Customer.id).in_(chunk))).all():
+                    loaded[cu.id or 0] = cu
+                    if cu.merged_into_id and cu.merged_into_id not in loaded:
+                        pending.add(cu.merged_into_id)
+        for key, cid in cust_ids.items():
+            c: Customer | None = loaded.get(cid)
+            seen: set[int] = set()
+            while c is not None and c.merged_into_id and c.id not in seen:
+                seen.add(c.id or 0)
+                c = loaded.get(c.merged_into_id, c)
+                if c.id in seen:
+                    break
+            if c is not None:
+                self.customers[key] = c
+        tg = [
+            (c.id, m.channel)
+            for m in msgs
+            if m.kind == "telegram"
+            for c in [self.customers.get(self._customer_key(m))]
+            if c is not None
+        ]
+        if tg:
+            cids = sorted({cid for cid, _ch in tg if cid})
+            for chunk in _chunks(cids):
+                q = (
+                    select(Ticket)
+                    .where(col(Ticket.customer_id).in_(chunk))
+                    .where(col(Ticket.status).in_(OPEN_STATUSES + ("solved",)))
+                    .order_by(col(Ticket.id))
+                )
+                for t in s.exec(q).all():
+                    self.tickets[t.id or 0] = t
+                    self.open_chats[(t.customer_id, t.channel)] = t  # the newest wins
+        return existing
+
+    def _load_tickets(self, ids: set[int]) -> None:
+        want = sorted(i for i in ids if i not in self.tickets)
+        for chunk in _chunks(want):
+            for t in self.s.exec(select(Ticket).where(col(Ticket.id).in_(chunk))).all():
+                self.tickets[t.id or 0] = t
+
+    def _ticket(self, tid: int) -> Ticket | None:
+        t = self.tickets.get(tid)
+        if t is None:
+            t = self.s.get(Ticket, tid)
+            if t is not None:
+                self.tickets[tid] = t
+        if t is not None and t.status == "closed" and merged_into(t) is not None:
+            t = follow_merges(self.s, t)
+            if t is not None:
+                self.tickets[t.id or 0] = t
+        return t
+
+    def _customer_key(self, m: InboundMessage) -> tuple[str, str]:
+        if m.kind == "email":
+            if normalize_email(m.sender_address) in self.own:
+                others = [
+                    a
+                    for a in (m.to_addresses + m.cc_addresses)
+                    if normalize_email(a) not in self.own
+                ]
+                return "email", normalize_email(others[0] if others else m.sender_address)
+            return "email", normalize_email(m.sender_address)
+        return m.kind, normalize_address(m.kind, m.sender_address)
+
+    def customer_for(self, m: InboundMessage, *, outbound: bool) -> Customer:
+        key = self._customer_key(m)
+        name = "" if outbound else (m.sender_name or "")
+        display = ""
+        if m.kind == "telegram" and m.extra.get("username"):
+            display = "@" + str(m.extra["username"])
+        cust = self.customers.get(key)
+        if cust is not None:
+            if name and not cust.name:
+                cust.name = name
+                cust.updated_at = self.now
+                self.s.add(cust)
+            return cust
+        kind, addr = key
+        row = _Row(
+            Customer,
+            id=None,
+            name=name or (addr.split("@")[0] if kind == "email" else addr),
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        ident = _Row(
+            Identity,
+            id=None,
+            customer_id=0,
+            kind=kind,
+            address=addr,
+            display=display or name,
+            created_at=self.now,
+        )
+        self.customers[key] = row  # type: ignore[assignment]
+        self.new_customers.append((row, ident))  # type: ignore[arg-type]
+        return row  # type: ignore[return-value]
+
+    # ---- one message -----------------------------------------------------------------------
+    def place(
+        self, i: int, msg: InboundMessage, raw_sha: str | None, existing: dict[str, Message]
+    ) -> None:
+        s, now = self.s, self.now
+        key = msg.dedupe_key
+        old = existing.get(key)
+        if old is not None:
+            if msg.edited and msg.text != old.text:
+                self.results.append(self._edit(old, msg))
+            else:
+                self.results.append(
+                    IngestResult("duplicate", old.ticket_id, old.id, reason="duplicate")
+                )
+            return
+        if key in self.seen_keys:
+            self.results.append(IngestResult("duplicate", reason="duplicate"))
+            return
+        self.seen_keys.add(key)
+        kind = msg.kind
+        outbound = kind == "email" and normalize_email(msg.sender_address) in self.own
+        sent_at = msg.sent_at or now
+        if not self.historical and sent_at > now:
+            sent_at = now
+
+        words = (msg.text or "").split()
+        if (
+            kind == "telegram"
+            and msg.extra.get("is_start")
+            and len(words) <= 2
+            and not msg.attachments
+        ):
+            cust = self.customer_for(msg, outbound=False)
+            self._flush_customers()
+            self.results.append(
+                IngestResult("ignored", customer_id=cust.id, reason="/start", is_start=True)
+            )
+            return
+
+        if kind == "email" and msg.bounce_of:
+            for ref in reversed(msg.bounce_of):
+                t = self.by_msgid.get(ref)
+                if t is not None and t.id is not None:
+                    self.results.append(self._bounce(t, ref, msg, raw_sha, sent_at))
+                    return
+
+        cust = self.customer_for(msg, outbound=outbound)
+        ticket: Ticket | None = None
+        reason = ""
+        if kind == "email":
+            refs = list(msg.references)
+            refs += [r for r in msg.in_reply_to if r not in refs]
+            for ref in reversed(refs[-100:]):  # the nearest ancestor first
+                t = self.by_msgid.get(ref)
+                if t is not None:
+                    ticket = t
+                    which = "In-Reply-To" if ref in msg.in_reply_to else "References"
+                    reason = f"{which} <{ref}>"
+                    break
+            if ticket is None:
+                n = ticket_token(msg.subject)
+                if n is not None:
+                    cand = self._ticket(n)
+                    if cand is not None and cust.id is not None and cand.customer_id == cust.id:
+                        ticket, reason = cand, f"[#{n}] token in the subject"
+        elif kind == "telegram":
+            t = self.open_chats.get((cust.id or -id(cust), msg.channel))
+            if t is not None and t.status in OPEN_STATUSES + ("solved",):
+                ticket, reason = t, "open Telegram chat"
+        if ticket is not None and ticket.status == "closed":
+            reason = f"new ticket (#{ticket.id} is closed)"
+            ticket = None
+        created = ticket is None
+        if ticket is None:
+            ticket = self._new_ticket(msg, cust, sent_at, outbound)
+            reason = reason or "new ticket"
+        placed = _Placed(msg, raw_sha, sent_at, outbound, cust, ticket, created, reason)
+        if (
+            not outbound
+            and not created
+            and ticket.csat_requested_at is not None
+            and ticket.csat_score is None
+        ):
+            from supportdesk.services import csat
+
+            # "5" (or "4 thanks") answering the survey: a rating, not a reason to reopen
+            placed.rating = bool(
+                csat.maybe_rating_reply(s, self.desk, ticket, msg.text, at=sent_at)
+            )
+        self._apply_to_ticket(placed)
+        if msg.external_id and kind == "email":
+            self.by_msgid[msg.external_id] = ticket
+        if kind == "telegram":
+            self.open_chats[(cust.id or -id(cust), msg.channel)] = ticket
+        self.placed.append((i, placed))
+        self.results.append(None)
+
+    def _new_ticket(
+        self, msg: InboundMessage, cust: Customer, sent_at: datetime, outbound: bool
+    ) -> Ticket:
+        if msg.kind == "telegram":
+            subject = _telegram_subject(msg)
+            reply_to = str(msg.extra.get("chat_id") or msg.sender_address)
+        else:
+            subject = clean_subject(msg.subject) or "(no subject)"
+            reply_to = self._customer_key(msg)[1]
+        ticket: Any = _Row(
+            Ticket,
+            id=None,
+            subject=subject[:300],
+            status="new",
+            channel=msg.channel,
+            kind=msg.kind,
+            customer_id=cust.id or 0,
+            created_at=sent_at,
+            updated_at=sent_at,
+            reply_to_address=reply_to,
+        )
+        priority_rules.apply_to_new(
+            self.desk, ticket, self._customer_key(msg)[1] if outbound else msg.sender_address
+        )
+        if self.historical and outbound:
+            ticket.status = "open"
+        sla.apply_due_times(self.desk.config, ticket)
+        self.new_tickets.append(ticket)
+        return ticket
+
+    def _apply_to_ticket(self, p: _Placed) -> None:
+        t = p.ticket
+        t.message_count += 1
+        if p.sent_at > t.updated_at:
+            t.updated_at = p.sent_at
+        if p.outbound:
+            t.last_agent_at = _later(t.last_agent_at, p.sent_at)
+            if (
+                t.first_response_at is None or p.sent_at < t.first_response_at
+            ) and p.sent_at >= t.created_at:
+                t.first_response_at = p.sent_at
+            if t.status == "new":
+                t.status = "open"
+        else:
+            t.last_customer_at = _later(t.last_customer_at, p.sent_at)
+            if not p.created and not p.rating and t.status in ("pending", "solved"):
+                before = t.status
+                t.status = "open"
+                p.reopened = True
+                if before == "solved":
+                    t.solved_at = None
+                self.events.append(
+                    (
+                        "status",
+                        {"agent": "system", "at": p.sent_at},
+                        t,
+                        None,
+                        {"before": before, "after": "open", "why": "customer replied"},
+                    )
+                )
+        sla.update_clocks(self.desk.config, t, p.sent_at)
+
+    def _edit(self, existing: Message, msg: InboundMessage) -> IngestResult:
+        versions = json.loads(existing.versions or "[]")
+        versions.append({"text": existing.text, "until": self.now.isoformat()})
+        existing.versions = json.dumps(versions, ensure_ascii=False)
+        existing.text = msg.text
+        existing.edited_at = self.now
+        self.s.add(existing)
+        from supportdesk.services import search_index  # the edited text replaces the old
+
+        search_index.index_message(self.s, existing, None)
+        events.record(
+            self.s,
+            "message_edited",
+            agent="system",
+            ticket_id=existing.ticket_id,
+            message_id=existing.id,
+            before=versions[-1]["text"],
+            after=msg.text,
+        )
+        return IngestResult("updated", existing.ticket_id, existing.id, reason="edited")
+
+    def _bounce(
+        self,
+        ticket: Ticket,
+        matched: str,
+        msg: InboundMessage,
+        raw_sha: str | None,
+        sent_at: datetime,
+    ) -> IngestResult:
+        note = Message(
+            ticket_id=ticket.id or 0,
+            direction="note",
+            channel=msg.channel,
+            kind=msg.kind,
+            author="mail delivery system",
+            author_address=msg.sender_address,
+            dedupe_key=msg.dedupe_key,
+            message_id=msg.external_id,
+            subject=msg.subject,
+            text=f"Delivery failed for <{matched}>: {msg.bounce_error or 'bounced'}",
+            quoted_text=msg.text,
+            created_at=sent_at,
+            received_at=self.now,
+            thread_reason=f"bounce of <{matched}>",
+            raw_sha256=raw_sha,
+            auto_reason=msg.auto_reason or "bounce",
+            is_auto=True,
+        )
+        self.s.add(note)
+        ob = self.s.exec(select(Outbox).where(Outbox.external_message_id == matched)).first()
+        if ob is not None:
+            ob.state = "failed"
+            ob.last_error = f"bounced: {msg.bounce_error or 'no reason given'}"[:500]
+            self.s.add(ob)
+        self.s.flush()
+        events.record(
+            self.s,
+            "delivery_failed",
+            agent="system",
+            ticket_id=ticket.id,
+            message_id=note.id,
+            error=msg.bounce_error,
+            of=matched,
+            at=sent_at,
+        )
+        return IngestResult("bounce", ticket.id, note.id, reason=note.thread_reason)
+
+    # ---- writing ---------------------------------------------------------------------------
+    def _flush_customers(self) -> None:
+        if not self.new_customers:
+            return
+        conn = self.s.connection()
+        custs = [c for c, _i in self.new_customers]
+        _insert_rows(conn, Customer, custs)  # type: ignore[arg-type]
+        for cust, ident in self.new_customers:
+            ident.customer_id = cust.id or 0
+        _insert_rows(conn, Identity, [i for _c, i in self.new_customers])  # type: ignore[misc]
+        self.new_customers = []
+
+    def write(self) -> None:
+        s = self.s
+        self._flush_customers()
+        conn = s.connection()
+        for _i, p in self.placed:
+            if p.created and not p.ticket.customer_id:
+                p.ticket.customer_id = p.customer.id or 0
+        _insert_rows(conn, Ticket, self.new_tickets)  # type: ignore[arg-type]
+        rows: list[_Row] = []
+        for _i, p in self.placed:
+            m, t = p.msg, p.ticket
+            p.message = _Row(  # type: ignore[assignment]
+                Message,
+                id=None,
+                ticket_id=t.id or 0,
+                direction="out" if p.outbound else "in",
+                channel=m.channel,
+                kind=m.kind,
+                author=m.sender_name or m.sender_address,
+                author_address=m.sender_address,
+                customer_id=None if p.outbound else p.customer.id,
+                dedupe_key=m.dedupe_key,
+                message_id=m.external_id,
+                in_reply_to=(m.in_reply_to[-1] if m.in_reply_to else None),
+                references=" ".join(m.references[-50:]),
+                subject=m.subject[:998],
+                text=m.text,
+                quoted_text=m.quoted_text,
+                html=m.html,
+                created_at=p.sent_at,
+                received_at=self.now,
+                thread_reason=p.reason,
+                raw_sha256=p.raw_sha256,
+                auto_reason=m.auto_reason,
+            )
+            rows.append(p.message)  # type: ignore[arg-type]
+        _insert_rows(conn, Message, rows)
+        for _i, p in self.placed:
+            assert p.message is not None
+            mid = p.message.id or 0
+            if p.ticket.last_message_id is None or mid > p.ticket.last_message_id:
+                p.ticket.last_message_id = mid
+            if p.msg.attachments:
+                p.att_names = self._store_attachments(p.message, p.msg)
+        created_seen: set[int] = set()
+        events_rows: list[dict[str, Any]] = []
+        for _i, p in self.placed:
+            t, stored = p.ticket, p.message
+            assert stored is not None and t.id is not None
+            if p.created and t.id not in created_seen:
+                created_seen.add(t.id)
+                events_rows.append(
+                    self._event_row(
+                        "created",
+                        "system",
+                        p.sent_at,
+                        t.id,
+                        p.customer.id,
+                        None,
+                        {"channel": p.msg.channel, "subject": t.subject},
+                    )
+                )
+            if p.outbound:
+                events_rows.append(
+                    self._event_row(
+                        "reply",
+                        p.msg.sender_name or "agent",
+                        p.sent_at,
+                        t.id,
+                        None,
+                        stored.id,
+                        {"imported": True},
+                    )
+                )
+            else:
+                events_rows.append(
+                    self._event_row(
+                        "message_in",
+                        "system",
+                        p.sent_at,
+                        t.id,
+                        p.customer.id,
+                        stored.id,
+                        {"reason": p.reason},
+                    )
+                )
+        for kind, meta, t, mid, data in self.events:
+            events_rows.append(
+                self._event_row(kind, meta["agent"], meta["at"], t.id, None, mid, data)
+            )
+        if events_rows:
+            conn.execute(sa.insert(Event.__table__), events_rows)  # type: ignore[attr-defined]
+        # new tickets got their counters after the insert; write those, and the touched old ones
+        new_ids = {id(t) for t in self.new_tickets}
+        updates = [
+            {
+                "b_id": t.id,
+                "message_count": t.message_count,
+                "last_message_id": t.last_message_id,
+                "updated_at": t.updated_at,
+                "status": t.status,
+                "first_response_at": t.first_response_at,
+                "last_agent_at": t.last_agent_at,
+                "last_customer_at": t.last_customer_at,
+                "due_at": t.due_at,
+            }
+            for t in self.new_tickets
+        ]
+        if updates:
+            tbl = Ticket.__table__  # type: ignore[attr-defined]
+            conn.execute(
+                sa.update(tbl)
+                .where(tbl.c.id == sa.bindparam("b_id"))
+                .values({k: sa.bindparam(k) for k in updates[0] if k != "b_id"}),
+                updates,
+            )
+        for _i, p in self.placed:
+            if id(p.ticket) not in new_ids:
+                s.add(p.ticket)
+        s.flush()
+        self._index()
+
+    def _event_row(
+        self,
+        kind: str,
+        agent: str,
+        at: datetime,
+        ticket_id: int | None,
+        customer_id: int | None,
+        message_id: int | None,
+        data: dict[str, Any],
+    ) -> dict[str, Any]:
+        return {
+            "ticket_id": ticket_id,
+            "customer_id": customer_id,
+            "message_id": message_id,
+            "agent": agent,
+            "kind": kind,
+            "data": json.dumps(data, ensure_ascii=False, default=str),
+            "batch": None,
+            "created_at": at,
+        }
+
+    def _store_attachments(self, message: Any, msg: InboundMessage) -> list[str]:
+        names = []
+        for i, att in enumerate(msg.attachments):
+            row = AttachmentRow(
+                message_id=message.id,
+                filename=(att.filename or "attachment").replace("\x00", ""),
+                size=att.size or (len(att.data) if att.data is not None else 0),
+                content_type=att.content_type or "application/octet-stream",
+                note=att.note,
+                inline=att.inline,
+            )
+            if att.data is not None:
+                row.sha256 = sha256_hex(att.data)
+                try:
+                    row.stored_path = store_attachment(
+                        self.desk.home, message.id or 0, i, att.filename, att.data
+                    )
+                except StorageError as exc:
+                    row.note = (
+                        f"not stored: {exc.strerror or exc}"  # never lose the message over a file
+                    )
+            self.s.add(row)
+            names.append(row.filename)
+        return names
+
+    def _index(self) -> None:
+        from supportdesk.store import search as store
+
+        conn = self.s.connection()
+        if not store.available(conn):
+            return
+        docs: list[Any] = []
+        tickets: dict[int, Ticket] = {}
+        customers: dict[int, Customer] = {}
+        for _i, p in self.placed:
+            m = p.message
+            assert m is not None
+            docs.append(
+                store.Doc(
+                    store.KIND_MESSAGE,
+                    m.id or 0,
+                    title=m.subject or "",
+                    body=m.text or "",
+                    extra=" ".join(p.att_names),
+                )
+            )
+            if p.created:
+                tickets[p.ticket.id or 0] = p.ticket
+            if p.customer.id is not None:
+                customers[p.customer.id] = p.customer
+        for t in tickets.values():
+            docs.append(store.Doc(store.KIND_TICKET, t.id or 0, title=t.subject or ""))
+        if customers:
+            idents: dict[int, list[str]] = {}
+            for chunk in _chunks(sorted(customers)):
+                for ident in self.s.exec(
+                    select(Identity).where(col(Identity.customer_id).in_(chunk))
+                ).all():
+                    idents.setdefault(ident.customer_id, []).append(
+                        f"{ident.address} {ident.display}"
+                    )
+            for c in customers.values():
+                docs.append(
+                    store.Doc(
+                        store.KIND_CUSTOMER,
+                        c.id or 0,
+                        title=f"{c.name} {c.company}",
+                        body=c.notes or "",
+                        extra=" ".join(idents.get(c.id or 0, [])),
+                    )
+                )
+        store.upsert(conn, docs)
+
+    def finish(self) -> list[IngestResult]:
+        out: list[IngestResult] = []
+        placed = dict(self.placed)
+        for i, r in enumerate(self.results):
+            if r is not None:
+                out.append(r)
+                continue
+            p = placed[i]
+            assert p.message is not None
+            needs_ack = False
+            if p.created and not self.historical and not p.outbound:
+                from supportdesk.services.ack import ack_allowed
+
+                needs_ack = ack_allowed(self.s, self.desk, p.msg, p.msg.sender_address)
+            outcome: Outcome = (
+                "outbound" if p.outbound else ("new_ticket" if p.created else "joined")
+            )
+            reason = p.reason + (" (reopened)" if p.reopened else "")
+            out.append(
+                IngestResult(outcome, p.ticket.id, p.message.id, p.customer.id, reason, needs_ack)
+            )
+        return out
+
+
+def ingest_many(
+    session: Session,
+    desk: Desk,
+    msgs: Sequence[InboundMessage],
+    *,
+    historical: bool = False,
+    raw_sha256s: Sequence[str | None] | None = None,
+    now: datetime | None = None,
+) -> list[IngestResult]:
+    """Store normalized inbound messages in order; the caller commits (with its cursor)."""
+    batch = _Batch(session, desk, historical=historical, now=now or utcnow())
+    existing = batch.prefetch(msgs)
+    shas = list(raw_sha256s) if raw_sha256s is not None else [None] * len(msgs)
+    for i, (msg, sha) in enumerate(zip(msgs, shas, strict=True)):
+        batch.place(i, msg, sha, existing)
+    batch.write()
+    return batch.finish()
 
 
 def ingest(
@@ -151,268 +845,9 @@ def ingest(
     now: datetime | None = None,
 ) -> IngestResult:
     """Store one normalized inbound message. The caller commits (with its cursor)."""
-    now = now or utcnow()
-    key = msg.dedupe_key
-    existing = session.exec(select(Message).where(Message.dedupe_key == key)).first()
-    if existing is not None:
-        if msg.edited and msg.text != existing.text:
-            versions = json.loads(existing.versions or "[]")
-            versions.append({"text": existing.text, "until": now.isoformat()})
-            existing.versions = json.dumps(versions, ensure_ascii=False)
-            existing.text = msg.text
-            existing.edited_at = now
-            session.add(existing)
-            from supportdesk.services import search_index  # the edited text replaces the old
-
-            search_index.index_message(session, existing, None)
-            events.record(
-                session,
-                "message_edited",
-                agent="system",
-                ticket_id=existing.ticket_id,
-                message_id=existing.id,
-                before=versions[-1]["text"],
-                after=msg.text,
-            )
-            return IngestResult("updated", existing.ticket_id, existing.id, reason="edited")
-        return IngestResult("duplicate", existing.ticket_id, existing.id, reason="duplicate")
-
-    kind = msg.kind
-    sender = msg.sender_address
-    own = desk.own_addresses
-    outbound = kind == "email" and normalize_email(sender) in own
-    sent_at = msg.sent_at or now
-    if historical is False and sent_at > now:
-        sent_at = now
-
-    # Telegram /start: the greeting, not a ticket by itself
-    words = (msg.text or "").split()
-    if kind == "telegram" and msg.extra.get("is_start") and len(words) <= 2 and not msg.attachments:
-        cust, _ident, _new = get_or_create_customer(
-            session, "telegram", sender, msg.sender_name, str(msg.extra.get("username") or "")
-        )
-        return IngestResult("ignored", customer_id=cust.id, reason="/start", is_start=True)
-
-    # Bounce of one of ours: a delivery failure on its ticket, not a new ticket
-    if kind == "email" and msg.bounce_of:
-        ticket, matched = _find_by_ids(session, msg.bounce_of)
-        if ticket is not None:
-            note = Message(
-                ticket_id=ticket.id or 0,
-                direction="note",
-                channel=msg.channel,
-                kind=kind,
-                author="mail delivery system",
-                author_address=sender,
-                dedupe_key=key,
-                message_id=msg.external_id,
-                subject=msg.subject,
-                text=f"Delivery failed for <{matched}>: {msg.bounce_error or 'bounced'}",
-                quoted_text=msg.text,
-                created_at=sent_at,
-                received_at=now,
-                thread_reason=f"bounce of <{matched}>",
-                raw_sha256=raw_sha256,
-                auto_reason=msg.auto_reason or "bounce",
-                is_auto=True,
-            )
-            session.add(note)
-            ob = session.exec(select(Outbox).where(Outbox.external_message_id == matched)).first()
-            if ob is not None:
-                ob.state = "failed"
-                ob.last_error = f"bounced: {msg.bounce_error or 'no reason given'}"[:500]
-                session.add(ob)
-            session.flush()
-            events.record(
-                session,
-                "delivery_failed",
-                agent="system",
-                ticket_id=ticket.id,
-                message_id=note.id,
-                error=msg.bounce_error,
-                of=matched,
-                at=sent_at,
-            )
-            return IngestResult("bounce", ticket.id, note.id, reason=note.thread_reason)
-
-    # Identity of the customer
-    if outbound:
-        others = [a for a in (msg.to_addresses + msg.cc_addresses) if normalize_email(a) not in own]
-        cust_addr = others[0] if others else sender
-        cust, _ident, _new = get_or_create_customer(session, "email", cust_addr)
-    else:
-        display = str(msg.extra.get("username") or "") if kind == "telegram" else ""
-        cust, _ident, _new = get_or_create_customer(
-            session, kind, sender, msg.sender_name, display=("@" + display) if display else ""
-        )
-    assert cust.id is not None
-
-    # Threading
-    ticket: Ticket | None = None
-    reason = ""
-    if kind == "email":
-        refs = list(msg.references)
-        if msg.in_reply_to:
-            refs += [i for i in msg.in_reply_to if i not in refs]
-        ticket, matched = _find_by_ids(session, refs)
-        if ticket is not None:
-            which = "In-Reply-To" if matched in msg.in_reply_to else "References"
-            reason = f"{which} <{matched}>"
-        if ticket is None:
-            n = ticket_token(msg.subject)
-            if n is not None:
-                cand = follow_merges(session, session.get(Ticket, n))
-                if cand is not None and resolve_customer(session, cand.customer_id).id == cust.id:
-                    ticket, reason = cand, f"[#{n}] token in the subject"
-    elif kind == "telegram":
-        q = (
-            select(Ticket)
-            .where(Ticket.customer_id == cust.id, Ticket.channel == msg.channel)
-            .where(col(Ticket.status).in_(OPEN_STATUSES + ("solved",)))
-            .order_by(col(Ticket.id).desc())
-        )
-        ticket = session.exec(q).first()
-        if ticket is not None:
-            reason = "open Telegram chat"
-    reopened = False
-    if ticket is not None and ticket.status == "closed":
-        reason = f"new ticket (#{ticket.id} is closed)"
-        ticket = None
-    created = ticket is None
-    if ticket is None:
-        if kind == "telegram":
-            subject = _telegram_subject(msg)
-        else:
-            subject = clean_subject(msg.subject) or "(no subject)"
-        reply_to = (
-            str(msg.extra.get("chat_id") or sender)
-            if kind == "telegram"
-            else (normalize_email(cust_addr) if outbound else normalize_email(sender))
-        )
-        ticket = Ticket(
-            subject=subject[:300],
-            status="new",
-            channel=msg.channel,
-            kind=kind,
-            customer_id=cust.id,
-            created_at=sent_at,
-            updated_at=sent_at,
-            reply_to_address=reply_to,
-        )
-        priority_rules.apply_to_new(desk, ticket, cust_addr if outbound else sender)
-        if historical and outbound:
-            ticket.status = "open"
-        session.add(ticket)
-        session.flush()
-        reason = reason or "new ticket"
-        sla.apply_due_times(desk.config, ticket)
-        events.record(
-            session,
-            "created",
-            agent="system",
-            ticket_id=ticket.id,
-            customer_id=cust.id,
-            at=sent_at,
-            channel=msg.channel,
-            subject=ticket.subject,
-        )
-
-    assert ticket is not None and ticket.id is not None
-    direction = "out" if outbound else "in"
-    message = Message(
-        ticket_id=ticket.id,
-        direction=direction,
-        channel=msg.channel,
-        kind=kind,
-        author=msg.sender_name or sender,
-        author_address=sender,
-        customer_id=None if outbound else cust.id,
-        dedupe_key=key,
-        message_id=msg.external_id,
-        in_reply_to=(msg.in_reply_to[-1] if msg.in_reply_to else None),
-        references=" ".join(msg.references[-50:]),
-        subject=msg.subject[:998],
-        text=msg.text,
-        quoted_text=msg.quoted_text,
-        html=msg.html,
-        created_at=sent_at,
-        received_at=now,
-        thread_reason=reason,
-        raw_sha256=raw_sha256,
-        auto_reason=msg.auto_reason,
-    )
-    session.add(message)
-    session.flush()
-    if msg.attachments:
-        _store_attachments(desk, session, message, msg)
-
-    ticket.message_count += 1
-    ticket.last_message_id = message.id
-    if sent_at > ticket.updated_at:
-        ticket.updated_at = sent_at
-    if outbound:
-        ticket.last_agent_at = max(filter(None, [ticket.last_agent_at, sent_at]))
-        if ticket.first_response_at is None or sent_at < ticket.first_response_at:
-            if sent_at >= ticket.created_at:
-                ticket.first_response_at = sent_at
-        if ticket.status == "new":
-            ticket.status = "open"
-        events.record(
-            session,
-            "reply",
-            agent=msg.sender_name or "agent",
-            ticket_id=ticket.id,
-            message_id=message.id,
-            at=sent_at,
-            imported=True,
-        )
-    else:
-        ticket.last_customer_at = max(filter(None, [ticket.last_customer_at, sent_at]))
-        rating = False
-        if not created and ticket.csat_requested_at is not None and ticket.csat_score is None:
-            from supportdesk.services import csat
-
-            # "5" (or "4 thanks") answering the survey: a rating, not a reason to reopen
-            rating = csat.maybe_rating_reply(session, desk, ticket, msg.text, at=sent_at)
-        if not created and not rating and ticket.status in ("pending", "solved"):
-            before = ticket.status
-            ticket.status = "open"
-            reopened = True
-            if before == "solved":
-                ticket.solved_at = None
-            events.record(
-                session,
-                "status",
-                agent="system",
-                ticket_id=ticket.id,
-                at=sent_at,
-                before=before,
-                after="open",
-                why="customer replied",
-            )
-        events.record(
-            session,
-            "message_in",
-            agent="system",
-            ticket_id=ticket.id,
-            customer_id=cust.id,
-            message_id=message.id,
-            at=sent_at,
-            reason=reason,
-        )
-    sla.update_clocks(desk.config, ticket, sent_at)
-    session.add(ticket)
-
-    needs_ack = False
-    if created and not historical and not outbound:
-        needs_ack = _ack_allowed(session, desk, msg, sender)
-    from supportdesk.services import search_index
-
-    search_index.index_message(session, message, ticket)
-    outcome: Outcome = "outbound" if outbound else ("new_ticket" if created else "joined")
-    if reopened:
-        reason += " (reopened)"
-    return IngestResult(outcome, ticket.id, message.id, cust.id, reason, needs_ack)
+    return ingest_many(
+        session, desk, [msg], historical=historical, raw_sha256s=[raw_sha256], now=now
+    )[0]
 
 
 def quarantine(

@@ -45,6 +45,9 @@ def _atomic_write(path: Path, data: bytes, mode: int) -> None:
         raise StorageError(exc.errno, f"cannot store {path.name}: {exc.strerror}") from None
 
 
+_MADE: set[Path] = set()
+
+
 def store_raw(home: Path, data: bytes, *, fsync: bool = True) -> str:
     """Keep the raw bytes under raw/ab/cd/<sha256>; returns the hash. Idempotent."""
     digest = sha256_hex(data)
@@ -53,7 +56,9 @@ def store_raw(home: Path, data: bytes, *, fsync: bool = True) -> str:
         if fsync:
             _atomic_write(path, data, file_mode(home))
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent not in _MADE:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _MADE.add(path.parent)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             try:
                 tmp.write_bytes(data)
