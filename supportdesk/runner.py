@@ -252,12 +252,8 @@ class Runner:
             except ImportError:
                 handled = False
             if msg.extra.get("callback_query_id"):
-                callbacks.append(
-                    (
-                        str(msg.extra["callback_query_id"]),
-                        "Спасибо! / Thank you!" if handled else "",
-                    )
-                )
+                answer = str(msg.extra.get("callback_answer") or "") if handled else ""
+                callbacks.append((str(msg.extra["callback_query_id"]), answer))
             return True
         try:
             with s.begin_nested():

@@ -12,13 +12,17 @@ from pathlib import Path
 from typing import Any
 
 
-def start_runner(home: Path, env: dict[str, str] | None = None, *args: str) -> subprocess.Popen[bytes]:
+def start_runner(
+    home: Path, env: dict[str, str] | None = None, *args: str
+) -> subprocess.Popen[bytes]:
     e = dict(os.environ)
     e.update(env or {})
     e.pop("SUPPORTDESK_HOME", None)
     return subprocess.Popen(
         [sys.executable, "-m", "supportdesk", "--home", str(home), "run", *args],
-        env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=e,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 

@@ -24,17 +24,23 @@ def tdesk(home: Path, botapi: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_messages_become_one_ticket_with_ack(tdesk: Any, botapi: Any) -> None:
-    botapi.push_message(4242, "Здравствуйте, не работает оплата", user={"id": 4242, "first_name": "Иван"})
+    botapi.push_message(
+        4242, "Здравствуйте, не работает оплата", user={"id": 4242, "first_name": "Иван"}
+    )
     botapi.push_message(4242, "Карта Visa", user={"id": 4242, "first_name": "Иван"})
     rep = Runner(tdesk).run_once()
     assert rep.ok and rep.channels[0].fetched == 2 and rep.channels[0].new_tickets == 1
     with tdesk.db.read() as s:
         t = s.exec(select(Ticket)).one()
-        assert t.kind == "telegram" and t.message_count >= 2 and t.subject.startswith("Здравствуйте")
+        assert (
+            t.kind == "telegram" and t.message_count >= 2 and t.subject.startswith("Здравствуйте")
+        )
         ident = s.exec(select(Identity)).one()
         assert ident.kind == "telegram" and ident.address == "4242"
     sent = botapi.wait_sent(1)
-    assert sent[0].chat_id in (4242, "4242") and f"#{t.id}" in sent[0].text and "5 мин" in sent[0].text
+    assert (
+        sent[0].chat_id in (4242, "4242") and f"#{t.id}" in sent[0].text and "5 мин" in sent[0].text
+    )
     assert sent[0].parse_mode is None
     # everything was confirmed: a new pass gets nothing again
     rep = Runner(tdesk).run_once()
@@ -92,3 +98,28 @@ def test_edit_updates_text_and_keeps_version(tdesk: Any, botapi: Any) -> None:
     with tdesk.db.read() as s:
         m = s.exec(select(Message).where(Message.direction == "in")).one()
         assert m.text == "исправленная версия" and "первая версия" in m.versions
+
+
+def test_csat_button_round_trip(tdesk: Any, botapi: Any) -> None:
+    from supportdesk.services import csat
+
+    botapi.push_message(12, "помогите", user={"id": 12, "first_name": "Вера"})
+    Runner(tdesk).run_once()
+    botapi.wait_sent(1)
+    with tdesk.db.write() as s:
+        t = s.exec(select(Ticket)).one()
+        t.status = "solved"
+        s.add(t)
+        csat.request_survey(s, tdesk, t)
+    Runner(tdesk).run_once()
+    sent = botapi.wait_sent(2)
+    survey = sent[-1]
+    assert survey.reply_markup and "inline_keyboard" in str(survey.reply_markup)
+    data = [b["callback_data"] for row in survey.reply_markup["inline_keyboard"] for b in row]
+    five = next(d for d in data if d.endswith(":5"))
+    botapi.push_callback(12, five, survey.message_id, user={"id": 12, "first_name": "Вера"})
+    Runner(tdesk).run_once()
+    with tdesk.db.read() as s:
+        t = s.exec(select(Ticket)).one()
+        assert t.csat_score == 5
+    assert botapi.answered_callbacks
