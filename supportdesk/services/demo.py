@@ -238,13 +238,59 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
                         note=True,
                         at=min(start + timedelta(minutes=30), now),
                     )
+                from supportdesk.services import events
+
+                before = t.status
                 t.status = status
-                if status in ("solved", "closed"):
-                    t.solved_at = min(start + timedelta(hours=rnd.randint(2, 48)), now)
-                    if rnd.random() < 0.7:
-                        t.csat_score = rnd.choice([3, 4, 5, 5, 5])
-                if status == "closed":
-                    t.closed_at = t.solved_at
+                if status != before and status != "new":
+                    at = min(start + timedelta(hours=rnd.randint(2, 48)), now)
+                    if status in ("solved", "closed"):
+                        t.solved_at = at
+                        events.record(
+                            s,
+                            "status",
+                            agent=agent,
+                            ticket_id=t.id,
+                            at=at,
+                            before=before,
+                            after="solved",
+                        )
+                        t.csat_requested_at = at
+                        events.record(
+                            s, "csat_requested", agent="system", ticket_id=t.id, at=at, via=t.kind
+                        )
+                        if rnd.random() < 0.7:
+                            t.csat_score = rnd.choice([3, 4, 5, 5, 5])
+                            events.record(
+                                s,
+                                "csat_rated",
+                                agent="system",
+                                ticket_id=t.id,
+                                at=at + timedelta(hours=1),
+                                score=t.csat_score,
+                                via=t.kind,
+                            )
+                    if status == "closed":
+                        t.closed_at = at
+                        events.record(
+                            s,
+                            "status",
+                            agent=agent,
+                            ticket_id=t.id,
+                            at=at,
+                            before="solved",
+                            after="closed",
+                        )
+                    elif status == "pending":
+                        events.record(
+                            s,
+                            "status",
+                            agent=agent,
+                            ticket_id=t.id,
+                            at=at,
+                            before=before,
+                            after="pending",
+                        )
                 from supportdesk.services import sla
 
                 sla.refresh_due(t)
