@@ -28,13 +28,14 @@ from sqlmodel import Session, col, select
 
 from supportdesk.services import query as q
 from supportdesk.services.desk import BadInput, Desk
-from supportdesk.services.search_index import ticket_ids_for_terms
+from supportdesk.services.search_index import ticket_ids_for_terms, tickets_with_term
 from supportdesk.store import search as store
 from supportdesk.store.models import Customer, Identity, KbArticle, Message, Ticket
 
 KINDS = ("tickets", "messages", "customers", "kb")
 DEFAULT_KINDS = ("tickets", "customers", "kb")
-MAX_LIMIT = 500
+MAX_LIMIT = 500  # keep below WINDOW: a page is then always within the window
+WINDOW = 2000  # matches scored per kind before looking further (see search())
 
 
 @dataclass
@@ -116,14 +117,25 @@ def search(
     want = offset + limit
     hits: list[_Hit] = []
     try:
-        if "tickets" in chosen:
-            hits += _ticket_hits(session, desk, p, want, newest)
-        if "messages" in chosen:
-            hits += _message_hits(session, desk, p, want, newest)
-        if "customers" in chosen:
-            hits += _customer_hits(session, p, want, newest)
-        if "kb" in chosen:
-            hits += _kb_hits(session, p, want, newest)
+        # A word found in very many documents: rank the WINDOW newest matches of each kind
+        # (fast), and look further only when that does not fill the page.
+        total = int(session.exec(sa.select(sa.func.count()).select_from(store.doc).where(  # type: ignore[call-overload]
+            store.Match(p.parsed.terms))).one()[0])  # fmt: skip
+        window = WINDOW if total > WINDOW and want <= WINDOW // 2 else None
+        for kind, fetch in (
+            ("tickets", lambda w: _ticket_hits(session, desk, p, want, newest, w)),
+            ("messages", lambda w: _message_hits(session, desk, p, want, newest, w)),
+            ("customers", lambda w: _customer_hits(session, p, want, newest, w)),
+            ("kb", lambda w: _kb_hits(session, p, want, newest, w)),
+        ):
+            if kind not in chosen:
+                continue
+            got = fetch(window)
+            # a short page from a window means there is nothing further, except where rows
+            # were filtered out after the window (tickets look further by themselves)
+            if window is not None and len(got) < want and kind == "messages" and p.filters.terms:
+                got = fetch(None)
+            hits += got
     except store.SearchSyntaxError as exc:
         raise BadInput(str(exc)) from None
     except sa.exc.OperationalError as exc:  # an FTS error we did not foresee: still one sentence
@@ -139,66 +151,87 @@ def search(
 # --------------------------------------------------------------------------- per kind
 
 
-def _filtered_tickets(desk: Desk | None, session: Session, p: Plan) -> Any:
-    return q.apply_query(select(Ticket.id), p.filters, desk=desk, session=session).correlate(None)
+def _hits_cte(kinds: list[int], terms: Sequence[store.Term], window: int | None) -> Any:
+    """Matching documents with their scores, as a materialized CTE (bm25 must run in the query
+    that does the MATCH). With a window, only the ``window`` newest matches of each kind are
+    scored: the index walks each kind's rowid range backwards and stops there."""
+    if window is None:
+        return store.ranked_docs(kinds, terms).cte("hits").prefix_with("MATERIALIZED")
+    parts = [
+        store.ranked_docs([k], terms).order_by(store.doc.c.rowid.desc()).limit(window).subquery()
+        for k in kinds
+    ]
+    if len(parts) == 1:
+        stmt: Any = sa.select(parts[0].c.rowid, parts[0].c.score)
+    else:
+        stmt = sa.union_all(*(sa.select(x.c.rowid, x.c.score) for x in parts))
+    return stmt.cte("hits").prefix_with("MATERIALIZED")
 
 
 def _ticket_hits(
-    session: Session, desk: Desk | None, p: Plan, want: int, newest: bool
+    session: Session, desk: Desk | None, p: Plan, want: int, newest: bool, window: int | None
 ) -> list[_Hit]:
-    cand = ticket_ids_for_terms(p.parsed.positive)
-    stmt: Any
-    if newest:
-        stmt = select(Ticket.id, sa.literal(0.0), Ticket.updated_at).where(col(Ticket.id).in_(cand))
-        order: list[Any] = [col(Ticket.updated_at).desc(), col(Ticket.id).desc()]
-    else:
-        h = store.ranked_docs(
-            [store.KIND_TICKET, store.KIND_MESSAGE], p.parsed.positive, any_of=True
+    """Tickets with a subject or message holding every word (ranked by their best document),
+    then tickets matching across documents or by their customer (newest first)."""
+    hs = _hits_cte([store.KIND_TICKET, store.KIND_MESSAGE], p.parsed.terms, window)
+    kind = store.kind_of(hs.c.rowid)
+    ref = store.ref_of(hs.c.rowid)
+    of_msg = select(Message.ticket_id).where(Message.id == ref).correlate(hs).scalar_subquery()
+    tid = sa.case((kind == store.KIND_TICKET, ref), else_=of_msg)
+    per = (
+        sa.select(tid.label("tid"), sa.func.min(hs.c.score).label("score")).group_by(tid).subquery()
+    )
+    stmt: Any = select(Ticket.id, per.c.score, Ticket.updated_at).join(
+        per, per.c.tid == col(Ticket.id)
+    )
+    stmt = _ticket_filters(session, desk, p, stmt)
+    order = (
+        [col(Ticket.updated_at).desc(), col(Ticket.id).desc()]
+        if newest
+        else [per.c.score, col(Ticket.updated_at).desc()]
+    )
+    rows = list(session.exec(stmt.order_by(*order).limit(want)).all())
+    if len(rows) < want:
+        # words spread over subject, messages and customer; or beyond the window
+        found = {r[0] for r in rows}
+        more: Any = select(Ticket.id, sa.literal(0.0), Ticket.updated_at).where(
+            col(Ticket.id).in_(ticket_ids_for_terms(p.parsed.positive))
         )
-        # materialized: bm25() must run in the query that does the MATCH, not in the GROUP BY
-        hs = h.cte("hits").prefix_with("MATERIALIZED")
-        kind = store.kind_of(hs.c.rowid)
-        ref = store.ref_of(hs.c.rowid)
-        of_msg = select(Message.ticket_id).where(Message.id == ref).correlate(hs).scalar_subquery()
-        tid = sa.case((kind == store.KIND_TICKET, ref), else_=of_msg)
-        per = (
-            sa.select(tid.label("tid"), sa.func.min(hs.c.score).label("score"))
-            .group_by(tid)
-            .subquery()
-        )
-        score = sa.func.coalesce(per.c.score, 0.0)
-        stmt = (
-            select(Ticket.id, score, Ticket.updated_at)
-            .outerjoin(per, per.c.tid == Ticket.id)
-            .where(col(Ticket.id).in_(cand))
-        )
-        order = [score, col(Ticket.updated_at).desc()]
-    for t in p.parsed.negative:
-        from supportdesk.services.search_index import tickets_with_term
-
-        stmt = stmt.where(sa.not_(col(Ticket.id).in_(tickets_with_term(t))))
-    if p.filters.terms:
-        stmt = stmt.where(col(Ticket.id).in_(_filtered_tickets(desk, session, p)))
-    rows = session.exec(stmt.order_by(*order).limit(want)).all()
+        more = _ticket_filters(session, desk, p, more)
+        more = more.order_by(col(Ticket.updated_at).desc(), col(Ticket.id).desc())
+        for r in session.exec(more.limit(want + len(found))).all():
+            if r[0] not in found and len(rows) < want:
+                rows.append(r)
     return [_Hit("ticket", r[0], float(r[1]), r[2]) for r in rows]
 
 
+def _ticket_filters(session: Session, desk: Desk | None, p: Plan, stmt: Any) -> Any:
+    for t in p.parsed.negative:
+        stmt = stmt.where(sa.not_(col(Ticket.id).in_(tickets_with_term(t))))
+    if p.filters.terms:
+        stmt = q.apply_query(stmt, p.filters, desk=desk, session=session)
+    return stmt
+
+
 def _message_hits(
-    session: Session, desk: Desk | None, p: Plan, want: int, newest: bool
+    session: Session, desk: Desk | None, p: Plan, want: int, newest: bool, window: int | None
 ) -> list[_Hit]:
-    hs = store.ranked_docs([store.KIND_MESSAGE], p.parsed.terms).subquery()
+    hs = _hits_cte([store.KIND_MESSAGE], p.parsed.terms, window)
     stmt: Any = select(Message.id, hs.c.score, Message.created_at).join(
         hs, col(Message.id) == store.ref_of(hs.c.rowid)
     )
     if p.filters.terms:
-        stmt = stmt.where(col(Message.ticket_id).in_(_filtered_tickets(desk, session, p)))
+        stmt = stmt.join(Ticket, col(Ticket.id) == col(Message.ticket_id))
+        stmt = q.apply_query(stmt, p.filters, desk=desk, session=session)
     order = [col(Message.created_at).desc(), col(Message.id).desc()] if newest else [hs.c.score]
     rows = session.exec(stmt.order_by(*order).limit(want)).all()
     return [_Hit("message", r[0], float(r[1]), r[2]) for r in rows]
 
 
-def _customer_hits(session: Session, p: Plan, want: int, newest: bool) -> list[_Hit]:
-    hs = store.ranked_docs([store.KIND_CUSTOMER], p.parsed.terms).subquery()
+def _customer_hits(
+    session: Session, p: Plan, want: int, newest: bool, window: int | None
+) -> list[_Hit]:
+    hs = _hits_cte([store.KIND_CUSTOMER], p.parsed.terms, window)
     stmt: Any = (
         select(Customer.id, hs.c.score, Customer.updated_at)
         .join(hs, col(Customer.id) == store.ref_of(hs.c.rowid))
@@ -209,8 +242,8 @@ def _customer_hits(session: Session, p: Plan, want: int, newest: bool) -> list[_
     return [_Hit("customer", r[0], float(r[1]), r[2]) for r in rows]
 
 
-def _kb_hits(session: Session, p: Plan, want: int, newest: bool) -> list[_Hit]:
-    hs = store.ranked_docs([store.KIND_KB], p.parsed.terms).subquery()
+def _kb_hits(session: Session, p: Plan, want: int, newest: bool, window: int | None) -> list[_Hit]:
+    hs = _hits_cte([store.KIND_KB], p.parsed.terms, window)
     stmt: Any = select(KbArticle.id, hs.c.score, KbArticle.updated_at).join(
         hs, col(KbArticle.id) == store.ref_of(hs.c.rowid)
     )
@@ -338,27 +371,27 @@ def _identities(session: Session, customer_ids: list[int]) -> dict[int, list[Ide
 
 
 def _best_messages(session: Session, p: Plan, ticket_ids: list[int]) -> dict[int, Message]:
-    """The best-matching message of each ticket, looked up by document key (no full scan)."""
+    """The message of each ticket with the most matching words (the newest of equals), among
+    its 50 newest messages: counted in Python, which beats asking the index per message."""
     if not ticket_ids:
         return {}
+    exact, prefixes = p.marks
     rows = session.exec(
-        select(Message.id, Message.ticket_id).where(col(Message.ticket_id).in_(ticket_ids))
+        select(Message.id, Message.ticket_id, Message.text)
+        .where(col(Message.ticket_id).in_(ticket_ids))
+        .order_by(col(Message.id).desc())
     ).all()
-    owner = {store.doc_key(store.KIND_MESSAGE, mid or 0): tid for mid, tid in rows}
-    if not owner:
-        return {}
-    best: dict[int, tuple[float, int]] = {}
-    keys = list(owner)
-    for i in range(0, len(keys), 500):
-        stmt = store.ranked_docs([store.KIND_MESSAGE], p.parsed.positive, any_of=True).where(
-            store.doc.c.rowid.in_(keys[i : i + 500])
-        )
-        for rowid, score in session.exec(stmt).all():  # type: ignore[call-overload]
-            tid = owner[rowid]
-            if tid not in best or score < best[tid][0]:
-                best[tid] = (float(score), rowid >> store.KIND_BITS)
-    msgs = _load(session, Message, [mid for _s, mid in best.values()])
-    return {tid: msgs[mid] for tid, (_s, mid) in best.items() if mid in msgs}
+    seen: dict[int, int] = {}
+    best: dict[int, tuple[int, int]] = {}
+    for mid, tid, text in rows:
+        seen[tid] = seen.get(tid, 0) + 1
+        if seen[tid] > 50:
+            continue
+        n = store.count_hits(text or "", exact, prefixes)
+        if n and (tid not in best or n > best[tid][0]):
+            best[tid] = (n, mid or 0)
+    msgs = _load(session, Message, [mid for _n, mid in best.values()])
+    return {tid: msgs[mid] for tid, (_n, mid) in best.items() if mid in msgs}
 
 
 def rebuild_index(desk: Desk) -> int:

@@ -6,8 +6,9 @@ stemmed the same way, so принтер finds принтера and принте�
 highlights are built in Python from the original text (``highlight``), so the index keeps only the
 stemmed copy.
 
-Every document has one integer key, ``rowid = ref_id * 8 + kind``: a document is replaced or
-removed by its key alone, and the kind is ``rowid & 7``. A message document carries no ticket id:
+Every document has one integer key, ``rowid = kind << 48 | ref_id``: a document is replaced or
+removed by its key alone, and each kind is one contiguous rowid range, which the index seeks
+(``rowid BETWEEN``) instead of filtering match by match. A message document carries no ticket id:
 the ticket is looked up in ``message`` at query time, so moving a message between tickets needs no
 re-indexing.
 
@@ -38,8 +39,17 @@ KIND_TICKET = 1  # ticket subject
 KIND_MESSAGE = 2  # message subject, text and attachment names
 KIND_CUSTOMER = 3  # customer name, company, notes, identities
 KIND_KB = 4  # knowledge-base article
-KIND_BITS = 3
-KIND_MASK = (1 << KIND_BITS) - 1
+KIND_SHIFT = 48
+REF_MASK = (1 << KIND_SHIFT) - 1
+
+
+def doc_key(kind: int, ref_id: int) -> int:
+    return (kind << KIND_SHIFT) | ref_id
+
+
+def ref_from_key(key: int) -> int:
+    return key & REF_MASK
+
 
 TABLE = "search_doc"
 MAX_TERMS = 64  # tokens in one query: a pasted page is refused with a clear message
@@ -53,13 +63,13 @@ SQLITE_DDL = (
     "title, body, extra, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')",
     # deletes keep the index consistent whoever deletes (pure SQL: works from any client)
     f"CREATE TRIGGER IF NOT EXISTS search_ticket_ad AFTER DELETE ON ticket BEGIN "
-    f"DELETE FROM {TABLE} WHERE rowid = old.id * 8 + {KIND_TICKET}; END",
+    f"DELETE FROM {TABLE} WHERE rowid = old.id + {doc_key(KIND_TICKET, 0)}; END",
     f"CREATE TRIGGER IF NOT EXISTS search_message_ad AFTER DELETE ON message BEGIN "
-    f"DELETE FROM {TABLE} WHERE rowid = old.id * 8 + {KIND_MESSAGE}; END",
+    f"DELETE FROM {TABLE} WHERE rowid = old.id + {doc_key(KIND_MESSAGE, 0)}; END",
     f"CREATE TRIGGER IF NOT EXISTS search_customer_ad AFTER DELETE ON customer BEGIN "
-    f"DELETE FROM {TABLE} WHERE rowid = old.id * 8 + {KIND_CUSTOMER}; END",
+    f"DELETE FROM {TABLE} WHERE rowid = old.id + {doc_key(KIND_CUSTOMER, 0)}; END",
     f"CREATE TRIGGER IF NOT EXISTS search_kb_ad AFTER DELETE ON kb_article BEGIN "
-    f"DELETE FROM {TABLE} WHERE rowid = old.id * 8 + {KIND_KB}; END",
+    f"DELETE FROM {TABLE} WHERE rowid = old.id + {doc_key(KIND_KB, 0)}; END",
 )
 SQLITE_DROP = (
     "DROP TRIGGER IF EXISTS search_ticket_ad",
@@ -72,7 +82,7 @@ SQLITE_DROP = (
 _PG_TRIGGER_FN = f"""
 CREATE OR REPLACE FUNCTION search_doc_forget() RETURNS trigger AS $$
 BEGIN
-  DELETE FROM {TABLE} WHERE rowid = OLD.id * 8 + TG_ARGV[0]::int;
+  DELETE FROM {TABLE} WHERE rowid = OLD.id + (TG_ARGV[0]::bigint << {KIND_SHIFT});
   RETURN OLD;
 END $$ LANGUAGE plpgsql
 """
@@ -336,15 +346,26 @@ def _score_pg(element: Score, compiler: Any, **kw: Any) -> str:
 
 
 def kind_of(rowid: Any) -> Any:
-    return rowid.op("&")(KIND_MASK)
+    return rowid.op(">>")(KIND_SHIFT)
 
 
 def ref_of(rowid: Any) -> Any:
-    return rowid.op(">>")(KIND_BITS)
+    return rowid.op("&")(REF_MASK)
 
 
-def doc_key(kind: int, ref_id: int) -> int:
-    return (ref_id << KIND_BITS) | kind
+def in_kinds(rowid: Any, kinds: Sequence[int]) -> Any:
+    """``rowid`` lies in the ranges of ``kinds`` (a range the index seeks, not a filter)."""
+    ks = sorted(set(kinds))
+    ranges: list[tuple[int, int]] = []
+    for k in ks:
+        if ranges and ranges[-1][1] == k - 1:
+            ranges[-1] = (ranges[-1][0], k)
+        else:
+            ranges.append((k, k))
+    conds = [
+        sa.and_(rowid >= doc_key(a, 0), rowid <= doc_key(b, REF_MASK)) for a, b in ranges
+    ]
+    return conds[0] if len(conds) == 1 else sa.or_(*conds)
 
 
 def refs_matching(kind: int, terms: Sequence[Term], *, any_of: bool = False) -> sa.Select[Any]:
@@ -353,7 +374,7 @@ def refs_matching(kind: int, terms: Sequence[Term], *, any_of: bool = False) -> 
         sa.select(ref_of(doc.c.rowid).label("ref_id"))
         .select_from(doc)
         .where(Match(terms, any_of=any_of))
-        .where(kind_of(doc.c.rowid) == kind)
+        .where(in_kinds(doc.c.rowid, [kind]))
     )
 
 
@@ -365,7 +386,7 @@ def ranked_docs(
         sa.select(doc.c.rowid.label("rowid"), Score(terms, any_of=any_of).label("score"))
         .select_from(doc)
         .where(Match(terms, any_of=any_of))
-        .where(kind_of(doc.c.rowid).in_(list(kinds)))
+        .where(in_kinds(doc.c.rowid, list(kinds)))
     )
 
 
@@ -431,7 +452,7 @@ def clear(conn: Any) -> None:
 def count(conn: Any, kind: int | None = None) -> int:
     stmt = sa.select(sa.func.count()).select_from(doc)
     if kind is not None:
-        stmt = stmt.where(kind_of(doc.c.rowid) == kind)
+        stmt = stmt.where(in_kinds(doc.c.rowid, [kind]))
     return int(conn.execute(stmt).scalar() or 0)
 
 
@@ -543,6 +564,24 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u206
 _SPACES = re.compile(r"\s+")
 
 
+def _hit_indexes(toks: list[str], exact: set[str], prefixes: set[str]) -> list[int]:
+    # stem only the tokens that could match (stems are prefixes of their words, give or take
+    # a letter): a long mail is not stemmed word by word for one snippet
+    heads = {x[:2] for x in exact | prefixes}
+    cand = [i for i, t in enumerate(toks) if t[:2] in heads]
+    hits = []
+    for i, s in zip(cand, stem_tokens([toks[i] for i in cand]), strict=True):
+        t = toks[i]
+        if s in exact or any(s.startswith(p) or t.startswith(p) for p in prefixes):
+            hits.append(i)
+    return hits
+
+
+def count_hits(text: str, exact: set[str], prefixes: set[str]) -> int:
+    """How many words of ``text`` the query marks."""
+    return len(_hit_indexes(tokens(text[:MAX_INDEXED_CHARS]), exact, prefixes))
+
+
 def highlight(
     text: str, exact: set[str], prefixes: set[str], *, width: int = 160
 ) -> tuple[str, list[tuple[int, int]], int]:
@@ -554,17 +593,7 @@ def highlight(
     text = (text or "")[:MAX_INDEXED_CHARS]
     spans = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
     toks = [normalize(text[a:b]) for a, b in spans]
-    # stem only the tokens that could match (stems are prefixes of their words, give or take
-    # a letter): a long mail is not stemmed word by word for one snippet
-    heads = {x[:2] for x in exact | prefixes}
-    cand = [i for i, t in enumerate(toks) if t[:2] in heads]
-    stems = [""] * len(toks)
-    for i, s in zip(cand, stem_tokens([toks[i] for i in cand]), strict=True):
-        stems[i] = s
-    hits = [
-        i for i, (s, t) in enumerate(zip(stems, toks, strict=True))
-        if s and (s in exact or any(s.startswith(p) or t.startswith(p) for p in prefixes))
-    ]  # fmt: skip
+    hits = _hit_indexes(toks, exact, prefixes)
     if not hits:
         start, end = 0, min(len(text), width)
     else:
