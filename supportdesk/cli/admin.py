@@ -61,18 +61,25 @@ def status_cmd(
             else "none running"
         )
     )
-    print_table(
-        doc["channels"],
-        [
-            ("name", "Channel"),
-            ("type", "Type"),
-            ("state", "State"),
-            ("last_success_at", "Last success"),
-            ("last_error", "Last error"),
-        ],
-        empty="No channels configured (edit config.toml).",
-        max_width={"last_error": 60},
-    )
+    from rich.text import Text
+
+    if not doc["channels"]:
+        con.print("No channels configured (edit config.toml).")
+    for ch in doc["channels"]:
+        style = {"ok": "green", "error": "red"}.get(ch["state"], "yellow")
+        line = Text()
+        line.append(f"{ch['state']:>12}  ", style=style)
+        line.append(inert(f"{ch['name']} ({ch['type']})", one_line=True), style="bold")
+        if ch["last_success_at"]:
+            line.append(inert(f"  last success {ch['last_success_at'][:19]}", one_line=True))
+        con.print(line)
+        if ch["last_error"]:
+            con.print(
+                Text(
+                    inert(f"              last error: {ch['last_error']}", one_line=True),
+                    style="dim",
+                )
+            )
     con.print(
         f"Outbox: {doc['outbox']['queued']} queued, {doc['outbox']['failed']} failed, "
         f"{doc['outbox']['sent']} sent · Quarantine: {doc['quarantine']} · "

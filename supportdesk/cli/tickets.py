@@ -124,7 +124,12 @@ def list_cmd(
             [flat(r) for r in rows],
             cols,
             empty="No tickets match.",
-            max_width={"subject": 48, "customer_name": 24, "tags": 20},
+            max_width={
+                "subject": max(16, min(48, width - 58)),
+                "customer_name": 24 if width >= 100 else 14,
+                "tags": 20,
+                "due": 11,
+            },
             min_width={
                 "id": 3,
                 "channel": 7,
