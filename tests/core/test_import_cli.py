@@ -100,3 +100,12 @@ def test_own_address_becomes_outbound_and_no_acks(home: Path, tmp_path: Path, cl
 def test_missing_path_is_one_sentence(cli: Any) -> None:
     res = cli("import", "/nonexistent/mail.eml")
     assert res.exit_code == 2 and "does not exist" in res.stderr and "Traceback" not in res.output
+
+
+def test_mail_without_message_id_dedupes_by_content(home: Path, tmp_path: Path) -> None:
+    raw = raw_email(msgid="zz@x").replace(b"Message-ID: <zz@x>\n", b"")
+    assert b"Message-ID" not in raw
+    (tmp_path / "a.eml").write_bytes(raw)
+    (tmp_path / "b.eml").write_bytes(raw)  # the same mail delivered to two mailboxes
+    doc = _import(home, tmp_path / "a.eml", tmp_path / "b.eml")
+    assert doc["imported"] == 1 and doc["duplicates"] == 1
