@@ -2,17 +2,41 @@
 
 Fixtures here: ``home`` (an empty desk home), ``desk`` (an open Desk on it, agent "alice"),
 ``cli`` (run the CLI in-process against that home), and builders in ``tests/factories.py``.
+
+Backends: by default every desk is SQLite in its home. With ``SUPPORTDESK_TEST_DB=postgres`` each
+test gets a fresh PostgreSQL database from the ``tests.peers.postgres`` fixtures instead: the
+``desk`` fixture, every in-process ``open_desk`` and every ``supportdesk`` subprocess (through
+``SUPPORTDESK_DB``) use it. Tests that are about SQLite itself carry ``@pytest.mark.sqlite_only``
+and are skipped in that run.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.peers.dovecot", "tests.peers.smtp_sink", "tests.peers.botapi"]
+pytest_plugins: list[str] = [
+    "tests.peers.dovecot",
+    "tests.peers.smtp_sink",
+    "tests.peers.botapi",
+    "tests.peers.postgres",
+]
+
+TEST_BACKEND = os.environ.get("SUPPORTDESK_TEST_DB", "sqlite").strip().lower() or "sqlite"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: about SQLite itself; skipped when SUPPORTDESK_TEST_DB=postgres"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"supportdesk test database backend: {TEST_BACKEND}"
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +51,28 @@ def _isolated_env(
     monkeypatch.delenv("SUPPORTDESK_DB", raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.delenv("EDITOR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _backend(_isolated_env: None, request: pytest.FixtureRequest) -> None:
+    """Point every desk opened by the test at a fresh PostgreSQL database in the postgres run."""
+    if TEST_BACKEND == "sqlite":
+        return
+    if TEST_BACKEND != "postgres":
+        pytest.fail(f"SUPPORTDESK_TEST_DB must be sqlite or postgres, not {TEST_BACKEND!r}")
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("about SQLite itself (SUPPORTDESK_TEST_DB=postgres)")
+    url: str = request.getfixturevalue("pg_url")
+    import supportdesk.services.desk as desk_mod
+
+    real = desk_mod.open_database
+    mp: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    mp.setenv("SUPPORTDESK_DB", url)
+    mp.setattr(
+        desk_mod,
+        "open_database",
+        lambda home, url_=None, **kw: real(home, url_ or url, **kw),
+    )
 
 
 @pytest.fixture

@@ -3,7 +3,14 @@
 SQLite runs in WAL with ``synchronous=NORMAL`` and a busy timeout, and every write transaction
 starts with ``BEGIN IMMEDIATE`` (FACTS.md: plain BEGIN fails most concurrent writers with
 "database is locked"). Reads use a separate engine with deferred transactions so a console that
-only looks never holds the write lock. PostgreSQL takes the same code through its URL.
+only looks never holds the write lock.
+
+PostgreSQL takes the same code through its URL (``postgresql+psycopg://user@host/db``). To give
+the services the same guarantee as ``BEGIN IMMEDIATE`` (one writer at a time, so a
+read-then-write such as "find the customer, else create it" never races another writer), every
+write transaction first takes a transaction-scoped advisory lock (``pg_advisory_xact_lock``),
+released by its commit or rollback; reads take no lock. Advisory locks are scoped to the database,
+so two desks on one server do not contend.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ class StoreError(Exception):
 
 
 BUSY_TIMEOUT_MS = 30_000
+# advisory lock keys (per database): writers, and the named leases in services/runtime.py
+WRITE_LOCK_KEY = 0x5D_0001
 
 
 def sqlite_url(path: Path) -> str:
@@ -58,16 +67,43 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
+def _postgres_engine(url: str, *, writer: bool) -> Engine:
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if writer:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+    return engine
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql", "postgres:"))
+
+
+def normalize_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` mean the psycopg 3 driver (the one installed)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 class Database:
     """One desk's database: a write engine and a read engine over the same URL."""
 
     def __init__(self, url: str, home: Path | None = None):
+        url = normalize_url(url)
         self.url = url
         self.home = home
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
+        elif is_postgres_url(url):
+            self.write_engine = _postgres_engine(url, writer=True)
+            self.read_engine = _postgres_engine(url, writer=False)
         else:
             self.write_engine = sa.create_engine(url, pool_pre_ping=True)
             self.read_engine = self.write_engine
@@ -112,8 +148,17 @@ def open_database(home: Path, url: str | None = None, *, migrate: bool = True) -
         if migrate:
             upgrade_if_needed(db)
     except sa.exc.OperationalError as exc:
-        raise StoreError(f"the database at {_safe_url(url)} cannot be opened: {exc.orig}") from None
+        raise StoreError(
+            f"the database at {_safe_url(url)} cannot be opened: {_first_line(exc.orig)}"
+        ) from None
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise StoreError(f"the database URL {_safe_url(url)} is not usable: {exc}") from None
     return db
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _safe_url(url: str) -> str:
