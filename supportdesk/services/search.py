@@ -118,10 +118,9 @@ def search(
     hits: list[_Hit] = []
     try:
         # A word found in very many documents: rank the WINDOW newest matches of each kind
-        # (fast), and look further only when that does not fill the page.
-        total = int(session.exec(sa.select(sa.func.count()).select_from(store.doc).where(  # type: ignore[call-overload]
-            store.Match(p.parsed.terms))).one()[0])  # fmt: skip
-        window = WINDOW if total > WINDOW and want <= WINDOW // 2 else None
+        # (fast; exact whenever a kind has fewer matches), and look further only when that
+        # does not fill the page.
+        window = WINDOW if want <= WINDOW // 2 else None
         for kind, fetch in (
             ("tickets", lambda w: _ticket_hits(session, desk, p, want, newest, w)),
             ("messages", lambda w: _message_hits(session, desk, p, want, newest, w)),
