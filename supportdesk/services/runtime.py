@@ -1,14 +1,28 @@
-"""What the runner keeps in the database: the lease, channel health, cursors, outbox claims."""
+"""What the runner keeps in the database: the lease, channel health, cursors, outbox claims.
+
+The runner lease (one active runner per desk, whoever starts it):
+
+* SQLite: a ``lease`` row with a heartbeat. The holder renews it every second; a standby takes it
+  over when it expires (``LEASE_TTL``) or at once when the holder ran on this host and its
+  process is gone.
+* PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a dedicated
+  connection for as long as the runner is active. When the holder dies, its connection closes,
+  the server releases the lock and a standby takes over on its next try, on any host. The
+  ``lease`` row is still written (holder, heartbeat) so ``status`` can say who is active.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from supportdesk.services import events
@@ -44,6 +58,11 @@ def acquire_lease(
     """Take or renew the named lease; False while someone else holds a live one."""
     holder = holder or holder_id()
     now = now or utcnow()
+    if desk.db.dialect == "postgresql":
+        if not _pg_lock(desk, name, holder):
+            return False
+        _write_lease_row(desk, name, holder, now, ttl)
+        return True
     with desk.db.write() as s:
         lease = s.get(Lease, name)
         if lease is None:
@@ -62,6 +81,91 @@ def acquire_lease(
         lease.expires_at = now + ttl
         s.add(lease)
     return True
+
+
+def _write_lease_row(desk: Desk, name: str, holder: str, now: datetime, ttl: timedelta) -> None:
+    with desk.db.write() as s:
+        lease = s.get(Lease, name) or Lease(name=name)
+        lease.holder = holder
+        lease.pid = os.getpid()
+        lease.host = socket.gethostname()
+        lease.heartbeat_at = now
+        lease.expires_at = now + ttl
+        s.add(lease)
+
+
+# ---- PostgreSQL: advisory locks on dedicated connections ------------------------------------
+
+_pg_held: dict[tuple[str, str, str], tuple[sa.Engine, sa.Connection]] = {}
+_pg_guard = threading.Lock()
+
+
+def lease_lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for the lease ``name``."""
+    digest = hashlib.sha256(f"supportdesk-lease:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _pg_lock(desk: Desk, name: str, holder: str) -> bool:
+    """Hold (or keep holding) the lease's advisory lock; False while another session holds it."""
+    key = (desk.db.url, name, holder)
+    with _pg_guard:
+        held = _pg_held.get(key)
+        if held is not None:
+            try:  # still connected means still holding: the server drops the lock only with us
+                held[1].exec_driver_sql("SELECT 1")
+                return True
+            except sa.exc.DBAPIError:
+                _pg_drop(key)
+        engine = sa.create_engine(
+            desk.db.url,
+            poolclass=sa.pool.NullPool,
+            isolation_level="AUTOCOMMIT",
+            # notice a dead peer within seconds rather than the system's two hours
+            connect_args={
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 3,
+            },
+        )
+        conn = engine.connect()
+        try:
+            got = conn.execute(
+                sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": lease_lock_key(name)}
+            ).scalar()
+        except BaseException:
+            conn.close()
+            engine.dispose()
+            raise
+        if not got:
+            conn.close()
+            engine.dispose()
+            return False
+        _pg_held[key] = (engine, conn)
+        return True
+
+
+def _pg_drop(key: tuple[str, str, str]) -> None:
+    engine, conn = _pg_held.pop(key)
+    try:
+        conn.close()
+    except Exception:
+        pass
+    engine.dispose()
+
+
+def _pg_unlock(desk: Desk, name: str, holder: str) -> None:
+    key = (desk.db.url, name, holder)
+    with _pg_guard:
+        held = _pg_held.get(key)
+        if held is None:
+            return
+        try:
+            held[1].execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": lease_lock_key(name)})
+        except sa.exc.DBAPIError:
+            pass
+        _pg_drop(key)
 
 
 def _dead_local_holder(lease: Lease) -> bool:
@@ -83,6 +187,8 @@ def _dead_local_holder(lease: Lease) -> bool:
 
 def release_lease(desk: Desk, name: str = "runner", *, holder: str | None = None) -> None:
     holder = holder or holder_id()
+    if desk.db.dialect == "postgresql":
+        _pg_unlock(desk, name, holder)
     with desk.db.write() as s:
         lease = s.get(Lease, name)
         if lease is not None and lease.holder == holder:
