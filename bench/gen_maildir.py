@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -34,10 +35,9 @@ BODY_EN = (
 )
 
 
-def make_maildir(root: Path, count: int = 5000, seed: int = 5) -> Path:
+def generate(count: int = 5000, seed: int = 5) -> Iterator[bytes]:
+    """``count`` raw messages: RU and EN, about 30% replies to a recent message (threads)."""
     rnd = random.Random(seed)
-    for sub in ("cur", "new", "tmp"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
     start = datetime(2026, 10, 1, tzinfo=UTC)
     ids: list[str] = []
     for i in range(count):
@@ -59,7 +59,15 @@ def make_maildir(root: Path, count: int = 5000, seed: int = 5) -> Path:
         m["Subject"] = subj
         m.set_content((BODY_RU if ru else BODY_EN).format(s=subj, n=name))
         ids.append(mid)
-        (root / "cur" / f"{1700000000 + i}.M{i}P1.bench:2,S").write_bytes(bytes(m))
+        yield bytes(m)
+
+
+def make_maildir(root: Path, count: int = 5000, seed: int = 5) -> Path:
+    """Write :func:`generate`'s messages as a Maildir (cur/, flagged seen) under ``root``."""
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i, raw in enumerate(generate(count, seed)):
+        (root / "cur" / f"{1700000000 + i}.M{i}P1.bench:2,S").write_bytes(raw)
     return root
 
 
