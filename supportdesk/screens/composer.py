@@ -17,7 +17,7 @@ from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Select, Static, TextArea
+from textual.widgets import Select, Static, TextArea
 
 from supportdesk.i18n import _
 from supportdesk.screens.dialogs import PickerScreen, PickItem
@@ -28,6 +28,7 @@ from supportdesk.services.templating import render_text
 from supportdesk.services.tickets import get_ticket
 from supportdesk.services.views import Article, kb_choices
 from supportdesk.textutil import inert
+from supportdesk.widgets.key_bar import KeyBar
 from supportdesk.widgets.translate import translate_bindings
 
 if TYPE_CHECKING:
@@ -70,9 +71,9 @@ class ComposerScreen(Screen[bool]):
             id="composer.template",
             tooltip="Insert a canned reply.",
         ),
-        Binding("ctrl+k", "kb", "KB", id="composer.kb", tooltip="Insert a knowledge-base article."),
+        Binding("ctrl+g", "kb", "KB", id="composer.kb", tooltip="Insert a knowledge-base article."),
         Binding(
-            "ctrl+e", "editor", "$EDITOR", id="composer.editor", tooltip="Write in your editor."
+            "ctrl+o", "editor", "$EDITOR", id="composer.editor", tooltip="Write in your editor."
         ),
         Binding(
             "ctrl+n",
@@ -112,7 +113,7 @@ class ComposerScreen(Screen[bool]):
             )
         yield TextArea(self.deskapp.drafts.get(self.ticket_id, ""), id="body", soft_wrap=True)
         yield Static(id="composer-error")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._update_title()

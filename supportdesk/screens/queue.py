@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 
 from supportdesk.i18n import _
 from supportdesk.screens.dialogs import PromptScreen
@@ -19,6 +19,7 @@ from supportdesk.services import views
 from supportdesk.services.desk import Desk, ServiceError
 from supportdesk.services.tickets import show_ticket
 from supportdesk.textutil import inert
+from supportdesk.widgets.key_bar import KeyBar
 from supportdesk.widgets.sidebar import ViewList, view_title
 from supportdesk.widgets.status_bar import StatusBar
 from supportdesk.widgets.thread import preview_text
@@ -91,7 +92,7 @@ class QueueScreen(TriageMixin, Screen[None]):
                 yield TicketList(self.desk, self.deskapp.now, id="tickets")
                 yield Static(id="preview")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         with self.desk.db.read() as s:

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from supportdesk.i18n import _
 from supportdesk.screens.dialogs import PickerScreen, PickItem, PromptScreen
@@ -25,6 +25,7 @@ from supportdesk.services.desk import Desk, ServiceError
 from supportdesk.services.tickets import show_ticket
 from supportdesk.store.files import attachment_path
 from supportdesk.textutil import inert
+from supportdesk.widgets.key_bar import KeyBar
 from supportdesk.widgets.status_bar import StatusBar
 from supportdesk.widgets.thread import (
     MessageCard,
@@ -134,7 +135,7 @@ class TicketScreen(TriageMixin, Screen[None]):
                 yield Static(Text(_("Other tickets"), style="bold underline"), classes="side-title")
                 yield Static(id="history")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#side").display = self.app.size.width >= SIDE_MIN_WIDTH
