@@ -454,8 +454,20 @@ def _reply(
         raise BadInput("give --text, --template or --editor")
     desk = desk_of(ctx)
     if editor:
+        from supportdesk.services import collisions
+
+        with desk.db.read() as s:
+            seen = collisions.newest_message_id(s, ticket_id)
         initial = text or (triage.render_for_reply(desk, ticket_id, template) if template else "")
         text = open_editor(initial)
+        # the customer may have written again while the reply was being drafted
+        while text.strip() and not note:
+            with desk.db.read() as s:
+                newer = collisions.newer_customer_messages(s, ticket_id, seen)
+                seen = collisions.newest_message_id(s, ticket_id)
+            if not newer or _send_anyway(newer):
+                break
+            text = open_editor(text)  # revise the draft after reading them
         if not text.strip():
             raise BadInput("the reply is empty; nothing was sent")
     msg = triage.reply(
@@ -482,6 +494,16 @@ def _reply(
         console().print(f"Note added to #{ticket_id} (message {msg.id}).")
     else:
         console().print(f"Reply to #{ticket_id} queued (message {msg.id}); the runner sends it.")
+
+
+def _send_anyway(newer: list[Any]) -> bool:
+    """Show the customer's messages that arrived while drafting; ask whether to send anyway."""
+    err = console(stderr=True)
+    err.print(f"The customer wrote {len(newer)} new message(s) while you were writing:")
+    for m in newer:
+        err.print(f"  {m.created_at:%Y-%m-%d %H:%M} {inert(m.author, one_line=True)}:")
+        err.print("    " + inert(m.text.strip()[:500]).replace("\n", "\n    "))
+    return typer.confirm("Send your reply anyway? (no: edit it again)", default=False, err=True)
 
 
 def _count_template_use(desk: Any, name: str) -> None:

@@ -139,3 +139,46 @@ def test_newer_customer_messages_since_a_draft(team_desk: Any) -> None:
         assert [m.text for m in newer] == ["И ещё: он теперь пищит"]
         assert len(collisions.newer_customer_messages(s, t, None)) == 2
         assert collisions.newest_message_id(s, 999999) is None
+
+
+def test_reply_in_editor_warns_about_a_newer_customer_message(
+    cli: Any, desk: Any, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stat
+    import sys
+
+    first = tmp_path / "first.eml"
+    first.write_bytes(raw_email(subject="Сканер", msgid="scan1@example.ru", body="Сканер сломан"))
+    assert cli("import", str(first)).exit_code == 0
+    tid = json.loads(cli("tickets", "list", "--json").output)[0]["id"]
+    later = tmp_path / "later.eml"
+    later.write_bytes(
+        raw_email(subject="Re: Сканер", msgid="scan2@example.ru", in_reply_to="scan1@example.ru",
+                  body="Уже не надо, заработал")
+    )  # fmt: skip
+    # the "editor": the first time, the customer's new mail arrives while the agent types
+    flag = tmp_path / "arrived"
+    script = tmp_path / "editor"
+    script.write_text(
+        f"#!{sys.executable}\nimport os, subprocess, sys\np = sys.argv[1]\n"
+        f"if not os.path.exists({str(flag)!r}):\n"
+        f"    open({str(flag)!r}, 'w').close()\n"
+        f"    subprocess.run([{sys.executable!r}, '-m', 'supportdesk', '--home', {str(home)!r},"
+        f" 'import', {str(later)!r}], check=True, capture_output=True)\n"
+        "    open(p, 'w').write('Попробуйте перезагрузить')\n"
+        "else:\n"
+        "    old = open(p).read()\n"
+        "    open(p, 'w').write(old + ' — рад, что заработал!')\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("EDITOR", str(script))
+    r = cli("tickets", "reply", str(tid), "--editor", input="n\n")
+    assert r.exit_code == 0, r.output + r.stderr
+    assert "new message(s) while you were writing" in r.stderr
+    assert "Уже не надо, заработал" in r.stderr
+    shown = json.loads(cli("tickets", "show", str(tid), "--json").output)
+    assert [m["direction"] for m in shown["messages"]] == ["in", "in", "out"]
+    assert shown["messages"][-1]["text"] == "Попробуйте перезагрузить — рад, что заработал!"
+    # no newer message: no question asked
+    r = cli("tickets", "reply", str(tid), "--editor")
+    assert r.exit_code == 0 and "while you were writing" not in r.stderr
