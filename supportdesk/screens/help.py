@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -15,7 +17,7 @@ from supportdesk.i18n import _
 from supportdesk.widgets.translate import translate_bindings
 
 
-def binding_table(app: App[object], sections: list[tuple[str, type[DOMNode]]]) -> Table:
+def binding_table(app: App[Any], sections: list[tuple[str, type[DOMNode]]]) -> Table:
     """A table of (section, keys, what) for every binding with an id, keymap applied."""
     keymap: dict[str, str] = dict(app._keymap)
     table = Table(box=None, show_header=False, pad_edge=False, expand=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import events
 from textual.dom import DOMNode
+from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -45,5 +46,6 @@ class KeyBar(Static):
     async def on_click(self, event: events.Click) -> None:
         for start, end, node, action in self._spans:
             if start <= event.x < end:
-                await node.run_action(action)
+                if isinstance(node, MessagePump):
+                    await self.app.run_action(action, node)  # type: ignore[arg-type]
                 return

@@ -143,7 +143,7 @@ async def test_help_lists_every_binding_and_keymap_remaps(
         with con.capture() as cap:
             con.print(table)
         out = cap.get()
-        for section, cls in app.help_sections():
+        for _section, cls in app.help_sections():
             for b in cls.__dict__.get("BINDINGS", []):  # our own bindings: every one has an id
                 assert b.id is not None, f"{cls.__name__}: {b.key} has no id"
                 assert b.id in out, b.id
