@@ -356,3 +356,37 @@ def test_split_and_move(cli: Callable[..., Any], desk: Any, seeded: dict[str, in
     ok(cli("tickets", "move", str(msgs[1]["id"]), "--to", str(seeded["b"])))
     assert show(cli, seeded["b"])["message_count"] == 2
     bad(cli("tickets", "move", "9999", "--to", str(a)), 3, "message 9999 does not exist")
+
+
+def test_new_from_a_template_takes_its_subject(cli: Callable[..., Any], desk: Any) -> None:
+    ok(
+        cli(
+            "templates",
+            "add",
+            "welcome",
+            "--subject",
+            "Welcome to {{ desk.name }}",
+            "--text",
+            "Hello {{ customer.name }}, ticket {{ ticket.id }} is yours.",
+        )
+    )
+    r = json.loads(
+        ok(
+            cli(
+                "tickets",
+                "new",
+                "--customer",
+                "zoe@example.com",
+                "--via",
+                "email",
+                "--template",
+                "welcome",
+                "--json",
+            )
+        ).stdout
+    )
+    doc = show(cli, r["ticket"])
+    assert doc["subject"] == "Welcome to Acme support"
+    assert doc["messages"][0]["text"] == f"Hello zoe, ticket {r['ticket']} is yours."
+    with desk.db.read() as s:
+        assert s.exec(select(Template).where(Template.name == "welcome")).one().usage_count == 1
