@@ -109,7 +109,7 @@ POSTGRES_DROP = (
     "DROP TRIGGER IF EXISTS search_ticket_ad ON ticket",
     "DROP TRIGGER IF EXISTS search_message_ad ON message",
     "DROP TRIGGER IF EXISTS search_customer_ad ON customer",
-    "DROP TRIGGER IF EXISTS search_kb_ad ON kb_article",
+    "DROP TRIGGER IF EXISTS search_kb_article_ad ON kb_article",
     "DROP FUNCTION IF EXISTS search_doc_forget()",
     f"DROP TABLE IF EXISTS {TABLE}",
 )
@@ -340,13 +340,14 @@ def _score_sqlite(element: Score, compiler: Any, **kw: Any) -> str:
 
 @compiles(Score, "postgresql")
 def _score_pg(element: Score, compiler: Any, **kw: Any) -> str:
-    expr = render(element.terms, "postgresql", any_of=element.any_of)
+    # rank by the positive words (a negated word would zero ts_rank)
+    expr = render([t for t in element.terms if not t.negated], "postgresql", any_of=True)
     bound = compiler.process(sa.bindparam(None, expr, sa.String), **kw)
     return f"(-ts_rank({TABLE}.tsv, to_tsquery('simple', {bound})))"
 
 
 def kind_of(rowid: Any) -> Any:
-    return rowid.op(">>")(KIND_SHIFT)
+    return rowid.op(">>")(sa.literal(KIND_SHIFT, sa.Integer))  # PostgreSQL: bigint >> int
 
 
 def ref_of(rowid: Any) -> Any:
@@ -362,9 +363,7 @@ def in_kinds(rowid: Any, kinds: Sequence[int]) -> Any:
             ranges[-1] = (ranges[-1][0], k)
         else:
             ranges.append((k, k))
-    conds = [
-        sa.and_(rowid >= doc_key(a, 0), rowid <= doc_key(b, REF_MASK)) for a, b in ranges
-    ]
+    conds = [sa.and_(rowid >= doc_key(a, 0), rowid <= doc_key(b, REF_MASK)) for a, b in ranges]
     return conds[0] if len(conds) == 1 else sa.or_(*conds)
 
 
