@@ -241,24 +241,24 @@ def for_each(
 # ---------------------------------------------------------------- field changes
 
 
-def set_status(ticket: Ticket, new: str, now: datetime) -> None:
-    """Move a ticket to ``new``, keeping solved_at/closed_at and the SLA pause in step."""
+def set_status(
+    ticket: Ticket,
+    new: str,
+    now: datetime,
+    *,
+    desk: Desk | None = None,
+    session: Session | None = None,
+) -> None:
+    """Move a ticket to ``new``, keeping solved_at/closed_at and the SLA clocks in step.
+
+    With the desk, paused time is counted in business hours (services.sla.update_clocks); with
+    the session too, solving a ticket asks the customer for a rating (once per ticket).
+    """
     if new not in STATUSES:
         raise BadInput(f"the status is one of {', '.join(STATUSES)}, not {new!r}")
     old = ticket.status
     if new == old:
         return
-    if old == "pending" and ticket.sla_paused_since is not None:
-        paused = now - ticket.sla_paused_since
-        if paused > timedelta(0):
-            ticket.sla_paused_seconds += int(paused.total_seconds())
-            if ticket.resolution_due_at is not None:
-                ticket.resolution_due_at = ticket.resolution_due_at + paused
-            if ticket.first_response_at is None and ticket.first_response_due_at is not None:
-                ticket.first_response_due_at = ticket.first_response_due_at + paused
-        ticket.sla_paused_since = None
-    if new == "pending":
-        ticket.sla_paused_since = now
     if new == "solved":
         ticket.solved_at = now
         ticket.closed_at = None
@@ -273,7 +273,28 @@ def set_status(ticket: Ticket, new: str, now: datetime) -> None:
         ticket.snoozed_until = None
     ticket.status = new
     ticket.updated_at = max(ticket.updated_at, now)
-    sla.refresh_due(ticket)
+    if desk is not None:
+        sla.update_clocks(desk.config, ticket, now)
+    else:
+        _wall_clock_pause(ticket, old, new, now)
+        sla.refresh_due(ticket)
+    if new == "solved" and desk is not None and session is not None:
+        from supportdesk.services import csat
+
+        csat.request_survey(session, desk, ticket, now=now)
+
+
+def _wall_clock_pause(ticket: Ticket, old: str, new: str, now: datetime) -> None:
+    """Pause bookkeeping without a desk (no business hours known): wall-clock time."""
+    if old == "pending" and ticket.sla_paused_since is not None:
+        paused = now - ticket.sla_paused_since
+        if paused > timedelta(0):
+            ticket.sla_paused_seconds += int(paused.total_seconds())
+            if ticket.resolution_due_at is not None:
+                ticket.resolution_due_at = ticket.resolution_due_at + paused
+        ticket.sla_paused_since = None
+    if new == "pending":
+        ticket.sla_paused_since = now
 
 
 def set_priority(desk: Desk, ticket: Ticket, priority: str, now: datetime) -> None:
@@ -352,7 +373,7 @@ def set_fields(
         if status is not None:
             if status.strip().lower() != t.status:
                 _check_not_merged(t)
-            set_status(t, status.strip().lower(), now)
+            set_status(t, status.strip().lower(), now, desk=desk, session=s)
         if priority is not None:
             set_priority(desk, t, priority, now)
 
@@ -377,7 +398,7 @@ def close(
     new = "solved" if solved else "closed"
 
     def mutate(s: Session, t: Ticket, now: datetime) -> None:
-        set_status(t, new, now)
+        set_status(t, new, now, desk=desk, session=s)
 
     return for_each(
         desk,
@@ -393,7 +414,7 @@ def reopen(desk: Desk, ids: list[int], *, dry_run: bool = False) -> ActionResult
     def mutate(s: Session, t: Ticket, now: datetime) -> None:
         if t.status in ("solved", "closed"):
             _check_not_merged(t)
-            set_status(t, "open", now)
+            set_status(t, "open", now, desk=desk, session=s)
 
     return for_each(
         desk,
@@ -477,6 +498,9 @@ def change_tags(
         before_tags=before,
         after_tags=after,
     )
+    from supportdesk.services import priority_rules
+
+    priority_rules.reapply(session, desk, t, batch=batch)  # tag rules may raise the priority
     record_fields(session, desk, kind, t, snap, batch=batch)
     return added, removed
 
@@ -635,14 +659,14 @@ def merge(desk: Desk, sources: list[int], into: int, *, dry_run: bool = False) -
             if src_tags:
                 change_tags(s, desk, target, src_tags, [], batch=batch, kind="merge")
             now = utcnow()
-            set_status(src, "closed", now)
+            set_status(src, "closed", now, desk=desk, session=s)
             src.reply_to_address = f"merged:{target.id}"
             src.snoozed_until = None
             recount(s, src)
             recount(s, target)
             _timestamps_from_messages(s, target)
             if target.status in ("solved", "closed") and any(m.direction == "in" for m in msgs):
-                set_status(target, "open", now)
+                set_status(target, "open", now, desk=desk, session=s)
             sla.refresh_due(target)
             s.add(src)
             s.add(target)
