@@ -12,7 +12,9 @@ reported as failed and the others still run.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +36,8 @@ def render(sections: list[Section], info: dict[str, str], took: float) -> str:
         "## Benchmarks",
         "",
         f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, "
-        f"Python {info['python']}.  ",
+        f"Python {info['python']}; load average (1/5/15 min) {info.get('load_start', '?')} at the "
+        f"start, {info.get('load_end', '?')} at the end.  ",
         f"`{info['uname']}`",
         "",
         "| Benchmark | supportdesk | mu | notmuch | Goal / note |",
@@ -49,6 +52,29 @@ def render(sections: list[Section], info: dict[str, str], took: float) -> str:
             )
     lines += ["", f"`make bench` took {took:.0f} s in all.", ""]
     return "\n".join(lines)
+
+
+def _load() -> str:
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def _remove_later(work: Path) -> None:
+    """Delete the work folder in the background: tens of thousands of small files (raw ledgers,
+    Maildirs, mu and notmuch databases) take minutes to unlink on a slow disk."""
+    try:
+        subprocess.Popen(
+            ["rm", "-rf", "--", str(work)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        print(f"bench: removing {work} in the background", file=sys.stderr)
+    except OSError:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _step(name: str, fn: Callable[[], Section], sections: list[Section]) -> None:
@@ -85,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     info = machine()
+    info["load_start"] = _load()
     sections: list[Section] = []
     corpus: list[import_bench.Corpus] = []
     try:
@@ -116,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         _step("Channels", lambda: channels_bench.run_channels(work / "channels"), sections)
     finally:
         if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
+            _remove_later(work)
+    info["load_end"] = _load()
     table = render(sections, info, time.perf_counter() - t0)
     print(table)
     if not args.quick and not args.no_write:
