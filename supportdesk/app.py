@@ -27,7 +27,6 @@ from textual.dom import DOMNode
 from textual.worker import get_current_worker
 
 from supportdesk.i18n import _, set_language
-from supportdesk.screens.composer import ComposerScreen
 from supportdesk.screens.dialogs import PickerScreen
 from supportdesk.screens.help import HelpScreen
 from supportdesk.screens.queue import QueueScreen
@@ -190,6 +189,8 @@ class SupportDeskApp(App[None]):
             self.screen.show_view(view)
 
     def help_sections(self) -> list[tuple[str, type[DOMNode]]]:
+        from supportdesk.screens.composer import ComposerScreen
+
         sections: list[tuple[str, type[DOMNode]]] = [
             (_("Everywhere"), SupportDeskApp),
             (_("Queue"), QueueScreen),

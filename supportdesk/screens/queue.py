@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from supportdesk.app import SupportDeskApp
 
 WIDE = 110  # from this width on the sidebar shows by default
+PREVIEW_DELAY = 0.06  # seconds
 
 
 class QueueScreen(TriageMixin, Screen[None]):
@@ -75,6 +77,7 @@ class QueueScreen(TriageMixin, Screen[None]):
         self.view: views.View | None = None
         self.search_text = ""
         self._stale = False
+        self._preview_target: int | None = None
 
     @property
     def deskapp(self) -> SupportDeskApp:
@@ -237,6 +240,10 @@ class QueueScreen(TriageMixin, Screen[None]):
 
     @work(thread=True, exclusive=True, group="preview")
     def _load_preview(self, ticket_id: int | None) -> None:
+        self._preview_target = ticket_id
+        time.sleep(PREVIEW_DELAY)  # the cursor often moves on at once: read only where it stops
+        if self._preview_target != ticket_id:
+            return
         doc: dict[str, Any] | None = None
         if ticket_id is not None:
             try:

@@ -13,8 +13,6 @@ from textual.screen import Screen
 
 from supportdesk.i18n import _
 from supportdesk.screens.dialogs import ConfirmScreen, PickerScreen, PickItem, PromptScreen
-from supportdesk.services import journal, triage
-from supportdesk.services.agents import list_agents
 from supportdesk.services.desk import Desk, ServiceError
 from supportdesk.store.models import PRIORITIES, STATUSES
 from supportdesk.widgets.format import priority_label, status_label
@@ -73,6 +71,9 @@ class TriageMixin:
         return ids
 
     def action_assign(self) -> None:
+        from supportdesk.services import triage
+        from supportdesk.services.agents import list_agents
+
         ids = self._targets_or_warn()
         if not ids:
             return
@@ -96,6 +97,8 @@ class TriageMixin:
         self._screen().app.push_screen(PickerScreen(_("Assign to"), items), chosen)
 
     def action_assign_me(self) -> None:
+        from supportdesk.services import triage
+
         ids = self._targets_or_warn()
         if ids:
             self.run_service(lambda: triage.assign(self.desk, ids, "me"), _("Assigned to you."))
@@ -113,12 +116,16 @@ class TriageMixin:
         self._screen().app.push_screen(PickerScreen(_("Status"), items), chosen)
 
     def set_status(self, ids: list[int], status: str) -> None:
+        from supportdesk.services import triage
+
         self.run_service(
             lambda: triage.set_fields(self.desk, ids, status=status),
             _("Status set to {s}.").format(s=status_label(status)),
         )
 
     def action_priority(self) -> None:
+        from supportdesk.services import triage
+
         ids = self._targets_or_warn()
         if not ids:
             return
@@ -134,6 +141,8 @@ class TriageMixin:
         self._screen().app.push_screen(PickerScreen(_("Priority"), items), chosen)
 
     def action_tags(self) -> None:
+        from supportdesk.services import triage
+
         ids = self._targets_or_warn()
         if not ids:
             return
@@ -158,6 +167,8 @@ class TriageMixin:
         )
 
     def action_snooze(self) -> None:
+        from supportdesk.services import triage
+
         ids = self._targets_or_warn()
         if not ids:
             return
@@ -185,6 +196,8 @@ class TriageMixin:
         )
 
     def action_merge(self) -> None:
+        from supportdesk.services import triage
+
         ids = self._targets_or_warn()
         if not ids:
             return
@@ -220,6 +233,8 @@ class TriageMixin:
         )
 
     def action_undo(self) -> None:
+        from supportdesk.services import journal
+
         try:
             result = journal.undo(self.desk)
         except ServiceError as exc:

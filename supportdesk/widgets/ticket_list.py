@@ -145,6 +145,7 @@ class TicketList(ScrollView, can_focus=True):
         self.total = 0
         self.selected: set[int] = set()
         self._ids: list[int] | None = None
+        self._ids_pending = False
         self._pages: OrderedDict[int, list[views.QueueRow]] = OrderedDict()
         self._generation = 0
         self._last_highlight: int | None = -1
@@ -164,6 +165,7 @@ class TicketList(ScrollView, can_focus=True):
         self.view_query = query
         self.total = total
         self._ids = None
+        self._ids_pending = False
         self._pages = OrderedDict([(0, first)])
         if keep is None:
             self.selected.clear()
@@ -171,8 +173,9 @@ class TicketList(ScrollView, can_focus=True):
         target = 0
         if keep is not None:
             target = next((i for i, r in enumerate(first) if r.id == keep), self.cursor)
+        if total > views.PAGE and target >= views.PAGE:
+            self._fetch_ids(self._generation, query)
         self.cursor = max(0, min(target, total - 1))
-        self._fetch_ids(self._generation, query)
         self.refresh()
 
     def reload(self) -> None:
@@ -183,8 +186,14 @@ class TicketList(ScrollView, can_focus=True):
         except BadInput:
             return
 
-    @work(thread=True, exclusive=True, group="ticket-ids")
     def _fetch_ids(self, generation: int, query: str) -> None:
+        """Read the view's ordered ids in the background: only once the list goes past its
+        first page, so a short look at the queue never pays for it."""
+        self._ids_pending = True
+        self._ids_worker(generation, query)
+
+    @work(thread=True, exclusive=True, group="ticket-ids")
+    def _ids_worker(self, generation: int, query: str) -> None:
         with self.desk.db.read() as s:
             ids = views.ordered_ids(s, self.desk, query)
         self.app.call_from_thread(self._set_ids, generation, ids)
@@ -192,6 +201,7 @@ class TicketList(ScrollView, can_focus=True):
     def _set_ids(self, generation: int, ids: list[int]) -> None:
         if generation != self._generation:
             return
+        self._ids_pending = False
         self._ids = ids
         if len(ids) != self.total:
             self.total = len(ids)
@@ -206,6 +216,8 @@ class TicketList(ScrollView, can_focus=True):
             self._pages.move_to_end(number)
             return rows
         start = number * views.PAGE
+        if self._ids is None and not self._ids_pending:
+            self._fetch_ids(self._generation, self.view_query)  # later pages go by id
         with self.desk.db.read() as s:
             if self._ids is not None:
                 rows = views.rows_by_ids(s, self._ids[start : start + views.PAGE])

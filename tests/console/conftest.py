@@ -73,8 +73,15 @@ def build_console_desk(desk: Any) -> dict[str, int]:
     triage.set_fields(desk, [ids["old"]], status="solved")
     triage.tag(desk, [ids["invoice"]], add=["billing", "vip"])
     triage.set_fields(desk, [ids["invoice"]], priority="high")
-    triage.reply(desk, ids["printer"], text="Which printer model is it?")
-    triage.reply(desk, ids["printer"], text="Customer called, model HP 1020.", note=True)
+    from supportdesk.services.outbox import queue_outbound
+    from supportdesk.services.tickets import get_ticket
+
+    with desk.db.write() as s:  # fixed times: the snapshots pin them
+        t = get_ticket(s, ids["printer"])
+        queue_outbound(s, desk, t, "Which printer model is it?", agent="alice",
+                       at=t0 + timedelta(hours=1))  # fmt: skip
+        queue_outbound(s, desk, t, "Customer called, model HP 1020.", agent="alice", note=True,
+                       at=t0 + timedelta(hours=1, minutes=5))  # fmt: skip
     return ids
 
 
