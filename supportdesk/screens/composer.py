@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from supportdesk.app import SupportDeskApp
 
 PLACEHOLDER = re.compile(r"{{\s*(.+?)\s*}}")
-Route = tuple[str, str]  # (channel name, label)
 
 
 def reply_routes(desk: Desk, doc: dict[str, Any]) -> list[tuple[str, str]]:

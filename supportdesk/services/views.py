@@ -173,17 +173,6 @@ def rows_by_ids(session: Session, ids: list[int]) -> list[QueueRow]:
     return [found[i] for i in ids if i in found]
 
 
-def index_of(session: Session, desk: Desk, query: str, ticket_id: int) -> int | None:
-    """The position of a ticket in the view (for keeping the cursor on it), or None."""
-    ids = session.exec(
-        apply_query(select(Ticket.id), query, desk=desk, session=session).order_by(*queue_order())
-    ).all()
-    try:
-        return list(ids).index(ticket_id)
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class Pulse:
     """A cheap fingerprint of the desk: when it changes, the console reloads."""
