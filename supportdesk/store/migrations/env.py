@@ -11,6 +11,13 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Autogenerate must leave the search index alone (FTS5 tables are not in the models)."""
+    return not (type_ == "table" and (name or "").startswith("search_doc"))
+
+
 def run_migrations_online() -> None:
     db = config.attributes.get("database")
     if db is not None:
@@ -24,6 +31,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()
