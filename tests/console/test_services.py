@@ -107,11 +107,11 @@ def test_every_ui_string_has_a_russian_translation() -> None:
             name = getattr(node.func, "id", getattr(node.func, "attr", ""))
             texts: list[str] = []
             if name == "_" and node.args and isinstance(node.args[0], ast.Constant):
-                texts.append(node.args[0].value)
+                texts.append(str(node.args[0].value))
             if name == "Binding":
                 if len(node.args) >= 3 and isinstance(node.args[2], ast.Constant):
-                    texts.append(node.args[2].value)
-                texts += [k.value.value for k in node.keywords
+                    texts.append(str(node.args[2].value))
+                texts += [str(k.value.value) for k in node.keywords
                           if k.arg == "tooltip" and isinstance(k.value, ast.Constant)]  # fmt: skip
             missing += [f"{f.name}: {t}" for t in texts if t and t not in ru]
     assert missing == []
