@@ -162,6 +162,7 @@ class SupportDeskApp(App[None]):
         self.drafts: dict[int, str] = {}
         self.last_pulse: views.Pulse | None = None
         self.notified_new: list[tuple[int, str]] = []
+        self._ticket_screen: TicketScreen | None = None
 
     def now(self) -> datetime:
         """The time the screens show against (frozen in snapshot tests)."""
@@ -180,7 +181,18 @@ class SupportDeskApp(App[None]):
     # -- navigation -------------------------------------------------------------------------
 
     def open_ticket(self, ticket_id: int, *, compose: str | None = None) -> None:
-        self.push_screen(TicketScreen(self.desk, ticket_id, compose=compose))
+        """Show a ticket. One ticket screen is built once and reused (opening is then only
+        reading the ticket); a ticket opened from a ticket gets a screen of its own."""
+        screen = self._ticket_screen
+        if screen is None or screen in self.screen_stack:
+            fresh = TicketScreen(self.desk, ticket_id, compose=compose)
+            if screen is None:
+                self._ticket_screen = fresh
+                self.install_screen(fresh, name="ticket")
+            self.push_screen(fresh)
+            return
+        screen.show(ticket_id, compose=compose)
+        self.push_screen(screen)
 
     def show_view(self, view: views.View) -> None:
         while len(self.screen_stack) > 2 and not isinstance(self.screen, QueueScreen):

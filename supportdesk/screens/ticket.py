@@ -115,6 +115,7 @@ class TicketScreen(TriageMixin, Screen[None]):
         self.activity = "viewing"
         self._compose_on_mount = compose
         self._stale = False
+        self._fresh = True
 
     @property
     def deskapp(self) -> SupportDeskApp:
@@ -122,30 +123,40 @@ class TicketScreen(TriageMixin, Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ticket-head"):
-            yield Static(id="ticket-headline")
-            yield Static(id="ticket-meta")
+            yield Static(id="ticket-title")
             yield Static(id="presence")
         with Horizontal(id="ticket-main"):
             yield VerticalScroll(id="thread")
             with VerticalScroll(id="side"):
-                yield Static(Text(_("Customer"), style="bold underline"), classes="side-title")
-                yield Static(id="customer-card")
-                yield Static(Text(_("SLA"), style="bold underline"), classes="side-title")
-                yield Static(id="sla-clocks")
-                yield Static(Text(_("Other tickets"), style="bold underline"), classes="side-title")
-                yield Static(id="history")
+                yield Static(id="side-panel")
         yield StatusBar(id="status")
         yield KeyBar()
+
+    def show(self, ticket_id: int, *, compose: str | None = None) -> None:
+        """Show another ticket in this (reused) screen; takes effect when it is pushed."""
+        if ticket_id != self.ticket_id and self.is_mounted:
+            self._leave()
+        self.ticket_id = ticket_id
+        self._compose_on_mount = compose
+        self.show_quotes = False
+        self.activity = "viewing"
+        self._fresh = True
 
     def on_mount(self) -> None:
         self.query_one("#side").display = self.app.size.width >= SIDE_MIN_WIDTH
         self.query_one("#presence").display = False
+        self.set_interval(HEARTBEAT_SECONDS, self._heartbeat)
+
+    def _open_fresh(self) -> None:
+        self._fresh = False
+        self._stale = False
         if not self.load():
             return
-        self.query_one("#thread").focus()
-        self.update_status()
+        thread = self.query_one("#thread", VerticalScroll)
+        thread.scroll_home(animate=False)
+        thread.focus()
+        self.query_one("#presence").display = False
         self._heartbeat()
-        self.set_interval(HEARTBEAT_SECONDS, self._heartbeat)
         if self._compose_on_mount:
             mode, self._compose_on_mount = self._compose_on_mount, None
             self.call_after_refresh(self.open_composer, mode == "note")
@@ -165,11 +176,21 @@ class TicketScreen(TriageMixin, Screen[None]):
     def render_doc(self) -> None:
         doc = self.doc
         now = self.deskapp.now()
-        self.query_one("#ticket-headline", Static).update(ticket_headline(doc, now))
-        self.query_one("#ticket-meta", Static).update(ticket_meta(doc, now))
-        self.query_one("#customer-card", Static).update(customer_card(doc, now))
-        self.query_one("#sla-clocks", Static).update(sla_clocks(doc, now))
-        self.query_one("#history", Static).update(history_text(doc, now))
+        title = ticket_headline(doc, now)
+        title.append("\n")
+        title.append_text(ticket_meta(doc, now))
+        self.query_one("#ticket-title", Static).update(title)
+        side = Text()
+        for heading, part in (
+            (_("Customer"), customer_card(doc, now)),
+            (_("SLA"), sla_clocks(doc, now)),
+            (_("Other tickets"), history_text(doc, now)),
+        ):
+            side.append(heading + "\n", style="bold underline")
+            side.append_text(part)
+            side.append("\n\n")
+        side.rstrip()
+        self.query_one("#side-panel", Static).update(side)
         thread = self.query_one("#thread", VerticalScroll)
         at_end = thread.scroll_y >= thread.max_scroll_y - 1
         with self.app.batch_update():
@@ -184,6 +205,8 @@ class TicketScreen(TriageMixin, Screen[None]):
 
     @work(thread=True, exclusive=True, group="presence")
     def _heartbeat(self) -> None:
+        if self not in self.app.screen_stack:
+            return  # a reused screen that is not showing: hold no lease
         try:
             presence.heartbeat(self.desk, self.ticket_id, self.activity)
             others = presence.others(self.desk, self.ticket_id)
@@ -213,15 +236,19 @@ class TicketScreen(TriageMixin, Screen[None]):
         widget.update(text)
         widget.display = True
 
-    def on_unmount(self) -> None:
+    def _leave(self) -> None:
         try:
             presence.leave(self.desk, self.ticket_id)
         except Exception:  # the database may be gone at shutdown; the lease expires anyway
             pass
 
+    def on_unmount(self) -> None:
+        self._leave()
+
     # -- actions ----------------------------------------------------------------------------
 
     def action_back(self) -> None:
+        self._leave()
         self.app.pop_screen()
 
     def action_reply(self) -> None:
@@ -393,7 +420,9 @@ class TicketScreen(TriageMixin, Screen[None]):
             self._stale = True
 
     def on_screen_resume(self) -> None:
-        if self._stale:
+        if self._fresh:
+            self._open_fresh()
+        elif self._stale:
             self._stale = False
             self.load()
         self.update_status()
