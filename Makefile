@@ -34,8 +34,10 @@ types: $(VENV)/.installed
 contracts: $(VENV)/.installed
 	$(BIN)/lint-imports
 
+# the whole suite on SQLite, then the service-level suites again on a real PostgreSQL
 pytest: $(VENV)/.installed
 	$(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+	SUPPORTDESK_TEST_DB=postgres $(BIN)/pytest -n 2 --dist loadgroup -q tests/core tests/triage tests/sla tests/search tests/teams $(PYTEST_ARGS)
 
 # Real test peers (Dovecot, PostgreSQL, tmux, mu, notmuch): installed when missing and root.
 peers:
