@@ -174,7 +174,7 @@ class SupportDeskApp(App[None]):
         if keymap:
             self.set_keymap(keymap)
         self.push_screen(QueueScreen(self.desk))
-        self._refresh_status()
+        self.call_after_refresh(self._refresh_status)
         if self.live:
             self._watch_desk()
 

@@ -106,7 +106,7 @@ class QueueScreen(TriageMixin, Screen[None]):
         self.query_one("#search-error").display = False
         self.show_view(all_views[0] if all_views else views.View("all", "All", ""))
         self.query_one(TicketList).focus()
-        self._load_counts()
+        self.call_after_refresh(self._load_counts)  # counts after the first screen is drawn
         self.update_status()
 
     # -- views and search -------------------------------------------------------------------
