@@ -21,7 +21,11 @@ LABELS = {
     "open_ms": ("Console: open a ticket (Pilot), median", "ms", "< 50 ms"),
     "open_max_ms": ("Console: open a ticket (Pilot), slowest", "ms", ""),
     "total": ("Console: tickets in the default queue view", "", ""),
+    "cursor_wall_ms": ("Console: cursor move, wall clock", "ms", ""),
+    "jump_to_end_wall_ms": ("Console: jump to the end, wall clock", "ms", ""),
+    "open_wall_ms": ("Console: open a ticket, wall clock", "ms", ""),
 }
+UNITS = {"_ms": "ms", "_s": "s", "_mb": "MB"}
 SKIP = {"targets", "ok"}  # the goals are in the last column already
 
 
@@ -54,7 +58,8 @@ def console_rows(sec: Section, home: Path, size: int) -> None:
     for key, value in figures.items():
         if key in SKIP:
             continue
-        label, unit, goal = LABELS.get(key, (f"Console: {key}", "", ""))
+        unit = next((u for suffix, u in UNITS.items() if key.endswith(suffix)), "")
+        label, unit, goal = LABELS.get(key, (f"Console: {key}", unit, ""))
         sec.add(f"{label} at {size:,} tickets", _fmt(value, unit), note=goal)
 
 
