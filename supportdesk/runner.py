@@ -372,7 +372,9 @@ class Runner:
 
         try:
             if ch.name not in smtp:
-                smtp[ch.name] = SmtpSender(_smtp_settings(ch))
+                smtp[ch.name] = SmtpSender(
+                    _smtp_settings(ch)
+                ).__enter__()  # one connection per pass
             out = self._outbound(item, "email")
             from_addr = ch.address or (ch.smtp.username if ch.smtp else "") or ""
             result = smtp[ch.name].send(

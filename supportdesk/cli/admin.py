@@ -202,7 +202,8 @@ def quarantine_retry(
         print_json(summary.as_dict())
     else:
         console().print(
-            f"Recovered {summary.imported}, duplicates {summary.duplicates}, still quarantined {summary.quarantined}."
+            f"Recovered {summary.imported}, duplicates {summary.duplicates}, still quarantined "
+            f"{summary.quarantined}, unreadable raw files {summary.unreadable}."
         )
 
 

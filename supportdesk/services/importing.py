@@ -303,6 +303,16 @@ def retry_quarantine(desk: Desk, ids: list[int] | None = None) -> ImportSummary:
         except (OSError, ValueError):
             summary.unreadable += 1
             continue
+        if sha256_hex(data) != row.raw_sha256:
+            # the ledger file was damaged: never ingest bytes that are not the ones we received
+            with desk.db.write() as s:
+                r = s.get(Quarantine, row.id)
+                if r is not None:
+                    r.attempts += 1
+                    r.error = "the raw file in the ledger is damaged (its checksum does not match)"
+                    s.add(r)
+            summary.unreadable += 1
+            continue
         msg, err = _parse(data)
         if msg is None:
             with desk.db.write() as s:

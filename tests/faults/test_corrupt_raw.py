@@ -71,10 +71,6 @@ def test_retry_with_a_damaged_raw_file_reports_cleanly(
     _no_tickets(cli)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retry_quarantine does not check the raw file against its sha256 yet (reported)",
-)
 def test_damaged_bytes_that_parse_are_not_ingested(
     home: Path, cli: Callable[..., Any], tmp_path: Path
 ) -> None:
