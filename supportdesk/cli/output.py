@@ -17,36 +17,7 @@ from typing import Any, NoReturn
 
 import typer
 
-_CONTROL = {i: f"\\x{i:02x}" for i in range(0x20) if chr(i) not in "\n\t"}
-_CONTROL[0x1B] = "␛"
-_CONTROL[0x7F] = "\\x7f"
-for _i in range(0x80, 0xA0):
-    _CONTROL[_i] = f"\\x{_i:02x}"
-for _c in (
-    "\u200e",
-    "\u200f",
-    "\u202a",
-    "\u202b",
-    "\u202c",
-    "\u202d",
-    "\u202e",
-    "\u2066",
-    "\u2067",
-    "\u2068",
-    "\u2069",
-):
-    _CONTROL[ord(_c)] = f"\\u{ord(_c):04x}"  # bidi overrides: shown, not obeyed
-_ONE_LINE = dict(_CONTROL)
-_ONE_LINE[0x0A] = "⏎"
-_ONE_LINE[0x09] = " "
-_ONE_LINE[0x0D] = ""
-
-
-def inert(text: Any, *, one_line: bool = False) -> str:
-    """Text safe for a terminal: control characters shown as placeholders."""
-    s = "" if text is None else str(text)
-    s = s.replace("\r\n", "\n")
-    return s.translate(_ONE_LINE if one_line else _CONTROL)
+from supportdesk.textutil import inert
 
 
 def console(stderr: bool = False) -> Any:

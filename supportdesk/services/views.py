@@ -263,25 +263,22 @@ class Article:
 def kb_choices(
     session: Session, desk: Desk, ticket_id: int | None, limit: int = 500
 ) -> list[Article]:
-    """Knowledge-base articles for the composer: suggestions for the ticket first (from the
-    search engine when it offers ``suggest_for_ticket``), then the rest by title."""
+    """Knowledge-base articles for the composer: suggestions for the ticket first
+    (``services.kb.suggest_for_ticket``), then the rest by title."""
     from supportdesk.store.models import KbArticle
 
     suggested: list[int] = []
     if ticket_id is not None:
+        from supportdesk.services.kb import suggest_for_ticket
+
         try:
-            from supportdesk.services import search
-        except ImportError:
-            search = None  # type: ignore[assignment]
-        suggest = getattr(search, "suggest_for_ticket", None) if search is not None else None
-        if suggest is not None:
-            try:
-                for hit in suggest(session, desk, ticket_id) or []:
-                    hid = hit.get("id") if isinstance(hit, dict) else getattr(hit, "id", hit)
-                    if isinstance(hid, int):
-                        suggested.append(hid)
-            except BadInput:
-                suggested = []
+            suggested = [
+                int(hit["id"])
+                for hit in suggest_for_ticket(session, desk, ticket_id)
+                if hit.get("kind") == "kb"
+            ]
+        except BadInput:
+            suggested = []
     rows = list(session.exec(select(KbArticle).order_by(col(KbArticle.title)).limit(limit)).all())
     by_id = {r.id: r for r in rows}
     for sid in suggested:
