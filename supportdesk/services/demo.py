@@ -298,6 +298,7 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
     if size > 0:
         add_synthetic(desk, size, seed=seed, now=now)
     _rebuild_search(desk)
+    desk.db.analyze()
     return desk
 
 

@@ -274,6 +274,8 @@ def import_items(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    if summary.imported >= 1000:
+        desk.db.analyze()  # a big import changes the data's shape: refresh the planner's statistics
     return summary
 
 

@@ -121,7 +121,7 @@ def queue_order() -> list[Any]:
     """Hot tickets first: urgent before low, then the nearest deadline, then the newest."""
     return [
         col(Ticket.priority_rank).desc(),
-        sa.case((col(Ticket.due_at).is_(None), 1), else_=0),
+        col(Ticket.due_at).is_(None),  # false (has a deadline) first; ix_ticket_queue matches this
         col(Ticket.due_at).asc(),
         col(Ticket.id).desc(),
     ]

@@ -126,6 +126,12 @@ class Database:
         with Session(self.read_engine, expire_on_commit=False) as session:
             yield session  # closing ends the transaction; loaded objects stay readable
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics after bulk writes (lets SQLite pick the queue index)."""
+        with self.write_engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+
     def dispose(self) -> None:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
