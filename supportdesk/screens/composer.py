@@ -95,6 +95,9 @@ class ComposerScreen(Screen[bool]):
         self.note = note
         self.routes = reply_routes(desk, doc)
         self.template_name: str | None = None
+        # what the agent has seen: a customer message newer than this warns before sending
+        self.seen_message_id = max((int(m["id"]) for m in doc.get("messages", [])), default=None)
+        self.collision_warned = False
 
     @property
     def deskapp(self) -> SupportDeskApp:
@@ -166,6 +169,8 @@ class ComposerScreen(Screen[bool]):
             return
         route = self.query_one("#route", Select).value
         channel = route if isinstance(route, str) and not self.note else None
+        if not self.note and not self.collision_warned and self._newer_customer_messages():
+            return
         try:
             if "{{" in text or "{%" in text:
                 with self.desk.db.read() as s:
@@ -179,6 +184,24 @@ class ComposerScreen(Screen[bool]):
         self.deskapp.drafts.pop(self.ticket_id, None)
         self.notify(_("Note saved.") if self.note else _("Reply queued."), markup=False, timeout=3)
         self.dismiss(True)
+
+    def _newer_customer_messages(self) -> bool:
+        """Warn once when the customer wrote again while this reply was drafted."""
+        from supportdesk.services.collisions import newer_customer_messages
+
+        with self.desk.db.read() as s:
+            newer = newer_customer_messages(s, self.ticket_id, self.seen_message_id)
+        if not newer:
+            return False
+        self.collision_warned = True
+        first = inert(newer[0].text, one_line=True)[:80]
+        self.show_error(
+            _(
+                "The customer wrote {n} new message(s) while you were writing: “{text}”. "
+                "Press ctrl+s again to send anyway."
+            ).format(n=len(newer), text=first)
+        )
+        return True
 
     def action_template(self) -> None:
         with self.desk.db.read() as s:
