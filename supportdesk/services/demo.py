@@ -17,6 +17,7 @@ from sqlmodel import select
 from supportdesk.connectors.base import Attachment, InboundMessage
 from supportdesk.services import demo_data as D
 from supportdesk.services.desk import Conflict, Desk, open_desk
+from supportdesk.services.identity import get_or_create_customer
 from supportdesk.services.ingest import ingest
 from supportdesk.services.outbox import queue_outbound
 from supportdesk.store.models import (
@@ -141,6 +142,18 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
     seq = 0
     statuses = ["new", "open", "open", "pending", "solved", "solved", "closed"]
     for i, (name, email, tg, lang, company) in enumerate(D.CUSTOMERS):
+        if email and tg:
+            # one person on two channels: the desk knows both identities (customers link)
+            with desk.db.write() as s:
+                cust, _ident, _new = get_or_create_customer(s, "email", email, name)
+                s.add(
+                    Identity(
+                        customer_id=cust.id or 0,
+                        kind="telegram",
+                        address=str(tg[0]),
+                        display=f"@{tg[1]}",
+                    )
+                )
         topics = [t for t in D.TOPICS if t[0] == lang] or D.TOPICS
         n_tickets = 1 + (i % 3 == 0)
         for k in range(n_tickets):
@@ -149,6 +162,8 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
             _lang, subject, opening, reply, follow, tags, prio = topic  # type: ignore[misc,assignment]
             start = now - timedelta(days=rnd.uniform(0.05, 14), minutes=rnd.randint(0, 600))
             use_tg = tg is not None and (email is None or k % 2 == 1)
+            if use_tg and k:
+                tags, prio = [], "normal"  # a short chat question, not the topic's mail
             if use_tg:
                 assert tg is not None
                 chat, username = tg
