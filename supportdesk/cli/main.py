@@ -167,4 +167,3 @@ _register()
 
 def run() -> None:
     app()
-

@@ -163,7 +163,7 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
             start = now - timedelta(days=rnd.uniform(0.05, 14), minutes=rnd.randint(0, 600))
             use_tg = tg is not None and (email is None or k % 2 == 1)
             if use_tg and k:
-                tags, prio = [], "normal"  # a short chat question, not the topic's mail
+                tags, prio = [], "normal"  # type: ignore[assignment]  # a short chat question
             if use_tg:
                 assert tg is not None
                 chat, username = tg
@@ -209,10 +209,10 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
                 res = ingest(s, desk, msg, historical=True, now=start)
                 t = s.get(Ticket, res.ticket_id)
                 assert t is not None and t.id is not None
-                cust = s.get(Customer, t.customer_id)
-                if cust is not None:
-                    cust.language, cust.company, cust.name = lang, company, name
-                    s.add(cust)
+                row = s.get(Customer, t.customer_id)
+                if row is not None:
+                    row.language, row.company, row.name = lang, company, name
+                    s.add(row)
                 _tag(s, t.id, list(tags), tag_cache)
                 t.priority = prio
                 t.priority_rank = PRIORITY_RANK[prio]

@@ -10,7 +10,6 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from supportdesk.services.desk import Desk, NotFound

@@ -103,8 +103,8 @@ def test_smtp_down_then_up_delivers_exactly_once(
     edesk: Any, imap_account: Any, smtp_sink: Any
 ) -> None:
     with edesk.db.write() as s:
-        from tests.factories import inbound_email
         from supportdesk.services.ingest import ingest
+        from tests.factories import inbound_email
 
         r = ingest(s, edesk, inbound_email(external_id="x1@example.ru"), historical=True)
         t = s.get(Ticket, r.ticket_id)
