@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from sqlmodel import Session, select
 
@@ -11,6 +12,7 @@ from supportdesk.store.models import Customer, Identity, utcnow
 _ws = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=65536)
 def normalize_email(address: str) -> str:
     """Case-folded local part and domain, the domain in its IDNA (punycode) form."""
     address = _ws.sub("", address or "").strip("<>").strip()

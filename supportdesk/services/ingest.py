@@ -120,6 +120,8 @@ class _Row:
     instance; the batch inserts it with one bulk statement.
     """
 
+    id: int | None
+
     def __init__(self, model: Any, **values: Any) -> None:
         for name, info in model.model_fields.items():
             if name in values:
@@ -136,13 +138,40 @@ class _Row:
 
 
 def _insert_rows(conn: Any, model: Any, rows: list[_Row]) -> None:
-    """Insert rows and give each its new id (one statement per chunk, either backend)."""
+    """Insert rows and give each its new id, in one executemany per chunk.
+
+    Ids are allocated up front: on SQLite the writer holds the database lock (BEGIN IMMEDIATE),
+    so max(id)+1... is safe; on PostgreSQL they come from the table's sequence. Elsewhere the
+    insert asks for them back (slower: row by row where order cannot be guaranteed).
+    """
+    if not rows:
+        return
     table = model.__table__
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        start = (conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
+        ids = list(range(start, start + len(rows)))
+    elif dialect == "postgresql":
+        seq = conn.execute(
+            sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
+        ).scalar()
+        ids = list(
+            conn.execute(
+                sa.text("SELECT nextval(:s) FROM generate_series(1, :n)"),
+                {"s": seq, "n": len(rows)},
+            ).scalars()
+        )
+    else:
+        for chunk in _chunks(rows):
+            stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            got = conn.execute(stmt, [r.values() for r in chunk]).scalars().all()
+            for r, new_id in zip(chunk, got, strict=True):
+                r.id = new_id
+        return
+    for r, new_id in zip(rows, ids, strict=True):
+        r.id = new_id
     for chunk in _chunks(rows):
-        stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        ids = conn.execute(stmt, [r.values() for r in chunk]).scalars().all()
-        for r, new_id in zip(chunk, ids, strict=True):
-            r.id = new_id
+        conn.execute(sa.insert(table), [{"id": r.id, **r.values()} for r in chunk])
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:
