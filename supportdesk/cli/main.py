@@ -78,9 +78,21 @@ class CliState:
 
     def desk(self) -> Desk:
         if self._desk is None:
-            from supportdesk.services.desk import open_desk
+            from supportdesk.locations import config_path, database_path, default_home
+            from supportdesk.services.desk import NotFound, open_desk
 
-            self._desk = open_desk(self.home, agent=self.agent, db_url=self.db_url)
+            home = (self.home or default_home()).expanduser()
+            if (
+                not self.db_url
+                and not config_path(home).exists()
+                and not database_path(home).exists()
+            ):
+                # a typo in --home must not quietly create an empty desk somewhere
+                raise NotFound(
+                    f"there is no desk in {home}; create one with `supportdesk --home {home} init` "
+                    "or try `supportdesk demo`"
+                )
+            self._desk = open_desk(home, agent=self.agent, db_url=self.db_url)
         return self._desk
 
 

@@ -18,6 +18,8 @@ FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file()) if CORPUS.exists() e
 
 
 def _import(home: Path, *paths: Path) -> dict[str, Any]:
+    if not (home / "config.toml").exists():
+        assert CliRunner().invoke(app, ["--home", str(home), "init"]).exit_code == 0
     res = CliRunner().invoke(
         app, ["--home", str(home), "import", *map(str, paths), "--json", "--workers", "1"]
     )
@@ -109,3 +111,10 @@ def test_mail_without_message_id_dedupes_by_content(home: Path, tmp_path: Path) 
     (tmp_path / "b.eml").write_bytes(raw)  # the same mail delivered to two mailboxes
     doc = _import(home, tmp_path / "a.eml", tmp_path / "b.eml")
     assert doc["imported"] == 1 and doc["duplicates"] == 1
+
+
+def test_a_mistyped_home_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "desk"
+    res = CliRunner().invoke(app, ["--home", str(missing), "tickets", "list"])
+    assert res.exit_code == 3 and "there is no desk" in res.stderr
+    assert not missing.exists()
