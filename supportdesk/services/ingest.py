@@ -509,6 +509,18 @@ class _Batch:
                 t.status = "open"
         else:
             t.last_customer_at = _later(t.last_customer_at, p.sent_at)
+            if not p.created and t.snoozed_until is not None and t.snoozed_until > p.sent_at:
+                # the customer wrote again: a snoozed ticket comes back to the queue now
+                self.events.append(
+                    (
+                        "woke",
+                        {"agent": "system", "at": p.sent_at},
+                        t,
+                        None,
+                        {"before": t.snoozed_until, "after": None, "why": "customer replied"},
+                    )
+                )
+                t.snoozed_until = None
             if not p.created and not p.rating and t.status in ("pending", "solved"):
                 before = t.status
                 t.status = "open"

@@ -131,3 +131,18 @@ def test_one_customer_many_identities(desk: Any) -> None:
         assert len(s.exec(select(Customer)).all()) == 1
         ids = s.exec(select(Identity)).all()
         assert [i.address for i in ids] == ["user@xn--e1afmkfd.xn--p1ai"]
+
+
+def test_customer_reply_wakes_a_snoozed_ticket(desk: Any) -> None:
+    from datetime import timedelta
+
+    first = ingest(desk, inbound_email(external_id="sn1@x"))
+    with desk.db.write() as s:
+        t = s.get(Ticket, first.ticket_id)
+        assert t is not None
+        t.snoozed_until = t.created_at + timedelta(days=3)
+        s.add(t)
+    later = inbound_email(external_id="sn2@x", in_reply_to=["sn1@x"])
+    later.sent_at = later.sent_at + timedelta(hours=1)  # type: ignore[operator]
+    ingest(desk, later)
+    assert _ticket(desk, first.ticket_id).snoozed_until is None
