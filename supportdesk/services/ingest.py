@@ -215,13 +215,17 @@ class _Batch:
         self.seen_keys: set[str] = set()
 
     # ---- look-ups for the whole batch ------------------------------------------------------
-    def prefetch(self, msgs: Sequence[InboundMessage]) -> dict[str, Message]:
+    def prefetch(self, msgs: Sequence[InboundMessage]) -> dict[str, tuple[int, int]]:
         s = self.s
         keys = list({m.dedupe_key for m in msgs})
-        existing: dict[str, Message] = {}
+        existing: dict[str, tuple[int, int]] = {}  # dedupe key -> (message id, ticket id)
         for chunk in _chunks(keys):
-            for row in s.exec(select(Message).where(col(Message.dedupe_key).in_(chunk))).all():
-                existing[row.dedupe_key or ""] = row
+            for dkey, msg_pk, msg_ticket in s.exec(
+                select(Message.dedupe_key, Message.id, Message.ticket_id).where(
+                    col(Message.dedupe_key).in_(chunk)
+                )
+            ).all():
+                existing[dkey or ""] = (msg_pk or 0, msg_ticket)
         refs: set[str] = set()
         for m in msgs:
             if m.kind == "email":
@@ -258,10 +262,12 @@ class _Batch:
         cust_ids: dict[tuple[str, str], int] = {}
         for kind, lst in by_kind.items():
             for chunk in _chunks(lst):
-                for ident in s.exec(
-                    select(Identity).where(Identity.kind == kind, col(Identity.address).in_(chunk))
+                for address, customer_id in s.exec(
+                    select(Identity.address, Identity.customer_id).where(
+                        Identity.kind == kind, col(Identity.address).in_(chunk)
+                    )
                 ).all():
-                    cust_ids[(kind, ident.address)] = ident.customer_id
+                    cust_ids[(kind, address)] = customer_id
         loaded: dict[int, Customer] = {}
         pending = set(cust_ids.values())
         while pending:
@@ -369,17 +375,18 @@ class _Batch:
 
     # ---- one message -----------------------------------------------------------------------
     def place(
-        self, i: int, msg: InboundMessage, raw_sha: str | None, existing: dict[str, Message]
+        self, i: int, msg: InboundMessage, raw_sha: str | None, existing: dict[str, tuple[int, int]]
     ) -> None:
         s, now = self.s, self.now
         key = msg.dedupe_key
-        old = existing.get(key)
-        if old is not None:
-            if msg.edited and msg.text != old.text:
+        known = existing.get(key)
+        if known is not None:
+            old = s.get(Message, known[0]) if msg.edited else None
+            if old is not None and msg.text != old.text:
                 self.results.append(self._edit(old, msg))
             else:
                 self.results.append(
-                    IngestResult("duplicate", old.ticket_id, old.id, reason="duplicate")
+                    IngestResult("duplicate", known[1], known[0], reason="duplicate")
                 )
             return
         if key in self.seen_keys:
