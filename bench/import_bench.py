@@ -44,6 +44,7 @@ class Corpus:
 def _supportdesk_once(work: Path, maildir: Path, n: int) -> tuple[float, Path]:
     home = work / f"sd-{n}"
     shutil.rmtree(home, ignore_errors=True)
+    run(supportdesk(home, "init"))  # a command needs a desk; only the import is timed
     took = time_command(supportdesk(home, "import", str(maildir)))
     out = run(supportdesk(home, "tickets", "list", "--json", "-n", "1")).stdout
     if not out.strip().startswith("["):
