@@ -113,6 +113,7 @@ def test_mail_without_message_id_dedupes_by_content(home: Path, tmp_path: Path) 
     assert doc["imported"] == 1 and doc["duplicates"] == 1
 
 
+@pytest.mark.sqlite_only  # with a database URL the home holds only files, so none is needed
 def test_a_mistyped_home_is_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "typo" / "desk"
     res = CliRunner().invoke(app, ["--home", str(missing), "tickets", "list"])
