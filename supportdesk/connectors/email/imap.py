@@ -76,6 +76,38 @@ def where(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def connection_sentence(
+    protocol: str,
+    host: str,
+    place: str,
+    timeout: float,
+    exc: BaseException,
+    doing: str,
+    tls_ports: str,
+) -> str | None:
+    """One sentence for a failure to reach or secure a mail server (None: not such a failure).
+
+    ``tls_ports`` is the usual-ports hint, e.g. ``'"ssl" is usually port 993, "starttls" port 143'``.
+    """
+    if isinstance(exc, socket.gaierror):
+        return f"{protocol} server name {host!r} could not be resolved"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{protocol} server {place} refused the connection (is it running on that port?)"
+    if isinstance(exc, TimeoutError):
+        return f"{protocol} server {place} did not answer within {timeout:g} s while {doing}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"TLS certificate of {protocol} server {place} could not be verified "
+            f"({exc.verify_message or exc.reason})"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return (
+            f"TLS with {protocol} server {place} failed ({exc.reason or exc}); check the port and "
+            f"the security setting ({tls_ports})"
+        )
+    return None
+
+
 def check_transport(protocol: str, host: str, port: int, security: str) -> None:
     """Raise ChannelError unless host, port and security make a usable, safe combination.
 
@@ -433,22 +465,17 @@ class ImapSource:
         s, place = self.settings, self.where
         if isinstance(exc, ChannelError):
             return exc
-        if isinstance(exc, socket.gaierror):
-            sentence = f"IMAP server name {s.host!r} could not be resolved"
-        elif isinstance(exc, ConnectionRefusedError):
-            sentence = f"IMAP server {place} refused the connection (is it running on that port?)"
-        elif isinstance(exc, TimeoutError):
-            sentence = f"IMAP server {place} did not answer within {s.timeout:g} s while {doing}"
-        elif isinstance(exc, ssl.SSLCertVerificationError):
-            sentence = (
-                f"TLS certificate of IMAP server {place} could not be verified "
-                f"({exc.verify_message or exc.reason})"
-            )
-        elif isinstance(exc, ssl.SSLError):
-            sentence = (
-                f"TLS with IMAP server {place} failed ({exc.reason or exc}); check the port and "
-                f'the security setting ("ssl" is usually port 993, "starttls" port 143)'
-            )
+        known = connection_sentence(
+            "IMAP",
+            s.host,
+            place,
+            s.timeout,
+            exc,
+            doing,
+            '"ssl" is usually port 993, "starttls" port 143',
+        )
+        if known is not None:
+            sentence = known
         elif isinstance(exc, imaplib.IMAP4.abort | ConnectionError | EOFError):
             sentence = f"IMAP server {place} closed the connection while {doing}"
         elif isinstance(exc, OSError):

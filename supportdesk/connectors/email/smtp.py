@@ -17,7 +17,6 @@ import logging
 import re
 import secrets
 import smtplib
-import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from supportdesk.connectors.base import (
     SendError,
     SendResult,
 )
-from supportdesk.connectors.email.imap import Security, check_transport, where
+from supportdesk.connectors.email.imap import Security, check_transport, connection_sentence, where
 
 __all__ = [
     "SmtpSender",
@@ -477,22 +476,17 @@ class SmtpSender:
             exc.__context__, TimeoutError
         ):  # smtplib reports a read timeout as "Connection unexpectedly closed: timed out"
             exc = exc.__context__
-        if isinstance(exc, socket.gaierror):
-            sentence = f"SMTP server name {s.host!r} could not be resolved"
-        elif isinstance(exc, ConnectionRefusedError):
-            sentence = f"SMTP server {place} refused the connection (is it running on that port?)"
-        elif isinstance(exc, TimeoutError):
-            sentence = f"SMTP server {place} did not answer within {s.timeout:g} s while {doing}"
-        elif isinstance(exc, ssl.SSLCertVerificationError):
-            sentence = (
-                f"TLS certificate of SMTP server {place} could not be verified "
-                f"({exc.verify_message or exc.reason})"
-            )
-        elif isinstance(exc, ssl.SSLError):
-            sentence = (
-                f"TLS with SMTP server {place} failed ({exc.reason or exc}); check the port and "
-                f'the security setting ("ssl" is usually port 465, "starttls" port 587)'
-            )
+        known = connection_sentence(
+            "SMTP",
+            s.host,
+            place,
+            s.timeout,
+            exc,
+            doing,
+            '"ssl" is usually port 465, "starttls" port 587',
+        )
+        if known is not None:
+            sentence = known
         elif isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError | EOFError):
             sentence = f"SMTP server {place} closed the connection while {doing}"
         elif isinstance(exc, smtplib.SMTPResponseException):
