@@ -170,8 +170,31 @@ def _insert_rows(conn: Any, model: Any, rows: list[_Row]) -> None:
         return
     for r, new_id in zip(rows, ids, strict=True):
         r.id = new_id
+    if dialect == "sqlite":
+        _sqlite_executemany(conn, table, rows)
+        return
     for chunk in _chunks(rows):
         conn.execute(sa.insert(table), [{"id": r.id, **r.values()} for r in chunk])
+
+
+def _sqlite_executemany(conn: Any, table: Any, rows: list[_Row]) -> None:
+    """One DB-API executemany with SQLAlchemy's own bind processors (same stored formats),
+    without building a parameter dictionary per row through the SQL compiler."""
+    cols = list(table.columns)
+    procs = [c.type.bind_processor(conn.dialect) for c in cols]
+    sql = (
+        f'INSERT INTO "{table.name}" ({", ".join(chr(34) + c.name + chr(34) for c in cols)}) '
+        f"VALUES ({', '.join('?' for _ in cols)})"
+    )
+    data = []
+    for r in rows:
+        d = r.__dict__
+        data.append(
+            tuple(
+                p(d.get(c.name)) if p else d.get(c.name) for c, p in zip(cols, procs, strict=True)
+            )
+        )
+    conn.connection.driver_connection.executemany(sql, data)
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:
