@@ -98,45 +98,17 @@ def quarantine_list(
 
     Example: supportdesk quarantine list --json
     """
-    from sqlmodel import col, select
-
-    from supportdesk.services.tickets import iso
-    from supportdesk.store.models import Quarantine
+    from supportdesk.services.quarantine import list_entries
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
-        q = select(Quarantine).order_by(col(Quarantine.id))
-        if not all_:
-            q = q.where(col(Quarantine.resolved_at).is_(None))
-        rows = [
-            {
-                "id": r.id,
-                "channel": r.channel,
-                "source": r.source,
-                "error": r.error,
-                "raw_sha256": r.raw_sha256,
-                "created_at": iso(r.created_at),
-                "attempts": r.attempts,
-                "resolved_at": iso(r.resolved_at),
-            }
-            for r in s.exec(q).all()
-        ]
+        rows = list_entries(s, include_resolved=all_)
     if json_out:
         print_json(rows)
     elif csv_out:
-        print_csv(
-            rows,
-            [
-                "id",
-                "channel",
-                "source",
-                "error",
-                "raw_sha256",
-                "created_at",
-                "attempts",
-                "resolved_at",
-            ],
-        )
+        from supportdesk.services.quarantine import COLUMNS
+
+        print_csv(rows, COLUMNS)
     else:
         print_table(
             rows,
@@ -158,27 +130,22 @@ def quarantine_show(
     """
     import sys
 
-    from supportdesk.services.desk import NotFound
-    from supportdesk.store.files import read_raw
-    from supportdesk.store.models import Quarantine
+    from supportdesk.services.quarantine import entry
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
-        row = s.get(Quarantine, qid)
-        if row is None:
-            raise NotFound(f"there is no quarantine entry {qid}")
-    try:
-        data = read_raw(desk.home, row.raw_sha256)
-    except (OSError, ValueError):
-        data = b""
+        row, data = entry(s, desk, qid)
     if raw:
         sys.stdout.buffer.write(data)
         return
     con = console()
     con.print(
-        inert(f"#{row.id} from {row.source} ({row.channel}) at {row.created_at}", one_line=True)
+        inert(
+            f"#{row['id']} from {row['source']} ({row['channel']}) at {row['created_at']}",
+            one_line=True,
+        )
     )
-    con.print(inert(f"Reason: {row.error}", one_line=True))
+    con.print(inert(f"Reason: {row['error']}", one_line=True))
     con.print(inert(data[:4000].decode("utf-8", "replace")))
 
 
