@@ -198,51 +198,60 @@ def list_outbox(
     return list(session.exec(q).all())
 
 
-def retry(session: Session, desk: Desk, outbox_id: int) -> Outbox:
+def _change_state(
+    session: Session, desk: Desk, outbox_id: int, state: str, kind: str, refusals: dict[str, str]
+) -> Outbox:
+    """Move an outbox item to ``state`` with an audit event; ``refusals``: state -> why not."""
     row = session.get(Outbox, outbox_id)
     if row is None:
         raise NotFound(f"there is no outbox item {outbox_id}")
-    if row.state == "sent":
-        raise Conflict(f"outbox item {outbox_id} was already sent; it will not be sent twice")
-    if row.state == "sending":
-        raise Conflict(f"outbox item {outbox_id} is being sent right now")
+    if row.state in refusals:
+        raise Conflict(f"outbox item {outbox_id} {refusals[row.state]}")
     before = row.state
-    row.state = "queued"
-    row.next_attempt_at = utcnow()
+    row.state = state
+    if state == "queued":
+        row.next_attempt_at = utcnow()
     session.add(row)
     events.record(
         session,
-        "outbox_retry",
+        kind,
         agent=desk.agent,
         ticket_id=row.ticket_id,
         outbox_id=row.id,
         before=before,
-        after="queued",
+        after=state,
     )
     return row
+
+
+def retry(session: Session, desk: Desk, outbox_id: int) -> Outbox:
+    """Queue a failed (or cancelled) item again; never one that was sent."""
+    return _change_state(
+        session,
+        desk,
+        outbox_id,
+        "queued",
+        "outbox_retry",
+        {
+            "sent": "was already sent; it will not be sent twice",
+            "sending": "is being sent right now",
+        },
+    )
 
 
 def cancel(session: Session, desk: Desk, outbox_id: int) -> Outbox:
-    row = session.get(Outbox, outbox_id)
-    if row is None:
-        raise NotFound(f"there is no outbox item {outbox_id}")
-    if row.state == "sent":
-        raise Conflict(f"outbox item {outbox_id} was already sent and cannot be cancelled")
-    if row.state == "sending":
-        raise Conflict(f"outbox item {outbox_id} is being sent right now; try again in a moment")
-    before = row.state
-    row.state = "cancelled"
-    session.add(row)
-    events.record(
+    """Stop an item that was not sent yet."""
+    return _change_state(
         session,
+        desk,
+        outbox_id,
+        "cancelled",
         "outbox_cancel",
-        agent=desk.agent,
-        ticket_id=row.ticket_id,
-        outbox_id=row.id,
-        before=before,
-        after="cancelled",
+        {
+            "sent": "was already sent and cannot be cancelled",
+            "sending": "is being sent right now; try again in a moment",
+        },
     )
-    return row
 
 
 def delivery_of(session: Session, message_ids: list[int]) -> dict[int, Outbox]:
