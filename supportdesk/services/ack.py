@@ -43,6 +43,11 @@ def ack_allowed(session: Session, desk: Desk, msg: InboundMessage, address: str)
             return False
     elif msg.kind == "telegram" and msg.extra.get("group"):
         return False
+    return _under_hourly_limit(session, desk, address)
+
+
+def _under_hourly_limit(session: Session, desk: Desk, address: str) -> bool:
+    """Fewer automatic replies to ``address`` in the last hour than the desk allows."""
     since = utcnow() - timedelta(hours=1)
     count = session.exec(
         select(func.count())
@@ -66,13 +71,7 @@ def queue_ack(session: Session, desk: Desk, ticket: Ticket, address: str) -> Mes
 
     if ticket.ack_sent:
         return None
-    since = utcnow() - timedelta(hours=1)
-    recent = session.exec(
-        select(func.count())
-        .select_from(AckLog)
-        .where(AckLog.address == address.lower(), col(AckLog.sent_at) >= since)
-    ).one()
-    if int(recent) >= max(desk.config.desk.ack_limit_per_hour, 0):
+    if not _under_hourly_limit(session, desk, address):
         return None  # a loop or a flood: the limit holds within one batch too
     first = session.get(Message, ticket.last_message_id) if ticket.last_message_id else None
     lang = "ru" if first is not None and _looks_russian(first.text + " " + ticket.subject) else "en"
