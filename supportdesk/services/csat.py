@@ -76,7 +76,9 @@ def survey_allowed(session: Session, ticket: Ticket) -> bool:
         return False
     if ticket.kind not in ("email", "telegram") or not ticket.reply_to_address:
         return False
-    if ticket.reply_to_address.startswith("merged:"):
+    from supportdesk.services.ingest import merged_into
+
+    if merged_into(ticket) is not None:
         return False
     customer = resolve_customer(session, ticket.customer_id)
     if customer.csat_opt_out:

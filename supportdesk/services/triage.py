@@ -323,10 +323,11 @@ def _fields_op(
 
 
 def _check_not_merged(t: Ticket) -> None:
-    if t.status == "closed" and t.reply_to_address.startswith("merged:"):
-        raise BadInput(
-            f"ticket #{t.id} was merged into #{t.reply_to_address.split(':', 1)[1]}; work on that ticket"
-        )
+    from supportdesk.services.ingest import merged_into
+
+    target = merged_into(t) if t.status == "closed" else None
+    if target is not None:
+        raise BadInput(f"ticket #{t.id} was merged into #{target}; work on that ticket")
 
 
 def assign(desk: Desk, ids: list[int], who: str, *, dry_run: bool = False) -> ActionResult:
