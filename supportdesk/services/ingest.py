@@ -11,7 +11,6 @@ writes tickets, messages, events and the search index in a few bulk statements.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from supportdesk.connectors.base import InboundMessage
+from supportdesk.connectors.email.subject import ticket_title, ticket_token
 from supportdesk.services import events, priority_rules, sla
 from supportdesk.services.desk import Desk
 from supportdesk.services.identity import normalize_address, normalize_email
@@ -40,29 +40,7 @@ from supportdesk.store.models import (
 
 Outcome = Literal["new_ticket", "joined", "duplicate", "updated", "outbound", "bounce", "ignored"]
 
-# Re:, Fwd:, AW:, WG:, Ответ:, Отв:, Fw:, RE[2]:, Re^2: ... repeated
-_PREFIX = re.compile(
-    r"^\s*(?:(?:re|fwd?|aw|wg|sv|vs|tr|antw|ответ|отв|пересл|переслать|на)\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*[:：]\s*)+",
-    re.IGNORECASE,
-)
-_TOKEN = re.compile(r"\[#(\d{1,12})\]")
 CHUNK = 500
-
-
-def strip_prefixes(subject: str) -> str:
-    return _PREFIX.sub("", subject or "").strip()
-
-
-def ticket_token(subject: str) -> int | None:
-    """The ``[#N]`` token of a subject, if any."""
-    m = _TOKEN.search(subject or "")
-    return int(m.group(1)) if m else None
-
-
-def clean_subject(subject: str) -> str:
-    """Subject without reply prefixes and without our token, for a new ticket's title."""
-    s = _TOKEN.sub("", strip_prefixes(subject)).strip()
-    return re.sub(r"\s+", " ", s)
 
 
 @dataclass
@@ -137,20 +115,19 @@ class _Row:
         return {k: v for k, v in self.__dict__.items() if k != "id"}
 
 
-def _insert_rows(conn: Any, model: Any, rows: list[_Row]) -> None:
-    """Insert rows and give each its new id, in one executemany per chunk.
+def _allocate_ids(conn: Any, model: Any, rows: Sequence[Any]) -> bool:
+    """Give each new row its id before anything is inserted; False where the backend can't.
 
-    Ids are allocated up front: on SQLite the writer holds the database lock (BEGIN IMMEDIATE),
-    so max(id)+1... is safe; on PostgreSQL they come from the table's sequence. Elsewhere the
-    insert asks for them back (slower: row by row where order cannot be guaranteed).
+    On SQLite the writer holds the database lock (BEGIN IMMEDIATE), so max(id)+1... is safe;
+    on PostgreSQL the ids come from the table's sequence.
     """
     if not rows:
-        return
+        return True
     table = model.__table__
     dialect = conn.dialect.name
     if dialect == "sqlite":
         start = (conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
-        ids = list(range(start, start + len(rows)))
+        ids: Iterable[int] = range(start, start + len(rows))
     elif dialect == "postgresql":
         seq = conn.execute(
             sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
@@ -162,38 +139,63 @@ def _insert_rows(conn: Any, model: Any, rows: list[_Row]) -> None:
             ).scalars()
         )
     else:
-        for chunk in _chunks(rows):
-            stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            got = conn.execute(stmt, [r.values() for r in chunk]).scalars().all()
-            for r, new_id in zip(chunk, got, strict=True):
-                r.id = new_id
-        return
+        return False
     for r, new_id in zip(rows, ids, strict=True):
         r.id = new_id
-    if dialect == "sqlite":
+    return True
+
+
+def _write_rows(conn: Any, model: Any, rows: Sequence[Any]) -> None:
+    """Insert rows (``_Row`` objects or dicts) that already have their ids, or need none."""
+    if not rows:
+        return
+    table = model.__table__
+    if conn.dialect.name == "sqlite":
         _sqlite_executemany(conn, table, rows)
         return
     for chunk in _chunks(rows):
-        conn.execute(sa.insert(table), [{"id": r.id, **r.values()} for r in chunk])
+        conn.execute(sa.insert(table), [r if isinstance(r, dict) else r.__dict__ for r in chunk])
 
 
-def _sqlite_executemany(conn: Any, table: Any, rows: list[_Row]) -> None:
+def _insert_rows(conn: Any, model: Any, rows: list[_Row]) -> None:
+    """Insert new rows and give each its id (allocated up front where the backend allows)."""
+    if not rows:
+        return
+    if _allocate_ids(conn, model, rows):
+        _write_rows(conn, model, rows)
+        return
+    table = model.__table__
+    for chunk in _chunks(rows):  # elsewhere: ask for the ids back (row by row, slower)
+        stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        got = conn.execute(stmt, [r.values() for r in chunk]).scalars().all()
+        for r, new_id in zip(chunk, got, strict=True):
+            r.id = new_id
+
+
+_INSERTS: dict[tuple[str, frozenset[str] | None], tuple[str, list[tuple[str, Any]]]] = {}
+
+
+def _sqlite_executemany(conn: Any, table: Any, rows: Sequence[Any]) -> None:
     """One DB-API executemany with SQLAlchemy's own bind processors (same stored formats),
-    without building a parameter dictionary per row through the SQL compiler."""
-    cols = list(table.columns)
-    procs = [c.type.bind_processor(conn.dialect) for c in cols]
-    sql = (
-        f'INSERT INTO "{table.name}" ({", ".join(chr(34) + c.name + chr(34) for c in cols)}) '
-        f"VALUES ({', '.join('?' for _ in cols)})"
-    )
+    without building a parameter dictionary per row through the SQL compiler.
+
+    Dict rows name only the columns they set (an event has no id: SQLite assigns it).
+    """
+    first = rows[0]
+    only = frozenset(first) if isinstance(first, dict) else None
+    key = (table.name, only)
+    plan = _INSERTS.get(key)
+    if plan is None:
+        cols = [c for c in table.columns if only is None or c.name in only]
+        names = ", ".join(f'"{c.name}"' for c in cols)
+        sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in cols)})'
+        plan = (sql, [(c.name, c.type.bind_processor(conn.dialect)) for c in cols])
+        _INSERTS[key] = plan
+    sql, procs = plan
     data = []
     for r in rows:
-        d = r.__dict__
-        data.append(
-            tuple(
-                p(d.get(c.name)) if p else d.get(c.name) for c, p in zip(cols, procs, strict=True)
-            )
-        )
+        d = r if isinstance(r, dict) else r.__dict__
+        data.append(tuple([p(d[n]) if p else d[n] for n, p in procs]))
     conn.connection.driver_connection.executemany(sql, data)
 
 
@@ -232,6 +234,8 @@ class _Batch:
         self.by_msgid: dict[str, Ticket] = {}  # Message-ID -> ticket, known and in this batch
         self.customers: dict[tuple[str, str], Customer] = {}  # (kind, normalized address)
         self.new_customers: list[tuple[Customer, Identity]] = []
+        self.all_new_customers: list[tuple[Customer, Identity]] = []  # for the search index
+        self.renamed: dict[int, Customer] = {}  # existing customers whose name ingest set
         self.tickets: dict[int, Ticket] = {}
         self.open_chats: dict[tuple[int, str], Ticket] = {}
         self.new_tickets: list[Ticket] = []
@@ -374,6 +378,8 @@ class _Batch:
                 cust.name = name
                 cust.updated_at = self.now
                 self.s.add(cust)
+                if cust.id is not None:
+                    self.renamed[cust.id] = cust
             return cust
         kind, addr = key
         row = _Row(
@@ -394,6 +400,7 @@ class _Batch:
         )
         self.customers[key] = row  # type: ignore[assignment]
         self.new_customers.append((row, ident))  # type: ignore[arg-type]
+        self.all_new_customers.append((row, ident))  # type: ignore[arg-type]
         return row  # type: ignore[return-value]
 
     # ---- one message -----------------------------------------------------------------------
@@ -501,7 +508,7 @@ class _Batch:
             subject = _telegram_subject(msg)
             reply_to = str(msg.extra.get("chat_id") or msg.sender_address)
         else:
-            subject = clean_subject(msg.subject) or "(no subject)"
+            subject = ticket_title(msg.subject)
             reply_to = self._customer_key(msg)[1]
         ticket: Any = _Row(
             Ticket,
@@ -654,7 +661,10 @@ class _Batch:
         for _i, p in self.placed:
             if p.created and not p.ticket.customer_id:
                 p.ticket.customer_id = p.customer.id or 0
-        _insert_rows(conn, Ticket, self.new_tickets)  # type: ignore[arg-type]
+        # ids first, so a new ticket is inserted once with its final counters
+        early = _allocate_ids(conn, Ticket, self.new_tickets)
+        if not early:
+            _insert_rows(conn, Ticket, self.new_tickets)  # type: ignore[arg-type]
         rows: list[_Row] = []
         for _i, p in self.placed:
             m, t = p.msg, p.ticket
@@ -683,12 +693,19 @@ class _Batch:
                 auto_reason=m.auto_reason,
             )
             rows.append(p.message)  # type: ignore[arg-type]
-        _insert_rows(conn, Message, rows)
+        if early:
+            early = _allocate_ids(conn, Message, rows)
+        if not early:
+            _insert_rows(conn, Message, rows)
         for _i, p in self.placed:
             assert p.message is not None
             mid = p.message.id or 0
             if p.ticket.last_message_id is None or mid > p.ticket.last_message_id:
                 p.ticket.last_message_id = mid
+        if early:
+            _write_rows(conn, Ticket, self.new_tickets)
+            _write_rows(conn, Message, rows)
+        for _i, p in self.placed:
             if p.msg.attachments:
                 p.att_names = self._store_attachments(p.message, p.msg)
         created_seen: set[int] = set()
@@ -737,31 +754,21 @@ class _Batch:
             events_rows.append(
                 self._event_row(kind, meta["agent"], meta["at"], t.id, None, mid, data)
             )
-        if events_rows:
-            conn.execute(sa.insert(Event.__table__), events_rows)  # type: ignore[attr-defined]
-        # new tickets got their counters after the insert; write those, and the touched old ones
+        _write_rows(conn, Event, events_rows)
         new_ids = {id(t) for t in self.new_tickets}
-        updates = [
-            {
-                "b_id": t.id,
-                "message_count": t.message_count,
-                "last_message_id": t.last_message_id,
-                "updated_at": t.updated_at,
-                "status": t.status,
-                "first_response_at": t.first_response_at,
-                "last_agent_at": t.last_agent_at,
-                "last_customer_at": t.last_customer_at,
-                "due_at": t.due_at,
-            }
-            for t in self.new_tickets
-        ]
-        if updates:
+        if not early and self.new_tickets:
+            # inserted before their messages: write the counters they got since
             tbl = Ticket.__table__  # type: ignore[attr-defined]
+            cols = ("message_count", "last_message_id", "updated_at", "status")
+            cols += ("first_response_at", "last_agent_at", "last_customer_at", "due_at")
             conn.execute(
                 sa.update(tbl)
                 .where(tbl.c.id == sa.bindparam("b_id"))
-                .values({k: sa.bindparam(k) for k in updates[0] if k != "b_id"}),
-                updates,
+                .values({k: sa.bindparam(k) for k in cols}),
+                [
+                    {"b_id": t.id, **{k: getattr(t, k) for k in cols}}
+                    for t in self.new_tickets
+                ],
             )
         for _i, p in self.placed:
             if id(p.ticket) not in new_ids:
@@ -816,14 +823,13 @@ class _Batch:
         return names
 
     def _index(self) -> None:
+        """Index the new messages and tickets, the new customers, and customers ingest renamed."""
         from supportdesk.store import search as store
 
         conn = self.s.connection()
         if not store.available(conn):
             return
         docs: list[Any] = []
-        tickets: dict[int, Ticket] = {}
-        customers: dict[int, Customer] = {}
         for _i, p in self.placed:
             m = p.message
             assert m is not None
@@ -837,31 +843,23 @@ class _Batch:
                 )
             )
             if p.created:
-                tickets[p.ticket.id or 0] = p.ticket
-            if p.customer.id is not None:
-                customers[p.customer.id] = p.customer
-        for t in tickets.values():
-            docs.append(store.Doc(store.KIND_TICKET, t.id or 0, title=t.subject or ""))
-        if customers:
-            idents: dict[int, list[str]] = {}
-            for chunk in _chunks(sorted(customers)):
-                for ident in self.s.exec(
-                    select(Identity).where(col(Identity.customer_id).in_(chunk))
-                ).all():
-                    idents.setdefault(ident.customer_id, []).append(
-                        f"{ident.address} {ident.display}"
-                    )
-            for c in customers.values():
-                docs.append(
-                    store.Doc(
-                        store.KIND_CUSTOMER,
-                        c.id or 0,
-                        title=f"{c.name} {c.company}",
-                        body=c.notes or "",
-                        extra=" ".join(idents.get(c.id or 0, [])),
-                    )
+                docs.append(store.Doc(store.KIND_TICKET, p.ticket.id or 0, title=p.ticket.subject))
+        for c, ident in self.all_new_customers:
+            docs.append(
+                store.Doc(
+                    store.KIND_CUSTOMER,
+                    c.id or 0,
+                    title=f"{c.name} {c.company}",
+                    body=c.notes or "",
+                    extra=f"{ident.address} {ident.display}",
                 )
+            )
         store.upsert(conn, docs)
+        if self.renamed:
+            from supportdesk.services import search_index
+
+            for cid in self.renamed:
+                search_index.index_customer(self.s, cid)
 
     def finish(self) -> list[IngestResult]:
         out: list[IngestResult] = []

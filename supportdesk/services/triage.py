@@ -712,8 +712,8 @@ def split(
     """Move messages of one ticket into a new ticket of the same customer."""
 
     def work(s: Session, batch: str) -> list[int]:
+        from supportdesk.connectors.email.subject import clean_subject
         from supportdesk.services.identity import normalize_email
-        from supportdesk.services.ingest import clean_subject
 
         msgs = _messages(s, message_ids)
         src_ids = {m.ticket_id for m in msgs}

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import unicodedata
 from pathlib import Path
 
-from supportdesk.locations import attachments_dir, file_mode, raw_dir
+from supportdesk.locations import attachments_dir, dir_mode, file_mode, raw_dir
 
 
 class StorageError(OSError):
@@ -45,34 +46,89 @@ def _atomic_write(path: Path, data: bytes, mode: int) -> None:
         raise StorageError(exc.errno, f"cannot store {path.name}: {exc.strerror}") from None
 
 
-_MADE: set[Path] = set()
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+# per home: (raw folder, file mode, folder mode, the fan-out folders known to exist)
+_LEDGERS: dict[str, tuple[str, int, int, set[str]]] = {}
+
+
+def _ledger(home: Path) -> tuple[str, int, int, set[str]]:
+    key = str(home)
+    led = _LEDGERS.get(key)
+    if led is None:
+        led = (str(raw_dir(home)), file_mode(home), dir_mode(home), set())
+        _LEDGERS[key] = led
+    return led
 
 
 def store_raw(home: Path, data: bytes, *, fsync: bool = True) -> str:
-    """Keep the raw bytes under raw/ab/cd/<sha256>; returns the hash. Idempotent."""
+    """Keep the raw bytes under raw/ab/<sha256>; returns the hash. Idempotent.
+
+    Written to a temporary name and renamed, so a crash never leaves a partial file under its
+    final name. ``fsync=False`` is for bulk imports, which sync the whole batch once before
+    committing it to the database.
+    """
     digest = sha256_hex(data)
-    path = raw_path(home, digest)
-    if not path.exists():
-        if fsync:
-            _atomic_write(path, data, file_mode(home))
-        else:
-            if path.parent not in _MADE:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _MADE.add(path.parent)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    base, mode, dmode, made = _ledger(home)
+    folder = f"{base}/{digest[:2]}"
+    path = f"{folder}/{digest}"
+    if os.path.exists(path):
+        return digest
+    tmp = f"{folder}/.{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        if folder not in made:
             try:
-                tmp.write_bytes(data)
-                os.chmod(tmp, file_mode(home))
-                os.replace(tmp, path)
-            except OSError as exc:
-                raise StorageError(exc.errno, f"cannot store raw message: {exc.strerror}") from None
+                os.mkdir(folder, dmode)
+                os.chmod(folder, dmode)  # past the umask: a team's home stays group-writable
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(folder, dmode, exist_ok=True)
+            made.add(folder)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise StorageError(exc.errno, f"cannot store raw message: {exc.strerror}") from None
+    if fsync:
+        _fsync_dir(folder)
     return digest
 
 
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def raw_path(home: Path, digest: str) -> Path:
-    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+    """Where the raw bytes of ``digest`` are (raw/ab/<sha>; earlier homes used raw/ab/cd/<sha>)."""
+    if not _HEX64.fullmatch(digest):
         raise ValueError("not a sha256 digest")
-    return raw_dir(home) / digest[:2] / digest[2:4] / digest
+    path = raw_dir(home) / digest[:2] / digest
+    if not path.exists():
+        old = raw_dir(home) / digest[:2] / digest[2:4] / digest
+        if old.exists():
+            return old
+    return path
 
 
 def read_raw(home: Path, digest: str) -> bytes:

@@ -26,7 +26,6 @@ reaches the match syntax unquoted.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
+
+from supportdesk.store.stems import _TOKEN as _TOKEN
+from supportdesk.store.stems import (
+    MAX_INDEXED_CHARS,
+    normalize,
+    stem_text,
+    stem_tokens,
+    tokens,
+)
 
 KIND_TICKET = 1  # ticket subject
 KIND_MESSAGE = 2  # message subject, text and attachment names
@@ -53,7 +61,6 @@ def ref_from_key(key: int) -> int:
 
 TABLE = "search_doc"
 MAX_TERMS = 64  # tokens in one query: a pasted page is refused with a clear message
-MAX_INDEXED_CHARS = 200_000  # per column: a huge mail is indexed by its first 200k characters
 
 # columns: title (subject, name, article title), body (text), extra (attachment names, addresses)
 SQLITE_WEIGHTS = (4.0, 1.0, 2.0)
@@ -133,54 +140,7 @@ def drop_schema(conn: Any) -> None:
 
 
 # --------------------------------------------------------------------------- text and stems
-
-_TOKEN = re.compile(r"[^\W_]+")
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-_LATIN = re.compile(r"[a-z]")
-_local = threading.local()  # Stemmer objects are not thread-safe: one set per thread
-
-
-def _stemmers() -> tuple[Any, Any]:
-    st = getattr(_local, "stemmers", None)
-    if st is None:
-        import Stemmer
-
-        st = (Stemmer.Stemmer("russian"), Stemmer.Stemmer("english"))
-        _local.stemmers = st
-    return st
-
-
-def normalize(token: str) -> str:
-    """Lower-case, ё -> е."""
-    return token.lower().replace("ё", "е")
-
-
-def tokens(text: str) -> list[str]:
-    """The normalized letter/digit tokens of ``text``."""
-    return [normalize(t) for t in _TOKEN.findall(normalize(text))]
-
-
-def stem_tokens(toks: Sequence[str]) -> list[str]:
-    """Each normalized token replaced by its stem (Russian or English by script)."""
-    ru, en = _stemmers()
-    out = list(toks)
-    ru_i = [i for i, t in enumerate(out) if _CYRILLIC.search(t)]
-    en_i = [i for i, t in enumerate(out) if not _CYRILLIC.search(t) and _LATIN.search(t)]
-    if ru_i:
-        for i, s in zip(ru_i, ru.stemWords([out[i] for i in ru_i]), strict=True):
-            out[i] = s
-    if en_i:
-        for i, s in zip(en_i, en.stemWords([out[i] for i in en_i]), strict=True):
-            out[i] = s
-    return out
-
-
-def stem_text(text: str | None) -> str:
-    """The indexed form of ``text``: its stems separated by spaces."""
-    if not text:
-        return ""
-    return " ".join(stem_tokens(tokens(text[:MAX_INDEXED_CHARS])))
-
+# (in stems.py, free of SQLAlchemy for the import's parser processes; re-exported here)
 
 # --------------------------------------------------------------------------- queries
 
@@ -404,13 +364,9 @@ class Doc:
     def key(self) -> int:
         return doc_key(self.kind, self.ref_id)
 
-    def row(self) -> dict[str, Any]:
-        return {
-            "r": self.key,
-            "t": stem_text(self.title),
-            "b": stem_text(self.body),
-            "e": stem_text(self.extra),
-        }
+    def row(self) -> tuple[int, str, str, str]:
+        """(key, stemmed title, stemmed body, stemmed extra) as the index stores them."""
+        return (self.key, stem_text(self.title), stem_text(self.body), stem_text(self.extra))
 
 
 def _dialect(conn: Any) -> str:
@@ -423,14 +379,33 @@ def available(conn: Any) -> bool:
 
 
 def upsert(conn: Any, docs: Sequence[Doc]) -> None:
-    """Add or replace documents (inside the caller's transaction)."""
+    """Add or replace documents (inside the caller's transaction).
+
+    One statement per batch that replaces by key (FTS5's ``INSERT OR REPLACE`` drops the old
+    row's terms; PostgreSQL's ``ON CONFLICT``), so a batch of new documents costs no lookups.
+    """
     if not docs or not available(conn):
         return
-    rows = [d.row() for d in docs]
-    delete(conn, [d.key for d in docs])
-    conn.execute(
-        sa.text(f"INSERT INTO {TABLE} (rowid, title, body, extra) VALUES (:r, :t, :b, :e)"), rows
-    )
+    # in key order: FTS5 flushes its pending terms to a new segment whenever a key is lower
+    # than the one before (tickets and messages interleaved cost ten times as much); the same
+    # document twice: the last one wins
+    rows = sorted({d.key: d.row() for d in docs}.values())
+    if _dialect(conn) == "sqlite":
+        raw = getattr(getattr(conn, "connection", None), "driver_connection", None)
+        if raw is not None:
+            raw.executemany(
+                f"INSERT OR REPLACE INTO {TABLE} (rowid, title, body, extra) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+            return
+        stmt = f"INSERT OR REPLACE INTO {TABLE} (rowid, title, body, extra) VALUES (:r, :t, :b, :e)"
+    else:
+        stmt = (
+            f"INSERT INTO {TABLE} (rowid, title, body, extra) VALUES (:r, :t, :b, :e) "
+            "ON CONFLICT (rowid) DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body, "
+            "extra = EXCLUDED.extra"
+        )
+    conn.execute(sa.text(stmt), [{"r": r[0], "t": r[1], "b": r[2], "e": r[3]} for r in rows])
 
 
 def delete(conn: Any, keys: Sequence[int]) -> None:
@@ -485,7 +460,7 @@ def rebuild_all(conn: Any) -> int:
         conn, "SELECT id, subject FROM ticket WHERE id > :last ORDER BY id LIMIT :n"
     ):
         docs = [Doc(KIND_TICKET, r[0], title=r[1] or "") for r in rows]
-        _insert(conn, docs)
+        upsert(conn, docs)
         n += len(docs)
     for rows in _chunks(
         conn, "SELECT id, subject, text FROM message WHERE id > :last ORDER BY id LIMIT :n"
@@ -495,7 +470,7 @@ def rebuild_all(conn: Any) -> int:
             Doc(KIND_MESSAGE, r[0], title=r[1] or "", body=r[2] or "", extra=names.get(r[0], ""))
             for r in rows
         ]
-        _insert(conn, docs)
+        upsert(conn, docs)
         n += len(docs)
     for rows in _chunks(
         conn,
@@ -507,25 +482,17 @@ def rebuild_all(conn: Any) -> int:
                 extra=idents.get(r[0], ""))
             for r in rows
         ]  # fmt: skip
-        _insert(conn, docs)
+        upsert(conn, docs)
         n += len(docs)
     for rows in _chunks(
         conn,
         "SELECT id, title, body, tags, slug FROM kb_article WHERE id > :last ORDER BY id LIMIT :n",
     ):
         docs = [kb_doc(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-        _insert(conn, docs)
+        upsert(conn, docs)
         n += len(docs)
     optimize(conn)
     return n
-
-
-def _insert(conn: Any, docs: list[Doc]) -> None:
-    if docs:
-        conn.execute(
-            sa.text(f"INSERT INTO {TABLE} (rowid, title, body, extra) VALUES (:r, :t, :b, :e)"),
-            [d.row() for d in docs],
-        )
 
 
 def _in_list(conn: Any, sql: str, ids: list[int]) -> list[Any]:
