@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from supportdesk.cli.main import desk_of
+from supportdesk.cli.main import desk_of, state
 from supportdesk.cli.output import console, print_json
 
 
@@ -29,48 +29,55 @@ def import_cmd(
 
     Example: supportdesk import ~/Maildir/support old-mail.mbox --channel support
     """
-    from supportdesk.connectors.files import count_raw_messages, iter_raw_messages
-    from supportdesk.services.desk import BadInput
-    from supportdesk.services.importing import default_email_channel, import_items
+    from supportdesk.connectors.files import count_raw_messages, iter_raw_refs
+    from supportdesk.services.import_prep import Preparer
 
-    desk = desk_of(ctx)
     for p in paths:
-        if not p.exists():
-            raise BadInput(f"{p} does not exist")
-    if channel is not None:
-        ch = desk.config.channel_named(channel)
-        if ch.type != "email":
-            raise BadInput(f"channel {channel!r} is not an e-mail channel")
-    name = channel or default_email_channel(desk)
-    show_progress = sys.stderr.isatty() and not json_out
-    if show_progress:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        if not p.exists() and not p.is_symlink():
+            from supportdesk.services.desk import BadInput
 
-        total = count_raw_messages(paths)
-        with Progress(
-            TextColumn("Importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console(stderr=True),
-            transient=True,
-        ) as prog:
-            task = prog.add_task("import", total=total or None)
-            summary = import_items(
-                desk,
-                iter_raw_messages(paths),
-                channel=name,
-                workers=workers,
-                progress=lambda n: prog.advance(task, n),
+            raise BadInput(f"{p} does not exist")
+    # The parser processes start now, before the database layer is loaded (about half a
+    # second of imports): they read, keep and parse while this process gets the store ready.
+    home = state(ctx).desk_home()
+    with Preparer(home, iter_raw_refs(paths), workers=workers) as prepared:
+        from supportdesk.services.desk import BadInput
+        from supportdesk.services.importing import default_email_channel, import_items
+
+        desk = desk_of(ctx)
+        if channel is not None:
+            ch = desk.config.channel_named(channel)
+            if ch.type != "email":
+                raise BadInput(f"channel {channel!r} is not an e-mail channel")
+        name = channel or default_email_channel(desk)
+        show_progress = sys.stderr.isatty() and not json_out
+        if show_progress:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
             )
-    else:
-        summary = import_items(desk, iter_raw_messages(paths), channel=name, workers=workers)
+
+            total = count_raw_messages(paths)
+            with Progress(
+                TextColumn("Importing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console(stderr=True),
+                transient=True,
+            ) as prog:
+                task = prog.add_task("import", total=total or None)
+                summary = import_items(
+                    desk,
+                    channel=name,
+                    prepared=prepared,
+                    progress=lambda n: prog.advance(task, n),
+                )
+        else:
+            summary = import_items(desk, channel=name, prepared=prepared)
     if json_out:
         print_json(summary.as_dict())
     else:

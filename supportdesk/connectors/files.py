@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["RawItem", "count_raw_messages", "iter_raw_messages"]
+__all__ = [
+    "FileRef",
+    "RawItem",
+    "count_raw_messages",
+    "iter_raw_messages",
+    "iter_raw_refs",
+    "read_ref",
+]
 
 _SNIFF = 4096
 _HEADER_START_RE = re.compile(rb"^[\x21-\x39\x3b-\x7e]{1,76}[ \t]*:")
@@ -56,6 +63,53 @@ class RawItem:
     source: str
     data: bytes | None = None
     error: str | None = None
+
+
+@dataclass
+class FileRef:
+    """A Maildir message not read yet: a parser process reads it (see :func:`read_ref`).
+
+    ``size`` is what the folder listing said, for the importer's memory budget.
+    """
+
+    path: str
+    size: int = 0
+
+
+def read_ref(ref: FileRef) -> list[RawItem]:
+    """The message (or, for an mbox sitting in a Maildir, the messages) of one file."""
+    path = Path(ref.path)
+    if path.is_dir():
+        return [RawItem(ref.path, error=f"could not read the folder {path}.")]
+    return list(_iter_file(path, explicit=True))
+
+
+def iter_raw_refs(paths: Iterable[Path | str]) -> Iterator[RawItem | FileRef]:
+    """Like :func:`iter_raw_messages`, but Maildir messages come as :class:`FileRef` for a
+    parser process to read, so the importing process never touches their bytes.
+
+    Raises :class:`FileNotFoundError` before yielding anything if a path does not exist.
+    """
+    checked = _check_paths(paths)
+    return _iter_refs(checked)
+
+
+def _iter_refs(paths: list[Path]) -> Iterator[RawItem | FileRef]:
+    for path in paths:
+        if not path.is_dir():
+            yield from _iter_file(path, explicit=True)
+            continue
+        for file_path, in_maildir in _walk_dir(path):
+            if in_maildir:
+                try:
+                    size = os.stat(file_path).st_size
+                except OSError:
+                    size = 0
+                yield FileRef(str(file_path), size)
+            elif file_path.is_dir():
+                yield RawItem(str(file_path), error=f"could not read the folder {file_path}.")
+            else:
+                yield from _iter_file(file_path, explicit=False)
 
 
 def _check_paths(paths: Iterable[Path | str]) -> list[Path]:

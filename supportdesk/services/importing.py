@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from supportdesk.connectors.base import InboundMessage, ParseError
+from supportdesk.connectors.base import InboundMessage
 from supportdesk.services.desk import Desk
+from supportdesk.services.import_prep import Prepared, Preparer, parse, sync_ledger
 from supportdesk.services.ingest import IngestResult, ingest, ingest_many, quarantine
 from supportdesk.store.files import sha256_hex, store_raw
 
-BATCH = 400
+BATCH = 1000  # messages per write transaction
 
 
 @dataclass
@@ -45,52 +46,14 @@ class ImportSummary:
         }
 
 
-def _parse(data: bytes) -> tuple[InboundMessage | None, str | None]:
-    from supportdesk.connectors.email.parse import parse_email
-
-    try:
-        return parse_email(data), None
-    except ParseError as exc:
-        return None, str(exc) or "the message cannot be parsed"
-    except Exception as exc:  # the parser's contract is ParseError; never let one mail stop a batch
-        return None, f"parser failure: {type(exc).__name__}: {exc}"
-
-
 def _parse_chunk(chunk: list[bytes]) -> list[tuple[InboundMessage | None, str | None]]:
     out = []
     for data in chunk:
-        msg, err = _parse(data)
+        msg, err = parse(data)
         if msg is not None:
             msg.raw = None  # the ledger has the bytes; don't ship them back across processes
         out.append((msg, err))
     return out
-
-
-def _prepare_chunk(
-    home: str, chunk: list[bytes]
-) -> list[tuple[str, InboundMessage | None, str | None]]:
-    """In a worker: keep the raw bytes in the ledger first, then parse them."""
-    from pathlib import Path
-
-    out = []
-    for data in chunk:
-        sha = store_raw(Path(home), data, fsync=False)
-        msg, err = _parse(data)
-        if msg is not None:
-            msg.raw = None
-        out.append((sha, msg, err))
-    return out
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for it in items:
-        chunk.append(it)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def parse_many(
@@ -116,10 +79,12 @@ def store_batch(
     summary: ImportSummary,
     extra_in_tx: Callable[[Any], None] | None = None,
     shas: list[str] | None = None,
+    stems: list[tuple[str, str, str] | None] | None = None,
 ) -> list[IngestResult]:
     """Ingest one batch in one write transaction (``extra_in_tx`` commits a cursor with it).
 
-    ``shas`` says the raw bytes are in the ledger already (written by the parser workers).
+    ``shas`` says the raw bytes are in the ledger already (written by the parser workers);
+    ``stems`` is what the workers stemmed for the search index.
     """
     if shas is None:
         shas = [store_raw(desk.home, data, fsync=False) for _src, data in items]
@@ -128,7 +93,9 @@ def store_batch(
     results: list[IngestResult] = []
     with desk.db.write() as s:
         good: list[tuple[str, str, InboundMessage]] = []
-        for (src, _data), sha, (msg, err) in zip(items, shas, parsed, strict=True):
+        good_stems: list[tuple[str, str, str] | None] = []
+        all_stems = stems if stems is not None else [None] * len(items)
+        for (src, _data), sha, (msg, err), st in zip(items, shas, parsed, all_stems, strict=True):
             summary.seen += 1
             if msg is None:
                 quarantine(
@@ -139,6 +106,7 @@ def store_batch(
                 continue
             msg.channel = channel
             good.append((src, sha, msg))
+            good_stems.append(st)
         try:
             with s.begin_nested():
                 pairs = list(
@@ -150,6 +118,7 @@ def store_batch(
                             [m for _s, _h, m in good],
                             historical=historical,
                             raw_sha256s=[h for _s, h, _m in good],
+                            stems=good_stems,
                         ),
                         strict=True,
                     )
@@ -200,83 +169,86 @@ def store_batch(
 
 def import_items(
     desk: Desk,
-    items: Iterable[Any],
+    items: Iterable[Any] | None = None,
     *,
     channel: str,
     historical: bool = True,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
+    prepared: Preparer | None = None,
 ) -> ImportSummary:
-    """Import RawItem-like objects (``source``, ``data``, ``error``)."""
+    """Import raw messages (``RawItem``/``FileRef`` from connectors.files).
+
+    ``prepared`` is a Preparer started earlier on the same items (the CLI starts one before it
+    loads the database layer); otherwise one is made here.
+    """
     summary = ImportSummary()
-    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    home = str(desk.home)
-
-    def submit(chunk: list[Any]) -> tuple[list[tuple[str, bytes]], list[Any], int]:
-        good: list[tuple[str, bytes]] = []
-        for it in chunk:
-            if it.data is None:
-                summary.unreadable += 1
-                summary.seen += 1
-                summary.outcomes["unreadable"] += 1
-                if it.error:
-                    # an unreadable file has no bytes to keep; record it so nothing is silent
-                    with desk.db.write() as s:
-                        quarantine(
-                            s,
-                            channel=channel,
-                            source=it.source,
-                            raw_sha256=sha256_hex(it.source.encode()),
-                            error=it.error,
-                        )
-                continue
-            good.append((it.source, it.data))
-        datas = [d for _s, d in good]
-        if pool is None or len(datas) < 64:
-            futures: list[Any] = [_prepare_chunk(home, datas)] if datas else []
-        else:
-            n = max(1, len(datas) // (2 * workers))
-            futures = [
-                pool.submit(_prepare_chunk, home, datas[i : i + n]) for i in range(0, len(datas), n)
-            ]
-        return good, futures, len(chunk)
-
-    def finish(job: tuple[list[tuple[str, bytes]], list[Any], int]) -> None:
-        good, futures, count = job
-        if good:
-            prepared: list[tuple[str, InboundMessage | None, str | None]] = []
-            for f in futures:
-                prepared.extend(f if isinstance(f, list) else f.result())
-            if hasattr(os, "sync"):
-                os.sync()  # the ledger is on disk before the database says it has the messages
-            store_batch(
-                desk,
-                good,
-                [(m, e) for _h, m, e in prepared],
-                channel=channel,
-                historical=historical,
-                summary=summary,
-                shas=[h for h, _m, _e in prepared],
-            )
-        if progress:
-            progress(count)
-
-    try:
-        pending = None
-        for chunk in _chunks(items, BATCH):
-            job = submit(chunk)  # the workers parse this chunk while the database takes the last
-            if pending is not None:
-                finish(pending)
-            pending = job
-        if pending is not None:
-            finish(pending)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    if prepared is None:
+        workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        prepared = Preparer(desk.home, items or (), workers=workers)
+    batch: list[Prepared] = []
+    with prepared:
+        for chunk in prepared:
+            batch.extend(chunk)
+            if len(batch) >= BATCH:
+                _store_prepared(desk, batch, channel, historical, summary, progress)
+                batch = []
+        if batch:
+            _store_prepared(desk, batch, channel, historical, summary, progress)
     if summary.imported >= 1000:
         desk.db.analyze()  # a big import changes the data's shape: refresh the planner's statistics
     return summary
+
+
+def _store_prepared(
+    desk: Desk,
+    batch: list[Prepared],
+    channel: str,
+    historical: bool,
+    summary: ImportSummary,
+    progress: Callable[[int], None] | None,
+) -> None:
+    good = [p for p in batch if not p.unreadable]
+    for p in good:
+        if p.data is not None:
+            # a message that failed to parse keeps a file of its own: easy to look at, and
+            # what `quarantine retry` reads
+            store_raw(desk.home, p.data, fsync=False)
+            p.loose = True
+    if any(p.loose for p in good):
+        # files of their own are written unsynced: sync them before the database says it has
+        # the messages (packs sync themselves, in the worker)
+        sync_ledger()
+    unreadable = [p for p in batch if p.unreadable]
+
+    def record_unreadable(s: Any) -> None:
+        for p in unreadable:
+            summary.unreadable += 1
+            summary.seen += 1
+            summary.outcomes["unreadable"] += 1
+            if p.error:
+                # an unreadable file has no bytes to keep; record it so nothing is silent
+                quarantine(
+                    s,
+                    channel=channel,
+                    source=p.source,
+                    raw_sha256=sha256_hex(p.source.encode()),
+                    error=p.error,
+                )
+
+    store_batch(
+        desk,
+        [(p.source, b"") for p in good],
+        [(p.msg, p.error) for p in good],
+        channel=channel,
+        historical=historical,
+        summary=summary,
+        shas=[p.sha or "" for p in good],
+        stems=[p.stems for p in good],
+        extra_in_tx=record_unreadable if unreadable else None,
+    )
+    if progress:
+        progress(len(batch))
 
 
 def default_email_channel(desk: Desk) -> str:
@@ -315,7 +287,7 @@ def retry_quarantine(desk: Desk, ids: list[int] | None = None) -> ImportSummary:
                     s.add(r)
             summary.unreadable += 1
             continue
-        msg, err = _parse(data)
+        msg, err = parse(data)
         if msg is None:
             with desk.db.write() as s:
                 r = s.get(Quarantine, row.id)

@@ -132,7 +132,17 @@ def raw_path(home: Path, digest: str) -> Path:
 
 
 def read_raw(home: Path, digest: str) -> bytes:
-    return raw_path(home, digest).read_bytes()
+    """The raw bytes stored under ``digest``: a file of its own, else a bulk-import pack."""
+    path = raw_path(home, digest)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        from supportdesk.store import packs
+
+        data = packs.read(home, digest)
+        if data is None:
+            raise
+        return data
 
 
 _WINDOWS_DEVICES = {

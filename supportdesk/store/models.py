@@ -121,7 +121,7 @@ class Ticket(SQLModel, table=True):
 class Message(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_message_ticket_created", "ticket_id", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
-    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    ticket_id: int = Field(foreign_key="ticket.id")  # ix_message_ticket_created covers it
     direction: str  # in | out | note
     channel: str = ""
     kind: str = "email"
@@ -202,7 +202,7 @@ class Event(SQLModel, table=True):
 
     __table_args__ = (sa.Index("ix_event_ticket_created", "ticket_id", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
-    ticket_id: int | None = Field(default=None, index=True)
+    ticket_id: int | None = None  # ix_event_ticket_created covers it
     customer_id: int | None = Field(default=None, index=True)
     message_id: int | None = None
     agent: str = ""  # agent name or "system"

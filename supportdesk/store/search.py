@@ -359,6 +359,8 @@ class Doc:
     title: str = ""
     body: str = ""
     extra: str = ""
+    # (title, body, extra) stemmed already (by the import's parser processes); None: stem here
+    stemmed: tuple[str | None, str | None, str | None] | None = None
 
     @property
     def key(self) -> int:
@@ -366,7 +368,13 @@ class Doc:
 
     def row(self) -> tuple[int, str, str, str]:
         """(key, stemmed title, stemmed body, stemmed extra) as the index stores them."""
-        return (self.key, stem_text(self.title), stem_text(self.body), stem_text(self.extra))
+        t, b, e = self.stemmed or (None, None, None)
+        return (
+            self.key,
+            stem_text(self.title) if t is None else t,
+            stem_text(self.body) if b is None else b,
+            stem_text(self.extra) if e is None else e,
+        )
 
 
 def _dialect(conn: Any) -> str:
