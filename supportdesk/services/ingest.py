@@ -262,6 +262,7 @@ class _Batch:
         self.historical = historical
         self.now = now
         self.own = desk.own_addresses
+        self.clock = sla.Deadlines(desk.config)
         self.results: list[IngestResult | None] = []
         self.placed: list[tuple[int, _Placed]] = []
         self.events: list[tuple[str, dict[str, Any], Any, Any, dict[str, Any]]] = []
@@ -562,7 +563,7 @@ class _Batch:
         )
         if self.historical and outbound:
             ticket.status = "open"
-        sla.apply_due_times(self.desk.config, ticket)
+        self.clock.apply_due_times(ticket)
         self.new_tickets.append(ticket)
         return ticket
 
@@ -608,7 +609,7 @@ class _Batch:
                         {"before": before, "after": "open", "why": "customer replied"},
                     )
                 )
-        sla.update_clocks(self.desk.config, t, p.sent_at)
+        self.clock.update_clocks(t, p.sent_at)
 
     def _edit(self, existing: Message, msg: InboundMessage) -> IngestResult:
         versions = json.loads(existing.versions or "[]")
@@ -794,7 +795,7 @@ class _Batch:
         if not early and self.new_tickets:
             # inserted before their messages: write the counters they got since
             tbl = Ticket.__table__  # type: ignore[attr-defined]
-            cols = ("message_count", "last_message_id", "updated_at", "status")
+            cols: tuple[str, ...] = ("message_count", "last_message_id", "updated_at", "status")
             cols += ("first_response_at", "last_agent_at", "last_customer_at", "due_at")
             conn.execute(
                 sa.update(tbl)

@@ -68,17 +68,61 @@ def promised_response(
     return targets(config, channel_kind, channel_name, priority)[0]
 
 
-def apply_due_times(config: Config, ticket: Ticket) -> None:
-    """Set both deadlines from the creation time, the targets and the time spent paused.
+class Deadlines:
+    """One config's targets and business hours, worked out once (for a batch of tickets)."""
 
-    Call it at creation and whenever the priority or channel changes.
-    """
-    first, resolution = targets(config, ticket.kind, ticket.channel, ticket.priority)
-    hours = BusinessHours.from_config(config)
-    paused = timedelta(seconds=ticket.sla_paused_seconds or 0)
-    ticket.first_response_due_at = hours.add(ticket.created_at, first)
-    ticket.resolution_due_at = hours.add(ticket.created_at, resolution + paused)
-    refresh_due(ticket)
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._targets: dict[tuple[str, str, str], tuple[timedelta, timedelta]] = {}
+        self._hours: BusinessHours | None = None
+
+    @property
+    def hours(self) -> BusinessHours:
+        if self._hours is None:
+            self._hours = BusinessHours.from_config(self.config)
+        return self._hours
+
+    def targets(self, kind: str, channel: str, priority: str) -> tuple[timedelta, timedelta]:
+        key = (kind, channel, priority)
+        got = self._targets.get(key)
+        if got is None:
+            got = self._targets[key] = targets(self.config, kind, channel, priority)
+        return got
+
+    def apply_due_times(self, ticket: Ticket) -> None:
+        """Set both deadlines from the creation time, the targets and the time spent paused.
+
+        Call it at creation and whenever the priority or channel changes.
+        """
+        first, resolution = self.targets(ticket.kind, ticket.channel, ticket.priority)
+        paused = timedelta(seconds=ticket.sla_paused_seconds or 0)
+        ticket.first_response_due_at = self.hours.add(ticket.created_at, first)
+        ticket.resolution_due_at = self.hours.add(ticket.created_at, resolution + paused)
+        refresh_due(ticket)
+
+    def update_clocks(self, ticket: Ticket, now: datetime | None = None) -> None:
+        """Start or end a pause to match the ticket's status, then refresh ``due_at``.
+
+        Call it (in the same transaction) after every status change; ``now`` is the moment of
+        the change. Ending a pause adds its business time to ``sla_paused_seconds`` and moves
+        the resolution deadline.
+        """
+        now = now or utcnow()
+        if ticket.status in PAUSED and ticket.sla_paused_since is None:
+            ticket.sla_paused_since = now
+        elif ticket.status in RUNNING and ticket.sla_paused_since is not None:
+            spent = self.hours.between(ticket.sla_paused_since, now)
+            ticket.sla_paused_seconds = (ticket.sla_paused_seconds or 0) + int(
+                spent.total_seconds()
+            )
+            ticket.sla_paused_since = None
+            self.apply_due_times(ticket)
+        refresh_due(ticket)
+
+
+def apply_due_times(config: Config, ticket: Ticket) -> None:
+    """Set both deadlines of one ticket (see ``Deadlines.apply_due_times``)."""
+    Deadlines(config).apply_due_times(ticket)
 
 
 def refresh_due(ticket: Ticket) -> None:
@@ -92,22 +136,8 @@ def refresh_due(ticket: Ticket) -> None:
 
 
 def update_clocks(config: Config, ticket: Ticket, now: datetime | None = None) -> None:
-    """Start or end a pause to match the ticket's status, then refresh ``due_at``.
-
-    Call it (in the same transaction) after every status change; ``now`` is the moment of the
-    change. Ending a pause adds its business time to ``sla_paused_seconds`` and moves the
-    resolution deadline.
-    """
-    now = now or utcnow()
-    if ticket.status in PAUSED and ticket.sla_paused_since is None:
-        ticket.sla_paused_since = now
-    elif ticket.status in RUNNING and ticket.sla_paused_since is not None:
-        hours = BusinessHours.from_config(config)
-        spent = hours.between(ticket.sla_paused_since, now)
-        ticket.sla_paused_seconds = (ticket.sla_paused_seconds or 0) + int(spent.total_seconds())
-        ticket.sla_paused_since = None
-        apply_due_times(config, ticket)
-    refresh_due(ticket)
+    """Start or end a pause to match one ticket's status (see ``Deadlines.update_clocks``)."""
+    Deadlines(config).update_clocks(ticket, now)
 
 
 def is_breached(ticket: Ticket, now: datetime) -> bool:
