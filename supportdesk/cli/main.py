@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from typer._click import exceptions as click_exc
@@ -24,30 +24,40 @@ class DeskGroup(TyperGroup):
     """Turns every known error into one sentence on stderr and a documented exit code."""
 
     def invoke(self, ctx: Any) -> Any:
-        from supportdesk.config import ConfigError
-        from supportdesk.services.desk import ServiceError
-        from supportdesk.store.db import StoreError
-
         try:
             return super().invoke(ctx)
-        except ServiceError as exc:
-            fail(str(exc), exc.code)
-        except ConfigError as exc:
-            fail(str(exc), 6)
-        except StoreError as exc:
-            fail(str(exc), 7)
         except KeyboardInterrupt:
             fail("interrupted", 130)
-        except BrokenPipeError:
-            sys.stderr.close()
-            raise typer.Exit(0) from None
         except (typer.Exit, typer.Abort, click_exc.ClickException):
             raise
-        except OSError as exc:
-            fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", 1)
-        except Exception as exc:  # the last guard: never a traceback for the user
-            where = _log_traceback()
-            fail(f"internal error ({type(exc).__name__}): {exc}; details in {where}", 70)
+        except Exception as exc:
+            _fail_for(exc)
+
+
+def _fail_for(exc: Exception) -> NoReturn:
+    """One sentence and the documented exit code for an error a command raised.
+
+    The error classes are imported here, not before the command runs: a command that never
+    touches the database must not pay for loading SQLAlchemy (scripts run us often).
+    """
+    from supportdesk.config import ConfigError
+    from supportdesk.services.desk import ServiceError
+    from supportdesk.store.db import StoreError
+
+    if isinstance(exc, ServiceError):
+        fail(str(exc), exc.code)
+    if isinstance(exc, ConfigError):
+        fail(str(exc), 6)
+    if isinstance(exc, StoreError):
+        fail(str(exc), 7)
+    if isinstance(exc, BrokenPipeError):
+        sys.stderr.close()
+        raise typer.Exit(0) from None
+    if isinstance(exc, OSError):
+        fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", 1)
+    # the last guard: never a traceback for the user
+    where = _log_traceback()
+    fail(f"internal error ({type(exc).__name__}): {exc}; details in {where}", 70)
 
 
 def _log_traceback() -> str:
@@ -185,6 +195,10 @@ def run() -> None:
     """The ``supportdesk`` command. Exits without tearing the interpreter down object by object
     (a tenth of a second after a big import, for nothing): exit handlers run and the output is
     flushed, then the process ends."""
+    import gc
+
+    # a command allocates a lot (imports, then rows) and lives briefly: collect less often
+    gc.set_threshold(10_000, 10, 10)
     code: int = 0
     try:
         app()

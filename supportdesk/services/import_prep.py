@@ -112,6 +112,14 @@ def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list
     return out
 
 
+def _worker_init() -> None:
+    """Parsers yield the CPU to the process that stores their output (it is the bottleneck)."""
+    try:
+        os.nice(5)
+    except (AttributeError, OSError):
+        pass
+
+
 def _weight(it: RawItem | FileRef) -> int:
     if isinstance(it, FileRef):
         return it.size
@@ -156,7 +164,9 @@ class Preparer:
             ctx = None
             if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
                 ctx = multiprocessing.get_context("fork")
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx, initializer=_worker_init
+            )
         self._fill()
         return self
 

@@ -7,6 +7,7 @@ goes to quarantine with its reason and the rest goes on. Idempotent: a second ru
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -187,14 +188,19 @@ def import_items(
         workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         prepared = Preparer(desk.home, items or (), workers=workers)
     batch: list[Prepared] = []
-    with prepared:
-        for chunk in prepared:
-            batch.extend(chunk)
-            if len(batch) >= BATCH:
+    # what is alive now (modules, the desk) lives on: the collector need not look at it again
+    gc.freeze()
+    try:
+        with prepared:
+            for chunk in prepared:
+                batch.extend(chunk)
+                if len(batch) >= BATCH:
+                    _store_prepared(desk, batch, channel, historical, summary, progress)
+                    batch = []
+            if batch:
                 _store_prepared(desk, batch, channel, historical, summary, progress)
-                batch = []
-        if batch:
-            _store_prepared(desk, batch, channel, historical, summary, progress)
+    finally:
+        gc.unfreeze()
     if summary.imported >= 1000:
         desk.db.analyze()  # a big import changes the data's shape: refresh the planner's statistics
     return summary

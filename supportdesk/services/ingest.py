@@ -132,6 +132,15 @@ def _defaults(model: Any) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     return got
 
 
+class _Known:
+    """An existing customer as a batch reads it (not an object the session tracks)."""
+
+    def __init__(self, ident: int, name: str, merged_into_id: int | None) -> None:
+        self.id = ident
+        self.name = name
+        self.merged_into_id = merged_into_id
+
+
 def _allocate_ids(conn: Any, model: Any, rows: Sequence[Any]) -> bool:
     """Give each new row its id before anything is inserted; False where the backend can't.
 
@@ -221,7 +230,10 @@ def _utc_text(value: datetime | None) -> str | None:
     the two layers of processors: the same text, a third of the time."""
     if value is None:
         return None
-    if value.tzinfo is not None:
+    tz = value.tzinfo
+    if tz is UTC:
+        return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+    if tz is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
 
@@ -267,10 +279,11 @@ class _Batch:
         self.placed: list[tuple[int, _Placed]] = []
         self.events: list[tuple[str, dict[str, Any], Any, Any, dict[str, Any]]] = []
         self.by_msgid: dict[str, Ticket] = {}  # Message-ID -> ticket, known and in this batch
-        self.customers: dict[tuple[str, str], Customer] = {}  # (kind, normalized address)
+        # (kind, normalized address) -> a new customer (_Row) or an existing one (_Known)
+        self.customers: dict[tuple[str, str], Any] = {}
         self.new_customers: list[tuple[Customer, Identity]] = []
         self.all_new_customers: list[tuple[Customer, Identity]] = []  # for the search index
-        self.renamed: dict[int, Customer] = {}  # existing customers whose name ingest set
+        self.renamed: dict[int, Any] = {}  # existing customers whose name ingest set
         self.tickets: dict[int, Ticket] = {}
         self.open_chats: dict[tuple[int, str], Ticket] = {}
         self.new_tickets: list[Ticket] = []
@@ -331,18 +344,20 @@ class _Batch:
                     )
                 ).all():
                     cust_ids[(kind, address)] = customer_id
-        loaded: dict[int, Customer] = {}
+        loaded: dict[int, Any] = {}
         pending = set(cust_ids.values())
         while pending:
             batch = [i for i in pending if i not in loaded]
             pending = set()
             for chunk in _chunks(batch):
-                for cu in s.exec(select(Customer).where(col(Customer.id).in_(chunk))).all():
-                    loaded[cu.id or 0] = cu
-                    if cu.merged_into_id and cu.merged_into_id not in loaded:
-                        pending.add(cu.merged_into_id)
+                # the three columns ingest reads, not whole tracked objects (a tenth of the cost)
+                cq = select(Customer.id, Customer.name, Customer.merged_into_id)
+                for cid, cname, merged in s.exec(cq.where(col(Customer.id).in_(chunk))).all():
+                    loaded[cid or 0] = _Known(cid or 0, cname, merged)
+                    if merged and merged not in loaded:
+                        pending.add(merged)
         for key, cid in cust_ids.items():
-            c: Customer | None = loaded.get(cid)
+            c: Any = loaded.get(cid)
             seen: set[int] = set()
             while c is not None and c.merged_into_id and c.id not in seen:
                 seen.add(c.id or 0)
@@ -410,12 +425,9 @@ class _Batch:
             display = "@" + str(m.extra["username"])
         cust = self.customers.get(key)
         if cust is not None:
-            if name and not cust.name:
-                cust.name = name
-                cust.updated_at = self.now
-                self.s.add(cust)
-                if cust.id is not None:
-                    self.renamed[cust.id] = cust
+            if name and not cust.name and isinstance(cust, _Known):
+                cust.name = name  # written by write(), with the search index
+                self.renamed[int(cust.id)] = cust
             return cust
         kind, addr = key
         row = _Row(
@@ -901,6 +913,13 @@ class _Batch:
         if self.renamed:
             from supportdesk.services import search_index
 
+            tbl = Customer.__table__  # type: ignore[attr-defined]
+            conn.execute(
+                sa.update(tbl)
+                .where(tbl.c.id == sa.bindparam("b_id"))
+                .values(name=sa.bindparam("b_name"), updated_at=sa.bindparam("b_at")),
+                [{"b_id": c.id, "b_name": c.name, "b_at": self.now} for c in self.renamed.values()],
+            )
             for cid in self.renamed:
                 search_index.index_customer(self.s, cid)
 
