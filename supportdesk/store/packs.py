@@ -154,7 +154,8 @@ class PackWriter:
                     conn.executemany("INSERT OR IGNORE INTO blob VALUES (?, ?, ?, ?)", rows)
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    if conn.in_transaction:  # SQLite may have rolled back already (disk full)
+                        conn.execute("ROLLBACK")
                     raise
         except (OSError, sqlite3.Error) as exc:
             why = getattr(exc, "strerror", None) or str(exc)

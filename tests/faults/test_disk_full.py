@@ -131,3 +131,32 @@ def test_enospc_injected_at_the_storage_layer(
     monkeypatch.setattr(files, "os", fake)
     _import_and_check(home, cli, tmp_path)
     assert fake.refused == 1
+
+
+def test_full_disk_under_the_raw_ledger_stops_the_import_cleanly(
+    home: Path, cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk import on a full disk stops with one sentence; what it stored is whole, and the
+    same import after the disk is freed adds the rest, each message once."""
+    from supportdesk.services import import_prep, importing
+    from tests.core.test_packs import COUNT, _maildir, _shas
+
+    monkeypatch.setattr(import_prep, "CHUNK", 25)  # small steps, so the disk fills midway
+    monkeypatch.setattr(importing, "BATCH", 25)
+    cli("init")
+    box = _maildir(tmp_path / "Maildir")  # about 90 KB of mail
+    with _tiny_tmpfs(home / "raw" / "packs", size="128k"):
+        res = cli("import", str(box), "--json", "--workers", "2")
+        assert res.exit_code == 1
+        assert "Traceback" not in res.output
+        assert "cannot store raw messages" in res.output
+        assert "No space left on device" in res.output or "full" in res.output
+        stored = _shas(home)
+        assert 0 < len(stored) < COUNT, res.output
+        for sha in stored:  # nothing in the database without its bytes in the ledger
+            assert files.read_raw(home, sha)
+    # the tmpfs (and what it held) is gone: start over on a real disk with the same database
+    again = cli("import", str(box), "--json", "--workers", "2")
+    assert again.exit_code == 0, again.output
+    assert len(_shas(home)) == COUNT
+    assert len(set(_shas(home))) == COUNT
