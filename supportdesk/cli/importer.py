@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from supportdesk.cli.main import desk_of, state
-from supportdesk.cli.output import console, print_json
+from supportdesk.cli.output import console, print_json, say
 
 
 def import_cmd(
@@ -81,7 +81,7 @@ def import_cmd(
     if json_out:
         print_json(summary.as_dict())
     else:
-        console().print(
+        say(
             f"Imported {summary.imported}, duplicates {summary.duplicates}, "
             f"quarantined {summary.quarantined}, unreadable {summary.unreadable} "
             f"({len(summary.new_tickets)} new tickets)."

@@ -26,6 +26,11 @@ def console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, markup=False, highlight=False, emoji=False, soft_wrap=False)
 
 
+def say(line: str) -> None:
+    """One plain line on stdout (a summary of numbers: nothing for rich to do, so no rich)."""
+    sys.stdout.write(inert(line, one_line=True) + "\n")
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """One clear sentence on stderr, then exit with ``code``."""
     msg = inert(message, one_line=True).strip()

@@ -11,6 +11,7 @@ writes tickets, messages, events and the search index in a few bulk statements.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -198,14 +199,16 @@ def _insert_rows(conn: Any, model: Any, rows: list[_Row]) -> None:
             r.id = new_id
 
 
-_INSERTS: dict[tuple[str, frozenset[str] | None], tuple[str, list[tuple[str, Any]]]] = {}
+_INSERTS: dict[tuple[str, frozenset[str] | None], tuple[str, Any, list[tuple[int, Any]]]] = {}
 
 
 def _sqlite_executemany(conn: Any, table: Any, rows: Sequence[Any]) -> None:
     """One DB-API executemany with SQLAlchemy's own bind processors (same stored formats),
     without building a parameter dictionary per row through the SQL compiler.
 
-    Dict rows name only the columns they set (an event has no id: SQLite assigns it).
+    Dict rows name only the columns they set (an event has no id: SQLite assigns it). The
+    values are picked in one C call; only the columns that need converting (times) are touched
+    again, and only when they hold a value.
     """
     first = rows[0]
     only = frozenset(first) if isinstance(first, dict) else None
@@ -215,13 +218,27 @@ def _sqlite_executemany(conn: Any, table: Any, rows: Sequence[Any]) -> None:
         cols = [c for c in table.columns if only is None or c.name in only]
         names = ", ".join(f'"{c.name}"' for c in cols)
         sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in cols)})'
-        plan = (sql, [(c.name, _bind_processor(c, conn.dialect)) for c in cols])
+        names_ = [c.name for c in cols]
+        pick = operator.itemgetter(*names_) if len(names_) > 1 else lambda d: (d[names_[0]],)
+        convert = [
+            (i, proc)
+            for i, c in enumerate(cols)
+            if (proc := _bind_processor(c, conn.dialect)) is not None
+            and not isinstance(c.type, sa.Boolean)  # sqlite3 stores a bool as 0/1 itself
+        ]
+        plan = (sql, pick, convert)
         _INSERTS[key] = plan
-    sql, procs = plan
+    sql, pick, convert = plan
     data = []
     for r in rows:
-        d = r if isinstance(r, dict) else r.__dict__
-        data.append(tuple([p(d[n]) if p else d[n] for n, p in procs]))
+        vals = pick(r if isinstance(r, dict) else r.__dict__)
+        if convert:
+            vals = list(vals)
+            for i, proc in convert:
+                v = vals[i]
+                if v is not None:
+                    vals[i] = proc(v)
+        data.append(vals)
     conn.connection.driver_connection.executemany(sql, data)
 
 
@@ -786,7 +803,7 @@ class _Batch:
                         {"imported": True},
                     )
                 )
-            else:
+            elif not self.historical:
                 events_rows.append(
                     self._event_row(
                         "message_in",
@@ -798,6 +815,25 @@ class _Batch:
                         {"reason": p.reason},
                     )
                 )
+        if self.historical and self.placed:
+            # imported history: one audit record for the batch, not one per message (each
+            # message keeps its own thread_reason; new tickets still get "created")
+            events_rows.append(
+                self._event_row(
+                    "imported",
+                    "system",
+                    self.now,
+                    None,
+                    None,
+                    None,
+                    {
+                        "messages": len(self.placed),
+                        "new_tickets": len(created_seen),
+                        "first_message_id": self.placed[0][1].message.id,  # type: ignore[union-attr]
+                        "last_message_id": self.placed[-1][1].message.id,  # type: ignore[union-attr]
+                    },
+                )
+            )
         for kind, meta, t, mid, data in self.events:
             events_rows.append(
                 self._event_row(kind, meta["agent"], meta["at"], t.id, None, mid, data)
