@@ -115,7 +115,7 @@ def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list
 def _worker_init() -> None:
     """Parsers yield the CPU to the process that stores their output (it is the bottleneck)."""
     try:
-        os.nice(5)
+        os.nice(15)
     except (AttributeError, OSError):
         pass
 

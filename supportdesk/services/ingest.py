@@ -230,13 +230,21 @@ def _sqlite_executemany(conn: Any, table: Any, rows: Sequence[Any]) -> None:
         _INSERTS[key] = plan
     sql, pick, convert = plan
     data = []
+    done: dict[Any, Any] = {}  # a batch repeats its times (now, each message's date): once each
     for r in rows:
         vals = pick(r if isinstance(r, dict) else r.__dict__)
         if convert:
             vals = list(vals)
             for i, proc in convert:
                 v = vals[i]
-                if v is not None:
+                if v is None:
+                    continue
+                if proc is _utc_text:
+                    got = done.get(v)
+                    if got is None:
+                        got = done[v] = proc(v)
+                    vals[i] = got
+                else:
                     vals[i] = proc(v)
         data.append(vals)
     conn.connection.driver_connection.executemany(sql, data)
