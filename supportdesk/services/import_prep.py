@@ -38,6 +38,7 @@ from supportdesk.store.files import store_raw
 from supportdesk.store.stems import stem_text
 
 CHUNK = 200  # messages per worker task
+CHUNK_BYTES = 16 << 20  # ... or fewer, when they weigh this much
 SMALL = 64  # fewer messages than this: no worker processes, a ledger file per message
 AHEAD_MESSAGES = 5000  # parsed but not yet stored, at most
 AHEAD_BYTES = 256 << 20  # raw bytes in flight, at most (big attachments)
@@ -171,13 +172,17 @@ class Preparer:
         return self
 
     def _next_chunk(self) -> list[RawItem | FileRef]:
+        """Up to CHUNK messages, or fewer that weigh CHUNK_BYTES (mail with big attachments)."""
         chunk: list[RawItem | FileRef] = []
-        while self.first and len(chunk) < CHUNK:
+        weight = 0
+        while self.first and len(chunk) < CHUNK and weight < CHUNK_BYTES:
             chunk.append(self.first.pop(0))
-        if not self.exhausted:
+            weight += _weight(chunk[-1])
+        if not self.exhausted and len(chunk) < CHUNK and weight < CHUNK_BYTES:
             for it in self.items:
                 chunk.append(it)
-                if len(chunk) >= CHUNK:
+                weight += _weight(it)
+                if len(chunk) >= CHUNK or weight >= CHUNK_BYTES:
                     break
             else:
                 self.exhausted = True

@@ -12,11 +12,12 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
 from supportdesk.connectors.base import InboundMessage
-from supportdesk.services.desk import Desk
+from supportdesk.services.desk import Desk, ServiceError
 from supportdesk.services.import_prep import Prepared, Preparer, parse, sync_ledger
 from supportdesk.services.ingest import IngestResult, ingest, ingest_many, quarantine
 from supportdesk.store.files import sha256_hex, store_raw
@@ -199,6 +200,11 @@ def import_items(
                     batch = []
             if batch:
                 _store_prepared(desk, batch, channel, historical, summary, progress)
+    except BrokenProcessPool:
+        raise ServiceError(
+            f"a parser process stopped unexpectedly (out of memory?) after {summary.seen} "
+            "messages; they are stored, and the same import run again adds the rest"
+        ) from None
     finally:
         gc.unfreeze()
     if summary.imported >= 1000:

@@ -31,6 +31,7 @@ from pathlib import Path
 MAGIC = b"supportdesk raw pack 1\n"
 _HEAD = struct.Struct(">32sQ")
 INDEX = "index.db"
+_PIECE = 8 << 20  # bytes handed to one write()
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS blob (sha TEXT PRIMARY KEY, pack TEXT NOT NULL, "
     "offset INTEGER NOT NULL, length INTEGER NOT NULL) WITHOUT ROWID"
@@ -123,10 +124,11 @@ class PackWriter:
         shas = [hashlib.sha256(d).hexdigest() for d in datas]
         have = self.known(shas)
         rows: list[tuple[str, str, int, int]] = []
-        chunks: list[bytes] = []
         try:
             fd = None
             pos = self._size
+            pending: list[bytes] = []  # written in pieces of about 8 MiB, not all at once
+            pending_size = 0
             for sha, data in zip(shas, datas, strict=True):
                 if sha in have:
                     continue
@@ -134,17 +136,20 @@ class PackWriter:
                 if fd is None:
                     fd = self._open()
                     pos = self._size
-                chunks.append(_HEAD.pack(bytes.fromhex(sha), len(data)))
-                chunks.append(data)
+                    os.lseek(fd, pos, os.SEEK_SET)
+                pending += (_HEAD.pack(bytes.fromhex(sha), len(data)), data)
+                pending_size += _HEAD.size + len(data)
                 rows.append((sha, self._name, pos + _HEAD.size, len(data)))
                 pos += _HEAD.size + len(data)
-            if fd is not None and chunks:
-                os.lseek(fd, self._size, os.SEEK_SET)
+                if pending_size >= _PIECE:
+                    self._append(fd, pending)
+                    pending, pending_size = [], 0
+            if fd is not None:
+                self._append(fd, pending)
                 try:
-                    _write_all(fd, b"".join(chunks))
                     os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
                 except OSError:
-                    os.ftruncate(fd, self._size)  # no half record left behind (disk full)
+                    os.ftruncate(fd, self._size)
                     raise
                 self._size = pos
             if rows:
@@ -164,6 +169,16 @@ class PackWriter:
             ) from None
         return shas
 
+    def _append(self, fd: int, pieces: list[bytes]) -> None:
+        if not pieces:
+            return
+        try:
+            _write_all(fd, b"".join(pieces))
+        except OSError:
+            os.ftruncate(fd, self._size)  # no half record left behind (disk full)
+            os.lseek(fd, self._size, os.SEEK_SET)
+            raise
+
     def close(self) -> None:
         if self._fh is not None:
             os.close(self._fh)
@@ -179,21 +194,30 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _lookup(folder: Path, sha: str) -> tuple[str, int, int] | None:
+    conn = sqlite3.connect(f"file:{folder / INDEX}?mode=ro", uri=True, timeout=30)
+    try:
+        row = conn.execute("SELECT pack, offset, length FROM blob WHERE sha = ?", (sha,)).fetchone()
+    finally:
+        conn.close()
+    return (str(row[0]), int(row[1]), int(row[2])) if row is not None else None
+
+
 def read(home: Path, sha: str) -> bytes | None:
-    """The bytes stored under ``sha`` in a pack, or None when no pack has them."""
+    """The bytes stored under ``sha`` in a pack, or None when no pack has them.
+
+    A missing or damaged index is rebuilt from the packs first (it is only a cache of them).
+    """
     folder = packs_dir(home)
-    if not (folder / INDEX).exists():
+    if not folder.exists() or not any(folder.glob("*.pack")):
         return None
     try:
-        conn = sqlite3.connect(f"file:{folder / INDEX}?mode=ro", uri=True, timeout=30)
-        try:
-            row = conn.execute(
-                "SELECT pack, offset, length FROM blob WHERE sha = ?", (sha,)
-            ).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        row = None
+        if not (folder / INDEX).exists():
+            raise sqlite3.DatabaseError("no index")
+        row = _lookup(folder, sha)
+    except sqlite3.DatabaseError:
+        rebuild_index(home)
+        row = _lookup(folder, sha)
     if row is None:
         return None
     pack, offset, length = row

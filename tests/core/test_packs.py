@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from supportdesk.services.desk import open_desk
@@ -80,17 +79,21 @@ def test_a_message_that_fails_to_parse_keeps_a_file_of_its_own(
     assert raw_path(home, row["raw_sha256"]).read_bytes() == b"\x00\x01 not mail at all"
 
 
-def test_the_index_is_rebuilt_from_the_packs(home: Path, cli: Any, tmp_path: Path) -> None:
+def test_a_lost_or_damaged_index_is_rebuilt_from_the_packs(
+    home: Path, cli: Any, tmp_path: Path
+) -> None:
     cli("init")
     cli("import", str(_maildir(tmp_path / "Maildir")), "--workers", "1")
     shas = _shas(home)
     for name in os.listdir(packs.packs_dir(home)):
         if name.startswith(packs.INDEX):
             os.remove(packs.packs_dir(home) / name)
-    with pytest.raises(FileNotFoundError):
-        read_raw(home, shas[0])
-    assert packs.rebuild_index(home) == COUNT
+    # the next read rebuilds it from the packs alone
     assert all(hashlib.sha256(read_raw(home, s)).hexdigest() == s for s in shas)
+    assert (packs.packs_dir(home) / packs.INDEX).exists()
+    (packs.packs_dir(home) / packs.INDEX).write_bytes(b"not a database at all" * 100)
+    assert read_raw(home, shas[1])  # a damaged index too
+    assert packs.rebuild_index(home) == COUNT
 
 
 def test_a_record_cut_short_ends_the_pack(tmp_path: Path) -> None:
