@@ -255,25 +255,34 @@ class Runner:
                 answer = str(msg.extra.get("callback_answer") or "") if handled else ""
                 callbacks.append((str(msg.extra["callback_query_id"]), answer))
             return True
+        raw_sha: str | None = None
+        if msg.raw:
+            from supportdesk.store.files import store_raw
+
+            # the update as received goes to the ledger (synced) before the database has it; a
+            # full disk fails the batch, which is fetched again (the offset is not committed)
+            raw_sha = store_raw(self.desk.home, msg.raw)
         try:
             with s.begin_nested():
-                res = ingest(s, self.desk, msg)
+                res = ingest(s, self.desk, msg, raw_sha256=raw_sha)
         except Exception as exc:  # one bad update must not block the chat: keep it in quarantine
             import json
 
             from supportdesk.services.ingest import quarantine
             from supportdesk.store.files import sha256_hex
 
-            blob = json.dumps(
-                {"external_id": msg.external_id, "text": msg.text, "extra": msg.extra},
-                ensure_ascii=False,
-                default=str,
-            ).encode()
+            if raw_sha is None:
+                blob = json.dumps(
+                    {"external_id": msg.external_id, "text": msg.text, "extra": msg.extra},
+                    ensure_ascii=False,
+                    default=str,
+                ).encode()
+                raw_sha = sha256_hex(blob)
             quarantine(
                 s,
                 channel=ch.name,
                 source=msg.external_id,
-                raw_sha256=sha256_hex(blob),
+                raw_sha256=raw_sha,
                 error=f"could not be stored: {type(exc).__name__}: {exc}",
             )
             rep.quarantined += 1

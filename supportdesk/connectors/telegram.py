@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import math
 import unicodedata
@@ -242,6 +243,11 @@ def _seconds(value: int | float | dt.timedelta) -> float:
 
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f}"
+
+
+def update_bytes(update: Update) -> bytes:
+    """The update as the Bot API sent it (every field, unknown ones too), for the raw ledger."""
+    return json.dumps(update.to_dict(), ensure_ascii=False, sort_keys=True, default=str).encode()
 
 
 def _full_name(first: str | None, last: str | None) -> str:
@@ -512,6 +518,7 @@ class TelegramConnector:
             attachments=attachments,
             extra=extra,
             edited=edited,
+            raw=update_bytes(update),
         )
 
     def _normalize_callback(self, update: Update, query: CallbackQuery) -> InboundMessage | None:

@@ -123,3 +123,26 @@ def test_csat_button_round_trip(tdesk: Any, botapi: Any) -> None:
         t = s.exec(select(Ticket)).one()
         assert t.csat_score == 5
     assert botapi.answered_callbacks
+
+
+def test_every_update_is_kept_in_the_raw_ledger(tdesk: Any, botapi: Any) -> None:
+    import hashlib
+    import json
+
+    from supportdesk.store.files import raw_path, read_raw
+
+    botapi.push_message(
+        9090, "Где мой заказ? <b>срочно</b>", user={"id": 9090, "first_name": "Олег"}
+    )
+    Runner(tdesk).run_once()
+    with tdesk.db.read() as s:
+        msg = s.exec(
+            select(Message).where(Message.kind == "telegram", Message.direction == "in")
+        ).one()
+    assert msg.raw_sha256
+    data = read_raw(tdesk.home, msg.raw_sha256)
+    assert hashlib.sha256(data).hexdigest() == msg.raw_sha256
+    assert raw_path(tdesk.home, msg.raw_sha256).exists()  # a file of its own, synced
+    update = json.loads(data)
+    assert update["message"]["text"] == "Где мой заказ? <b>срочно</b>"
+    assert update["message"]["from"]["id"] == 9090
