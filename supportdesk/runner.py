@@ -34,6 +34,7 @@ from supportdesk.connectors.base import (
 )
 from supportdesk.services import runtime
 from supportdesk.services.desk import Desk
+from supportdesk.services.import_prep import keep_raw
 from supportdesk.services.importing import ImportSummary, parse_many, store_batch
 
 log = logging.getLogger("supportdesk.runner")
@@ -175,12 +176,15 @@ class Runner:
                         (f"imap:{ch.name}/{folder}/{new_cursor.uidvalidity}/{uid}", raw)
                         for uid, raw in batch
                     ]
+                    # the raw bytes are in the ledger (synced) before anything parses them
+                    shas = keep_raw(self.desk.home, [raw for _u, raw in batch])
                     parsed = parse_many([raw for _u, raw in batch], None)
                     value = {"uidvalidity": new_cursor.uidvalidity, "last_uid": new_cursor.last_uid}
                     results = store_batch(
                         self.desk,
                         items,
                         parsed,
+                        shas=shas,
                         channel=ch.name,
                         historical=False,
                         summary=summary,

@@ -231,6 +231,28 @@ class Preparer:
         self.close()
 
 
+_THREAD_WRITERS = threading.local()  # the runner's threads each append to a pack of their own
+KEEP_IN_PACK = 16  # from this many messages at once, a pack; fewer: a synced file each
+
+
+def keep_raw(home: Path, datas: list[bytes]) -> list[str]:
+    """Keep raw messages in the ledger, synced, before anything parses them; their hashes.
+
+    A live message or a few get a file each (fsynced); a bigger batch (an IMAP folder's
+    backlog) is appended to this thread's pack. Nothing here syncs the whole machine.
+    """
+    if len(datas) < KEEP_IN_PACK:
+        return [store_raw(home, d, fsync=True) for d in datas]
+    writers: dict[str, packs.PackWriter] | None = getattr(_THREAD_WRITERS, "writers", None)
+    if writers is None:
+        writers = _THREAD_WRITERS.writers = {}
+    writer = writers.get(str(home))
+    if writer is None:
+        packs.prepare(home, file_mode(home), dir_mode(home))
+        writer = writers[str(home)] = packs.PackWriter(home, file_mode(home))
+    return writer.add_many(datas)
+
+
 def sync_ledger() -> None:
     """Everything written to the ledger is on disk (before the database says it has it)."""
     if hasattr(os, "sync"):

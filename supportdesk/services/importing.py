@@ -18,7 +18,7 @@ from typing import Any
 
 from supportdesk.connectors.base import InboundMessage
 from supportdesk.services.desk import Desk, ServiceError
-from supportdesk.services.import_prep import Prepared, Preparer, parse, sync_ledger
+from supportdesk.services.import_prep import Prepared, Preparer, keep_raw, parse, sync_ledger
 from supportdesk.services.ingest import IngestResult, ingest, ingest_many, quarantine
 from supportdesk.store.files import sha256_hex, store_raw
 
@@ -89,9 +89,8 @@ def store_batch(
     ``stems`` is what the workers stemmed for the search index.
     """
     if shas is None:
-        shas = [store_raw(desk.home, data, fsync=False) for _src, data in items]
-        if hasattr(os, "sync"):
-            os.sync()  # the ledger is on disk before the database says it has the messages
+        # synced before the database says it has the messages
+        shas = keep_raw(desk.home, [data for _src, data in items])
     results: list[IngestResult] = []
     with desk.db.write() as s:
         good: list[tuple[str, str, InboundMessage]] = []

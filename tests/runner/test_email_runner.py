@@ -227,3 +227,26 @@ def test_bounce_of_our_reply_attaches_to_ticket(
 
 def test_message_ids_of_received_mail_parse(smtp_sink: Any) -> None:
     assert message_from_bytes(b"Subject: x\r\n\r\n")["Subject"] == "x"
+
+
+def test_raw_mail_is_kept_before_parsing_in_a_pack_or_a_file(edesk: Any, imap_account: Any) -> None:
+    import hashlib
+
+    from supportdesk.store import packs
+    from supportdesk.store.files import raw_path, read_raw
+
+    for i in range(20):  # a backlog: one pack
+        imap_account.append("INBOX", raw_email(msgid=f"bl{i}@example.ru", subject=f"Счёт {i}"))
+    Runner(edesk).run_once()
+    imap_account.append("INBOX", raw_email(msgid="live@example.ru", subject="Живое письмо"))
+    Runner(edesk).run_once()  # a live arrival: a file of its own
+    with edesk.db.read() as s:
+        rows = s.exec(select(Message).where(Message.direction == "in")).all()
+    assert len(rows) == 21
+    for m in rows:
+        assert m.raw_sha256 and hashlib.sha256(read_raw(edesk.home, m.raw_sha256)).hexdigest() == (
+            m.raw_sha256
+        )
+    loose = {m.message_id for m in rows if raw_path(edesk.home, m.raw_sha256 or "").exists()}
+    assert loose == {"live@example.ru"}
+    assert list(packs.packs_dir(edesk.home).glob("*.pack"))
