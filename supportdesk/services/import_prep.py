@@ -54,7 +54,6 @@ class Prepared:
     error: str | None = None
     stems: tuple[str, str, str] | None = None  # subject, text, a new ticket's title
     data: bytes | None = None  # only when parsing failed: the quarantine keeps a file of it
-    loose: bool = False  # kept as a file of its own (unsynced until the importer syncs)
 
     @property
     def unreadable(self) -> bool:
@@ -97,7 +96,7 @@ def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list
             writer = _WRITERS[home] = packs.PackWriter(Path(home), file_mode(Path(home)))
         shas = iter(writer.add_many(datas))
     else:
-        shas = iter([store_raw(Path(home), d, fsync=False) for d in datas])
+        shas = iter([store_raw(Path(home), d, fsync=True) for d in datas])
     out: list[Prepared] = []
     for r in raws:
         if r.data is None:
@@ -106,10 +105,10 @@ def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list
         sha = next(shas)
         msg, err = parse(r.data)
         if msg is None:
-            out.append(Prepared(r.source, sha, error=err, data=r.data, loose=not pack))
+            out.append(Prepared(r.source, sha, error=err, data=r.data))
             continue
         msg.raw = None  # the ledger has the bytes; don't ship them back across processes
-        out.append(Prepared(r.source, sha, msg, stems=stems_of(msg), loose=not pack))
+        out.append(Prepared(r.source, sha, msg, stems=stems_of(msg)))
     return out
 
 
@@ -251,9 +250,3 @@ def keep_raw(home: Path, datas: list[bytes]) -> list[str]:
         packs.prepare(home, file_mode(home), dir_mode(home))
         writer = writers[str(home)] = packs.PackWriter(home, file_mode(home))
     return writer.add_many(datas)
-
-
-def sync_ledger() -> None:
-    """Everything written to the ledger is on disk (before the database says it has it)."""
-    if hasattr(os, "sync"):
-        os.sync()

@@ -18,7 +18,7 @@ from typing import Any
 
 from supportdesk.connectors.base import InboundMessage
 from supportdesk.services.desk import Desk, ServiceError
-from supportdesk.services.import_prep import Prepared, Preparer, keep_raw, parse, sync_ledger
+from supportdesk.services.import_prep import Prepared, Preparer, keep_raw, parse
 from supportdesk.services.ingest import IngestResult, ingest, ingest_many, quarantine
 from supportdesk.store.files import sha256_hex, store_raw
 
@@ -222,14 +222,9 @@ def _store_prepared(
     good = [p for p in batch if not p.unreadable]
     for p in good:
         if p.data is not None:
-            # a message that failed to parse keeps a file of its own: easy to look at, and
-            # what `quarantine retry` reads
-            store_raw(desk.home, p.data, fsync=False)
-            p.loose = True
-    if any(p.loose for p in good):
-        # files of their own are written unsynced: sync them before the database says it has
-        # the messages (packs sync themselves, in the worker)
-        sync_ledger()
+            # a message that failed to parse keeps a file of its own (synced): easy to look
+            # at, and what `quarantine retry` reads
+            store_raw(desk.home, p.data)
     unreadable = [p for p in batch if p.unreadable]
 
     def record_unreadable(s: Any) -> None:
