@@ -24,20 +24,30 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _write_then_rename(
+    tmp: str | Path, path: str | Path, data: bytes, mode: int, fsync: bool
+) -> None:
+    """Write ``data`` to ``tmp``, then rename it to ``path``: never half a file under its name.
+
+    The mode is set past the umask, so a team's shared home stays group-readable."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
 def _atomic_write(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        _write_then_rename(tmp, path, data, mode, fsync=True)
     except OSError as exc:
         try:
             tmp.unlink()
@@ -84,17 +94,7 @@ def store_raw(home: Path, data: bytes, *, fsync: bool = True) -> str:
             except FileNotFoundError:
                 os.makedirs(folder, dmode, exist_ok=True)
             made.add(folder)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        _write_then_rename(tmp, path, data, mode, fsync)
     except OSError as exc:
         try:
             os.unlink(tmp)
