@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from supportdesk.services.desk import open_desk
@@ -126,3 +127,22 @@ def test_the_writer_skips_what_the_ledger_holds(tmp_path: Path) -> None:
         hashlib.sha256(x).hexdigest() for x in (b"a", b"b", b"c")
     )
     assert [packs.read(home, s) for s in shas] == [b"b", b"c", b"c"]
+
+
+def test_the_parsers_work_in_chunks_bounded_in_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from supportdesk.connectors.files import RawItem
+    from supportdesk.services import import_prep
+
+    monkeypatch.setattr(import_prep, "CHUNK_BYTES", 3_000_000)
+    big = "слово " * 90_000  # about 1 MB of UTF-8 each
+    items = [
+        RawItem(f"big{i}.eml", raw_email(msgid=f"big{i}@example.ru", body=big)) for i in range(10)
+    ]
+    home = tmp_path / "home"
+    (home / "raw").mkdir(parents=True)
+    with import_prep.Preparer(home, items, workers=1) as prep:
+        chunks = [[p.source for p in chunk] for chunk in prep]
+    assert [len(c) for c in chunks] == [3, 3, 3, 1]
+    assert sum(chunks, []) == [f"big{i}.eml" for i in range(10)]  # in order

@@ -146,3 +146,21 @@ def test_customer_reply_wakes_a_snoozed_ticket(desk: Any) -> None:
     later.sent_at = later.sent_at + timedelta(hours=1)  # type: ignore[operator]
     ingest(desk, later)
     assert _ticket(desk, first.ticket_id).snoozed_until is None
+
+
+def test_a_customer_without_a_name_gets_the_one_the_mail_gives(desk: Any) -> None:
+    from supportdesk.services.search import search
+
+    with desk.db.write() as s:
+        cust = Customer(name="")
+        s.add(cust)
+        s.flush()
+        s.add(Identity(customer_id=cust.id or 0, kind="email", address="nadia@example.ru"))
+    ingest(desk, inbound_email(sender_address="Nadia@Example.ru", sender_name="Надежда Волкова"))
+    with desk.db.read() as s:
+        [row] = s.exec(select(Customer)).all()
+        assert row.name == "Надежда Волкова"
+        assert s.exec(select(Ticket)).one().customer_id == row.id
+        # the search index knows the new name too
+        hits = search(s, desk, "Волкова", kinds=["customers"])
+    assert [(h["kind"], h["id"]) for h in hits] == [("customer", row.id)]
