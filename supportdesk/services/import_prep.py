@@ -32,7 +32,7 @@ from typing import Any
 from supportdesk.connectors.base import InboundMessage, ParseError
 from supportdesk.connectors.email.subject import ticket_title
 from supportdesk.connectors.files import FileRef, RawItem, read_ref
-from supportdesk.locations import dir_mode, file_mode
+from supportdesk.locations import dir_mode, ensure_home, file_mode
 from supportdesk.store import packs
 from supportdesk.store.files import store_raw
 from supportdesk.store.stems import stem_text
@@ -150,6 +150,7 @@ class Preparer:
         if self.started:
             return self
         self.started = True
+        ensure_home(self.home)  # private (0700) when it is new: it is about to hold mail
         for it in self.items:
             self.first.append(it)
             if len(self.first) >= SMALL:

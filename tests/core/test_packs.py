@@ -146,3 +146,23 @@ def test_the_parsers_work_in_chunks_bounded_in_bytes(
         chunks = [[p.source for p in chunk] for chunk in prep]
     assert [len(c) for c in chunks] == [3, 3, 3, 1]
     assert sum(chunks, []) == [f"big{i}.eml" for i in range(10)]  # in order
+
+
+def test_an_import_into_a_new_home_keeps_it_private(tmp_path: Path) -> None:
+    """With --db the home may not exist yet: the ledger it gets is readable by its owner only."""
+    import stat
+
+    from typer.testing import CliRunner
+
+    from supportdesk.cli.main import app
+
+    db = tmp_path / "elsewhere.db"
+    home = tmp_path / "new-home"
+    box = _maildir(tmp_path / "Maildir", count=70)
+    url = f"sqlite:///{db}"
+    res = CliRunner().invoke(app, ["--home", str(home), "--db", url, "import", str(box), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["imported"] == 70
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    for p in (home / "raw").rglob("*"):
+        assert not stat.S_IMODE(p.stat().st_mode) & 0o077, p
