@@ -314,6 +314,8 @@ class _Batch:
         self.new_tickets: list[Ticket] = []
         self.seen_keys: set[str] = set()
         self.stems: dict[int, tuple[str, str, str]] = {}  # by position in the batch
+        self._keys: dict[int, tuple[str, str]] = {}  # id(message) -> its customer key
+        self._titled: set[int] = set()  # id(ticket) of new tickets titled from the subject
 
     # ---- look-ups for the whole batch ------------------------------------------------------
     def prefetch(self, msgs: Sequence[InboundMessage]) -> dict[str, tuple[int, int]]:
@@ -431,6 +433,13 @@ class _Batch:
         return t
 
     def _customer_key(self, m: InboundMessage) -> tuple[str, str]:
+        """(kind, normalized address) of the customer a message is about (worked out once)."""
+        key = self._keys.get(id(m))
+        if key is None:
+            key = self._keys[id(m)] = self._work_out_customer_key(m)
+        return key
+
+    def _work_out_customer_key(self, m: InboundMessage) -> tuple[str, str]:
         if m.kind == "email":
             if normalize_email(m.sender_address) in self.own:
                 others = [
@@ -577,6 +586,7 @@ class _Batch:
     def _new_ticket(
         self, msg: InboundMessage, cust: Customer, sent_at: datetime, outbound: bool
     ) -> Ticket:
+        titled = msg.kind != "telegram"  # the title is ticket_title(subject), as stems_of has it
         if msg.kind == "telegram":
             subject = _telegram_subject(msg)
             reply_to = str(msg.extra.get("chat_id") or msg.sender_address)
@@ -602,6 +612,8 @@ class _Batch:
             ticket.status = "open"
         self.clock.apply_due_times(ticket)
         self.new_tickets.append(ticket)
+        if titled:
+            self._titled.add(id(ticket))
         return ticket
 
     def _apply_to_ticket(self, p: _Placed) -> None:
@@ -935,9 +947,7 @@ class _Batch:
             )
             if p.created:
                 t = p.ticket
-                title = (
-                    st[2] if st is not None and t.subject == ticket_title(p.msg.subject) else None
-                )
+                title = st[2] if st is not None and id(t) in self._titled else None
                 docs.append(
                     store.Doc(
                         store.KIND_TICKET, t.id or 0, title=t.subject, stemmed=(title, "", "")

@@ -166,3 +166,34 @@ def test_an_import_into_a_new_home_keeps_it_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     for p in (home / "raw").rglob("*"):
         assert not stat.S_IMODE(p.stat().st_mode) & 0o077, p
+
+
+def test_what_the_parsers_stemmed_is_what_the_index_would_hold(
+    home: Path, cli: Any, tmp_path: Path
+) -> None:
+    """Stems made in the parser processes equal stemming here, for messages and new tickets."""
+    from supportdesk.store import search as store
+
+    cli("init")
+    box = _maildir(tmp_path / "Maildir", count=90)
+    (box / "cur" / "1900000000.M1.host:2,S").write_bytes(
+        raw_email(msgid="reply@example.ru", subject="Re: [#1] Ёлка и принтеры", body="Ёжики")
+    )
+    assert cli("import", str(box), "--workers", "2").exit_code == 0
+    desk = open_desk(home)
+    with desk.db.read() as s:
+        conn = s.connection()
+        tickets = conn.execute(sa.text("SELECT id, subject FROM ticket")).all()
+        messages = conn.execute(sa.text("SELECT id, subject, text FROM message")).all()
+        docs = {
+            r[0]: (r[1], r[2])
+            for r in conn.execute(sa.text("SELECT rowid, title, body FROM search_doc")).all()
+        }
+    assert len(tickets) >= 90
+    for tid, subject in tickets:
+        assert docs[store.doc_key(store.KIND_TICKET, tid)][0] == store.stem_text(subject)
+    for mid, subject, text in messages:
+        assert docs[store.doc_key(store.KIND_MESSAGE, mid)] == (
+            store.stem_text(subject),
+            store.stem_text(text),
+        )
