@@ -78,9 +78,6 @@ def stems_of(msg: InboundMessage) -> tuple[str, str, str]:
     return stem_text(msg.subject[:998]), stem_text(msg.text), stem_text(title)
 
 
-_WRITERS: dict[str, packs.PackWriter] = {}
-
-
 def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list[Prepared]:
     """In a worker (or in-process for a small import): the whole first stage for a chunk."""
     raws: list[RawItem] = []
@@ -90,13 +87,7 @@ def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list
         else:
             raws.append(it)
     datas = [r.data for r in raws if r.data is not None]
-    if pack:
-        writer = _WRITERS.get(home)
-        if writer is None:
-            writer = _WRITERS[home] = packs.PackWriter(Path(home), file_mode(Path(home)))
-        shas = iter(writer.add_many(datas))
-    else:
-        shas = iter([store_raw(Path(home), d, fsync=True) for d in datas])
+    shas = iter(keep_raw(Path(home), datas, pack=pack))
     out: list[Prepared] = []
     for r in raws:
         if r.data is None:
@@ -231,17 +222,19 @@ class Preparer:
         self.close()
 
 
-_THREAD_WRITERS = threading.local()  # the runner's threads each append to a pack of their own
+# each thread (the runner's) or parser process appends to a pack of its own
+_THREAD_WRITERS = threading.local()
 KEEP_IN_PACK = 16  # from this many messages at once, a pack; fewer: a synced file each
 
 
-def keep_raw(home: Path, datas: list[bytes]) -> list[str]:
+def keep_raw(home: Path, datas: list[bytes], *, pack: bool | None = None) -> list[str]:
     """Keep raw messages in the ledger, synced, before anything parses them; their hashes.
 
     A live message or a few get a file each (fsynced); a bigger batch (an IMAP folder's
-    backlog) is appended to this thread's pack. Nothing here syncs the whole machine.
+    backlog, a bulk import's chunk) is appended to this thread's pack. ``pack`` decides
+    instead of the batch's size. Nothing here syncs the whole machine.
     """
-    if len(datas) < KEEP_IN_PACK:
+    if not (len(datas) >= KEEP_IN_PACK if pack is None else pack):
         return [store_raw(home, d, fsync=True) for d in datas]
     writers: dict[str, packs.PackWriter] | None = getattr(_THREAD_WRITERS, "writers", None)
     if writers is None:

@@ -28,6 +28,8 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from supportdesk.store.files import raw_path
+
 MAGIC = b"supportdesk raw pack 1\n"
 _HEAD = struct.Struct(">32sQ")
 INDEX = "index.db"
@@ -80,7 +82,6 @@ class PackWriter:
         self.home = home
         self.folder = packs_dir(home)
         self.file_mode = file_mode
-        self.loose = home / "raw"
         self._conn: sqlite3.Connection | None = None
         self._fh: int | None = None
         self._name = ""
@@ -111,12 +112,7 @@ class PackWriter:
             part = list(shas[i : i + 500])
             q = f"SELECT sha FROM blob WHERE sha IN ({', '.join('?' for _ in part)})"
             have.update(r[0] for r in conn.execute(q, part))
-        for sha in shas:
-            if sha not in have and (
-                (self.loose / sha[:2] / sha).exists()
-                or (self.loose / sha[:2] / sha[2:4] / sha).exists()
-            ):
-                have.add(sha)
+        have.update(s for s in shas if s not in have and raw_path(self.home, s).exists())
         return have
 
     def add_many(self, datas: Sequence[bytes]) -> list[str]:
