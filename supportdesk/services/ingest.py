@@ -218,8 +218,12 @@ def _sqlite_executemany(conn: Any, table: Any, rows: Sequence[Any]) -> None:
         cols = [c for c in table.columns if only is None or c.name in only]
         names = ", ".join(f'"{c.name}"' for c in cols)
         sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in cols)})'
-        names_ = [c.name for c in cols]
-        pick = operator.itemgetter(*names_) if len(names_) > 1 else lambda d: (d[names_[0]],)
+        column_names = [c.name for c in cols]
+        pick = (
+            operator.itemgetter(*column_names)
+            if len(column_names) > 1
+            else lambda d: (d[column_names[0]],)
+        )
         convert = [
             (i, proc)
             for i, c in enumerate(cols)
@@ -874,6 +878,14 @@ class _Batch:
         for _i, p in self.placed:
             if id(p.ticket) not in new_ids:
                 s.add(p.ticket)
+        if self.renamed:  # existing customers ingest named (they are not tracked objects)
+            tbl = Customer.__table__  # type: ignore[attr-defined]
+            conn.execute(
+                sa.update(tbl)
+                .where(tbl.c.id == sa.bindparam("b_id"))
+                .values(name=sa.bindparam("b_name"), updated_at=sa.bindparam("b_at")),
+                [{"b_id": c.id, "b_name": c.name, "b_at": self.now} for c in self.renamed.values()],
+            )
         s.flush()
         self._index()
 
@@ -967,13 +979,6 @@ class _Batch:
         if self.renamed:
             from supportdesk.services import search_index
 
-            tbl = Customer.__table__  # type: ignore[attr-defined]
-            conn.execute(
-                sa.update(tbl)
-                .where(tbl.c.id == sa.bindparam("b_id"))
-                .values(name=sa.bindparam("b_name"), updated_at=sa.bindparam("b_at")),
-                [{"b_id": c.id, "b_name": c.name, "b_at": self.now} for c in self.renamed.values()],
-            )
             for cid in self.renamed:
                 search_index.index_customer(self.s, cid)
 
