@@ -37,7 +37,7 @@ contracts: $(VENV)/.installed
 # the whole suite on SQLite, then the service-level suites again on a real PostgreSQL
 pytest: $(VENV)/.installed
 	$(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
-	SUPPORTDESK_TEST_DB=postgres $(BIN)/pytest -n 2 --dist loadgroup -q tests/core tests/triage tests/sla tests/search tests/teams $(PYTEST_ARGS)
+	SUPPORTDESK_TEST_DB=postgres $(BIN)/pytest -n 2 --dist loadgroup -q tests/inbound tests/tickets tests/sla tests/search tests/team $(PYTEST_ARGS)
 
 # Real test peers (Dovecot, PostgreSQL, tmux, mu, notmuch): installed when missing and root.
 peers:
@@ -47,7 +47,7 @@ bench: $(VENV)/.installed peers
 	$(PY) -m bench
 
 snapshots-update: $(VENV)/.installed
-	$(BIN)/pytest tests/console --snapshot-update -q
+	$(BIN)/pytest tests/ui --snapshot-update -q
 
 clean:
 	rm -rf demo-home .pytest_cache .mypy_cache .ruff_cache

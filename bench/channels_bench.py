@@ -109,7 +109,7 @@ def _runner(home: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]
 
 
 def _newest_subject(desk: Any) -> str | None:
-    from supportdesk.services.tickets import list_tickets
+    from supportdesk.tickets.read import list_tickets
 
     with desk.db.read() as s:
         rows = list_tickets(s, desk, limit=1, order="newest")
@@ -117,7 +117,7 @@ def _newest_subject(desk: Any) -> str | None:
 
 
 def _imap_arrival(work: Path, server: Any, sink: Any) -> list[float]:
-    from supportdesk.services.desk import open_desk
+    from supportdesk.desk.desk import open_desk
     from supportdesk.store.models import ChannelState
 
     account = server.add_user()
@@ -152,7 +152,7 @@ def _imap_arrival(work: Path, server: Any, sink: Any) -> list[float]:
 
 
 def _telegram_arrival(work: Path) -> list[float]:
-    from supportdesk.services.desk import open_desk
+    from supportdesk.desk.desk import open_desk
     from tests.peers.botapi import BotAPIServer
 
     bot = BotAPIServer().start()
@@ -181,7 +181,7 @@ def _telegram_arrival(work: Path) -> list[float]:
 def _imap_ingest(work: Path, server: Any, sink: Any) -> tuple[float, int]:
     from sqlmodel import func, select
 
-    from supportdesk.services.desk import open_desk
+    from supportdesk.desk.desk import open_desk
     from supportdesk.store.models import Message
 
     account = server.add_user()
@@ -202,9 +202,9 @@ def _imap_ingest(work: Path, server: Any, sink: Any) -> tuple[float, int]:
 def _outbox(work: Path, server: Any, sink: Any) -> tuple[float, int]:
     from sqlmodel import select
 
-    from supportdesk.runner import Runner
-    from supportdesk.services.desk import open_desk
-    from supportdesk.services.outbox import queue_outbound
+    from supportdesk.desk.desk import open_desk
+    from supportdesk.outbound.outbox import queue_outbound
+    from supportdesk.runner.loop import Runner
     from supportdesk.store.models import Ticket
 
     account = server.add_user()

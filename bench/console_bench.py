@@ -47,7 +47,7 @@ TARGETS = {"first_queue_s": 1.0, "rss_mb": 150.0, "cursor_ms": 50.0, "open_ms": 
 
 def populate(home: Path, size: int) -> None:
     """A demo desk with ``size`` synthetic tickets (``supportdesk demo --size N``)."""
-    from supportdesk.services.demo import build_demo
+    from supportdesk.demo.build import build_demo
 
     desk = build_demo(home, size=size)
     desk.close()
@@ -57,9 +57,9 @@ CHILD = r"""
 import json, sys, time
 t0 = float(sys.argv[2])
 from pathlib import Path
-from supportdesk.app import make_app
-from supportdesk.services.desk import open_desk
-from supportdesk.widgets.ticket_list import TicketList
+from supportdesk.ui.app import make_app
+from supportdesk.desk.desk import open_desk
+from supportdesk.ui.widgets.ticket_list import TicketList
 
 result = {}
 _render_line = TicketList.render_line
@@ -123,9 +123,9 @@ async def _latencies(home: Path, moves: int = 30, opens: int = 7) -> dict[str, A
     spends (all threads) per key: the work the console does, which is the latency on an idle
     machine. Wall times are reported beside them (``*_wall_ms``).
     """
-    from supportdesk.app import make_app
-    from supportdesk.services.desk import open_desk
-    from supportdesk.widgets.ticket_list import TicketList
+    from supportdesk.desk.desk import open_desk
+    from supportdesk.ui.app import make_app
+    from supportdesk.ui.widgets.ticket_list import TicketList
 
     def median(xs: list[float]) -> float:
         xs = sorted(xs)

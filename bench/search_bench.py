@@ -45,7 +45,7 @@ def ensure_demo(home: Path, size: int) -> dict[str, Any]:
     """Build the demo desk in ``home`` unless it is there; returns how long that took."""
     if (home / "supportdesk.db").exists():
         return {"built": False}
-    from supportdesk.services.demo import build_demo
+    from supportdesk.demo.build import build_demo
 
     t0 = time.perf_counter()
     build_demo(home, size=size).close()
@@ -53,9 +53,9 @@ def ensure_demo(home: Path, size: int) -> dict[str, Any]:
 
 
 def in_process(home: Path) -> dict[str, Any]:
-    from supportdesk.services.desk import open_desk
-    from supportdesk.services.search import search
-    from supportdesk.services.tickets import list_tickets
+    from supportdesk.desk.desk import open_desk
+    from supportdesk.search.search import search
+    from supportdesk.tickets.read import list_tickets
 
     desk = open_desk(home)
     out: dict[str, Any] = {}

@@ -26,9 +26,9 @@ COMMAND_REPEATS = 5
 
 
 def _in_process(home: Path, query: str) -> tuple[float, int]:
-    from supportdesk.services.desk import open_desk
-    from supportdesk.services.search import search
-    from supportdesk.services.tickets import list_tickets
+    from supportdesk.desk.desk import open_desk
+    from supportdesk.search.search import search
+    from supportdesk.tickets.read import list_tickets
 
     desk = open_desk(home)
     try:

@@ -20,9 +20,9 @@ if str(ROOT) not in sys.path:
 
 
 async def capture(home: Path, ticket: int | None, size: tuple[int, int]) -> dict[str, str]:
-    from supportdesk.app import make_app, screen_text
-    from supportdesk.services.desk import open_desk
-    from supportdesk.widgets.ticket_list import TicketList
+    from supportdesk.desk.desk import open_desk
+    from supportdesk.ui.app import make_app, screen_text
+    from supportdesk.ui.widgets.ticket_list import TicketList
 
     desk = open_desk(home)
     app = make_app(desk, live=False, language="en")
@@ -57,7 +57,7 @@ def main() -> None:
     width, _, height = args.size.partition("x")
     home = args.home
     if home is None:
-        from supportdesk.services.demo import build_demo
+        from supportdesk.demo.build import build_demo
 
         home = Path(tempfile.mkdtemp(prefix="supportdesk-capture-")) / "demo"
         build_demo(home).close()

@@ -63,7 +63,7 @@ def _backend(_isolated_env: None, request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("sqlite_only"):
         pytest.skip("about SQLite itself (SUPPORTDESK_TEST_DB=postgres)")
     url: str = request.getfixturevalue("pg_url")
-    import supportdesk.services.desk as desk_mod
+    import supportdesk.desk.desk as desk_mod
 
     real = desk_mod.open_database
     mp: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
@@ -111,7 +111,7 @@ first_response = "5m"
 
 @pytest.fixture
 def desk(home: Path) -> Iterator[Any]:
-    from supportdesk.services.desk import open_desk
+    from supportdesk.desk.desk import open_desk
 
     if not (home / "config.toml").exists():
         write_config(home, DEFAULT_TEST_CONFIG)

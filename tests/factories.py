@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from supportdesk.connectors.base import Attachment, InboundMessage
+from supportdesk.channels.base import Attachment, InboundMessage
 
 _seq = itertools.count(1)
 
@@ -89,7 +89,7 @@ def inbound_telegram(
 
 def ingest(desk: Any, msg: InboundMessage, **kw: Any) -> Any:
     """Ingest one message in its own transaction; returns the IngestResult."""
-    from supportdesk.services.ingest import ingest as _ingest
+    from supportdesk.inbound.ingest import ingest as _ingest
 
     with desk.db.write() as s:
         return _ingest(s, desk, msg, **kw)

@@ -22,8 +22,8 @@ def init_cmd(ctx: typer.Context) -> None:
 
     Example: supportdesk --home ~/desk init
     """
-    from supportdesk.config import write_default_config
-    from supportdesk.locations import default_home, ensure_home
+    from supportdesk.core.config import write_default_config
+    from supportdesk.core.locations import default_home, ensure_home
     from supportdesk.store.db import open_database
 
     st = state(ctx)
@@ -43,7 +43,7 @@ def status_cmd(
 
     Example: supportdesk status --json
     """
-    from supportdesk.services.status import desk_status
+    from supportdesk.runner.status import desk_status
 
     desk = desk_of(ctx)
     doc = desk_status(desk)
@@ -98,7 +98,7 @@ def quarantine_list(
 
     Example: supportdesk quarantine list --json
     """
-    from supportdesk.services.quarantine import list_entries
+    from supportdesk.inbound.quarantine import list_entries
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -106,7 +106,7 @@ def quarantine_list(
     if json_out:
         print_json(rows)
     elif csv_out:
-        from supportdesk.services.quarantine import COLUMNS
+        from supportdesk.inbound.quarantine import COLUMNS
 
         print_csv(rows, COLUMNS)
     else:
@@ -130,7 +130,7 @@ def quarantine_show(
     """
     import sys
 
-    from supportdesk.services.quarantine import entry
+    from supportdesk.inbound.quarantine import entry
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -161,7 +161,7 @@ def quarantine_retry(
 
     Example: supportdesk quarantine retry 3 4
     """
-    from supportdesk.services.importing import retry_quarantine
+    from supportdesk.inbound.importing import retry_quarantine
 
     desk = desk_of(ctx)
     summary = retry_quarantine(desk, list(ids) if ids else None)
@@ -175,7 +175,7 @@ def quarantine_retry(
 
 
 def _outbox_rows(rows: list[Any]) -> list[dict[str, Any]]:
-    from supportdesk.services.tickets import iso
+    from supportdesk.tickets.read import iso
 
     return [
         {
@@ -209,8 +209,8 @@ def outbox_list(
 
     Example: supportdesk outbox list --state failed
     """
-    from supportdesk.services.desk import BadInput
-    from supportdesk.services.outbox import list_outbox
+    from supportdesk.desk.desk import BadInput
+    from supportdesk.outbound.outbox import list_outbox
 
     for s_ in state_ or []:
         if s_ not in ("queued", "sending", "sent", "failed", "cancelled"):
@@ -245,7 +245,7 @@ def outbox_retry(ctx: typer.Context, ids: list[int] = typer.Argument(..., metava
 
     Example: supportdesk outbox retry 12
     """
-    from supportdesk.services.outbox import retry
+    from supportdesk.outbound.outbox import retry
 
     desk = desk_of(ctx)
     with desk.db.write() as s:
@@ -262,7 +262,7 @@ def outbox_cancel(
 
     Example: supportdesk outbox cancel 12
     """
-    from supportdesk.services.outbox import cancel
+    from supportdesk.outbound.outbox import cancel
 
     desk = desk_of(ctx)
     with desk.db.write() as s:

@@ -39,7 +39,7 @@ def add_cmd(
 
     Example: supportdesk agents add bob --role agent --display-name "Bob Smith" --group first-line
     """
-    from supportdesk.services.agents import add_agent
+    from supportdesk.people.agents import add_agent
 
     desk = desk_of(ctx)
     with desk.db.write() as s:
@@ -58,7 +58,7 @@ def list_cmd(
 
     Example: supportdesk agents list --json
     """
-    from supportdesk.services.agents import agent_rows, list_agents
+    from supportdesk.people.agents import agent_rows, list_agents
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -98,7 +98,7 @@ def edit_cmd(
 
     Example: supportdesk agents edit bob --role lead
     """
-    from supportdesk.services.agents import edit_agent
+    from supportdesk.people.agents import edit_agent
 
     desk = desk_of(ctx)
     with desk.db.write() as s:
@@ -125,7 +125,7 @@ def rm_cmd(
 
     Example: supportdesk agents rm bob
     """
-    from supportdesk.services.agents import remove_agent
+    from supportdesk.people.agents import remove_agent
 
     desk = desk_of(ctx)
     with desk.db.write() as s:
@@ -143,7 +143,7 @@ def groups_list(
 
     Example: supportdesk groups list --json
     """
-    from supportdesk.services.groups import list_groups
+    from supportdesk.people.groups import list_groups
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -171,7 +171,7 @@ def groups_add(
 
     Example: supportdesk groups add billing --title "Billing team"
     """
-    from supportdesk.services.groups import add_group
+    from supportdesk.people.groups import add_group
 
     desk = desk_of(ctx)
     with desk.db.write() as s:
@@ -187,7 +187,7 @@ def groups_rm(
 
     Example: supportdesk groups rm billing
     """
-    from supportdesk.services.groups import remove_group
+    from supportdesk.people.groups import remove_group
 
     desk = desk_of(ctx)
     with desk.db.write() as s:

@@ -8,6 +8,6 @@ from supportdesk.cli.main import desk_of
 
 
 def open_console(ctx: typer.Context) -> None:
-    from supportdesk.app import run_console
+    from supportdesk.ui.app import run_console
 
     run_console(desk_of(ctx))

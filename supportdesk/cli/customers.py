@@ -46,7 +46,7 @@ def list_cmd(
 
     Example: supportdesk customers list example.com --json
     """
-    from supportdesk.services.customers import list_customers
+    from supportdesk.people.customers import list_customers
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -84,7 +84,7 @@ def show_cmd(
     """
     from rich.text import Text
 
-    from supportdesk.services.customers import show_customer
+    from supportdesk.people.customers import show_customer
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -149,7 +149,7 @@ def edit_cmd(
 
     Example: supportdesk customers edit ann@example.com --company "Acme Ltd" --language en
     """
-    from supportdesk.services import customers
+    from supportdesk.people import customers
 
     show_result(
         customers.edit(
@@ -182,7 +182,7 @@ def merge_cmd(
 
     Example: supportdesk customers merge telegram:12345 --into ann@example.com
     """
-    from supportdesk.services import customers
+    from supportdesk.people import customers
 
     show_result(customers.merge(desk_of(ctx), source, into, dry_run=dry_run), json_out)
 
@@ -200,7 +200,7 @@ def unmerge_cmd(
 
     Example: supportdesk customers unmerge 17
     """
-    from supportdesk.services import customers
+    from supportdesk.people import customers
 
     show_result(customers.unmerge(desk_of(ctx), ref, dry_run=dry_run), json_out)
 
@@ -221,7 +221,7 @@ def link_cmd(
 
     Example: supportdesk customers link ann@example.com phone:+79001234567
     """
-    from supportdesk.services import customers
+    from supportdesk.people import customers
 
     show_result(customers.link(desk_of(ctx), ref, identity, dry_run=dry_run), json_out)
 
@@ -239,7 +239,7 @@ def unlink_cmd(
 
     Example: supportdesk customers unlink email:old-address@example.com
     """
-    from supportdesk.services import customers
+    from supportdesk.people import customers
 
     show_result(customers.unlink(desk_of(ctx), identity, dry_run=dry_run), json_out)
 

@@ -29,8 +29,8 @@ def demo_cmd(
 
     Example: supportdesk demo --size 100000 --no-tui
     """
-    from supportdesk.locations import default_home
-    from supportdesk.services.demo import build_demo
+    from supportdesk.core.locations import default_home
+    from supportdesk.demo.build import build_demo
 
     st = state(ctx)
     home = (
@@ -48,7 +48,7 @@ def demo_cmd(
         )
         desk.close()
         return
-    from supportdesk.app import run_console
+    from supportdesk.ui.app import run_console
 
     run_console(desk)
 

@@ -29,20 +29,20 @@ def import_cmd(
 
     Example: supportdesk import ~/Maildir/support old-mail.mbox --channel support
     """
-    from supportdesk.connectors.files import count_raw_messages, iter_raw_refs
-    from supportdesk.services.import_prep import Preparer
+    from supportdesk.channels.files import count_raw_messages, iter_raw_refs
+    from supportdesk.inbound.prep import Preparer
 
     for p in paths:
         if not p.exists() and not p.is_symlink():
-            from supportdesk.services.desk import BadInput
+            from supportdesk.desk.desk import BadInput
 
             raise BadInput(f"{p} does not exist")
     # The parser processes start now, before the database layer is loaded (about half a
     # second of imports): they read, keep and parse while this process gets the store ready.
     home = state(ctx).desk_home()
     with Preparer(home, iter_raw_refs(paths), workers=workers) as prepared:
-        from supportdesk.services.desk import BadInput
-        from supportdesk.services.importing import default_email_channel, import_items
+        from supportdesk.desk.desk import BadInput
+        from supportdesk.inbound.importing import default_email_channel, import_items
 
         desk = desk_of(ctx)
         if channel is not None:

@@ -19,7 +19,7 @@ CSV_COLUMNS = ["id", "slug", "title", "tags", "public", "language", "created_at"
 
 
 def _body(file: Path | None, text: str | None, *, required: bool) -> str | None:
-    from supportdesk.services.desk import BadInput
+    from supportdesk.desk.desk import BadInput
 
     if file is not None and text is not None:
         raise BadInput("give the body with --file or --text, not both")
@@ -53,7 +53,7 @@ def list_cmd(
 
     Example: supportdesk kb list --public --json
     """
-    from supportdesk.services.kb import article_dict, list_articles
+    from supportdesk.replies.kb import article_dict, list_articles
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -81,7 +81,7 @@ def show_cmd(
 
     Example: supportdesk kb show reset-password
     """
-    from supportdesk.services.kb import article_dict, get_article
+    from supportdesk.replies.kb import article_dict, get_article
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -131,7 +131,7 @@ def add_cmd(
 
     Example: supportdesk kb add "Как сбросить пароль" --file reset.md --tags login --public
     """
-    from supportdesk.services.kb import add_article, article_dict
+    from supportdesk.replies.kb import add_article, article_dict
 
     body = _body(file, text, required=True) or ""
     desk = desk_of(ctx)
@@ -163,7 +163,7 @@ def edit_cmd(
 
     Example: supportdesk kb edit reset-password --file reset.md --public
     """
-    from supportdesk.services.kb import article_dict, edit_article
+    from supportdesk.replies.kb import article_dict, edit_article
 
     body = _body(file, text, required=False)
     desk = desk_of(ctx)
@@ -185,7 +185,7 @@ def rm_cmd(
 
     Example: supportdesk kb rm old-pricing
     """
-    from supportdesk.services.kb import remove_article
+    from supportdesk.replies.kb import remove_article
 
     desk = desk_of(ctx)
     with desk.db.write() as s:
@@ -205,7 +205,7 @@ def search_cmd(
     Example: supportdesk kb search пароль --json
     """
     from supportdesk.cli.search_cmd import styled
-    from supportdesk.services.search import search
+    from supportdesk.search.search import search
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -236,7 +236,7 @@ def import_cmd(
 
     Example: supportdesk kb import ./kb
     """
-    from supportdesk.services.kb import import_dir
+    from supportdesk.replies.kb import import_dir
 
     desk = desk_of(ctx)
     with desk.db.write() as s:
@@ -260,7 +260,7 @@ def export_cmd(
 
     Example: supportdesk kb export --html ./help-site
     """
-    from supportdesk.services.kb import export_dir, export_html
+    from supportdesk.replies.kb import export_dir, export_html
 
     desk = desk_of(ctx)
     with desk.db.read() as s:

@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from supportdesk.cli.output import fail
 
 if TYPE_CHECKING:
-    from supportdesk.services.desk import Desk
+    from supportdesk.desk.desk import Desk
 
 
 class DeskGroup(TyperGroup):
@@ -40,8 +40,8 @@ def _fail_for(exc: Exception) -> NoReturn:
     The error classes are imported here, not before the command runs: a command that never
     touches the database must not pay for loading SQLAlchemy (scripts run us often).
     """
-    from supportdesk.config import ConfigError
-    from supportdesk.services.desk import ServiceError
+    from supportdesk.core.config import ConfigError
+    from supportdesk.desk.desk import ServiceError
     from supportdesk.store.db import StoreError
 
     if isinstance(exc, ServiceError):
@@ -65,7 +65,7 @@ def _log_traceback() -> str:
     import tempfile
     import traceback
 
-    from supportdesk.locations import default_home
+    from supportdesk.core.locations import default_home
 
     for base in (default_home() / "logs", Path(tempfile.gettempdir())):
         try:
@@ -88,11 +88,11 @@ class CliState:
 
     def desk_home(self) -> Path:
         """The desk's home, refused when it holds no desk (without loading the database layer)."""
-        from supportdesk.locations import config_path, database_path, default_home
+        from supportdesk.core.locations import config_path, database_path, default_home
 
         home = (self.home or default_home()).expanduser()
         if not self.db_url and not config_path(home).exists() and not database_path(home).exists():
-            from supportdesk.services.desk import NotFound
+            from supportdesk.desk.desk import NotFound
 
             # a typo in --home must not quietly create an empty desk somewhere
             raise NotFound(
@@ -103,7 +103,7 @@ class CliState:
 
     def desk(self) -> Desk:
         if self._desk is None:
-            from supportdesk.services.desk import open_desk
+            from supportdesk.desk.desk import open_desk
 
             home = self.desk_home()
             self._desk = open_desk(home, agent=self.agent, db_url=self.db_url)

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from supportdesk.textutil import inert
+from supportdesk.core.text import inert
 
 
 def console(stderr: bool = False) -> Any:

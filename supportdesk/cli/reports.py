@@ -95,8 +95,8 @@ def report_cmd(
 
     Example: supportdesk report --since 2026-11-01 --until 2026-11-30 --json
     """
-    from supportdesk.services import metrics
-    from supportdesk.services.desk import BadInput
+    from supportdesk.desk.desk import BadInput
+    from supportdesk.reports import metrics
 
     if json_out and csv_out:
         raise BadInput("choose one of --json and --csv")
@@ -130,7 +130,7 @@ def export_cmd(
 
     Example: supportdesk export-tickets tag:billing created:>2026-11-01 --csv > billing.csv
     """
-    from supportdesk.services.metrics import EXPORT_COLUMNS, export_tickets
+    from supportdesk.reports.metrics import EXPORT_COLUMNS, export_tickets
 
     q = " ".join(query or [])
     if tag:

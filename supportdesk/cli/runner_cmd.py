@@ -24,7 +24,7 @@ def poll_cmd(
 
     Example: supportdesk poll --once --channel support
     """
-    from supportdesk.runner import Runner
+    from supportdesk.runner.loop import Runner
 
     desk = desk_of(ctx)
     runner = Runner(desk, channels=list(channel) if channel else None)
@@ -65,7 +65,7 @@ def run_cmd(
 
     Example: supportdesk run --verbose
     """
-    from supportdesk.runner import run_desk
+    from supportdesk.runner.loop import run_desk
 
     logging.basicConfig(
         stream=sys.stderr,

@@ -42,7 +42,7 @@ def search_cmd(
 
     Example: supportdesk search "не печатает" status:open --json
     """
-    from supportdesk.services.search import search
+    from supportdesk.search.search import search
 
     desk = desk_of(ctx)
     kinds = [k for part in (kind or []) for k in part.split(",") if k.strip()]

@@ -27,7 +27,7 @@ def migrate_to_cmd(
 
     Example: supportdesk migrate-to postgresql+psycopg://desk@db.example/desk
     """
-    from supportdesk.services.migrate_to import migrate_to
+    from supportdesk.team.move import migrate_to
 
     desk = desk_of(ctx)
     show = not json_out and sys.stderr.isatty()
@@ -79,7 +79,7 @@ def backup_cmd(
 
     Example: supportdesk backup /var/backups/supportdesk/
     """
-    from supportdesk.services.migrate_to import backup_sqlite, pg_dump_command
+    from supportdesk.team.move import backup_sqlite, pg_dump_command
 
     desk = desk_of(ctx)
     if desk.db.dialect == "postgresql":

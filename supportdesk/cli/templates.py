@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 def _body(file: Path | None, text: str | None) -> str | None:
-    from supportdesk.services.desk import BadInput
+    from supportdesk.desk.desk import BadInput
 
     if file is not None and text is not None:
         raise BadInput("give --file or --text, not both")
@@ -43,7 +43,7 @@ def list_cmd(
 
     Example: supportdesk templates list --json
     """
-    from supportdesk.services.templates import list_templates, template_row
+    from supportdesk.replies.templates import list_templates, template_row
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -81,7 +81,7 @@ def show_cmd(
     """
     from rich.text import Text
 
-    from supportdesk.services.templates import get_template, template_row
+    from supportdesk.replies.templates import get_template, template_row
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -116,8 +116,8 @@ def add_cmd(
 
     Example: supportdesk templates add printer-reset --text "Hello {{ customer.first_name }}, please restart the printer."
     """
-    from supportdesk.services.desk import BadInput
-    from supportdesk.services.templates import add_template
+    from supportdesk.desk.desk import BadInput
+    from supportdesk.replies.templates import add_template
 
     body = _body(file, text)
     if body is None:
@@ -143,8 +143,8 @@ def edit_cmd(
 
     Example: supportdesk templates edit printer-reset --editor
     """
-    from supportdesk.services.desk import BadInput
-    from supportdesk.services.templates import edit_template, get_template
+    from supportdesk.desk.desk import BadInput
+    from supportdesk.replies.templates import edit_template, get_template
 
     body = _body(file, text)
     desk = desk_of(ctx)
@@ -171,7 +171,7 @@ def rm_cmd(
 
     Example: supportdesk templates rm old-greeting
     """
-    from supportdesk.services.templates import remove_template
+    from supportdesk.replies.templates import remove_template
 
     desk = desk_of(ctx)
     with desk.db.write() as s:
@@ -192,8 +192,8 @@ def render_cmd(
     """
     from rich.text import Text
 
-    from supportdesk.services.templates import render_template
-    from supportdesk.services.tickets import get_ticket
+    from supportdesk.replies.templates import render_template
+    from supportdesk.tickets.read import get_ticket
 
     desk = desk_of(ctx)
     with desk.db.read() as s:
@@ -218,7 +218,7 @@ def import_cmd(
 
     Example: supportdesk templates import ./templates
     """
-    from supportdesk.services.templates import import_dir
+    from supportdesk.replies.templates import import_dir
 
     desk = desk_of(ctx)
     with desk.db.write() as s:
@@ -243,7 +243,7 @@ def export_cmd(
 
     Example: supportdesk templates export ./templates
     """
-    from supportdesk.services.templates import export_dir
+    from supportdesk.replies.templates import export_dir
 
     desk = desk_of(ctx)
     with desk.db.read() as s:

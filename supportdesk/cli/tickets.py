@@ -96,8 +96,8 @@ def list_cmd(
 
     Example: supportdesk tickets list status:open channel:telegram --json
     """
-    from supportdesk.services.desk import BadInput
-    from supportdesk.services.tickets import list_tickets, ticket_rows
+    from supportdesk.desk.desk import BadInput
+    from supportdesk.tickets.read import list_tickets, ticket_rows
 
     if order not in ("hot", "newest", "updated"):
         raise BadInput(f"--order is hot, newest or updated, not {order!r}")
@@ -213,7 +213,7 @@ def show_cmd(
 
     Example: supportdesk tickets show 42 --json
     """
-    from supportdesk.services.tickets import show_ticket
+    from supportdesk.tickets.read import show_ticket
 
     desk = desk_of(ctx)
     with desk.db.read() as s:

@@ -39,7 +39,7 @@ def complete_priority(incomplete: str) -> list[str]:
 
 
 def _completion_desk(ctx: typer.Context) -> Any:
-    from supportdesk.services.desk import open_desk
+    from supportdesk.desk.desk import open_desk
 
     root = ctx.find_root()
     home = root.params.get("home") or os.environ.get("SUPPORTDESK_HOME")
@@ -49,7 +49,7 @@ def _completion_desk(ctx: typer.Context) -> Any:
 def complete_agent(ctx: typer.Context, incomplete: str) -> list[str]:
     names = ["me", "none"]
     try:
-        from supportdesk.services.agents import known_names
+        from supportdesk.people.agents import known_names
 
         desk = _completion_desk(ctx)
         try:
@@ -64,7 +64,7 @@ def complete_agent(ctx: typer.Context, incomplete: str) -> list[str]:
 
 def complete_group(ctx: typer.Context, incomplete: str) -> list[str]:
     try:
-        from supportdesk.services.groups import list_groups
+        from supportdesk.people.groups import list_groups
 
         desk = _completion_desk(ctx)
         try:
@@ -79,7 +79,7 @@ def complete_group(ctx: typer.Context, incomplete: str) -> list[str]:
 
 def complete_template(ctx: typer.Context, incomplete: str) -> list[str]:
     try:
-        from supportdesk.services.templates import list_templates
+        from supportdesk.replies.templates import list_templates
 
         desk = _completion_desk(ctx)
         try:
@@ -96,7 +96,7 @@ def complete_template(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 def _read_stdin() -> str:
-    from supportdesk.services.desk import BadInput
+    from supportdesk.desk.desk import BadInput
 
     if sys.stdin is None or (hasattr(sys.stdin, "isatty") and sys.stdin.isatty()):
         raise BadInput("'-' reads ticket IDs from standard input, but nothing is piped in")
@@ -104,7 +104,7 @@ def _read_stdin() -> str:
 
 
 def ticket_ids(args: list[str] | None) -> list[int]:
-    from supportdesk.services.stdin_ids import collect_ids
+    from supportdesk.cli.stdin_ids import collect_ids
 
     return collect_ids(list(args or []), _read_stdin)
 
@@ -159,7 +159,7 @@ def show_result(result: Any, json_out: bool) -> None:
 
 def open_editor(initial: str, *, suffix: str = ".md") -> str:
     """Let the user edit ``initial`` in $EDITOR (or $VISUAL); returns the text they saved."""
-    from supportdesk.services.desk import BadInput
+    from supportdesk.desk.desk import BadInput
 
     editor = os.environ.get("EDITOR") or os.environ.get("VISUAL")
     if not editor:
@@ -198,7 +198,7 @@ def assign_cmd(
 
     Example: supportdesk tickets list is:unassigned --json | supportdesk tickets assign - --to me
     """
-    from supportdesk.services import triage
+    from supportdesk.tickets import triage
 
     show_result(triage.assign(desk_of(ctx), ticket_ids(ids), to, dry_run=dry_run), json_out)
 
@@ -221,7 +221,7 @@ def tag_cmd(
 
     Example: supportdesk tickets list status:open printer --json | supportdesk tickets tag - --add hardware
     """
-    from supportdesk.services import triage
+    from supportdesk.tickets import triage
 
     show_result(
         triage.tag(desk_of(ctx), ticket_ids(ids), add=add, remove=remove, dry_run=dry_run), json_out
@@ -254,7 +254,7 @@ def set_cmd(
 
     Example: supportdesk tickets set 12 13 --status pending --priority high
     """
-    from supportdesk.services import triage
+    from supportdesk.tickets import triage
 
     show_result(
         triage.set_fields(
@@ -277,7 +277,7 @@ def close_cmd(
 
     Example: supportdesk tickets close 12 13 --solved
     """
-    from supportdesk.services import triage
+    from supportdesk.tickets import triage
 
     show_result(
         triage.close(desk_of(ctx), ticket_ids(ids), solved=solved, dry_run=dry_run), json_out
@@ -296,7 +296,7 @@ def reopen_cmd(
 
     Example: supportdesk tickets reopen 12
     """
-    from supportdesk.services import triage
+    from supportdesk.tickets import triage
 
     show_result(triage.reopen(desk_of(ctx), ticket_ids(ids), dry_run=dry_run), json_out)
 
@@ -317,8 +317,8 @@ def snooze_cmd(
 
     Example: supportdesk tickets snooze 12 --until tomorrow
     """
-    from supportdesk.services import triage
-    from supportdesk.services.desk import BadInput
+    from supportdesk.desk.desk import BadInput
+    from supportdesk.tickets import triage
 
     if wake == (until is not None):
         raise BadInput("give either --until TIME or --wake")
@@ -340,7 +340,7 @@ def merge_cmd(
 
     Example: supportdesk tickets merge 14 15 --into 12
     """
-    from supportdesk.services import triage
+    from supportdesk.tickets import triage
 
     show_result(triage.merge(desk_of(ctx), ticket_ids(ids), into, dry_run=dry_run), json_out)
 
@@ -360,7 +360,7 @@ def split_cmd(
 
     Example: supportdesk tickets split 311 --subject "Second question: invoices"
     """
-    from supportdesk.services import triage
+    from supportdesk.tickets import triage
 
     show_result(
         triage.split(desk_of(ctx), list(message_ids), subject=subject, dry_run=dry_run), json_out
@@ -380,7 +380,7 @@ def move_cmd(
 
     Example: supportdesk tickets move 311 312 --to 40
     """
-    from supportdesk.services import triage
+    from supportdesk.tickets import triage
 
     show_result(triage.move(desk_of(ctx), list(message_ids), to, dry_run=dry_run), json_out)
 
@@ -404,7 +404,7 @@ def escalate_cmd(
 
     Example: supportdesk tickets escalate 12 --to second-line --note "Needs a database fix"
     """
-    from supportdesk.services import groups
+    from supportdesk.people import groups
 
     show_result(
         groups.escalate(desk_of(ctx), ticket_ids(ids), to, note=note, dry_run=dry_run), json_out
@@ -429,7 +429,7 @@ def handover_cmd(
 
     Example: supportdesk tickets handover --from alice --to bob --note "Waiting on the vendor for #12"
     """
-    from supportdesk.services import groups
+    from supportdesk.people import groups
 
     show_result(groups.handover(desk_of(ctx), from_, to, note=note, dry_run=dry_run), json_out)
 
@@ -445,8 +445,8 @@ def _reply(
     channel: str | None,
     json_out: bool,
 ) -> None:
-    from supportdesk.services import triage
-    from supportdesk.services.desk import BadInput
+    from supportdesk.desk.desk import BadInput
+    from supportdesk.tickets import triage
 
     if text is not None and template is not None:
         raise BadInput("give --text or --template, not both")
@@ -454,7 +454,7 @@ def _reply(
         raise BadInput("give --text, --template or --editor")
     desk = desk_of(ctx)
     if editor:
-        from supportdesk.services import collisions
+        from supportdesk.tickets import collisions
 
         with desk.db.read() as s:
             seen = collisions.newest_message_id(s, ticket_id)
@@ -508,7 +508,7 @@ def _send_anyway(newer: list[Any]) -> bool:
 
 def _count_template_use(desk: Any, name: str) -> None:
     """A reply written from a template in the editor still counts as a use of the template."""
-    from supportdesk.services.templates import get_template
+    from supportdesk.replies.templates import get_template
 
     with desk.db.write() as s:
         tpl = get_template(s, name)
@@ -578,8 +578,8 @@ def new_cmd(
 
     Example: supportdesk tickets new --customer ann@example.com --via email --subject "Your order" --text "Hello Ann"
     """
-    from supportdesk.services import triage
-    from supportdesk.services.desk import BadInput
+    from supportdesk.desk.desk import BadInput
+    from supportdesk.tickets import triage
 
     if text is not None and template is not None:
         raise BadInput("give --text or --template, not both")
@@ -619,8 +619,8 @@ def undo_cmd(
     """
     from rich.text import Text
 
-    from supportdesk.services import journal
-    from supportdesk.services.tickets import iso
+    from supportdesk.actions import journal
+    from supportdesk.tickets.read import iso
 
     desk = desk_of(ctx)
     if list_:

@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from supportdesk.locations import database_path, ensure_home, file_mode
+from supportdesk.core.locations import database_path, ensure_home, file_mode
 
 
 class StoreError(Exception):

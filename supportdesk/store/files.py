@@ -13,7 +13,7 @@ import threading
 import unicodedata
 from pathlib import Path
 
-from supportdesk.locations import attachments_dir, dir_mode, file_mode, raw_dir
+from supportdesk.core.locations import attachments_dir, dir_mode, file_mode, raw_dir
 
 
 class StorageError(OSError):

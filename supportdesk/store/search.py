@@ -35,13 +35,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
 from supportdesk.store.stems import _TOKEN as _TOKEN
-from supportdesk.store.stems import (
-    MAX_INDEXED_CHARS,
-    normalize,
-    stem_text,
-    stem_tokens,
-    tokens,
-)
+from supportdesk.store.stems import MAX_INDEXED_CHARS, normalize, stem_text, stem_tokens, tokens
 
 KIND_TICKET = 1  # ticket subject
 KIND_MESSAGE = 2  # message subject, text and attachment names

@@ -138,8 +138,9 @@ def test_full_disk_under_the_raw_ledger_stops_the_import_cleanly(
 ) -> None:
     """A bulk import on a full disk stops with one sentence; what it stored is whole, and the
     same import after the disk is freed adds the rest, each message once."""
-    from supportdesk.services import import_prep, importing
-    from tests.core.test_packs import COUNT, _maildir, _shas
+    from supportdesk.inbound import importing
+    from supportdesk.inbound import prep as import_prep
+    from tests.inbound.test_packs import COUNT, _maildir, _shas
 
     monkeypatch.setattr(import_prep, "CHUNK", 25)  # small steps, so the disk fills midway
     monkeypatch.setattr(importing, "BATCH", 25)

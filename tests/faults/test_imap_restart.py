@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from supportdesk.connectors.email.imap import FolderCursor, ImapSource
-from supportdesk.services.desk import open_desk
+from supportdesk.channels.email.imap import FolderCursor, ImapSource
+from supportdesk.desk.desk import open_desk
 from supportdesk.store.models import Message
 from tests.factories import raw_email
 from tests.runner.helpers import setup_email_home

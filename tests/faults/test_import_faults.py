@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from supportdesk.services import import_prep, importing
-from supportdesk.services.desk import open_desk
+from supportdesk.desk.desk import open_desk
+from supportdesk.inbound import importing
+from supportdesk.inbound import prep as import_prep
 from supportdesk.store.files import read_raw
-from tests.core.test_packs import _maildir
+from tests.inbound.test_packs import _maildir
 
 pytestmark = pytest.mark.fault
 

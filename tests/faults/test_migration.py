@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from supportdesk.locations import database_path
+from supportdesk.core.locations import database_path
 from supportdesk.store import search as search_store
 from supportdesk.store.db import Database, open_database, sqlite_url
 from supportdesk.store.migrate import current_revision, head_revision, upgrade_if_needed

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, func, select
 
-from supportdesk.services.desk import open_desk
-from supportdesk.services.ingest import ingest
-from supportdesk.services.outbox import queue_outbound
+from supportdesk.desk.desk import open_desk
+from supportdesk.inbound.ingest import ingest
+from supportdesk.outbound.outbox import queue_outbound
 from supportdesk.store.models import Message, Outbox, Ticket
 from tests.factories import inbound_email, raw_email
 from tests.runner.helpers import setup_email_home, setup_telegram_home

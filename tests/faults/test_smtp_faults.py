@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from supportdesk.services.desk import open_desk
-from supportdesk.services.ingest import ingest
-from supportdesk.services.outbox import queue_outbound
+from supportdesk.desk.desk import open_desk
+from supportdesk.inbound.ingest import ingest
+from supportdesk.outbound.outbox import queue_outbound
 from supportdesk.store.models import Ticket
 from tests.conftest import write_config
 from tests.factories import inbound_email

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from supportdesk.services.desk import open_desk
-from supportdesk.services.outbox import queue_outbound
+from supportdesk.desk.desk import open_desk
+from supportdesk.outbound.outbox import queue_outbound
 from supportdesk.store.models import Message, Ticket
 from tests.runner.helpers import setup_telegram_home
 from tests.runner.proc import start_runner, stop, wait_until

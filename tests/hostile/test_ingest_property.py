@@ -1,4 +1,4 @@
-"""Property tests one level above the parser (tests/parse/test_property.py covers parse_email
+"""Property tests one level above the parser (tests/channels/parse/test_property.py covers parse_email
 alone): whatever bytes arrive, parse + ingest — the import/runner path, raw ledger and quarantine
 included — never raises, and every message ends up stored or quarantined, exactly once."""
 
@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import func, select
 
-from supportdesk.services.importing import ImportSummary, parse_many, store_batch
+from supportdesk.inbound.importing import ImportSummary, parse_many, store_batch
 from supportdesk.store.models import Message, Quarantine
 
 SETTINGS = settings(

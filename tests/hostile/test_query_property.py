@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supportdesk.services.desk import BadInput
-from supportdesk.services.query import KEYS, QueryError, parse
-from supportdesk.services.tickets import list_tickets
+from supportdesk.desk.desk import BadInput
+from supportdesk.search.query import KEYS, QueryError, parse
+from supportdesk.tickets.read import list_tickets
 from tests.factories import inbound_email, ingest
 
 SETTINGS = settings(
@@ -69,7 +69,7 @@ def test_any_query_lists_or_explains(small_desk: Any, text: str) -> None:
 @SETTINGS
 @given(text=QUERIES)
 def test_any_search_finds_or_explains(small_desk: Any, text: str) -> None:
-    from supportdesk.services.search import search
+    from supportdesk.search.search import search
 
     try:
         with small_desk.db.read() as s:

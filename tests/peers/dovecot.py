@@ -41,7 +41,7 @@ import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from supportdesk.connectors.email.imap import ImapSettings
+from supportdesk.channels.email.imap import ImapSettings
 from tests.peers.util import (
     free_port,
     is_root,

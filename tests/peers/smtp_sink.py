@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import pytest
 
-from supportdesk.connectors.email.smtp import SmtpSettings
+from supportdesk.channels.email.smtp import SmtpSettings
 from tests.peers.util import (
     free_port,
     peer_unavailable,

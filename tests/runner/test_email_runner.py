@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from supportdesk.runner import Runner
-from supportdesk.services.desk import open_desk
-from supportdesk.services.outbox import queue_outbound
+from supportdesk.desk.desk import open_desk
+from supportdesk.outbound.outbox import queue_outbound
+from supportdesk.runner.loop import Runner
 from supportdesk.store.models import Message, Outbox, Ticket
 from tests.factories import raw_email
 from tests.runner.helpers import setup_email_home
@@ -103,7 +103,7 @@ def test_smtp_down_then_up_delivers_exactly_once(
     edesk: Any, imap_account: Any, smtp_sink: Any
 ) -> None:
     with edesk.db.write() as s:
-        from supportdesk.services.ingest import ingest
+        from supportdesk.inbound.ingest import ingest
         from tests.factories import inbound_email
 
         r = ingest(s, edesk, inbound_email(external_id="x1@example.ru"), historical=True)
@@ -130,7 +130,7 @@ def test_smtp_down_then_up_delivers_exactly_once(
 
 
 def test_permanent_smtp_failure_is_visible(edesk: Any, smtp_sink: Any) -> None:
-    from supportdesk.services.ingest import ingest
+    from supportdesk.inbound.ingest import ingest
     from tests.factories import inbound_email
 
     with edesk.db.write() as s:
@@ -191,7 +191,7 @@ def test_ack_rate_limit_prevents_loops(edesk: Any, imap_account: Any, smtp_sink:
 def test_bounce_of_our_reply_attaches_to_ticket(
     edesk: Any, imap_account: Any, smtp_sink: Any
 ) -> None:
-    from supportdesk.services.ingest import ingest
+    from supportdesk.inbound.ingest import ingest
     from tests.factories import inbound_email
 
     with edesk.db.write() as s:

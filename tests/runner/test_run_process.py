@@ -36,7 +36,7 @@ def test_imap_message_appears_under_run(
     setup_email_home(home, imap_account, smtp_sink, monkeypatch)
     proc = start_runner(home)
     try:
-        from supportdesk.services.desk import open_desk
+        from supportdesk.desk.desk import open_desk
         from supportdesk.store.models import ChannelState
 
         desk = open_desk(home)

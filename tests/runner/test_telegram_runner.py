@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from supportdesk.runner import Runner
-from supportdesk.services.desk import open_desk
-from supportdesk.services.outbox import queue_outbound
+from supportdesk.desk.desk import open_desk
+from supportdesk.outbound.outbox import queue_outbound
+from supportdesk.runner.loop import Runner
 from supportdesk.store.models import Identity, Message, Outbox, Ticket
 from tests.runner.helpers import setup_telegram_home
 
@@ -101,7 +101,7 @@ def test_edit_updates_text_and_keeps_version(tdesk: Any, botapi: Any) -> None:
 
 
 def test_csat_button_round_trip(tdesk: Any, botapi: Any) -> None:
-    from supportdesk.services import csat
+    from supportdesk.replies import csat
 
     botapi.push_message(12, "помогите", user={"id": 12, "first_name": "Вера"})
     Runner(tdesk).run_once()

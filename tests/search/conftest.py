@@ -18,7 +18,7 @@ if PG_URL:
     def desk(home: Path) -> Iterator[Any]:
         import sqlalchemy as sa
 
-        from supportdesk.services.desk import open_desk
+        from supportdesk.desk.desk import open_desk
         from tests.conftest import DEFAULT_TEST_CONFIG, write_config
 
         engine = sa.create_engine(PG_URL)

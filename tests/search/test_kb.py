@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from supportdesk.services import kb
-from supportdesk.services.desk import BadInput, Conflict, NotFound
-from supportdesk.services.search import search
+from supportdesk.desk.desk import BadInput, Conflict, NotFound
+from supportdesk.replies import kb
+from supportdesk.search.search import search
 from supportdesk.store.models import Event, Template
 from tests.factories import inbound_email, ingest
 

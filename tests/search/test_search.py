@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from supportdesk.services import search as search_svc
-from supportdesk.services import search_index
-from supportdesk.services.desk import BadInput
-from supportdesk.services.tickets import list_tickets
+from supportdesk.desk.desk import BadInput
+from supportdesk.search import index as search_index
+from supportdesk.search import search as search_svc
 from supportdesk.store import search as store
 from supportdesk.store.models import Message, Ticket
+from supportdesk.tickets.read import list_tickets
 from tests.factories import Attachment, inbound_email, inbound_telegram, ingest
 
 
@@ -228,7 +228,7 @@ def test_edited_telegram_message_is_reindexed(desk: Any) -> None:
 
 
 def test_reply_and_note_are_indexed(desk: Any, corpus: dict[str, int]) -> None:
-    from supportdesk.services.outbox import queue_outbound
+    from supportdesk.outbound.outbox import queue_outbound
 
     with desk.db.write() as s:
         ticket = s.get(Ticket, corpus["en"])

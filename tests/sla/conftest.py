@@ -64,7 +64,7 @@ def msk(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
 @pytest.fixture
 def bdesk(home: Path) -> Iterator[Any]:
     """A desk with business hours (Mon-Fri 09-18 Moscow, Russian holidays) and priority rules."""
-    from supportdesk.services.desk import open_desk
+    from supportdesk.desk.desk import open_desk
 
     write_config(home, BUSINESS_CONFIG)
     d = open_desk(home, agent="alice")

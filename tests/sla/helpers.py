@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlmodel import select
 
-from supportdesk.services import csat, events, sla
+from supportdesk.desk import audit as events
+from supportdesk.replies import csat
+from supportdesk.sla import clocks as sla
 from supportdesk.store.models import Agent, Tag, Ticket, TicketTag
 
 
@@ -80,7 +82,8 @@ def build_history(desk: Any) -> dict[str, int]:
     t3  petr   Sat 21 12:00 "URGENT", reply Mon 23 10:00, still open
     t6  late   Tue 1 Dec 01:00 (30 Nov 22:00 UTC): outside November in Moscow
     """
-    from supportdesk.services import csat, outbox
+    from supportdesk.outbound import outbox
+    from supportdesk.replies import csat
     from supportdesk.store.models import Customer
     from tests.factories import inbound_email, inbound_telegram, ingest
     from tests.sla.conftest import msk
@@ -113,7 +116,7 @@ def build_history(desk: Any) -> dict[str, int]:
         t = s.get(Ticket, ids["t5"])
         outbox.queue_outbound(s, desk, t, "Перезапустите бота.", agent="bob", at=msk(18, 12, 3))
     set_status(desk, ids["t5"], "solved", msk(18, 12, 10), "bob")
-    from supportdesk.connectors.base import InboundMessage
+    from supportdesk.channels.base import InboundMessage
 
     press = InboundMessage(kind="telegram", external_id="tg:1001:callback:1", sender_address="1001",
                            sent_at=msk(18, 12, 20), channel="telegram",

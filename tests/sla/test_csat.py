@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from supportdesk.connectors.base import InboundMessage
-from supportdesk.services import csat
-from supportdesk.services.desk import BadInput, Conflict, NotFound
+from supportdesk.channels.base import InboundMessage
+from supportdesk.desk.desk import BadInput, Conflict, NotFound
+from supportdesk.replies import csat
 from supportdesk.store.models import Customer, Event, Message, Outbox, Ticket
 from tests.factories import inbound_email, inbound_telegram, ingest
 from tests.sla.conftest import msk

@@ -10,7 +10,7 @@ from typing import Any
 from textual.app import App
 from textual.widgets import Static
 
-from supportdesk.screens.dashboard import (
+from supportdesk.ui.screens.dashboard import (
     Chart,
     DashboardScreen,
     bar_lines,

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from supportdesk.config import Config, ConfigError
-from supportdesk.services.hours import BusinessHours, parse_days
+from supportdesk.core.config import Config, ConfigError
+from supportdesk.sla.hours import BusinessHours, parse_days
 from tests.sla.conftest import msk
 
 

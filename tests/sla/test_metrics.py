@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from supportdesk.services import metrics
-from supportdesk.services.desk import BadInput
+from supportdesk.desk.desk import BadInput
+from supportdesk.reports import metrics
 from tests.sla.helpers import build_history, ticket
 
 NOW = datetime(2026, 12, 10, tzinfo=UTC)

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from supportdesk.config import PriorityRule
-from supportdesk.services import priority_rules
+from supportdesk.core.config import PriorityRule
+from supportdesk.sla import priority as priority_rules
 from supportdesk.store.models import Event, Ticket
 from tests.factories import inbound_email, inbound_telegram, ingest
 from tests.sla.conftest import msk

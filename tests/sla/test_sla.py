@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from supportdesk.services import outbox, sla
-from supportdesk.services.query import apply_query
+from supportdesk.outbound import outbox
+from supportdesk.search.query import apply_query
+from supportdesk.sla import clocks as sla
 from supportdesk.store.models import Event, Ticket
 from tests.factories import inbound_email, inbound_telegram, ingest
 from tests.sla.conftest import msk

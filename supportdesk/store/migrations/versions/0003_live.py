@@ -7,7 +7,7 @@ Create Date: 2026-11-27
 PostgreSQL: triggers that ``NOTIFY supportdesk`` with ``{"kind", "ticket_id", "event_id"}`` for
 every new audit event, and ``{"kind": "presence", "ticket_id"}`` when a presence row appears,
 goes, or changes activity (a heartbeat that only extends the lease stays quiet). Consoles
-``LISTEN`` through supportdesk/services/live.py. SQLite needs nothing: its watchers poll
+``LISTEN`` through supportdesk/tickets/live.py. SQLite needs nothing: its watchers poll
 ``PRAGMA data_version``.
 """
 

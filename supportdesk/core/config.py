@@ -1,0 +1,271 @@
+"""config.toml: read with tomllib, validated with pydantic, written with comments kept.
+
+Secrets (passwords, bot tokens) are never stored here as values that reach the database or
+logs: a channel names an environment variable (``*_env``) or a command (``*_cmd``) that
+prints the secret.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from supportdesk.core.locations import config_path, file_mode
+
+
+class ConfigError(Exception):
+    """config.toml is missing, unreadable or wrong. The message is one sentence."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'5m', '1h', '3d', '90s', '1.5h' -> timedelta; ValueError with a clear sentence."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(f"{text!r} is not a duration such as 15m, 4h or 3d")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Secret(Strict):
+    """Where a secret comes from; resolved only when needed."""
+
+    def _resolve(self, value_env: str | None, value_cmd: str | None, what: str) -> str | None:
+        if value_env:
+            val = os.environ.get(value_env)
+            if val is None:
+                raise ConfigError(f"the environment variable {value_env} for the {what} is not set")
+            return val
+        if value_cmd:
+            try:
+                out = subprocess.run(
+                    shlex.split(value_cmd), capture_output=True, text=True, timeout=30, check=False
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ConfigError(f"the command for the {what} could not run: {exc}") from None
+            if out.returncode != 0:
+                raise ConfigError(f"the command for the {what} exited with {out.returncode}")
+            return out.stdout.rstrip("\n")
+        return None
+
+
+class ServerConfig(Secret):
+    host: str
+    port: int
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str | None = None
+    password_env: str | None = None
+    password_cmd: str | None = None
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"])
+    timeout: float = 30
+
+    def password(self) -> str | None:
+        return self._resolve(self.password_env, self.password_cmd, f"password of {self.host}")
+
+
+class ChannelConfig(Secret):
+    name: str
+    type: Literal["email", "telegram"]
+    address: str | None = None  # e-mail: the desk's address on this channel
+    display_name: str | None = None
+    imap: ServerConfig | None = None
+    smtp: ServerConfig | None = None
+    aliases: list[str] = Field(default_factory=list)  # other addresses of ours (never tickets)
+    # telegram
+    token_env: str | None = None
+    token_cmd: str | None = None
+    api_url: str = "https://api.telegram.org/bot"
+    file_url: str | None = None
+    groups: bool = False  # one ticket per group chat when true
+    greeting: str | None = None  # answer to /start
+    acknowledge: bool = True
+    poll_interval: float = 60.0  # seconds between UID polls under `run` (IDLE does the rest)
+
+    def token(self) -> str | None:
+        return self._resolve(self.token_env, self.token_cmd, f"bot token of channel {self.name}")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", v):
+            raise ValueError("a channel name is 1-40 letters, digits, '-', '_' or '.'")
+        return v
+
+
+class HoursConfig(Strict):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    holidays: str | None = None
+    extra_holidays: list[str] = Field(default_factory=list)
+
+    def weekly(self) -> dict[str, str]:
+        """The 'mon-fri = "09:00-18:00"' style entries."""
+        return {k: str(v) for k, v in (self.model_extra or {}).items()}
+
+
+class DeskConfig(Strict):
+    name: str = "Support"
+    timezone: str = "UTC"
+    language: str | None = None  # console language: en or ru; default from LANG
+    hours: HoursConfig | None = None
+    database_url: str | None = None
+    ack_template: str = "acknowledgement"
+    ack_limit_per_hour: int = 3
+    keymap: dict[str, str] = Field(default_factory=dict)
+
+
+class SlaTargets(Strict):
+    first_response: str | None = None
+    resolution: str | None = None
+
+    @field_validator("first_response", "resolution")
+    @classmethod
+    def _dur(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+
+class SlaConfig(Strict):
+    first_response: str = "4h"
+    resolution: str = "3d"
+    channel: dict[str, SlaTargets] = Field(default_factory=dict)
+    priority: dict[str, SlaTargets] = Field(default_factory=dict)
+
+    @field_validator("first_response", "resolution")
+    @classmethod
+    def _dur(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class PriorityRule(Strict):
+    priority: Literal["low", "normal", "high", "urgent"]
+    channel: str | None = None
+    tag: str | None = None
+    customer: str | None = None
+    words: list[str] = Field(default_factory=list)
+
+
+class Config(Strict):
+    desk: DeskConfig = Field(default_factory=DeskConfig)
+    channel: list[ChannelConfig] = Field(default_factory=list)
+    sla: SlaConfig = Field(default_factory=SlaConfig)
+    priority_rule: list[PriorityRule] = Field(default_factory=list)
+
+    def channel_named(self, name: str) -> ChannelConfig:
+        for ch in self.channel:
+            if ch.name == name:
+                return ch
+        known = ", ".join(c.name for c in self.channel) or "none"
+        raise ConfigError(f"there is no channel named {name!r} (configured: {known})")
+
+    def own_addresses(self) -> set[str]:
+        out: set[str] = set()
+        for ch in self.channel:
+            if ch.address:
+                out.add(ch.address.strip().lower())
+            if ch.imap and ch.imap.username and "@" in ch.imap.username:
+                out.add(ch.imap.username.lower())
+            out.update(a.strip().lower() for a in ch.aliases)
+        return out
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}"
+
+
+def load_config(home: Path) -> Config:
+    """Read and validate config.toml; a missing file gives the defaults."""
+    path = config_path(home)
+    if not path.exists():
+        return Config()
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc)}") from None
+    names = [c.name for c in cfg.channel]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ConfigError(f"{path}: channel name {sorted(dup)[0]!r} is used twice")
+    return cfg
+
+
+DEFAULT_CONFIG = """\
+# supportdesk configuration. Secrets never go in this file's values: name an environment
+# variable (*_env) or a command that prints the secret (*_cmd).
+
+[desk]
+name = "Support"
+timezone = "UTC"            # the desk's time zone for business hours and reports
+# language = "ru"           # console language (en, ru); default from LANG
+# database_url = "postgresql+psycopg://desk@db.example/desk"   # default: SQLite in this home
+
+# [desk.hours]              # business hours for SLA clocks; absent = around the clock
+# mon-fri = "09:00-18:00"
+# holidays = "RU"           # a country calendar
+# extra_holidays = ["2026-12-31"]
+
+# [[channel]]
+# name = "support"
+# type = "email"
+# address = "support@example.com"
+#   [channel.imap]
+#   host = "imap.example.com"
+#   port = 993
+#   security = "ssl"        # ssl | starttls | none (none only for loopback)
+#   username = "support@example.com"
+#   password_cmd = "pass show support/imap"
+#   folders = ["INBOX"]
+#   [channel.smtp]
+#   host = "smtp.example.com"
+#   port = 587
+#   security = "starttls"
+#   username = "support@example.com"
+#   password_env = "SUPPORT_SMTP_PASSWORD"
+
+# [[channel]]
+# name = "telegram"
+# type = "telegram"
+# token_env = "SUPPORT_TG_TOKEN"
+# api_url = "https://api.telegram.org/bot"
+
+[sla]
+first_response = "4h"
+resolution = "3d"
+# [sla.channel.telegram]
+# first_response = "5m"
+# [sla.priority.urgent]
+# first_response = "15m"
+"""
+
+
+def write_default_config(home: Path) -> Path:
+    path = config_path(home)
+    if path.exists():
+        return path
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode(home))
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(DEFAULT_CONFIG)
+    return path

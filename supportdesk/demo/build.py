@@ -1,0 +1,460 @@
+"""The demo desk: a realistic, self-contained history in Russian and English.
+
+``build_demo(home, size=N)`` also adds N synthetic tickets with bulk inserts, for scale tests
+(100,000 in well under two minutes).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from supportdesk.channels.base import Attachment, InboundMessage
+from supportdesk.demo import data as D
+from supportdesk.desk.desk import Conflict, Desk, open_desk
+from supportdesk.desk.identity import get_or_create_customer
+from supportdesk.inbound.ingest import ingest
+from supportdesk.outbound.outbox import queue_outbound
+from supportdesk.store.models import (
+    PRIORITY_RANK,
+    Agent,
+    Customer,
+    Identity,
+    KbArticle,
+    Message,
+    Outbox,
+    Tag,
+    Template,
+    Ticket,
+    TicketTag,
+    utcnow,
+)
+
+MARKER = ".supportdesk-demo"
+
+DEMO_CONFIG = """\
+# The demo desk. Channels have no servers configured: nothing is fetched or sent.
+[desk]
+name = "Acme support"
+timezone = "Europe/Moscow"
+
+[desk.hours]
+mon-fri = "09:00-18:00"
+holidays = "RU"
+
+[[channel]]
+name = "support"
+type = "email"
+address = "support@acme.test"
+
+[[channel]]
+name = "billing"
+type = "email"
+address = "billing@acme.test"
+
+[[channel]]
+name = "telegram"
+type = "telegram"
+token_env = "ACME_TG_TOKEN"
+
+[sla]
+first_response = "4h"
+resolution = "3d"
+[sla.channel.email]
+first_response = "1h"
+[sla.channel.telegram]
+first_response = "5m"
+[sla.priority.urgent]
+first_response = "15m"
+
+[[priority_rule]]
+priority = "urgent"
+words = ["срочно", "urgent", "502", "outage"]
+"""
+
+
+def prepare_home(home: Path) -> None:
+    """An empty folder, or a previous demo (rebuilt); never someone's real desk."""
+    if home.exists() and any(home.iterdir()):
+        if not (home / MARKER).exists():
+            raise Conflict(f"{home} is not empty and is not a demo desk; choose another --home")
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (home / MARKER).write_text(
+        "This folder is a supportdesk demo; `supportdesk demo` rebuilds it.\n"
+    )
+    (home / "config.toml").write_text(DEMO_CONFIG, encoding="utf-8")
+
+
+def _tag(s: sa.orm.Session, ticket_id: int, names: list[str], cache: dict[str, int]) -> None:
+    for n in names:
+        if n not in cache:
+            t = s.exec(select(Tag).where(Tag.name == n)).first()  # type: ignore[attr-defined]
+            if t is None:
+                t = Tag(name=n)
+                s.add(t)
+                s.flush()
+            cache[n] = t.id or 0
+        s.merge(TicketTag(ticket_id=ticket_id, tag_id=cache[n]))
+
+
+def _mark_sent(s: sa.orm.Session, msg: Message) -> None:
+    ob = s.exec(select(Outbox).where(Outbox.message_id == msg.id)).first()  # type: ignore[attr-defined]
+    if ob is not None:
+        ob.state = "sent"
+        ob.attempts = 1
+        ob.sent_at = msg.created_at
+        s.add(ob)
+
+
+def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None = None) -> Desk:
+    prepare_home(home)
+    desk = open_desk(home, agent="alice")
+    rnd = random.Random(seed)
+    now = now or utcnow()
+    with desk.db.write() as s:
+        for name, display, role, group in D.AGENTS:
+            s.add(
+                Agent(
+                    name=name,
+                    display_name=display,
+                    role=role,
+                    group=group,
+                    email=f"{name}@acme.test",
+                )
+            )
+        for name, subject, body, tags in D.TEMPLATES:
+            s.add(Template(name=name, subject=subject, body=body, tags=tags))
+        for title, tags, public, lang, body in D.KB:
+            slug = "".join(ch if ch.isalnum() else "-" for ch in title.lower()).strip("-")[:60]
+            s.add(
+                KbArticle(
+                    slug=slug, title=title, body=body, tags=tags, public=public, language=lang
+                )
+            )
+    tag_cache: dict[str, int] = {}
+    agents = [a[0] for a in D.AGENTS]
+    seq = 0
+    statuses = ["new", "open", "open", "pending", "solved", "solved", "closed"]
+    for i, (name, email, tg, lang, company) in enumerate(D.CUSTOMERS):
+        if email and tg:
+            # one person on two channels: the desk knows both identities (customers link)
+            with desk.db.write() as s:
+                cust, _ident, _new = get_or_create_customer(s, "email", email, name)
+                s.add(
+                    Identity(
+                        customer_id=cust.id or 0,
+                        kind="telegram",
+                        address=str(tg[0]),
+                        display=f"@{tg[1]}",
+                    )
+                )
+        topics = [t for t in D.TOPICS if t[0] == lang] or D.TOPICS
+        n_tickets = 1 + (i % 3 == 0)
+        for k in range(n_tickets):
+            seq += 1
+            topic = topics[(i + k * 3) % len(topics)]
+            _lang, subject, opening, reply, follow, tags, prio = topic  # type: ignore[misc,assignment]
+            start = now - timedelta(days=rnd.uniform(0.05, 14), minutes=rnd.randint(0, 600))
+            use_tg = tg is not None and (email is None or k % 2 == 1)
+            if use_tg and k:
+                tags, prio = [], "normal"  # type: ignore[assignment]  # a short chat question
+            if use_tg:
+                assert tg is not None
+                chat, username = tg
+                msg = InboundMessage(
+                    kind="telegram",
+                    external_id=f"tg:{chat}:{100 + seq}",
+                    sender_address=str(chat),
+                    sender_name=name,
+                    text=rnd.choice(D.TELEGRAM_LINES[lang]) if k else opening,
+                    sent_at=start,
+                    channel="telegram",
+                    extra={
+                        "chat_id": chat,
+                        "message_id": 100 + seq,
+                        "chat_type": "private",
+                        "username": username,
+                    },
+                )
+            else:
+                channel = "billing" if "billing" in tags else "support"
+                msg = InboundMessage(
+                    kind="email",
+                    external_id=f"demo{seq}@{(email or 'x@mail.test').split('@')[1]}",
+                    sender_address=email or "",
+                    sender_name=name,
+                    subject=subject,
+                    text=opening,
+                    quoted_text="",
+                    sent_at=start,
+                    channel=channel,
+                    to_addresses=[f"{channel}@acme.test"],
+                )
+                if seq % 5 == 0:
+                    msg.attachments = [
+                        Attachment(
+                            filename="screenshot.png",
+                            content_type="image/png",
+                            data=b"\x89PNG\r\n\x1a\n" + bytes(64),
+                            size=72,
+                        )
+                    ]
+            with desk.db.write() as s:
+                res = ingest(s, desk, msg, historical=True, now=start)
+                t = s.get(Ticket, res.ticket_id)
+                assert t is not None and t.id is not None
+                row = s.get(Customer, t.customer_id)
+                if row is not None:
+                    row.language, row.company, row.name = lang, company, name
+                    s.add(row)
+                _tag(s, t.id, list(tags), tag_cache)
+                t.priority = prio
+                t.priority_rank = PRIORITY_RANK[prio]
+                status = statuses[(i + k) % len(statuses)] if reply else rnd.choice(["new", "open"])
+                agent = agents[(i + k) % len(agents)]
+                if status != "new":
+                    ag = s.exec(select(Agent).where(Agent.name == agent)).first()  # type: ignore[attr-defined]
+                    t.assignee_id = ag.id if ag else None
+                if reply and status != "new":
+                    at = start + timedelta(minutes=rnd.randint(3, 240))
+                    m = queue_outbound(s, desk, t, reply, agent=agent, at=min(at, now))
+                    _mark_sent(s, m)
+                    if follow:
+                        fm = InboundMessage(
+                            kind=msg.kind,
+                            external_id=(
+                                f"tg:{tg[0]}:{500 + seq}" if use_tg and tg else f"demo{seq}f@x.test"
+                            ),
+                            sender_address=msg.sender_address,
+                            sender_name=name,
+                            subject="Re: " + subject,
+                            text=follow,
+                            in_reply_to=[m.message_id] if m.message_id else [],
+                            sent_at=min(at + timedelta(minutes=rnd.randint(5, 300)), now),
+                            channel=msg.channel,
+                            extra=msg.extra,
+                        )
+                        ingest(s, desk, fm, historical=True, now=fm.sent_at)
+                if seq % 4 == 0:
+                    queue_outbound(
+                        s,
+                        desk,
+                        t,
+                        "Проверил логи — похоже на проблему с кэшем. Передаю во вторую линию."
+                        if lang == "ru"
+                        else "Checked the logs: looks like a cache issue. Handing over to second line.",
+                        agent=agent,
+                        note=True,
+                        at=min(start + timedelta(minutes=30), now),
+                    )
+                from supportdesk.desk import audit as events
+
+                before = t.status
+                t.status = status
+                if status != before and status != "new":
+                    at = min(start + timedelta(hours=rnd.randint(2, 48)), now)
+                    if status in ("solved", "closed"):
+                        t.solved_at = at
+                        events.record(
+                            s,
+                            "status",
+                            agent=agent,
+                            ticket_id=t.id,
+                            at=at,
+                            before=before,
+                            after="solved",
+                        )
+                        t.csat_requested_at = at
+                        events.record(
+                            s, "csat_requested", agent="system", ticket_id=t.id, at=at, via=t.kind
+                        )
+                        if rnd.random() < 0.7:
+                            t.csat_score = rnd.choice([3, 4, 5, 5, 5])
+                            events.record(
+                                s,
+                                "csat_rated",
+                                agent="system",
+                                ticket_id=t.id,
+                                at=at + timedelta(hours=1),
+                                score=t.csat_score,
+                                via=t.kind,
+                            )
+                    if status == "closed":
+                        t.closed_at = at
+                        events.record(
+                            s,
+                            "status",
+                            agent=agent,
+                            ticket_id=t.id,
+                            at=at,
+                            before="solved",
+                            after="closed",
+                        )
+                    elif status == "pending":
+                        events.record(
+                            s,
+                            "status",
+                            agent=agent,
+                            ticket_id=t.id,
+                            at=at,
+                            before=before,
+                            after="pending",
+                        )
+                from supportdesk.sla import clocks as sla
+
+                sla.refresh_due(t)
+                s.add(t)
+    if size > 0:
+        add_synthetic(desk, size, seed=seed, now=now)
+    _rebuild_search(desk)
+    desk.db.analyze()
+    return desk
+
+
+def _rebuild_search(desk: Desk) -> None:
+    try:
+        from supportdesk.search import search
+    except ImportError:
+        return
+    rebuild = getattr(search, "rebuild_index", None)
+    if rebuild is not None:
+        rebuild(desk)
+
+
+_WORDS_EN = (
+    "printer invoice login password refund delivery order app crash payment card account "
+    "export report api limit error update sync settings team invite discount"
+).split()
+_WORDS_RU = (
+    "принтер счёт вход пароль возврат доставка заказ приложение ошибка оплата карта аккаунт "
+    "отчёт лимит обновление синхронизация настройки команда скидка тариф"
+).split()
+
+
+def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = None) -> None:
+    """N synthetic tickets (with one customer message each) by bulk insert."""
+    rnd = random.Random(seed + n)
+    now = now or utcnow()
+    statuses = ["new", "open", "open", "pending", "solved", "closed"]
+    prios = ["low", "normal", "normal", "normal", "high", "urgent"]
+    channels = [("support", "email"), ("billing", "email"), ("telegram", "telegram")]
+    with desk.db.write() as s:
+        conn = s.connection()
+        base_c = (conn.execute(sa.select(sa.func.max(Customer.id))).scalar() or 0) + 1  # type: ignore[arg-type]
+        base_t = (conn.execute(sa.select(sa.func.max(Ticket.id))).scalar() or 0) + 1  # type: ignore[arg-type]
+        base_m = (conn.execute(sa.select(sa.func.max(Message.id))).scalar() or 0) + 1  # type: ignore[arg-type]
+        n_cust = max(1, n // 3)
+        step = 5000
+        for a in range(0, n_cust, step):
+            custs, idents = [], []
+            for j in range(a, min(a + step, n_cust)):
+                cid = base_c + j
+                ru = j % 2 == 0
+                name = f"Клиент {j}" if ru else f"Customer {j}"
+                custs.append(
+                    {
+                        "id": cid,
+                        "name": name,
+                        "company": "",
+                        "phone": "",
+                        "language": "ru" if ru else "en",
+                        "notes": "",
+                        "csat_opt_out": False,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                idents.append(
+                    {
+                        "customer_id": cid,
+                        "kind": "email",
+                        "address": f"user{cid}@synthetic.test",
+                        "display": name,
+                        "created_at": now,
+                    }
+                )
+                if j % 3 == 0:
+                    idents.append(
+                        {
+                            "customer_id": cid,
+                            "kind": "telegram",
+                            "address": str(9_000_000 + cid),
+                            "display": f"@user{cid}",
+                            "created_at": now,
+                        }
+                    )
+            conn.execute(sa.insert(Customer.__table__), custs)  # type: ignore[attr-defined]
+            conn.execute(sa.insert(Identity.__table__), idents)  # type: ignore[attr-defined]
+        for a in range(0, n, step):
+            tickets, msgs = [], []
+            for j in range(a, min(a + step, n)):
+                tid, mid = base_t + j, base_m + j
+                cid = base_c + (j % n_cust)
+                ch, kind = channels[j % 3]
+                words = _WORDS_RU if j % 2 == 0 else _WORDS_EN
+                subject = " ".join(rnd.choice(words) for _ in range(4)).capitalize()
+                created = now - timedelta(minutes=rnd.randint(1, 60 * 24 * 90))
+                status = statuses[j % len(statuses)]
+                prio = prios[rnd.randrange(len(prios))]
+                due = created + timedelta(hours=4) if status in ("new", "open") else None
+                tickets.append(
+                    {
+                        "id": tid,
+                        "subject": subject,
+                        "status": status,
+                        "priority": prio,
+                        "priority_rank": PRIORITY_RANK[prio],
+                        "priority_locked": False,
+                        "channel": ch,
+                        "kind": kind,
+                        "customer_id": cid,
+                        "assignee_id": None,
+                        "group": None,
+                        "created_at": created,
+                        "updated_at": created,
+                        "first_response_due_at": due,
+                        "resolution_due_at": created + timedelta(days=3),
+                        "due_at": due,
+                        "sla_paused_seconds": 0,
+                        "sla_breached": False,
+                        "message_count": 1,
+                        "last_message_id": mid,
+                        "ack_sent": False,
+                        "reply_to_address": f"user{cid}@synthetic.test",
+                        "spam": False,
+                        "last_customer_at": created,
+                    }
+                )
+                text = " ".join(rnd.choice(words) for _ in range(30))
+                msgs.append(
+                    {
+                        "id": mid,
+                        "ticket_id": tid,
+                        "direction": "in",
+                        "channel": ch,
+                        "kind": kind,
+                        "author": f"Customer {cid}",
+                        "author_address": f"user{cid}@synthetic.test",
+                        "customer_id": cid,
+                        "dedupe_key": f"syn{mid}@synthetic.test",
+                        "message_id": f"syn{mid}@synthetic.test",
+                        "references": "",
+                        "subject": subject,
+                        "text": text,
+                        "quoted_text": "",
+                        "created_at": created,
+                        "received_at": created,
+                        "thread_reason": "new ticket",
+                        "auto_reason": "",
+                        "versions": "",
+                        "is_auto": False,
+                    }
+                )
+            conn.execute(sa.insert(Ticket.__table__), tickets)  # type: ignore[attr-defined]
+            conn.execute(sa.insert(Message.__table__), msgs)  # type: ignore[attr-defined]

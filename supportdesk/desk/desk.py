@@ -1,0 +1,74 @@
+"""The desk: home, configuration, database and the acting agent, handed to every service."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from supportdesk.core.config import Config, load_config
+from supportdesk.core.locations import default_home
+from supportdesk.store.db import Database, open_database
+
+
+class ServiceError(Exception):
+    """A domain operation was refused; the message is one sentence for the user.
+
+    ``code`` becomes the CLI's exit code: 1 general, 2 bad input, 3 not found, 4 refused
+    (role), 5 conflict.
+    """
+
+    code = 1
+
+
+class NotFound(ServiceError):
+    code = 3
+
+
+class BadInput(ServiceError):
+    code = 2
+
+
+class Refused(ServiceError):
+    code = 4
+
+
+class Conflict(ServiceError):
+    code = 5
+
+
+def default_agent() -> str:
+    env = os.environ.get("SUPPORTDESK_AGENT")
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "agent"
+
+
+@dataclass
+class Desk:
+    home: Path
+    config: Config
+    db: Database
+    agent: str = field(default_factory=default_agent)
+
+    @property
+    def own_addresses(self) -> set[str]:
+        return self.config.own_addresses()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_desk(
+    home: Path | None = None, *, agent: str | None = None, db_url: str | None = None
+) -> Desk:
+    """Open a desk home: read config.toml, open (and upgrade) the database."""
+    home = (home or default_home()).expanduser()
+    config = load_config(home)
+    url = db_url or config.desk.database_url
+    db = open_database(home, url)
+    return Desk(home=home, config=config, db=db, agent=agent or default_agent())

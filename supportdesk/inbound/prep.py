@@ -1,0 +1,246 @@
+"""The import's first stage, in parser processes: read, keep in the ledger, parse, stem.
+
+Kept free of SQLAlchemy and the models on purpose: ``supportdesk import`` starts these processes
+before it loads the database layer (about half a second of imports), so the parsers are well
+ahead by the time the store is ready to take their output.
+
+For each raw message a worker:
+
+1. reads it (Maildir messages arrive as paths, so the importing process never handles their
+   bytes),
+2. keeps the bytes in the raw ledger *before* parsing (a bulk import appends to a pack, see
+   ``store/packs.py``; a small one writes a file per message),
+3. parses it (a failure is kept for the quarantine, with the bytes),
+4. stems the text the search index needs.
+
+``Preparer`` runs the workers ahead of the store within a memory budget and hands back their
+results in the original order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from supportdesk.channels.base import InboundMessage, ParseError
+from supportdesk.channels.email.subject import ticket_title
+from supportdesk.channels.files import FileRef, RawItem, read_ref
+from supportdesk.core.locations import dir_mode, ensure_home, file_mode
+from supportdesk.store import packs
+from supportdesk.store.files import store_raw
+from supportdesk.store.stems import stem_text
+
+CHUNK = 200  # messages per worker task
+CHUNK_BYTES = 16 << 20  # ... or fewer, when they weigh this much
+SMALL = 64  # fewer messages than this: no worker processes, a ledger file per message
+AHEAD_MESSAGES = 5000  # parsed but not yet stored, at most
+AHEAD_BYTES = 256 << 20  # raw bytes in flight, at most (big attachments)
+
+
+@dataclass
+class Prepared:
+    """One raw message after the first stage."""
+
+    source: str
+    sha: str | None = None  # None: unreadable (nothing was kept)
+    msg: InboundMessage | None = None
+    error: str | None = None
+    stems: tuple[str, str, str] | None = None  # subject, text, a new ticket's title
+    data: bytes | None = None  # only when parsing failed: the quarantine keeps a file of it
+
+    @property
+    def unreadable(self) -> bool:
+        return self.sha is None
+
+
+def parse(data: bytes) -> tuple[InboundMessage | None, str | None]:
+    """Parse one raw e-mail; a failure is a reason, never an exception."""
+    from supportdesk.channels.email.parse import parse_email
+
+    try:
+        return parse_email(data), None
+    except ParseError as exc:
+        return None, str(exc) or "the message cannot be parsed"
+    except Exception as exc:  # the parser's contract is ParseError; never let one mail stop a batch
+        return None, f"parser failure: {type(exc).__name__}: {exc}"
+
+
+def stems_of(msg: InboundMessage) -> tuple[str, str, str]:
+    """What the index stores for the message (subject, text) and for a ticket it would open."""
+    title = ticket_title(msg.subject) if msg.kind == "email" else ""
+    return stem_text(msg.subject[:998]), stem_text(msg.text), stem_text(title)
+
+
+def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list[Prepared]:
+    """In a worker (or in-process for a small import): the whole first stage for a chunk."""
+    raws: list[RawItem] = []
+    for it in items:
+        if isinstance(it, FileRef):
+            raws.extend(read_ref(it))
+        else:
+            raws.append(it)
+    datas = [r.data for r in raws if r.data is not None]
+    shas = iter(keep_raw(Path(home), datas, pack=pack))
+    out: list[Prepared] = []
+    for r in raws:
+        if r.data is None:
+            out.append(Prepared(r.source, error=r.error))
+            continue
+        sha = next(shas)
+        msg, err = parse(r.data)
+        if msg is None:
+            out.append(Prepared(r.source, sha, error=err, data=r.data))
+            continue
+        msg.raw = None  # the ledger has the bytes; don't ship them back across processes
+        out.append(Prepared(r.source, sha, msg, stems=stems_of(msg)))
+    return out
+
+
+def _worker_init() -> None:
+    """Parsers yield the CPU to the process that stores their output (it is the bottleneck)."""
+    try:
+        os.nice(15)
+    except (AttributeError, OSError):
+        pass
+
+
+def _weight(it: RawItem | FileRef) -> int:
+    if isinstance(it, FileRef):
+        return it.size
+    return len(it.data or b"")
+
+
+class Preparer:
+    """Runs the first stage ahead of the store; iterate for lists of ``Prepared`` in order.
+
+    ``start()`` may be called early (before the database layer is loaded): the workers are
+    forked then, light, and begin at once. Use as a context manager, or call ``close()``.
+    """
+
+    def __init__(self, home: Path, items: Iterable[RawItem | FileRef], *, workers: int = 2):
+        self.home = home
+        self.items = iter(items)
+        self.workers = max(1, workers)
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: deque[tuple[Future[list[Prepared]] | list[Prepared], int, int]] = deque()
+        self.ahead_msgs = 0
+        self.ahead_bytes = 0
+        self.first: list[RawItem | FileRef] = []
+        self.started = False
+        self.exhausted = False
+        self.use_packs = False
+
+    def start(self) -> Preparer:
+        if self.started:
+            return self
+        self.started = True
+        ensure_home(self.home)  # private (0700) when it is new: it is about to hold mail
+        for it in self.items:
+            self.first.append(it)
+            if len(self.first) >= SMALL:
+                break
+        else:
+            self.exhausted = True
+        if self.first and not self.exhausted:
+            self.use_packs = True  # a bulk import: one pack instead of a file per message
+            packs.prepare(self.home, file_mode(self.home), dir_mode(self.home))
+        if self.use_packs and self.workers > 1:
+            # fork is cheapest and, this early, safe (no threads yet); otherwise the default
+            ctx = None
+            if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+                ctx = multiprocessing.get_context("fork")
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx, initializer=_worker_init
+            )
+        self._fill()
+        return self
+
+    def _next_chunk(self) -> list[RawItem | FileRef]:
+        """Up to CHUNK messages, or fewer that weigh CHUNK_BYTES (mail with big attachments)."""
+        chunk: list[RawItem | FileRef] = []
+        weight = 0
+        while self.first and len(chunk) < CHUNK and weight < CHUNK_BYTES:
+            chunk.append(self.first.pop(0))
+            weight += _weight(chunk[-1])
+        if not self.exhausted and len(chunk) < CHUNK and weight < CHUNK_BYTES:
+            for it in self.items:
+                chunk.append(it)
+                weight += _weight(it)
+                if len(chunk) >= CHUNK or weight >= CHUNK_BYTES:
+                    break
+            else:
+                self.exhausted = True
+        return chunk
+
+    def _fill(self) -> None:
+        while self.ahead_msgs < AHEAD_MESSAGES and (
+            self.ahead_bytes < AHEAD_BYTES or not self.pending
+        ):
+            chunk = self._next_chunk()
+            if not chunk:
+                return
+            weight = sum(_weight(it) for it in chunk)
+            home = str(self.home)
+            job: Future[list[Prepared]] | list[Prepared]
+            if self.pool is None:
+                job = prepare_chunk(home, chunk, self.use_packs)
+            else:
+                job = self.pool.submit(prepare_chunk, home, chunk, True)
+            self.pending.append((job, len(chunk), weight))
+            self.ahead_msgs += len(chunk)
+            self.ahead_bytes += weight
+            if self.pool is None:
+                return  # in-process: one chunk at a time
+
+    def __iter__(self) -> Iterator[list[Prepared]]:
+        self.start()
+        while self.pending:
+            job, n, weight = self.pending.popleft()
+            result = job if isinstance(job, list) else job.result()
+            self.ahead_msgs -= n
+            self.ahead_bytes -= weight
+            self._fill()
+            yield result
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+        self.pending.clear()
+
+    def __enter__(self) -> Preparer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# each thread (the runner's) or parser process appends to a pack of its own
+_THREAD_WRITERS = threading.local()
+KEEP_IN_PACK = 16  # from this many messages at once, a pack; fewer: a synced file each
+
+
+def keep_raw(home: Path, datas: list[bytes], *, pack: bool | None = None) -> list[str]:
+    """Keep raw messages in the ledger, synced, before anything parses them; their hashes.
+
+    A live message or a few get a file each (fsynced); a bigger batch (an IMAP folder's
+    backlog, a bulk import's chunk) is appended to this thread's pack. ``pack`` decides
+    instead of the batch's size. Nothing here syncs the whole machine.
+    """
+    if not (len(datas) >= KEEP_IN_PACK if pack is None else pack):
+        return [store_raw(home, d, fsync=True) for d in datas]
+    writers: dict[str, packs.PackWriter] | None = getattr(_THREAD_WRITERS, "writers", None)
+    if writers is None:
+        writers = _THREAD_WRITERS.writers = {}
+    writer = writers.get(str(home))
+    if writer is None:
+        packs.prepare(home, file_mode(home), dir_mode(home))
+        writer = writers[str(home)] = packs.PackWriter(home, file_mode(home))
+    return writer.add_many(datas)

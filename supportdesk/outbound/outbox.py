@@ -1,0 +1,261 @@
+"""The durable outbox: every reply is a row here before anything is sent."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from supportdesk.desk import audit as events
+from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
+from supportdesk.store.files import sha256_hex, store_attachment
+from supportdesk.store.models import AttachmentRow, Message, Outbox, Ticket, utcnow
+
+MAX_ATTEMPTS = 12
+
+
+def make_message_id(address: str) -> str:
+    domain = address.rpartition("@")[2] or "supportdesk.local"
+    return f"{int(time.time() * 1000):x}.{secrets.token_hex(8)}@{domain}"
+
+
+def channel_address(desk: Desk, channel: str) -> str:
+    for ch in desk.config.channel:
+        if ch.name == channel:
+            return ch.address or (ch.imap.username if ch.imap and ch.imap.username else "") or ""
+    return ""
+
+
+def _thread_ids(session: Session, ticket_id: int) -> tuple[str, list[str]]:
+    rows = session.exec(
+        select(Message.message_id, Message.direction)
+        .where(Message.ticket_id == ticket_id, col(Message.message_id).is_not(None))
+        .where(col(Message.direction).in_(["in", "out"]))
+        .order_by(col(Message.created_at), col(Message.id))
+    ).all()
+    ids = [m for m, _d in rows if m and not m.startswith(("tg:", "sha256:"))]
+    last_in = ""
+    for m, d in rows:
+        if d == "in" and m and not m.startswith(("tg:", "sha256:")):
+            last_in = m
+    return last_in, ids[-20:]
+
+
+def queue_outbound(
+    session: Session,
+    desk: Desk,
+    ticket: Ticket,
+    text: str,
+    *,
+    agent: str,
+    note: bool = False,
+    auto: bool = False,
+    subject: str | None = None,
+    channel: str | None = None,
+    to_address: str | None = None,
+    buttons: list[list[dict[str, str]]] | None = None,
+    attachments: list[Path] | None = None,
+    batch: str | None = None,
+    at: datetime | None = None,
+    template: str | None = None,
+) -> Message:
+    """Store an agent reply (or note) on the ticket and, unless a note, queue it for sending."""
+    if not text.strip() and not attachments:
+        raise BadInput("the reply is empty")
+    if ticket.id is None:
+        raise NotFound("the ticket does not exist")
+    now = at or utcnow()
+    channel = channel or ticket.channel
+    kind = ticket.kind
+    for ch in desk.config.channel:
+        if ch.name == channel:
+            kind = ch.type
+    if not note and kind == "phone":
+        raise BadInput("a phone ticket cannot be answered in writing; add a note instead")
+    msg = Message(
+        ticket_id=ticket.id,
+        direction="note" if note else "out",
+        channel=channel,
+        kind=kind,
+        author=agent,
+        author_address="" if note else channel_address(desk, channel),
+        text=text,
+        created_at=now,
+        received_at=now,
+        is_auto=auto,
+        subject="",
+    )
+    outbox: Outbox | None = None
+    if not note:
+        dest = to_address or ticket.reply_to_address
+        if not dest:
+            raise BadInput(f"ticket #{ticket.id} has no address to reply to")
+        last_in, refs = _thread_ids(session, ticket.id)
+        base = subject if subject is not None else ticket.subject
+        token = f"[#{ticket.id}]"
+        subj = (
+            base
+            if token in base
+            else f"Re: {base} {token}".strip()
+            if not auto
+            else f"{base} {token}"
+        )
+        if kind == "email":
+            msg.message_id = make_message_id(channel_address(desk, channel))
+            msg.dedupe_key = msg.message_id
+            msg.in_reply_to = last_in or None
+            msg.references = " ".join(refs)
+        msg.subject = subj
+        payload: dict[str, Any] = {
+            "subject": subj,
+            "auto": auto,
+            "in_reply_to": last_in,
+            "references": refs,
+        }
+        if buttons:
+            payload["buttons"] = buttons
+        if template:
+            payload["template"] = template
+        outbox = Outbox(
+            ticket_id=ticket.id,
+            channel=channel,
+            kind=kind,
+            to_address=dest,
+            state="queued",
+            next_attempt_at=now,
+            external_message_id=msg.message_id or "",
+            payload=json.dumps(payload, ensure_ascii=False),
+            created_at=now,
+        )
+    session.add(msg)
+    session.flush()
+    if outbox is not None:
+        outbox.message_id = msg.id
+        session.add(outbox)
+        session.flush()
+    for i, path in enumerate(attachments or []):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+        rel = store_attachment(desk.home, f"out-{msg.id}", i, path.name, data)
+        session.add(
+            AttachmentRow(
+                message_id=msg.id,
+                outbox_id=outbox.id if outbox else None,
+                filename=path.name,
+                stored_path=rel,
+                size=len(data),
+                sha256=sha256_hex(data),
+            )
+        )
+    ticket.message_count += 1
+    ticket.updated_at = max(ticket.updated_at, now)
+    ticket.last_message_id = msg.id
+    if not note and not auto:
+        ticket.last_agent_at = now
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+        if ticket.status == "new":
+            ticket.status = "open"
+        from supportdesk.sla import clocks as sla
+
+        sla.refresh_due(ticket)
+    session.add(ticket)
+    events.record(
+        session,
+        "note" if note else ("auto_reply" if auto else "reply"),
+        agent=agent,
+        ticket_id=ticket.id,
+        message_id=msg.id,
+        batch=batch,
+        at=now,
+        outbox_id=outbox.id if outbox else None,
+        channel=channel,
+    )
+    from supportdesk.search import index as search_index
+
+    search_index.index_message(session, msg, ticket)
+    return msg
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s ... capped at 30 minutes."""
+    return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 1800))
+
+
+def list_outbox(
+    session: Session, *, states: list[str] | None = None, limit: int = 200
+) -> list[Outbox]:
+    q = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
+    if states:
+        q = q.where(col(Outbox.state).in_(states))
+    return list(session.exec(q).all())
+
+
+def _change_state(
+    session: Session, desk: Desk, outbox_id: int, state: str, kind: str, refusals: dict[str, str]
+) -> Outbox:
+    """Move an outbox item to ``state`` with an audit event; ``refusals``: state -> why not."""
+    row = session.get(Outbox, outbox_id)
+    if row is None:
+        raise NotFound(f"there is no outbox item {outbox_id}")
+    if row.state in refusals:
+        raise Conflict(f"outbox item {outbox_id} {refusals[row.state]}")
+    before = row.state
+    row.state = state
+    if state == "queued":
+        row.next_attempt_at = utcnow()
+    session.add(row)
+    events.record(
+        session,
+        kind,
+        agent=desk.agent,
+        ticket_id=row.ticket_id,
+        outbox_id=row.id,
+        before=before,
+        after=state,
+    )
+    return row
+
+
+def retry(session: Session, desk: Desk, outbox_id: int) -> Outbox:
+    """Queue a failed (or cancelled) item again; never one that was sent."""
+    return _change_state(
+        session,
+        desk,
+        outbox_id,
+        "queued",
+        "outbox_retry",
+        {
+            "sent": "was already sent; it will not be sent twice",
+            "sending": "is being sent right now",
+        },
+    )
+
+
+def cancel(session: Session, desk: Desk, outbox_id: int) -> Outbox:
+    """Stop an item that was not sent yet."""
+    return _change_state(
+        session,
+        desk,
+        outbox_id,
+        "cancelled",
+        "outbox_cancel",
+        {
+            "sent": "was already sent and cannot be cancelled",
+            "sending": "is being sent right now; try again in a moment",
+        },
+    )
+
+
+def delivery_of(session: Session, message_ids: list[int]) -> dict[int, Outbox]:
+    if not message_ids:
+        return {}
+    rows = session.exec(select(Outbox).where(col(Outbox.message_id).in_(message_ids))).all()
+    return {r.message_id: r for r in rows if r.message_id is not None}

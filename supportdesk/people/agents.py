@@ -1,0 +1,208 @@
+"""Agents and roles.
+
+The acting agent (``--as``, ``SUPPORTDESK_AGENT`` or the OS user) is looked up in the Agent
+table. An agent who is not in the table acts as a plain agent, so a fresh desk works; a desk with
+no agents at all treats the acting user as a lead, so the first person can set the desk up (the
+first ``agents add`` is usually that person, as a lead).
+
+Lead-only: merging and unmerging (tickets and customers), deleting (agents, templates, groups)
+and any bulk action over ``BULK_LIMIT`` tickets.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from supportdesk.desk import audit as events
+from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound, Refused
+from supportdesk.store.models import Agent, Group
+from supportdesk.tickets.read import iso
+
+ROLES = ("agent", "lead")
+BULK_LIMIT = 50
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+
+def find_agent(session: Session, name: str) -> Agent | None:
+    return session.exec(select(Agent).where(Agent.name == name)).first()
+
+
+def agent_count(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(Agent)).one())
+
+
+def acting_role(session: Session, desk: Desk) -> str:
+    """The role of the acting agent: their row's role, "agent" if unknown, "lead" on an empty desk."""
+    agent = find_agent(session, desk.agent)
+    if agent is not None:
+        return agent.role if agent.active else "agent"
+    return "lead" if agent_count(session) == 0 else "agent"
+
+
+def require_lead(session: Session, desk: Desk, what: str) -> None:
+    """Raise Refused (exit 4) unless the acting agent is a lead."""
+    if acting_role(session, desk) != "lead":
+        raise Refused(f"{what} needs the lead role, and {desk.agent} is not a lead")
+
+
+def require_bulk(session: Session, desk: Desk, count: int, action: str) -> None:
+    if count > BULK_LIMIT:
+        require_lead(session, desk, f"{action} over {count} tickets (more than {BULK_LIMIT})")
+
+
+def known_names(session: Session) -> list[str]:
+    return list(
+        session.exec(
+            select(Agent.name).where(col(Agent.active).is_(True)).order_by(col(Agent.name))
+        ).all()
+    )
+
+
+def resolve_assignee(session: Session, desk: Desk, who: str) -> Agent | None:
+    """``me``, ``none`` or an agent's name -> the Agent (None for nobody).
+
+    ``me`` registers the acting user as an agent if they are not in the table yet (as a lead
+    when the desk had no agents at all, keeping the first-run rule).
+    """
+    w = who.strip()
+    if w.lower() in ("none", "nobody", "-"):
+        return None
+    if w.lower() == "me":
+        agent = find_agent(session, desk.agent)
+        if agent is None:
+            role = "lead" if agent_count(session) == 0 else "agent"
+            agent = Agent(name=desk.agent, role=role)
+            session.add(agent)
+            session.flush()
+            events.record(
+                session, "agent_added", agent=desk.agent, name=desk.agent, role=role, auto=True
+            )
+        return agent
+    agent = find_agent(session, w)
+    if agent is None:
+        names = known_names(session)
+        hint = (
+            f" (agents: {', '.join(names[:10])})" if names else " (no agents yet: see agents add)"
+        )
+        raise NotFound(f"there is no agent named {w!r}{hint}")
+    if not agent.active:
+        raise BadInput(f"agent {w!r} is inactive and cannot be assigned tickets")
+    return agent
+
+
+def ensure_group(session: Session, name: str) -> Group:
+    from supportdesk.people.groups import check_group_name
+
+    check_group_name(name)
+    grp = session.exec(select(Group).where(Group.name == name)).first()
+    if grp is None:
+        grp = Group(name=name)
+        session.add(grp)
+        session.flush()
+    return grp
+
+
+def add_agent(
+    session: Session,
+    desk: Desk,
+    name: str,
+    *,
+    role: str = "agent",
+    display_name: str = "",
+    email: str | None = None,
+    group: str | None = None,
+) -> Agent:
+    if not _NAME.match(name):
+        raise BadInput(f"{name!r} is not a valid agent name (letters, digits, '.', '_', '-', '@')")
+    if role not in ROLES:
+        raise BadInput(f"the role is agent or lead, not {role!r}")
+    if agent_count(session) > 0:
+        require_lead(session, desk, "adding an agent")
+    if find_agent(session, name) is not None:
+        raise Conflict(f"agent {name!r} already exists")
+    if group:
+        ensure_group(session, group)
+    agent = Agent(name=name, role=role, display_name=display_name, email=email, group=group or None)
+    session.add(agent)
+    session.flush()
+    events.record(session, "agent_added", agent=desk.agent, name=name, role=role, group=group)
+    return agent
+
+
+def edit_agent(
+    session: Session,
+    desk: Desk,
+    name: str,
+    *,
+    role: str | None = None,
+    display_name: str | None = None,
+    email: str | None = None,
+    group: str | None = None,
+    active: bool | None = None,
+) -> Agent:
+    agent = find_agent(session, name)
+    if agent is None:
+        raise NotFound(f"there is no agent named {name!r}")
+    if name != desk.agent or role is not None or active is not None:
+        require_lead(session, desk, "changing another agent, a role or activity")
+    before = agent_row(agent)
+    if role is not None:
+        if role not in ROLES:
+            raise BadInput(f"the role is agent or lead, not {role!r}")
+        agent.role = role
+    if display_name is not None:
+        agent.display_name = display_name
+    if email is not None:
+        agent.email = email or None
+    if group is not None:
+        if group and group.lower() != "none":
+            ensure_group(session, group)
+            agent.group = group
+        else:
+            agent.group = None
+    if active is not None:
+        agent.active = active
+    session.add(agent)
+    after = agent_row(agent)
+    events.record(
+        session,
+        "agent_changed",
+        agent=desk.agent,
+        name=name,
+        before={k: v for k, v in before.items() if after[k] != v},
+        after={k: v for k, v in after.items() if before[k] != v},
+    )
+    return agent
+
+
+def remove_agent(session: Session, desk: Desk, name: str) -> Agent:
+    """Deactivate an agent (their events and past assignments stay). Lead only."""
+    require_lead(session, desk, "deleting an agent")
+    agent = find_agent(session, name)
+    if agent is None:
+        raise NotFound(f"there is no agent named {name!r}")
+    agent.active = False
+    session.add(agent)
+    events.record(session, "agent_removed", agent=desk.agent, name=name)
+    return agent
+
+
+def list_agents(session: Session, *, include_inactive: bool = False) -> list[Agent]:
+    q = select(Agent).order_by(col(Agent.name))
+    if not include_inactive:
+        q = q.where(col(Agent.active).is_(True))
+    return list(session.exec(q).all())
+
+
+def agent_row(a: Agent) -> dict[str, Any]:
+    return {
+        "name": a.name, "display_name": a.display_name, "role": a.role, "email": a.email,
+        "group": a.group, "active": a.active, "created_at": iso(a.created_at) if a.created_at else None,
+    }  # fmt: skip
+
+
+def agent_rows(agents: list[Agent]) -> list[dict[str, Any]]:
+    return [agent_row(a) for a in agents]

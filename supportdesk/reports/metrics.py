@@ -1,0 +1,552 @@
+"""Support metrics, computed from the event log and the tickets so every figure can be checked.
+
+The period is a range of whole days in the desk's time zone: ``since`` 00:00 up to the end of
+``until`` (default: the 30 days up to today). "As of" is the end of the period, or now when the
+period has not ended yet. Definitions:
+
+* ``tickets_created``: tickets created in the period (spam and tickets merged away are left
+  out everywhere).
+* ``tickets_solved``: tickets with a change to solved or closed (from an active status) in
+  the period: ``status`` events. A ticket solved without such an event (seeded data) counts at
+  its ``solved_at``.
+* ``first_response_minutes``: for tickets created in the period and answered by "as of", the
+  business time from creation to the first agent ``reply`` event (automatic messages are
+  ``auto_reply`` events and do not count). Median and p90 (nearest rank).
+* ``resolution_minutes``: for tickets solved in the period, the business time from creation
+  to the last solve in the period, less the business time the ticket spent waiting on the
+  customer (pending, or solved before a reopen) before it.
+* ``sla_breach_rate``: of the tickets created in the period, the share that missed a target:
+  answered (or solved unanswered, or still unanswered "as of") after ``first_response_due_at``,
+  or solved (or paused, or still open "as of") after ``resolution_due_at``; or that have an
+  ``sla_breached`` event.
+* ``csat``: ``requested`` = surveys sent in the period; ``responses`` and ``average`` = the
+  latest rating per ticket given in the period; ``response_rate`` = the share of the period's
+  surveys rated by "as of"; ``scores`` = how many of each rating.
+* ``by_channel`` / ``by_priority``: created, solved and breached per channel / priority.
+* ``by_agent``: ``replies`` (reply events), ``solved`` (tickets they solved), ``complaints``
+  (tickets created in the period and tagged ``complaint``, counted for the assignee).
+* ``top_tags``: the most frequent tags of the tickets created in the period.
+* ``backlog_by_age``: tickets not solved "as of", by age at that moment.
+* ``volume_by_day``: created and solved per day of the period.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from supportdesk.desk.desk import BadInput, Desk
+from supportdesk.sla.hours import BusinessHours
+from supportdesk.store.models import (
+    PRIORITIES,
+    Agent,
+    Event,
+    Message,
+    Tag,
+    Ticket,
+    TicketTag,
+    utcnow,
+)
+
+DONE = ("solved", "closed")
+WAITING = ("pending", "solved")
+COMPLAINT_TAG = "complaint"
+UNASSIGNED = "(unassigned)"
+AGE_BUCKETS: list[tuple[str, timedelta | None]] = [
+    ("<1d", timedelta(days=1)),
+    ("1-3d", timedelta(days=3)),
+    ("3-7d", timedelta(days=7)),
+    ("7-30d", timedelta(days=30)),
+    (">30d", None),
+]
+MAX_DAYS = 3660
+EVENT_KINDS = ("reply", "status", "csat_requested", "csat_rated", "sla_breached")
+
+
+def parse_date(text: str, option: str = "date") -> date:
+    """``2026-11-01`` -> date; BadInput with one sentence otherwise."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(f"{option} {text!r} is not a date such as 2026-11-01") from None
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0..100) of ``values``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _summary(seconds: list[float]) -> dict[str, Any]:
+    minutes = [s / 60 for s in seconds]
+    med = statistics.median(minutes) if minutes else None
+    p90 = percentile(minutes, 90)
+    return {
+        "median": round(med, 1) if med is not None else None,
+        "p90": round(p90, 1) if p90 is not None else None,
+        "count": len(minutes),
+    }
+
+
+@dataclass
+class _Status:
+    at: datetime
+    seq: int
+    before: str
+    after: str
+    agent: str
+
+
+@dataclass
+class _TicketFacts:
+    id: int
+    created_at: datetime
+    channel: str
+    priority: str
+    status: str
+    assignee: str | None
+    fr_due: datetime | None
+    res_due: datetime | None
+    solved_at: datetime | None
+    csat_score: int | None
+    csat_requested_at: datetime | None
+    replies: list[datetime] = field(default_factory=list)
+    reply_agents: list[tuple[datetime, str]] = field(default_factory=list)
+    statuses: list[_Status] = field(default_factory=list)
+    breach_events: list[datetime] = field(default_factory=list)
+    rated: list[tuple[datetime, int, int]] = field(default_factory=list)  # (at, seq, score)
+
+    def solves(self) -> list[_Status]:
+        """Changes into solved/closed from an active status, oldest first."""
+        out = [s for s in self.statuses if s.after in DONE and s.before not in DONE]
+        if not out and self.status in DONE:
+            at = self.solved_at or (self.statuses[-1].at if self.statuses else self.created_at)
+            out = [_Status(at, 0, "open", self.status, self.assignee or "")]
+        return out
+
+    def status_at(self, moment: datetime) -> str:
+        if not self.statuses and self.status in DONE:
+            solves = self.solves()
+            return self.status if solves and solves[0].at <= moment else "open"
+        cur = "new"
+        for s in self.statuses:
+            if s.at > moment:
+                break
+            cur = s.after
+        return cur
+
+    def first_reply(self) -> datetime | None:
+        ok = [r for r in self.replies if r >= self.created_at]
+        return min(ok) if ok else None
+
+    def waiting_time(self, hours: BusinessHours, until: datetime) -> timedelta:
+        """Business time spent pending (or solved, then reopened) before ``until``."""
+        total = timedelta(0)
+        cur, since = "new", None
+        for s in self.statuses:
+            if s.at >= until:
+                break
+            if s.after in WAITING and cur not in WAITING:
+                since = s.at
+            elif s.after not in WAITING and cur in WAITING and since is not None:
+                total += hours.between(since, s.at)
+                since = None
+            cur = s.after
+        return total
+
+    def pause_start(self, moment: datetime) -> datetime | None:
+        """When the current wait on the customer (as of ``moment``) began."""
+        start, cur = None, "new"
+        for s in self.statuses:
+            if s.at > moment:
+                break
+            if s.after in WAITING and cur not in WAITING:
+                start = s.at
+            elif s.after not in WAITING:
+                start = None
+            cur = s.after
+        return start
+
+
+def period_bounds(
+    desk: Desk, since: date | None, until: date | None, now: datetime, days: int = 30
+) -> tuple[date, date, datetime, datetime]:
+    """(since, until, start instant, end instant) of a report period in the desk's zone.
+
+    ``until`` defaults to today and ``since`` to ``days`` days up to ``until``.
+    """
+    tz = BusinessHours.from_config(desk.config).tz
+    until = until or now.astimezone(tz).date()
+    since = since or until - timedelta(days=max(days, 1) - 1)
+    if since > until:
+        raise BadInput(f"--since {since} is after --until {until}")
+    if (until - since).days > MAX_DAYS:
+        raise BadInput("a report covers at most ten years; choose a shorter period")
+    start = datetime.combine(since, time(0), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return since, until, start, end
+
+
+def _load(session: Session, end: datetime) -> dict[int, _TicketFacts]:
+    agents = {a.id: a.name for a in session.exec(select(Agent)).all()}
+    ticket_cols: list[Any] = [
+        Ticket.id, Ticket.created_at, Ticket.channel, Ticket.priority, Ticket.status,
+        Ticket.assignee_id, Ticket.first_response_due_at, Ticket.resolution_due_at,
+        Ticket.solved_at, Ticket.closed_at, Ticket.csat_score, Ticket.csat_requested_at,
+        Ticket.first_response_at, Ticket.spam, Ticket.reply_to_address,
+    ]  # fmt: skip
+    rows = session.execute(sa.select(*ticket_cols).where(col(Ticket.created_at) < end)).all()
+    facts: dict[int, _TicketFacts] = {}
+    fallback_reply: dict[int, datetime] = {}
+    for r in rows:
+        (tid, created, channel, prio, status, assignee_id, fr_due, res_due, solved_at,
+         closed_at, score, requested, first_resp, spam, reply_to) = r  # fmt: skip
+        if tid is None or spam or (reply_to or "").startswith("merged:"):
+            continue
+        facts[tid] = _TicketFacts(
+            id=tid, created_at=created, channel=channel, priority=prio, status=status,
+            assignee=agents.get(assignee_id) if assignee_id else None, fr_due=fr_due,
+            res_due=res_due, solved_at=solved_at or closed_at, csat_score=score,
+            csat_requested_at=requested,
+        )  # fmt: skip
+        if first_resp is not None:
+            fallback_reply[tid] = first_resp
+    event_cols: list[Any] = [
+        Event.id, Event.ticket_id, Event.kind, Event.agent, Event.data, Event.created_at,
+    ]  # fmt: skip
+    evs = session.execute(
+        sa.select(*event_cols)
+        .where(col(Event.kind).in_(EVENT_KINDS), col(Event.created_at) < end)
+        .order_by(col(Event.created_at), col(Event.id))
+    ).all()
+    has_reply: set[int] = set()
+    for eid, tid, kind, agent, data, at in evs:
+        t = facts.get(tid or -1)
+        if t is None:
+            continue
+        if kind == "reply":
+            t.replies.append(at)
+            t.reply_agents.append((at, agent))
+            has_reply.add(t.id)
+            continue
+        try:
+            d = json.loads(data or "{}")
+        except ValueError:
+            d = {}
+        if not isinstance(d, dict):
+            d = {}
+        if kind == "status":
+            before, after = str(d.get("before") or ""), str(d.get("after") or "")
+            if after:
+                t.statuses.append(_Status(at, eid or 0, before, after, agent))
+        elif kind == "sla_breached":
+            t.breach_events.append(at)
+        elif kind == "csat_rated":
+            try:
+                t.rated.append((at, eid or 0, int(d.get("score") or 0)))
+            except (TypeError, ValueError):
+                continue
+    for tid, at in fallback_reply.items():
+        if tid not in has_reply and tid in facts:
+            facts[tid].replies.append(at)
+    return facts
+
+
+def compute(
+    session: Session,
+    desk: Desk,
+    since: date | None = None,
+    until: date | None = None,
+    *,
+    now: datetime | None = None,
+    days: int = 30,
+    top_tags: int = 10,
+) -> dict[str, Any]:
+    """Every figure of the report as one JSON-ready dictionary (see the module docstring)."""
+    now = now or utcnow()
+    since, until, start, end = period_bounds(desk, since, until, now, days)
+    as_of = min(now, end)
+    hours = BusinessHours.from_config(desk.config)
+    facts = _load(session, end)
+
+    def in_period(at: datetime | None) -> bool:
+        return at is not None and start <= at < end and at <= as_of
+
+    created = [t for t in facts.values() if in_period(t.created_at)]
+    created_ids = {t.id for t in created}
+
+    # solved in the period: the last solve of each ticket inside the period
+    solved: dict[int, _Status] = {}
+    for t in facts.values():
+        for s in t.solves():
+            if in_period(s.at):
+                solved[t.id] = s
+
+    first_resp: list[float] = []
+    fr_by_channel: dict[str, list[float]] = defaultdict(list)
+    breached: set[int] = set()
+    for t in created:
+        reply = t.first_reply()
+        if reply is not None and reply <= as_of:
+            secs = hours.between(t.created_at, reply).total_seconds()
+            first_resp.append(secs)
+            fr_by_channel[t.channel].append(secs)
+        if _breached(t, as_of):
+            breached.add(t.id)
+
+    resolution: list[float] = []
+    for tid, s in solved.items():
+        t = facts[tid]
+        busy = hours.between(t.created_at, s.at) - t.waiting_time(hours, s.at)
+        resolution.append(max(busy, timedelta(0)).total_seconds())
+
+    # CSAT
+    requested = [
+        t for t in facts.values() if in_period(t.csat_requested_at)
+    ]  # one survey per ticket: its time is on the ticket and in the csat_requested event
+    latest: dict[int, tuple[datetime, int]] = {}
+    for t in facts.values():
+        ratings = sorted((r for r in t.rated if r[0] <= as_of), key=lambda r: (r[0], r[1]))
+        if ratings:
+            latest[t.id] = (ratings[-1][0], ratings[-1][2])
+        elif t.csat_score is not None and not t.rated:  # seeded without events
+            at = t.csat_requested_at or t.solved_at or t.created_at
+            if at <= as_of:
+                latest[t.id] = (at, t.csat_score)
+    responses = [score for tid, (at, score) in latest.items() if in_period(at)]
+    rated_requested = sum(1 for t in requested if t.id in latest)
+    csat = {
+        "requested": len(requested),
+        "responses": len(responses),
+        "average": round(statistics.fmean(responses), 2) if responses else None,
+        "response_rate": round(rated_requested / len(requested), 4) if requested else None,
+        "scores": {str(n): responses.count(n) for n in range(1, 6)},
+    }
+
+    # by channel, priority, agent
+    channels = [c.name for c in desk.config.channel]
+    for t in created:
+        if t.channel not in channels:
+            channels.append(t.channel)
+    for tid in solved:
+        if facts[tid].channel not in channels:
+            channels.append(facts[tid].channel)
+    by_channel: dict[str, dict[str, Any]] = {}
+    for name in channels:
+        fr = fr_by_channel.get(name, [])
+        by_channel[name] = {
+            "created": sum(1 for t in created if t.channel == name),
+            "solved": sum(1 for tid in solved if facts[tid].channel == name),
+            "breached": sum(1 for t in created if t.channel == name and t.id in breached),
+            "first_response_median": round(statistics.median(fr) / 60, 1) if fr else None,
+        }
+    by_priority = {
+        p: {
+            "created": sum(1 for t in created if t.priority == p),
+            "solved": sum(1 for tid in solved if facts[tid].priority == p),
+            "breached": sum(1 for t in created if t.priority == p and t.id in breached),
+        }
+        for p in reversed(PRIORITIES)
+    }
+    tags = _tags(session, sorted(created_ids))
+    agents: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"solved": 0, "replies": 0, "complaints": 0}
+    )
+    for t in created:
+        if COMPLAINT_TAG in tags.get(t.id, []):
+            agents[t.assignee or UNASSIGNED]["complaints"] += 1
+    for t in facts.values():
+        for at, agent in t.reply_agents:
+            if in_period(at):
+                agents[agent]["replies"] += 1
+    for tid, s in solved.items():
+        agents[s.agent or facts[tid].assignee or UNASSIGNED]["solved"] += 1
+    by_agent = {name: agents[name] for name in sorted(agents)}
+
+    tag_counts = Counter(tag for tid in created_ids for tag in tags.get(tid, []))
+    top = sorted(tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_tags]
+
+    # backlog as of the end of the period
+    buckets = {label: 0 for label, _ in AGE_BUCKETS}
+    backlog = 0
+    for t in facts.values():
+        if t.created_at > as_of or t.status_at(as_of) in DONE:
+            continue
+        backlog += 1
+        age = as_of - t.created_at
+        for label, limit in AGE_BUCKETS:
+            if limit is None or age < limit:
+                buckets[label] += 1
+                break
+
+    # volume per day in the desk's zone
+    created_by_day = Counter(hours.local_date(t.created_at) for t in created)
+    solved_by_day = Counter(hours.local_date(s.at) for s in solved.values())
+    per_day: list[dict[str, Any]] = []
+    d = since
+    while d <= until:
+        per_day.append(
+            {"date": d.isoformat(), "created": created_by_day[d], "solved": solved_by_day[d]}
+        )
+        d += timedelta(days=1)
+
+    return {
+        "period": {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "timezone": desk.config.desk.timezone,
+            "as_of": as_of.isoformat(),
+            "business_hours": not hours.always_open,
+        },
+        "tickets_created": len(created),
+        "tickets_solved": len(solved),
+        "first_response_minutes": _summary(first_resp),
+        "resolution_minutes": _summary(resolution),
+        "sla_breached": len(breached),
+        "sla_breach_rate": round(len(breached) / len(created), 4) if created else None,
+        "csat": csat,
+        "by_channel": by_channel,
+        "by_agent": by_agent,
+        "by_priority": by_priority,
+        "top_tags": [{"tag": name, "count": n} for name, n in top],
+        "backlog": backlog,
+        "backlog_by_age": [{"age": label, "count": n} for label, n in buckets.items()],
+        "volume_by_day": per_day,
+    }
+
+
+def _breached(t: _TicketFacts, as_of: datetime) -> bool:
+    if any(at <= as_of for at in t.breach_events):
+        return True
+    solves = [s for s in t.solves() if s.at <= as_of]
+    state = t.status_at(as_of)
+    if t.fr_due is not None:
+        reply = t.first_reply()
+        if reply is not None and reply <= as_of:
+            fr_end = reply
+        elif solves:
+            fr_end = solves[0].at
+        else:
+            fr_end = as_of
+        if fr_end > t.fr_due:
+            return True
+    if t.res_due is not None:
+        if state in DONE and solves:
+            res_end = solves[-1].at
+        elif state == "pending":
+            res_end = t.pause_start(as_of) or as_of
+        else:
+            res_end = as_of
+        if res_end > t.res_due:
+            return True
+    return False
+
+
+def _tags(session: Session, ticket_ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = defaultdict(list)
+    for i in range(0, len(ticket_ids), 500):
+        rows = session.exec(
+            select(TicketTag.ticket_id, Tag.name)
+            .join(Tag, col(Tag.id) == col(TicketTag.tag_id))
+            .where(col(TicketTag.ticket_id).in_(ticket_ids[i : i + 500]))
+        ).all()
+        for tid, name in rows:
+            out[tid].append(name)
+    return out
+
+
+def report(
+    desk: Desk,
+    since: date | None = None,
+    until: date | None = None,
+    *,
+    now: datetime | None = None,
+    days: int = 30,
+) -> dict[str, Any]:
+    """``compute`` in its own short read transaction (for the CLI and the console)."""
+    with desk.db.read() as session:
+        return compute(session, desk, since, until, now=now, days=days)
+
+
+def flatten(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report as rows of (metric, key, value) for CSV."""
+    rows: list[dict[str, Any]] = []
+
+    def add(metric: str, key: str, value: Any) -> None:
+        rows.append({"metric": metric, "key": key, "value": value})
+
+    for name in ("tickets_created", "tickets_solved", "sla_breached", "sla_breach_rate", "backlog"):
+        add(name, "", doc[name])
+    for name in ("first_response_minutes", "resolution_minutes"):
+        for k in ("median", "p90", "count"):
+            add(name, k, doc[name][k])
+    for k in ("requested", "responses", "average", "response_rate"):
+        add("csat", k, doc["csat"][k])
+    for score, n in doc["csat"]["scores"].items():
+        add("csat", f"score_{score}", n)
+    for group in ("by_channel", "by_agent", "by_priority"):
+        for name, figures in doc[group].items():
+            for k, v in figures.items():
+                add(group, f"{name}/{k}", v)
+    for item in doc["top_tags"]:
+        add("top_tags", item["tag"], item["count"])
+    for item in doc["backlog_by_age"]:
+        add("backlog_by_age", item["age"], item["count"])
+    for item in doc["volume_by_day"]:
+        add("volume_by_day", f"{item['date']}/created", item["created"])
+        add("volume_by_day", f"{item['date']}/solved", item["solved"])
+    return rows
+
+
+EXPORT_COLUMNS = [
+    "id", "created_at", "channel", "status", "priority", "subject", "customer_name",
+    "customer_addresses", "assignee", "group", "tags", "first_response_at", "solved_at",
+    "sla_breached", "csat", "csat_comment", "message_count", "first_message",
+]  # fmt: skip
+
+
+def export_tickets(
+    session: Session, desk: Desk, query: str = "", *, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Tickets matching a query (``tag:billing``, words...) as flat rows for the product team."""
+    from supportdesk.tickets.read import list_tickets, ticket_rows
+
+    tickets = list_tickets(session, desk, query, limit=limit, order="newest")
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(tickets), 500):
+        chunk = tickets[i : i + 500]
+        ids = [t.id or 0 for t in chunk]
+        first: dict[int, str] = {}
+        for tid, text in session.exec(
+            select(Message.ticket_id, Message.text)
+            .where(col(Message.ticket_id).in_(ids), Message.direction == "in")
+            .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+        ).all():
+            first[tid] = text  # the oldest one is written last
+        comments = {t.id: t.csat_comment for t in chunk}
+        for row in ticket_rows(session, chunk):
+            cust = row["customer"]
+            out.append(
+                {
+                    **{k: row.get(k) for k in EXPORT_COLUMNS if k in row},
+                    "customer_name": cust.get("name")
+                    or next((i["address"] for i in cust.get("identities", [])), ""),
+                    "customer_addresses": [
+                        f"{i['kind']}:{i['address']}" for i in cust.get("identities", [])
+                    ],
+                    "csat_comment": comments.get(row["id"]),
+                    "first_message": first.get(row["id"], ""),
+                }
+            )
+    return out

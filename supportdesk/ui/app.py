@@ -1,0 +1,358 @@
+"""The Textual console: ``run_console(desk)`` opens it; ``make_app(desk, ...)`` builds it for
+tests, benchmarks and text captures.
+
+Screens: the queue (screens/queue.py), a ticket (screens/ticket.py), the composer
+(screens/composer.py), help, pickers, and the SLA dashboard when screens/dashboard.py exists.
+A thread worker polls a cheap fingerprint of the database every second, so new tickets and
+messages appear within two seconds of being stored, from this desk's runner or anyone else's.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
+from textual.worker import get_current_worker
+
+from supportdesk.core.i18n import _, set_language
+from supportdesk.core.text import inert
+from supportdesk.desk.desk import Desk
+from supportdesk.runner.status import desk_status
+from supportdesk.store.models import utcnow
+from supportdesk.tickets import views
+from supportdesk.ui.screens.dialogs import PickerScreen
+from supportdesk.ui.screens.help import HelpScreen
+from supportdesk.ui.screens.queue import QueueScreen
+from supportdesk.ui.screens.ticket import TicketScreen
+from supportdesk.ui.widgets.ticket_list import TicketList
+from supportdesk.ui.widgets.translate import translate_bindings
+
+STATUS_EVERY = 5.0  # seconds between channel-health refreshes
+
+
+def _dashboard_screen() -> type[Any] | None:
+    try:
+        from supportdesk.ui.screens.dashboard import DashboardScreen
+    except ImportError:
+        return None
+    return DashboardScreen  # type: ignore[no-any-return]
+
+
+class DeskCommands(Provider):
+    """The command palette (ctrl+p): namespaced commands for views, tickets and the console."""
+
+    def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        app = self.app
+        assert isinstance(app, SupportDeskApp)
+        screen = app.screen
+        out: list[tuple[str, Callable[[], Any], str]] = []
+        queue = next((s for s in app.screen_stack if isinstance(s, QueueScreen)), None)
+        if queue is not None:
+            vl_views = list(queue.query_one("#views").views)  # type: ignore[attr-defined]
+            from supportdesk.ui.widgets.sidebar import view_title
+
+            for v in vl_views:
+                out.append((
+                    f"{_('view')}: {view_title(v).strip()}",
+                    partial(app.show_view, v),
+                    inert(v.query, one_line=True),
+                ))  # fmt: skip
+        if _dashboard_screen() is not None:
+            out.append((f"{_('view')}: {_('dashboard')}", app.action_dashboard, _("SLA dashboard")))
+        if isinstance(screen, (QueueScreen, TicketScreen)):
+            for action, label in (
+                ("assign", _("assign…")), ("assign_me", _("assign to me")), ("status", _("set status…")),
+                ("priority", _("set priority…")), ("tags", _("tags…")), ("snooze", _("snooze…")),
+                ("merge", _("merge into…")), ("reply", _("reply")), ("note", _("internal note")),
+            ):  # fmt: skip
+                out.append((f"{_('ticket')}: {label}", getattr(screen, f"action_{action}"), ""))
+        if isinstance(screen, QueueScreen):
+            out.append((f"{_('queue')}: {_('search')}", screen.action_search, "/"))
+            out.append((f"{_('queue')}: {_('save search as view')}", screen.action_save_view, "S"))
+            out.append(
+                (f"{_('queue')}: {_('show or hide views')}", screen.action_toggle_views, "v")
+            )
+        if isinstance(screen, TicketScreen):
+            out.append((f"{_('ticket')}: {_('fold or show quotes')}", screen.action_fold, "f"))
+            out.append(
+                (f"{_('ticket')}: {_('save attachment')}", screen.action_save_attachment, "w")
+            )
+            out.append(
+                (f"{_('ticket')}: {_('open attachment')}", screen.action_open_attachment, "o")
+            )
+            out.append((f"{_('ticket')}: {_('customer history')}", screen.action_history, "h"))
+        out.append((f"{_('edit')}: {_('undo last action')}", app.action_undo, "u"))
+        out.append((f"{_('help')}: {_('keys')}", app.action_help, "?"))
+        out.append((f"{_('app')}: {_('quit')}", app.exit, "q"))
+        return out
+
+    async def discover(self) -> Hits:
+        for name, run, help_text in self._commands():
+            yield DiscoveryHit(name, run, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, run, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), run, text=name, help=help_text)
+
+
+class SupportDeskApp(App[None]):
+    """The console of one desk."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "supportdesk"
+    COMMANDS = App.COMMANDS | {DeskCommands}
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave the console."),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="List every key."),
+        Binding(
+            "D",
+            "dashboard",
+            "Dashboard",
+            show=False,
+            id="app.dashboard",
+            tooltip="The SLA dashboard.",
+        ),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Commands",
+            show=False,
+            id="app.palette",
+            tooltip="The command palette.",
+        ),
+    ]
+
+    def __init__(
+        self,
+        desk: Desk,
+        *,
+        now: Callable[[], datetime] | None = None,
+        live: bool = True,
+        poll_interval: float = 1.0,
+        language: str | None = None,
+    ) -> None:
+        self.language = set_language(language or desk.config.desk.language)
+        super().__init__()
+        translate_bindings(self)
+        self.desk = desk
+        try:
+            self.tz: Any = ZoneInfo(desk.config.desk.timezone)
+        except Exception:
+            self.tz = None
+        self._now = now
+        self.live = live
+        self.poll_interval = poll_interval
+        self.desk_status: dict[str, Any] | None = None
+        self.drafts: dict[int, str] = {}
+        self.last_pulse: views.Pulse | None = None
+        self.notified_new: list[tuple[int, str]] = []
+        self._ticket_screen: TicketScreen | None = None
+
+    def now(self) -> datetime:
+        """The time the screens show against (frozen in snapshot tests)."""
+        t = self._now() if self._now is not None else utcnow()
+        return t.astimezone(self.tz) if self.tz is not None else t
+
+    def on_mount(self) -> None:
+        keymap = self.desk.config.desk.keymap
+        if keymap:
+            self.set_keymap(keymap)
+        self.push_screen(QueueScreen(self.desk))
+        self.call_after_refresh(self._refresh_status)
+        if self.live:
+            self._watch_desk()
+
+    # -- navigation -------------------------------------------------------------------------
+
+    def open_ticket(self, ticket_id: int, *, compose: str | None = None) -> None:
+        """Show a ticket. One ticket screen is built once and reused (opening is then only
+        reading the ticket); a ticket opened from a ticket gets a screen of its own."""
+        screen = self._ticket_screen
+        if screen is None or screen in self.screen_stack:
+            fresh = TicketScreen(self.desk, ticket_id, compose=compose)
+            if screen is None:
+                self._ticket_screen = fresh
+                self.install_screen(fresh, name="ticket")
+            self.push_screen(fresh)
+            return
+        screen.show(ticket_id, compose=compose)
+        self.push_screen(screen)
+
+    def show_view(self, view: views.View) -> None:
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, QueueScreen):
+            self.pop_screen()
+        if isinstance(self.screen, QueueScreen):
+            self.screen.show_view(view)
+
+    def help_sections(self) -> list[tuple[str, type[DOMNode]]]:
+        from supportdesk.ui.screens.composer import ComposerScreen
+
+        sections: list[tuple[str, type[DOMNode]]] = [
+            (_("Everywhere"), SupportDeskApp),
+            (_("Queue"), QueueScreen),
+            (_("Ticket list"), TicketList),
+            (_("Ticket"), TicketScreen),
+            (_("Composer"), ComposerScreen),
+            (_("Pickers"), PickerScreen),
+        ]
+        dash = _dashboard_screen()
+        if dash is not None:
+            sections.append((_("Dashboard"), dash))
+        return sections
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_sections()))
+
+    def action_dashboard(self) -> None:
+        dash = _dashboard_screen()
+        if dash is None:
+            self.notify(_("The SLA dashboard is not installed."), severity="warning", markup=False)
+            return
+        if not isinstance(self.screen, dash):
+            self.push_screen(dash(self.desk))
+
+    def action_undo(self) -> None:
+        screen = self.screen
+        if isinstance(screen, (QueueScreen, TicketScreen)):
+            screen.action_undo()
+
+    # -- live updates -----------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="live", exit_on_error=False)
+    def _watch_desk(self) -> None:
+        worker = get_current_worker()
+        with self.desk.db.read() as s:
+            last = views.pulse(s)
+        self.last_pulse = last
+        since_status = 0.0
+        while not worker.is_cancelled:
+            if worker.cancelled_event.wait(self.poll_interval):
+                break
+            try:
+                with self.desk.db.read() as s:
+                    current = views.pulse(s)
+                    new = (
+                        views.new_tickets_since(s, last.last_ticket)
+                        if current.last_ticket > last.last_ticket
+                        else []
+                    )
+            except Exception:  # a locked or vanished database: try again next second
+                continue
+            if current != last:
+                last = current
+                self.call_from_thread(self._desk_changed, current, new)
+            since_status += self.poll_interval
+            if since_status >= STATUS_EVERY:
+                since_status = 0.0
+                self._refresh_status()
+
+    def _desk_changed(self, pulse: views.Pulse, new: list[tuple[int, str]]) -> None:
+        self.last_pulse = pulse
+        for tid, subject in new:
+            self.notified_new.append((tid, subject))
+            self.notify(
+                _("New ticket #{id}: {subject}").format(
+                    id=tid, subject=inert(subject, one_line=True)
+                ),
+                markup=False,
+                timeout=5,
+            )
+        for screen in self.screen_stack:
+            changed = getattr(screen, "desk_changed", None)
+            if changed is not None:
+                changed()
+        self._refresh_status()
+
+    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
+    def _refresh_status(self) -> None:
+        try:
+            status = desk_status(self.desk)
+        except Exception:
+            return
+        self.call_from_thread(self._show_status, status)
+
+    def _show_status(self, status: dict[str, Any]) -> None:
+        self.desk_status = status
+        for screen in self.screen_stack:
+            update = getattr(screen, "update_status", None)
+            if update is not None and screen.is_mounted:
+                update()
+            refresh_presence = getattr(screen, "refresh_presence", None)
+            if refresh_presence is not None and screen.is_current:
+                refresh_presence()
+
+
+def make_app(
+    desk: Desk,
+    *,
+    now: Callable[[], datetime] | None = None,
+    live: bool = True,
+    poll_interval: float = 1.0,
+    language: str | None = None,
+) -> SupportDeskApp:
+    """Build the console for ``desk`` (tests freeze ``now`` and may turn ``live`` polling off)."""
+    return SupportDeskApp(desk, now=now, live=live, poll_interval=poll_interval, language=language)
+
+
+def screen_text(app: App[Any]) -> str:
+    """The current screen as plain text, as the terminal shows it (for tests and README)."""
+    width, height = app.size
+    console = Console(
+        width=width, height=height, file=io.StringIO(), force_terminal=True,
+        color_system="truecolor", record=True, legacy_windows=False, safe_box=False,
+    )  # fmt: skip
+    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    console.print(update)
+    return console.export_text(styles=False)
+
+
+def _start_runner(desk: Desk) -> tuple[Any, threading.Thread] | None:
+    """Run the connectors inside the console when no runner holds the desk's lease."""
+    if os.environ.get("SUPPORTDESK_CONSOLE_RUNNER", "1") in ("0", "no", "false"):
+        return None
+    if not desk.config.channel:
+        return None
+    status = desk_status(desk)
+    if status.get("runner"):
+        return None
+    from supportdesk.runner.loop import Runner
+
+    runner = Runner(desk)
+    thread = threading.Thread(target=runner.run_forever, name="console-runner", daemon=True)
+    thread.start()
+    return runner, thread
+
+
+def run_console(desk: Desk) -> None:
+    """Open the console on a desk (blocks until the agent quits)."""
+    import logging
+
+    logging.getLogger("supportdesk").propagate = False  # keep the runner's logs off the screen
+    started = _start_runner(desk)
+    try:
+        make_app(desk).run()
+    finally:
+        if started is not None:
+            runner, thread = started
+            runner.stop()
+            thread.join(timeout=5)
+
+
+__all__ = ["DeskCommands", "SupportDeskApp", "make_app", "run_console", "screen_text"]

@@ -1,0 +1,431 @@
+"""One ticket: the thread, the customer card with every identity and the customer's history
+across channels, the SLA clocks, attachments, and who else is looking at it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Static
+
+from supportdesk.core.i18n import _
+from supportdesk.core.text import inert
+from supportdesk.desk.desk import Desk, ServiceError
+from supportdesk.people import presence
+from supportdesk.store.files import attachment_path
+from supportdesk.tickets.read import show_ticket
+from supportdesk.ui.screens.dialogs import PickerScreen, PickItem, PromptScreen
+from supportdesk.ui.screens.triage import TRIAGE_BINDINGS, TriageMixin
+from supportdesk.ui.widgets.key_bar import KeyBar
+from supportdesk.ui.widgets.status_bar import StatusBar
+from supportdesk.ui.widgets.thread import (
+    MessageCard,
+    customer_card,
+    history_text,
+    size_text,
+    sla_clocks,
+    ticket_headline,
+    ticket_meta,
+)
+from supportdesk.ui.widgets.translate import translate_bindings
+
+if TYPE_CHECKING:
+    from supportdesk.ui.app import SupportDeskApp
+
+HEARTBEAT_SECONDS = 10.0
+SIDE_MIN_WIDTH = 100
+
+
+def system_opener() -> list[str] | None:
+    """The command that opens a file with the user's default application, if there is one."""
+    names = ["open"] if sys.platform == "darwin" else ["xdg-open"]
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return [path]
+    return None
+
+
+class TicketScreen(TriageMixin, Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="ticket.back", tooltip="Back to the queue."),
+        Binding("r", "reply", "Reply", id="ticket.reply", tooltip="Reply to the customer."),
+        Binding("n", "note", "Note", id="ticket.note", tooltip="Add an internal note."),
+        Binding("m", "assign_me", "Take", show=False, id="ticket.take", tooltip="Assign to me."),
+        *TRIAGE_BINDINGS,
+        Binding(
+            "f",
+            "fold",
+            "Quotes",
+            show=False,
+            id="ticket.fold",
+            tooltip="Show or fold quoted history.",
+        ),
+        Binding(
+            "w",
+            "save_attachment",
+            "Save file",
+            show=False,
+            id="ticket.save",
+            tooltip="Save an attachment to a path.",
+        ),
+        Binding(
+            "o",
+            "open_attachment",
+            "Open file",
+            show=False,
+            id="ticket.open_file",
+            tooltip="Open an attachment with the system opener.",
+        ),
+        Binding(
+            "i",
+            "toggle_side",
+            "Customer",
+            show=False,
+            id="ticket.side",
+            tooltip="Show or hide the customer panel.",
+        ),
+        Binding(
+            "h",
+            "history",
+            "History",
+            show=False,
+            id="ticket.history",
+            tooltip="Open another ticket of this customer.",
+        ),
+        Binding("ctrl+r", "refresh", "Refresh", show=False, id="ticket.refresh"),
+    ]
+
+    def __init__(self, desk: Desk, ticket_id: int, *, compose: str | None = None) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self.desk = desk
+        self.ticket_id = ticket_id
+        self.doc: dict[str, Any] = {}
+        self.show_quotes = False
+        self.activity = "viewing"
+        self._compose_on_mount = compose
+        self._stale = False
+        self._fresh = True
+
+    @property
+    def deskapp(self) -> SupportDeskApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ticket-head"):
+            yield Static(id="ticket-title")
+            yield Static(id="presence")
+        with Horizontal(id="ticket-main"):
+            yield VerticalScroll(id="thread")
+            with VerticalScroll(id="side"):
+                yield Static(id="side-panel")
+        yield StatusBar(id="status")
+        yield KeyBar()
+
+    def show(self, ticket_id: int, *, compose: str | None = None) -> None:
+        """Show another ticket in this (reused) screen; takes effect when it is pushed."""
+        if ticket_id != self.ticket_id and self.is_mounted:
+            self._leave()
+        self.ticket_id = ticket_id
+        self._compose_on_mount = compose
+        self.show_quotes = False
+        self.activity = "viewing"
+        self._fresh = True
+
+    def on_mount(self) -> None:
+        self.query_one("#side").display = self.app.size.width >= SIDE_MIN_WIDTH
+        self.query_one("#presence").display = False
+        self.set_interval(HEARTBEAT_SECONDS, self._heartbeat)
+
+    def _open_fresh(self) -> None:
+        self._fresh = False
+        self._stale = False
+        if not self.load():
+            return
+        thread = self.query_one("#thread", VerticalScroll)
+        thread.scroll_home(animate=False)
+        thread.focus()
+        self.query_one("#presence").display = False
+        self._heartbeat()
+        if self._compose_on_mount:
+            mode, self._compose_on_mount = self._compose_on_mount, None
+            self.call_after_refresh(self.open_composer, mode == "note")
+
+    def load(self) -> bool:
+        try:
+            with self.desk.db.read() as s:
+                doc = show_ticket(s, self.desk, self.ticket_id)
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            self.app.pop_screen()
+            return False
+        self.doc = doc
+        self.render_doc()
+        return True
+
+    def render_doc(self) -> None:
+        doc = self.doc
+        now = self.deskapp.now()
+        title = ticket_headline(doc, now)
+        title.append("\n")
+        title.append_text(ticket_meta(doc, now))
+        self.query_one("#ticket-title", Static).update(title)
+        side = Text()
+        for heading, part in (
+            (_("Customer"), customer_card(doc, now)),
+            (_("SLA"), sla_clocks(doc, now)),
+            (_("Other tickets"), history_text(doc, now)),
+        ):
+            side.append(heading + "\n", style="bold underline")
+            side.append_text(part)
+            side.append("\n\n")
+        side.rstrip()
+        self.query_one("#side-panel", Static).update(side)
+        thread = self.query_one("#thread", VerticalScroll)
+        at_end = thread.scroll_y >= thread.max_scroll_y - 1
+        with self.app.batch_update():
+            thread.remove_children()
+            thread.mount_all(
+                [MessageCard(m, now, show_quotes=self.show_quotes) for m in doc.get("messages", [])]
+            )
+        if at_end:
+            thread.call_after_refresh(thread.scroll_end, animate=False)
+
+    # -- presence ---------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="presence")
+    def _heartbeat(self) -> None:
+        if self not in self.app.screen_stack:
+            return  # a reused screen that is not showing: hold no lease
+        try:
+            presence.heartbeat(self.desk, self.ticket_id, self.activity)
+            others = presence.others(self.desk, self.ticket_id)
+        except Exception:  # presence is a courtesy: never let it take the screen down
+            return
+        self.app.call_from_thread(self._show_presence, others)
+
+    def set_activity(self, activity: str) -> None:
+        self.activity = activity
+        self._heartbeat()
+
+    def refresh_presence(self) -> None:
+        self._heartbeat()
+
+    def _show_presence(self, others: list[presence.Present]) -> None:
+        widget = self.query_one("#presence", Static)
+        if not others:
+            widget.display = False
+            return
+        text = Text()
+        for i, p in enumerate(others):
+            if i:
+                text.append(" · ")
+            msg = _("{agent} is replying") if p.activity == "replying" else _("{agent} is viewing")
+            text.append("👁 " + msg.format(agent=inert(p.agent, one_line=True)),
+                        style="bold magenta" if p.activity == "replying" else "magenta")  # fmt: skip
+        widget.update(text)
+        widget.display = True
+
+    def _leave(self) -> None:
+        try:
+            presence.leave(self.desk, self.ticket_id)
+        except Exception:  # the database may be gone at shutdown; the lease expires anyway
+            pass
+
+    def on_unmount(self) -> None:
+        self._leave()
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self._leave()
+        self.app.pop_screen()
+
+    def action_reply(self) -> None:
+        self.open_composer(False)
+
+    def action_note(self) -> None:
+        self.open_composer(True)
+
+    def open_composer(self, note: bool) -> None:
+        from supportdesk.ui.screens.composer import ComposerScreen
+
+        self.set_activity("replying")
+
+        def closed(sent: bool | None) -> None:
+            self.set_activity("viewing")
+            if sent:
+                self.load()
+
+        self.app.push_screen(ComposerScreen(self.desk, self.doc, note=note), closed)
+
+    def action_fold(self) -> None:
+        self.show_quotes = not self.show_quotes
+        self.render_doc()
+
+    def action_toggle_side(self) -> None:
+        side = self.query_one("#side")
+        side.display = not side.display
+
+    def _attachments(self) -> list[PickItem[dict[str, Any]]]:
+        items: list[PickItem[dict[str, Any]]] = []
+        for m in self.doc.get("messages", []):
+            for a in m.get("attachments", []):
+                if a.get("stored"):
+                    items.append(
+                        PickItem(
+                            a["filename"],
+                            a,
+                            f"{size_text(int(a.get('size') or 0))} · {m.get('author', '')}",
+                        )
+                    )
+        return items
+
+    def _stored_path(self, att: dict[str, Any]) -> Path | None:
+        from supportdesk.tickets.views import attachment_location
+
+        rel = attachment_location(self.desk, int(att["id"]))
+        if rel is None:
+            return None
+        try:
+            return attachment_path(self.desk.home, rel)
+        except ValueError:
+            return None
+
+    def action_save_attachment(self) -> None:
+        items = self._attachments()
+        if not items:
+            self.notify(
+                _("This ticket has no stored attachments."), severity="warning", markup=False
+            )
+            return
+
+        def picked(att: dict[str, Any] | None) -> None:
+            if att is None:
+                return
+            default = str(Path.home() / Path(att["filename"]).name)
+
+            def entered(dest: str | None) -> None:
+                if not dest or not dest.strip():
+                    return
+                self.save_attachment(att, Path(dest.strip()).expanduser())
+
+            self.app.push_screen(PromptScreen(_("Save to"), value=default), entered)
+
+        self.app.push_screen(PickerScreen(_("Save which attachment?"), items), picked)
+
+    def save_attachment(self, att: dict[str, Any], dest: Path) -> bool:
+        src = self._stored_path(att)
+        if src is None or not src.exists():
+            self.notify(_("The file is not in the desk's storage."), severity="error", markup=False)
+            return False
+        if dest.is_dir():
+            from supportdesk.store.files import safe_filename
+
+            dest = dest / safe_filename(att["filename"])
+        try:
+            shutil.copyfile(src, dest)
+        except OSError as exc:
+            self.notify(
+                _("Cannot save to {path}: {err}").format(path=dest, err=exc.strerror or exc),
+                severity="error",
+                markup=False,
+            )
+            return False
+        self.notify(_("Saved {path}").format(path=dest), markup=False)
+        return True
+
+    def action_open_attachment(self) -> None:
+        items = self._attachments()
+        if not items:
+            self.notify(
+                _("This ticket has no stored attachments."), severity="warning", markup=False
+            )
+            return
+
+        def picked(att: dict[str, Any] | None) -> None:
+            if att is not None:
+                self.open_attachment(att)
+
+        self.app.push_screen(PickerScreen(_("Open which attachment?"), items), picked)
+
+    def open_attachment(self, att: dict[str, Any]) -> bool:
+        opener = system_opener()
+        if opener is None:
+            self.notify(
+                _(
+                    "No system opener (xdg-open or open) is installed; save the file with w instead."
+                ),
+                severity="error",
+                markup=False,
+            )
+            return False
+        src = self._stored_path(att)
+        if src is None or not src.exists():
+            self.notify(_("The file is not in the desk's storage."), severity="error", markup=False)
+            return False
+        try:
+            subprocess.Popen(
+                [*opener, str(src)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return False
+        self.notify(_("Opening {name}").format(name=att["filename"]), markup=False)
+        return True
+
+    def action_history(self) -> None:
+        hist = self.doc.get("history") or []
+        if not hist:
+            self.notify(_("No other tickets."), markup=False)
+            return
+        items = [PickItem(f"#{h['id']} {h['subject']}", int(h["id"]), f"{h['channel']} · {h['status']}")
+                 for h in hist]  # fmt: skip
+
+        def picked(tid: int | None) -> None:
+            if tid is not None:
+                self.deskapp.open_ticket(tid)
+
+        self.app.push_screen(PickerScreen(_("Open a ticket of this customer"), items), picked)
+
+    # -- triage and live updates ------------------------------------------------------------
+
+    def triage_targets(self) -> list[int]:
+        return [self.ticket_id]
+
+    def after_change(self) -> None:
+        self.load()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    def desk_changed(self) -> None:
+        if self.is_current:
+            self.load()
+        else:
+            self._stale = True
+
+    def on_screen_resume(self) -> None:
+        if self._fresh:
+            self._open_fresh()
+        elif self._stale:
+            self._stale = False
+            self.load()
+        self.update_status()
+
+    def update_status(self) -> None:
+        self.query_one(StatusBar).show(self.desk.agent, self.deskapp.desk_status)

@@ -1,0 +1,246 @@
+"""Keyboard triage shared by the queue and the ticket screen: assign, status, priority, tags,
+snooze, merge and undo. Every action goes through services.triage (one journal batch each), so
+``u`` undoes exactly the last one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.binding import Binding
+from textual.screen import Screen
+
+from supportdesk.core.i18n import _
+from supportdesk.desk.desk import Desk, ServiceError
+from supportdesk.store.models import PRIORITIES, STATUSES
+from supportdesk.ui.screens.dialogs import ConfirmScreen, PickerScreen, PickItem, PromptScreen
+from supportdesk.ui.widgets.format import priority_label, status_label
+
+TRIAGE_BINDINGS = [
+    Binding("a", "assign", "Assign", id="triage.assign", tooltip="Assign to me or to someone."),
+    Binding("s", "status", "Status", id="triage.status", tooltip="Set the status."),
+    Binding(
+        "p", "priority", "Priority", show=False, id="triage.priority", tooltip="Set the priority."
+    ),
+    Binding("t", "tags", "Tags", show=False, id="triage.tags", tooltip="Add or remove tags."),
+    Binding(
+        "z", "snooze", "Snooze", show=False, id="triage.snooze", tooltip="Snooze until a time."
+    ),
+    Binding(
+        "M", "merge", "Merge", show=False, id="triage.merge", tooltip="Merge into another ticket."
+    ),
+    Binding("u,ctrl+z", "undo", "Undo", id="triage.undo", tooltip="Undo your last action."),
+]
+
+
+class TriageMixin:
+    """Needs ``desk``, ``triage_targets()`` and ``after_change()`` on the screen."""
+
+    desk: Desk
+
+    def triage_targets(self) -> list[int]:
+        raise NotImplementedError
+
+    def after_change(self) -> None:
+        raise NotImplementedError
+
+    def _screen(self) -> Screen[Any]:
+        assert isinstance(self, Screen)
+        return self
+
+    def run_service(self, what: Callable[[], Any], done: str | None = None) -> Any:
+        """Run a service call; a refusal becomes an error notification, never a traceback."""
+        screen = self._screen()
+        try:
+            result = what()
+        except ServiceError as exc:
+            screen.notify(str(exc), severity="error", markup=False, timeout=6)
+            return None
+        if done:
+            screen.notify(done, markup=False, timeout=3)
+        self.after_change()
+        return result
+
+    def _targets_or_warn(self) -> list[int]:
+        ids = self.triage_targets()
+        if not ids:
+            self._screen().notify(
+                _("No ticket under the cursor."), severity="warning", markup=False
+            )
+        return ids
+
+    def action_assign(self) -> None:
+        from supportdesk.people.agents import list_agents
+        from supportdesk.tickets import triage
+
+        ids = self._targets_or_warn()
+        if not ids:
+            return
+        with self.desk.db.read() as s:
+            agents = [(a.name, a.display_name) for a in list_agents(s)]
+        items: list[PickItem[str]] = [
+            PickItem(_("me"), "me", self.desk.agent),
+            PickItem(_("nobody"), "none", _("unassign")),
+        ]
+        items += [
+            PickItem(name, name, display) for name, display in agents if name != self.desk.agent
+        ]
+
+        def chosen(who: str | None) -> None:
+            if who is not None:
+                self.run_service(
+                    lambda: triage.assign(self.desk, ids, who),
+                    _("Assigned {n} ticket(s).").format(n=len(ids)),
+                )
+
+        self._screen().app.push_screen(PickerScreen(_("Assign to"), items), chosen)
+
+    def action_assign_me(self) -> None:
+        from supportdesk.tickets import triage
+
+        ids = self._targets_or_warn()
+        if ids:
+            self.run_service(lambda: triage.assign(self.desk, ids, "me"), _("Assigned to you."))
+
+    def action_status(self) -> None:
+        ids = self._targets_or_warn()
+        if not ids:
+            return
+        items = [PickItem(status_label(s), s, s) for s in STATUSES]
+
+        def chosen(status: str | None) -> None:
+            if status is not None:
+                self.set_status(ids, status)
+
+        self._screen().app.push_screen(PickerScreen(_("Status"), items), chosen)
+
+    def set_status(self, ids: list[int], status: str) -> None:
+        from supportdesk.tickets import triage
+
+        self.run_service(
+            lambda: triage.set_fields(self.desk, ids, status=status),
+            _("Status set to {s}.").format(s=status_label(status)),
+        )
+
+    def action_priority(self) -> None:
+        from supportdesk.tickets import triage
+
+        ids = self._targets_or_warn()
+        if not ids:
+            return
+        items = [PickItem(priority_label(p), p, p) for p in reversed(PRIORITIES)]
+
+        def chosen(priority: str | None) -> None:
+            if priority is not None:
+                self.run_service(
+                    lambda: triage.set_fields(self.desk, ids, priority=priority),
+                    _("Priority set to {p}.").format(p=priority_label(priority)),
+                )
+
+        self._screen().app.push_screen(PickerScreen(_("Priority"), items), chosen)
+
+    def action_tags(self) -> None:
+        from supportdesk.tickets import triage
+
+        ids = self._targets_or_warn()
+        if not ids:
+            return
+
+        def entered(text: str | None) -> None:
+            if not text or not text.strip():
+                return
+            words = text.replace(",", " ").split()
+            add = [w.lstrip("+") for w in words if not w.startswith("-")]
+            remove = [w[1:] for w in words if w.startswith("-") and len(w) > 1]
+            self.run_service(
+                lambda: triage.tag(self.desk, ids, add=add, remove=remove), _("Tags changed.")
+            )
+
+        self._screen().app.push_screen(
+            PromptScreen(
+                _("Tags"),
+                placeholder="billing vip -spam",
+                hint=_("Words add tags; a leading minus removes one."),
+            ),
+            entered,
+        )
+
+    def action_snooze(self) -> None:
+        from supportdesk.tickets import triage
+
+        ids = self._targets_or_warn()
+        if not ids:
+            return
+
+        def entered(text: str | None) -> None:
+            if text is None:
+                return
+            if not text.strip():
+                self.run_service(lambda: triage.snooze(self.desk, ids, None), _("Woken up."))
+                return
+            try:
+                until = triage.parse_until(text, self.desk)
+            except ServiceError as exc:
+                self._screen().notify(str(exc), severity="error", markup=False)
+                return
+            self.run_service(lambda: triage.snooze(self.desk, ids, until), _("Snoozed."))
+
+        self._screen().app.push_screen(
+            PromptScreen(
+                _("Snooze until"),
+                placeholder="2h, 3d, tomorrow, monday, 2026-12-01",
+                hint=_("Empty wakes the ticket now."),
+            ),
+            entered,
+        )
+
+    def action_merge(self) -> None:
+        from supportdesk.tickets import triage
+
+        ids = self._targets_or_warn()
+        if not ids:
+            return
+
+        def entered(text: str | None) -> None:
+            if text is None or not text.strip():
+                return
+            raw = text.strip().lstrip("#")
+            if not raw.isdigit():
+                self._screen().notify(
+                    _("Give the number of the ticket to merge into."),
+                    severity="error",
+                    markup=False,
+                )
+                return
+            into = int(raw)
+            sources = [i for i in ids if i != into]
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.run_service(
+                        lambda: triage.merge(self.desk, sources, into),
+                        _("Merged into #{n}.").format(n=into),
+                    )
+
+            question = _("Merge {src} into #{dst}? (u undoes it)").format(
+                src=", ".join(f"#{i}" for i in sources), dst=into
+            )
+            self._screen().app.push_screen(ConfirmScreen(question), confirmed)
+
+        self._screen().app.push_screen(
+            PromptScreen(_("Merge into ticket #"), placeholder="123"), entered
+        )
+
+    def action_undo(self) -> None:
+        from supportdesk.actions import journal
+
+        try:
+            result = journal.undo(self.desk)
+        except ServiceError as exc:
+            self._screen().notify(str(exc), severity="error", markup=False)
+            return
+        self._screen().notify(
+            _("Undone: {what}").format(what=result.description), markup=False, timeout=4
+        )
+        self.after_change()

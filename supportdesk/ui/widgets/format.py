@@ -1,0 +1,82 @@
+"""Small formatting helpers shared by the console's widgets (times, priorities, channels)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.style import Style
+
+from supportdesk.core.i18n import _
+
+PRIORITY_STYLE = {
+    "urgent": Style(color="bright_red", bold=True),
+    "high": Style(color="yellow", bold=True),
+    "normal": Style(),
+    "low": Style(dim=True),
+}
+STATUS_STYLE = {
+    "new": Style(color="bright_cyan", bold=True),
+    "open": Style(color="green"),
+    "pending": Style(color="yellow"),
+    "solved": Style(dim=True),
+    "closed": Style(dim=True),
+}
+OVERDUE = Style(color="bright_red", bold=True)
+SOON = Style(color="yellow")
+KIND_MARK = {"email": "@", "telegram": "✈", "phone": "☎"}
+
+
+def span(seconds: float) -> str:
+    """A short duration: 45s, 12m, 3h, 5d, 8w."""
+    s = abs(int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h"
+    if s < 86400 * 14:
+        return f"{s // 86400}d"
+    return f"{s // (86400 * 7)}w"
+
+
+def age(created: datetime | None, now: datetime) -> str:
+    if created is None:
+        return ""
+    return span((now - created).total_seconds())
+
+
+def due(due_at: datetime | None, now: datetime, breached: bool = False) -> tuple[str, Style]:
+    """The SLA column: time left, or how long overdue (negative, in red)."""
+    if due_at is None:
+        return ("!" if breached else "", OVERDUE if breached else Style())
+    left = (due_at - now).total_seconds()
+    if left < 0:
+        return ("-" + span(left), OVERDUE)
+    return (span(left), SOON if left < 7200 else Style())
+
+
+def when(dt: datetime | None, now: datetime) -> str:
+    """A message time: HH:MM today, else the date and time."""
+    if dt is None:
+        return ""
+    if now.tzinfo is not None:
+        dt = dt.astimezone(now.tzinfo)
+    if dt.date() == now.date():
+        return dt.strftime("%H:%M")
+    if dt.year == now.year:
+        return dt.strftime("%d %b %H:%M")
+    return dt.strftime("%Y-%m-%d %H:%M")
+
+
+def status_label(status: str) -> str:
+    return {
+        "new": _("new"), "open": _("open"), "pending": _("pending"), "solved": _("solved"),
+        "closed": _("closed"),
+    }.get(status, status)  # fmt: skip
+
+
+def priority_label(priority: str) -> str:
+    return {"low": _("low"), "normal": _("normal"), "high": _("high"), "urgent": _("urgent")}.get(
+        priority, priority
+    )

@@ -1,0 +1,139 @@
+"""End to end: the real ``supportdesk`` program in tmux — start, search, open a ticket, reply
+with a template, quit — then the reply is in ``supportdesk outbox list``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.factories import inbound_email, ingest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = ROOT / ".venv" / "bin" / "supportdesk"
+
+CONFIG = """
+[desk]
+name = "E2E desk"
+timezone = "UTC"
+language = "en"
+
+[[channel]]
+name = "support"
+type = "email"
+address = "support@acme.test"
+"""
+
+
+def _need_tmux() -> str:
+    path = shutil.which("tmux")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("tmux is required for the console end-to-end test (CI=true)")
+        pytest.skip("tmux is not installed")
+    return path
+
+
+class Pane:
+    def __init__(self, tmux: str, session: str) -> None:
+        self.tmux, self.session = tmux, session
+
+    def text(self) -> str:
+        out = subprocess.run([self.tmux, "capture-pane", "-p", "-t", self.session],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        return out.stdout
+
+    def alive(self) -> bool:
+        return subprocess.run([self.tmux, "has-session", "-t", self.session],
+                              capture_output=True, check=False).returncode == 0  # fmt: skip
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([self.tmux, "send-keys", "-t", self.session, *keys], check=True)
+
+    def type(self, text: str) -> None:
+        subprocess.run([self.tmux, "send-keys", "-t", self.session, "-l", text], check=True)
+
+    def wait(self, cond: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.text()
+            if cond(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; the screen was:\n{screen}")
+            time.sleep(0.1)
+
+    def wait_for(self, needle: str, timeout: float = 20.0) -> str:
+        return self.wait(lambda s: needle in s, repr(needle), timeout)
+
+
+@pytest.mark.slow
+def test_console_in_tmux(home: Path, cli: Any) -> None:
+    tmux = _need_tmux()
+    if not PROGRAM.exists():
+        pytest.skip(f"{PROGRAM} is not installed (pip install -e .)")
+    (home / "config.toml").write_text(CONFIG, encoding="utf-8")
+    from supportdesk.desk.desk import open_desk
+    from supportdesk.replies.templates import add_template
+
+    desk = open_desk(home, agent="alice")
+    ingest(desk, inbound_email(subject="Printer jams on page two", sender_name="Ivan Petrov",
+                               external_id="e2e-1@example.ru"))  # fmt: skip
+    ingest(desk, inbound_email(subject="Refund please", sender_address="olga@example.com",
+                               sender_name="Olga", external_id="e2e-2@example.com"))  # fmt: skip
+    with desk.db.write() as s:
+        add_template(s, desk, "thanks", "Hello {{ customer.first_name }}, thank you for writing.")
+    desk.close()
+
+    session = f"sd-e2e-{uuid.uuid4().hex[:8]}"
+    env = {
+        "SUPPORTDESK_HOME": str(home), "SUPPORTDESK_AGENT": "alice",
+        "SUPPORTDESK_CONSOLE_RUNNER": "0", "LANG": "C.UTF-8", "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", str(home)),
+    }  # fmt: skip
+    command = " ".join(f"{k}={json.dumps(v)}" for k, v in env.items()) + f" {PROGRAM}"
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+                    "env", "-i", "sh", "-c", command], check=True)  # fmt: skip
+    pane = Pane(tmux, session)
+    try:
+        pane.wait_for("Printer jams on page two")
+        pane.wait_for("Refund please")
+        pane.keys("/")
+        # the search bar has the focus when the key bar no longer offers the list's keys
+        pane.wait(lambda s: "Reply" not in s.rstrip().splitlines()[-1], "the search bar")
+        pane.type("jams")
+        pane.keys("Enter")
+        pane.wait(lambda s: "Search: jams" in s and "Refund please" not in s, "the search")
+        pane.keys("Enter")
+        pane.wait_for("joined: new ticket")
+        pane.keys("r")
+        pane.wait_for("Internal note" if False else "Template")
+        pane.keys("C-t")
+        pane.wait_for("Type to filter")
+        pane.wait(lambda s: "Cancel" in s.rstrip().splitlines()[-1], "the template picker")
+        pane.type("thanks")
+        pane.keys("Enter")
+        pane.wait_for("Hello Ivan, thank you for writing.")
+        pane.keys("C-s")
+        pane.wait(lambda s: "Reply queued" in s or ("queued" in s and "Back" in s), "queued")
+        pane.keys("q")
+        pane.wait(lambda s: not pane.alive(), "the console to exit", timeout=10)
+    finally:
+        if pane.alive():
+            subprocess.run([tmux, "kill-session", "-t", session], check=False)
+    result = cli("outbox", "list", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert any(r.get("state") == "queued" for r in rows), rows
+    shown = cli("tickets", "show", "1", "--json")
+    doc = json.loads(shown.output)
+    assert doc["messages"][-1]["text"] == "Hello Ivan, thank you for writing."
+    assert doc["messages"][-1]["delivery"]["status"] == "queued"
