@@ -149,3 +149,11 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path] | None:
     if result.returncode != 0 or not cert.exists():
         return None
     return cert, key
+
+
+def corpus_dir() -> Path:
+    """The shared real-world corpus: $SUPPORTDESK_CORPUS, or ../shared/corpus beside the checkout."""
+    env = os.environ.get("SUPPORTDESK_CORPUS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

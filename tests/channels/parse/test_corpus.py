@@ -8,8 +8,9 @@ import pytest
 
 from supportdesk.channels.base import InboundMessage, ParseError
 from supportdesk.channels.email.parse import parse_email
+from tests.peers.util import corpus_dir
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+CORPUS = corpus_dir()
 SKIP_NAMES = {"LICENSE", "README.md"}
 
 

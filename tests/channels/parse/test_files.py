@@ -8,6 +8,7 @@ import pytest
 
 from supportdesk.channels.email.parse import parse_email
 from supportdesk.channels.files import RawItem, count_raw_messages, iter_raw_messages
+from tests.peers.util import corpus_dir
 
 
 def mail(n: int, body: bytes = b"hello\n") -> bytes:
@@ -143,7 +144,7 @@ def test_unreadable_file_becomes_an_error_item(tmp_path: Path) -> None:
 
 
 def test_corpus_folder_imports_every_message_file() -> None:
-    corpus = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+    corpus = corpus_dir()
     if not corpus.is_dir():
         pytest.fail(f"the shared corpus is missing at {corpus}")
     items = list(iter_raw_messages([corpus]))
