@@ -175,7 +175,7 @@ def quarantine_retry(
 
 
 def _outbox_rows(rows: list[Any]) -> list[dict[str, Any]]:
-    from supportdesk.tickets.read import iso
+    from supportdesk.core.text import iso
 
     return [
         {

@@ -49,7 +49,7 @@ def _completion_desk(ctx: typer.Context) -> Any:
 def complete_agent(ctx: typer.Context, incomplete: str) -> list[str]:
     names = ["me", "none"]
     try:
-        from supportdesk.people.agents import known_names
+        from supportdesk.desk.permissions import known_names
 
         desk = _completion_desk(ctx)
         try:
@@ -620,7 +620,7 @@ def undo_cmd(
     from rich.text import Text
 
     from supportdesk.actions import journal
-    from supportdesk.tickets.read import iso
+    from supportdesk.core.text import iso
 
     desk = desk_of(ctx)
     if list_:

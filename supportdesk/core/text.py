@@ -8,6 +8,7 @@ overrides are shown rather than obeyed. Markup is not touched here: callers put 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 _CONTROL: dict[int, str] = {i: f"\\x{i:02x}" for i in range(0x20) if chr(i) not in "\n\t"}
@@ -34,3 +35,7 @@ def inert(text: Any, *, one_line: bool = False) -> str:
     s = "" if text is None else str(text)
     s = s.replace("\r\n", "\n")
     return s.translate(_ONE_LINE if one_line else _CONTROL)
+
+
+def iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt is not None else None

@@ -28,6 +28,7 @@ from supportdesk.desk.identity import normalize_address, normalize_email
 from supportdesk.sla import clocks as sla
 from supportdesk.sla import priority as priority_rules
 from supportdesk.store.files import StorageError, sha256_hex, store_attachment
+from supportdesk.store.merges import follow_merges, merged_into
 from supportdesk.store.models import (
     OPEN_STATUSES,
     AttachmentRow,
@@ -64,30 +65,6 @@ def _telegram_subject(msg: InboundMessage) -> str:
         first = "(" + ", ".join(a.filename for a in msg.attachments[:3]) + ")"
     first = first or "(no text)"
     return first[:80] + ("…" if len(first) > 80 else "")
-
-
-def merged_into(ticket: Ticket) -> int | None:
-    """A merged ticket is closed with ``reply_to_address = "merged:<target id>"``."""
-    if ticket.reply_to_address.startswith("merged:"):
-        try:
-            return int(ticket.reply_to_address.split(":", 1)[1])
-        except ValueError:
-            return None
-    return None
-
-
-def follow_merges(session: Session, ticket: Ticket | None) -> Ticket | None:
-    seen: set[int] = set()
-    while ticket is not None and ticket.status == "closed" and ticket.id not in seen:
-        seen.add(ticket.id or 0)
-        target = merged_into(ticket)
-        if target is None:
-            break
-        nxt = session.get(Ticket, target)
-        if nxt is None:
-            break
-        ticket = nxt
-    return ticket
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from supportdesk.core.text import iso
 from supportdesk.desk.desk import Desk, NotFound
 from supportdesk.store.files import read_raw
 from supportdesk.store.models import Quarantine
-from supportdesk.tickets.read import iso
 
 COLUMNS = [
     "id",

@@ -14,83 +14,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
+from supportdesk.core.text import iso
 from supportdesk.desk import audit as events
-from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound, Refused
+from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
+from supportdesk.desk.permissions import ROLES, agent_count, find_agent, require_lead
 from supportdesk.store.models import Agent, Group
-from supportdesk.tickets.read import iso
 
-ROLES = ("agent", "lead")
-BULK_LIMIT = 50
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-
-
-def find_agent(session: Session, name: str) -> Agent | None:
-    return session.exec(select(Agent).where(Agent.name == name)).first()
-
-
-def agent_count(session: Session) -> int:
-    return int(session.exec(select(func.count()).select_from(Agent)).one())
-
-
-def acting_role(session: Session, desk: Desk) -> str:
-    """The role of the acting agent: their row's role, "agent" if unknown, "lead" on an empty desk."""
-    agent = find_agent(session, desk.agent)
-    if agent is not None:
-        return agent.role if agent.active else "agent"
-    return "lead" if agent_count(session) == 0 else "agent"
-
-
-def require_lead(session: Session, desk: Desk, what: str) -> None:
-    """Raise Refused (exit 4) unless the acting agent is a lead."""
-    if acting_role(session, desk) != "lead":
-        raise Refused(f"{what} needs the lead role, and {desk.agent} is not a lead")
-
-
-def require_bulk(session: Session, desk: Desk, count: int, action: str) -> None:
-    if count > BULK_LIMIT:
-        require_lead(session, desk, f"{action} over {count} tickets (more than {BULK_LIMIT})")
-
-
-def known_names(session: Session) -> list[str]:
-    return list(
-        session.exec(
-            select(Agent.name).where(col(Agent.active).is_(True)).order_by(col(Agent.name))
-        ).all()
-    )
-
-
-def resolve_assignee(session: Session, desk: Desk, who: str) -> Agent | None:
-    """``me``, ``none`` or an agent's name -> the Agent (None for nobody).
-
-    ``me`` registers the acting user as an agent if they are not in the table yet (as a lead
-    when the desk had no agents at all, keeping the first-run rule).
-    """
-    w = who.strip()
-    if w.lower() in ("none", "nobody", "-"):
-        return None
-    if w.lower() == "me":
-        agent = find_agent(session, desk.agent)
-        if agent is None:
-            role = "lead" if agent_count(session) == 0 else "agent"
-            agent = Agent(name=desk.agent, role=role)
-            session.add(agent)
-            session.flush()
-            events.record(
-                session, "agent_added", agent=desk.agent, name=desk.agent, role=role, auto=True
-            )
-        return agent
-    agent = find_agent(session, w)
-    if agent is None:
-        names = known_names(session)
-        hint = (
-            f" (agents: {', '.join(names[:10])})" if names else " (no agents yet: see agents add)"
-        )
-        raise NotFound(f"there is no agent named {w!r}{hint}")
-    if not agent.active:
-        raise BadInput(f"agent {w!r} is inactive and cannot be assigned tickets")
-    return agent
 
 
 def ensure_group(session: Session, name: str) -> Group:

@@ -13,14 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from supportdesk.actions.batch import ActionResult, execute
 from supportdesk.actions.journal import from_to, record_fields, snapshot
+from supportdesk.core.text import iso
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
 from supportdesk.desk.identity import normalize_address, resolve_customer
-from supportdesk.people.agents import require_lead
+from supportdesk.desk.permissions import require_lead
 from supportdesk.store.models import Customer, Event, Identity, Ticket, utcnow
-from supportdesk.tickets.read import history, iso
-from supportdesk.tickets.triage import ActionResult, execute
 
 KINDS = ("email", "telegram", "phone")
 EDITABLE = ("name", "company", "phone", "language", "notes")
@@ -421,3 +421,24 @@ def unlink(desk: Desk, identity: str, *, dry_run: bool = False) -> ActionResult:
         return []
 
     return execute(desk, "identity_unlink", f"unlink {kind}:{addr}", work, dry_run=dry_run)
+
+
+def history(session: Session, customer_id: int, exclude: int | None = None) -> list[Ticket]:
+    """Every ticket of the customer (and of customers merged into them), across channels."""
+    from supportdesk.desk.identity import resolve_customer
+
+    root = resolve_customer(session, customer_id)
+    ids = {root.id}
+    frontier = [root.id]
+    while frontier:
+        rows = session.exec(
+            select(Customer.id).where(col(Customer.merged_into_id).in_(frontier))
+        ).all()
+        frontier = [r for r in rows if r not in ids]
+        ids.update(frontier)
+    q = (
+        select(Ticket)
+        .where(col(Ticket.customer_id).in_(ids))
+        .order_by(col(Ticket.created_at).desc())
+    )
+    return [t for t in session.exec(q).all() if t.id != exclude]

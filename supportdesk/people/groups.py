@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from supportdesk.actions.batch import ActionResult, execute, for_each
 from supportdesk.actions.journal import record_fields, snapshot
+from supportdesk.core.text import iso
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
-from supportdesk.people.agents import find_agent, require_bulk, require_lead, resolve_assignee
+from supportdesk.desk.permissions import find_agent, require_bulk, require_lead, resolve_assignee
 from supportdesk.store.models import OPEN_STATUSES, Agent, Group, Ticket, utcnow
-from supportdesk.tickets.read import iso
-from supportdesk.tickets.triage import ActionResult, execute, for_each
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 

@@ -76,7 +76,7 @@ def survey_allowed(session: Session, ticket: Ticket) -> bool:
         return False
     if ticket.kind not in ("email", "telegram") or not ticket.reply_to_address:
         return False
-    from supportdesk.inbound.ingest import merged_into
+    from supportdesk.store.merges import merged_into
 
     if merged_into(ticket) is not None:
         return False

@@ -14,12 +14,12 @@ from typing import Any
 import frontmatter
 from sqlmodel import Session, col, select
 
+from supportdesk.core.text import iso
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
-from supportdesk.people.agents import require_lead
+from supportdesk.desk.permissions import require_lead
 from supportdesk.replies.templating import check_syntax, render_text
 from supportdesk.store.models import Template, Ticket, utcnow
-from supportdesk.tickets.read import iso
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 FRONT_KEYS = ("name", "subject", "tags", "language")

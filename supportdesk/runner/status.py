@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
+from supportdesk.core.text import iso
 from supportdesk.desk.desk import Desk
 from supportdesk.store.models import (
     OPEN_STATUSES,
@@ -16,7 +17,6 @@ from supportdesk.store.models import (
     Ticket,
     utcnow,
 )
-from supportdesk.tickets.read import iso
 
 
 def desk_status(desk: Desk) -> dict[str, Any]:

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from supportdesk.core.text import iso
 from supportdesk.desk.desk import Desk, NotFound
+from supportdesk.desk.permissions import agent_names
 from supportdesk.outbound.outbox import delivery_of
+from supportdesk.people.customers import history
 from supportdesk.store.models import (
-    Agent,
     AttachmentRow,
     Customer,
     Identity,
@@ -24,10 +25,6 @@ from supportdesk.store.models import (
     Ticket,
     TicketTag,
 )
-
-
-def iso(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt is not None else None
 
 
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
@@ -68,15 +65,6 @@ def customer_cards(session: Session, customer_ids: list[int]) -> dict[int, dict[
                     {"kind": ident.kind, "address": ident.address, "display": ident.display}
                 )
     return out
-
-
-def agent_names(session: Session, ids: list[int]) -> dict[int, str]:
-    ids = sorted({i for i in ids if i})
-    if not ids:
-        return {}
-    return {
-        a.id or 0: a.name for a in session.exec(select(Agent).where(col(Agent.id).in_(ids))).all()
-    }
 
 
 def ticket_rows(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]]:
@@ -170,27 +158,6 @@ def thread(session: Session, ticket_id: int) -> list[Message]:
             .order_by(col(Message.created_at), col(Message.id))
         ).all()
     )
-
-
-def history(session: Session, customer_id: int, exclude: int | None = None) -> list[Ticket]:
-    """Every ticket of the customer (and of customers merged into them), across channels."""
-    from supportdesk.desk.identity import resolve_customer
-
-    root = resolve_customer(session, customer_id)
-    ids = {root.id}
-    frontier = [root.id]
-    while frontier:
-        rows = session.exec(
-            select(Customer.id).where(col(Customer.merged_into_id).in_(frontier))
-        ).all()
-        frontier = [r for r in rows if r not in ids]
-        ids.update(frontier)
-    q = (
-        select(Ticket)
-        .where(col(Ticket.customer_id).in_(ids))
-        .order_by(col(Ticket.created_at).desc())
-    )
-    return [t for t in session.exec(q).all() if t.id != exclude]
 
 
 def show_ticket(session: Session, desk: Desk, ticket_id: int) -> dict[str, Any]:

@@ -309,7 +309,7 @@ def test_unknown_ticket_everywhere(cli: Callable[..., Any], seeded: dict[str, in
 def test_merge_moves_messages_and_marks_the_source(
     cli: Callable[..., Any], desk: Any, seeded: dict[str, int]
 ) -> None:
-    from supportdesk.inbound.ingest import follow_merges
+    from supportdesk.store.merges import follow_merges
 
     b, c = seeded["b"], seeded["c"]
     ok(cli("tickets", "tag", str(c), "--add", "refund"))
