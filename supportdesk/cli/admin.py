@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from supportdesk.cli.main import desk_of, state
+from supportdesk.cli.context import desk_of, state
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 
 quarantine_app = typer.Typer(

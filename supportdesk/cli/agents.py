@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from supportdesk.cli.main import desk_of
+from supportdesk.cli.context import desk_of
 from supportdesk.cli.output import console, print_csv, print_json, print_table
 from supportdesk.cli.triage import complete_agent, complete_group
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from supportdesk.cli.main import desk_of
+from supportdesk.cli.context import desk_of
 
 
 def open_console(ctx: typer.Context) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from supportdesk.cli.main import state
+from supportdesk.cli.context import state
 from supportdesk.cli.output import console
 
 

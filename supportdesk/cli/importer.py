@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from supportdesk.cli.main import desk_of, state
+from supportdesk.cli.context import desk_of, state
 from supportdesk.cli.output import console, print_json, say
 
 

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from supportdesk.cli.main import desk_of
+from supportdesk.cli.context import desk_of
 from supportdesk.cli.output import console, inert, print_json
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from supportdesk.cli.main import desk_of
+from supportdesk.cli.context import desk_of
 from supportdesk.cli.output import console, inert, print_csv, print_json
 
 CSV_COLUMNS = ["kind", "id", "ticket_id", "title", "snippet", "score", "when"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from supportdesk.cli.main import desk_of
+from supportdesk.cli.context import desk_of
 from supportdesk.cli.output import console, inert, print_json, print_table
 
 

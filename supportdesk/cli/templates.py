@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from supportdesk.cli.main import desk_of
+from supportdesk.cli.context import desk_of
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 from supportdesk.cli.triage import complete_template, open_editor
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from supportdesk.cli.main import desk_of
+from supportdesk.cli.context import desk_of
 from supportdesk.cli.output import console, inert, print_json, print_table
 from supportdesk.cli.tickets import app as tickets_app
 

@@ -268,7 +268,7 @@ def retry_quarantine(desk: Desk, ids: list[int] | None = None) -> ImportSummary:
     """Parse quarantined raw messages again (after a fix) and ingest those that now parse."""
     from sqlmodel import col, select
 
-    from supportdesk.store.files import read_raw
+    from supportdesk.store.ledger import read_raw
     from supportdesk.store.models import Quarantine, utcnow
 
     summary = ImportSummary()

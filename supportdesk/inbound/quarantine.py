@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from supportdesk.core.text import iso
 from supportdesk.desk.desk import Desk, NotFound
-from supportdesk.store.files import read_raw
+from supportdesk.store.ledger import read_raw
 from supportdesk.store.models import Quarantine
 
 COLUMNS = [

@@ -131,20 +131,6 @@ def raw_path(home: Path, digest: str) -> Path:
     return path
 
 
-def read_raw(home: Path, digest: str) -> bytes:
-    """The raw bytes stored under ``digest``: a file of its own, else a bulk-import pack."""
-    path = raw_path(home, digest)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        from supportdesk.store import packs
-
-        data = packs.read(home, digest)
-        if data is None:
-            raise
-        return data
-
-
 _WINDOWS_DEVICES = {
     "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
     *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10)),

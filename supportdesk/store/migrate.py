@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from supportdesk.store.db import Database
+
 from pathlib import Path
 
 import sqlalchemy as sa
-
-from supportdesk.store.db import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

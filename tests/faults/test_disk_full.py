@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from supportdesk.store import files
+from supportdesk.store import files, ledger
 from tests.factories import raw_email
 
 pytestmark = pytest.mark.fault
@@ -155,7 +155,7 @@ def test_full_disk_under_the_raw_ledger_stops_the_import_cleanly(
         stored = _shas(home)
         assert 0 < len(stored) < COUNT, res.output
         for sha in stored:  # nothing in the database without its bytes in the ledger
-            assert files.read_raw(home, sha)
+            assert ledger.read_raw(home, sha)
     # the tmpfs (and what it held) is gone: start over on a real disk with the same database
     again = cli("import", str(box), "--json", "--workers", "2")
     assert again.exit_code == 0, again.output

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from supportdesk.desk.desk import open_desk
 from supportdesk.inbound import importing
 from supportdesk.inbound import prep as import_prep
-from supportdesk.store.files import read_raw
+from supportdesk.store.ledger import read_raw
 from tests.inbound.test_packs import _maildir
 
 pytestmark = pytest.mark.fault

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from supportdesk.desk.desk import open_desk
 from supportdesk.store import packs
-from supportdesk.store.files import raw_path, read_raw
+from supportdesk.store.files import raw_path
+from supportdesk.store.ledger import read_raw
 from tests.factories import raw_email
 
 COUNT = 150  # above import_prep.SMALL: a bulk import

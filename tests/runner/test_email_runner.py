@@ -233,7 +233,8 @@ def test_raw_mail_is_kept_before_parsing_in_a_pack_or_a_file(edesk: Any, imap_ac
     import hashlib
 
     from supportdesk.store import packs
-    from supportdesk.store.files import raw_path, read_raw
+    from supportdesk.store.files import raw_path
+    from supportdesk.store.ledger import read_raw
 
     for i in range(20):  # a backlog: one pack
         imap_account.append("INBOX", raw_email(msgid=f"bl{i}@example.ru", subject=f"Счёт {i}"))

@@ -129,7 +129,8 @@ def test_every_update_is_kept_in_the_raw_ledger(tdesk: Any, botapi: Any) -> None
     import hashlib
     import json
 
-    from supportdesk.store.files import raw_path, read_raw
+    from supportdesk.store.files import raw_path
+    from supportdesk.store.ledger import read_raw
 
     botapi.push_message(
         9090, "Где мой заказ? <b>срочно</b>", user={"id": 9090, "first_name": "Олег"}

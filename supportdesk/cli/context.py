@@ -1,0 +1,122 @@
+"""What every command shares: the global options' state, the open desk, and turning errors into
+one sentence and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+from typer._click import exceptions as click_exc
+from typer.core import TyperGroup
+
+from supportdesk.cli.output import fail
+
+if TYPE_CHECKING:
+    from supportdesk.desk.desk import Desk
+
+
+class DeskGroup(TyperGroup):
+    """Turns every known error into one sentence on stderr and a documented exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except (typer.Exit, typer.Abort, click_exc.ClickException):
+            raise
+        except Exception as exc:
+            _fail_for(exc)
+
+
+def _fail_for(exc: Exception) -> NoReturn:
+    """One sentence and the documented exit code for an error a command raised.
+
+    The error classes are imported here, not before the command runs: a command that never
+    touches the database must not pay for loading SQLAlchemy (scripts run us often).
+    """
+    from supportdesk.core.config import ConfigError
+    from supportdesk.desk.desk import ServiceError
+    from supportdesk.store.db import StoreError
+
+    if isinstance(exc, ServiceError):
+        fail(str(exc), exc.code)
+    if isinstance(exc, ConfigError):
+        fail(str(exc), 6)
+    if isinstance(exc, StoreError):
+        fail(str(exc), 7)
+    if isinstance(exc, BrokenPipeError):
+        sys.stderr.close()
+        raise typer.Exit(0) from None
+    if isinstance(exc, OSError):
+        fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", 1)
+    # the last guard: never a traceback for the user
+    where = _log_traceback()
+    fail(f"internal error ({type(exc).__name__}): {exc}; details in {where}", 70)
+
+
+def _log_traceback() -> str:
+    """Keep the traceback for a bug report, away from the user's terminal."""
+    import tempfile
+    import traceback
+
+    from supportdesk.core.locations import default_home
+
+    for base in (default_home() / "logs", Path(tempfile.gettempdir())):
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            path = base / "supportdesk-errors.log"
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(traceback.format_exc() + "\n")
+            return str(path)
+        except OSError:
+            continue
+    return "(nowhere: no writable log folder)"
+
+
+@dataclass
+class CliState:
+    home: Path | None = None
+    agent: str | None = None
+    db_url: str | None = None
+    _desk: Any = field(default=None, repr=False)
+
+    def desk_home(self) -> Path:
+        """The desk's home, refused when it holds no desk (without loading the database layer)."""
+        from supportdesk.core.locations import config_path, database_path, default_home
+
+        home = (self.home or default_home()).expanduser()
+        if not self.db_url and not config_path(home).exists() and not database_path(home).exists():
+            from supportdesk.desk.desk import NotFound
+
+            # a typo in --home must not quietly create an empty desk somewhere
+            raise NotFound(
+                f"there is no desk in {home}; create one with `supportdesk --home {home} init` "
+                "or try `supportdesk demo`"
+            )
+        return home
+
+    def desk(self) -> Desk:
+        if self._desk is None:
+            from supportdesk.desk.desk import open_desk
+
+            home = self.desk_home()
+            self._desk = open_desk(home, agent=self.agent, db_url=self.db_url)
+        return self._desk
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def desk_of(ctx: typer.Context) -> Desk:
+    return state(ctx).desk()
+
+
+EPILOG = "Exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 refused, 5 conflict, 6 config, 7 database."
