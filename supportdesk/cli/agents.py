@@ -42,9 +42,8 @@ def add_cmd(
     from supportdesk.people.agents import add_agent
 
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        a = add_agent(s, desk, name, role=role, display_name=display_name, email=email, group=group)
-        console().print(f"Agent {a.name} added as {a.role}.")
+    a = add_agent(desk, name, role=role, display_name=display_name, email=email, group=group)
+    console().print(f"Agent {a.name} added as {a.role}.")
 
 
 @app.command("list")
@@ -61,8 +60,7 @@ def list_cmd(
     from supportdesk.people.agents import agent_rows, list_agents
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        rows = agent_rows(list_agents(s, include_inactive=all_))
+    rows = agent_rows(list_agents(desk, include_inactive=all_))
     if json_out:
         print_json(rows)
     elif csv_out:
@@ -101,20 +99,18 @@ def edit_cmd(
     from supportdesk.people.agents import edit_agent
 
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        a = edit_agent(
-            s,
-            desk,
-            name,
-            role=role,
-            display_name=display_name,
-            email=email,
-            group=group,
-            active=active,
-        )
-        console().print(
-            f"Agent {a.name}: {a.role}, group {a.group or '-'}, {'active' if a.active else 'inactive'}."
-        )
+    a = edit_agent(
+        desk,
+        name,
+        role=role,
+        display_name=display_name,
+        email=email,
+        group=group,
+        active=active,
+    )
+    console().print(
+        f"Agent {a.name}: {a.role}, group {a.group or '-'}, {'active' if a.active else 'inactive'}."
+    )
 
 
 @app.command("rm")
@@ -128,8 +124,7 @@ def rm_cmd(
     from supportdesk.people.agents import remove_agent
 
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        remove_agent(s, desk, name)
+    remove_agent(desk, name)
     console().print(f"Agent {name} deactivated.")
 
 
@@ -146,8 +141,7 @@ def groups_list(
     from supportdesk.people.groups import list_groups
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        rows = list_groups(s)
+    rows = list_groups(desk)
     if json_out:
         print_json(rows)
     elif csv_out:
@@ -174,8 +168,7 @@ def groups_add(
     from supportdesk.people.groups import add_group
 
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        add_group(s, desk, name, title=title, description=description)
+    add_group(desk, name, title=title, description=description)
     console().print(f"Group {name} added.")
 
 
@@ -190,8 +183,7 @@ def groups_rm(
     from supportdesk.people.groups import remove_group
 
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        remove_group(s, desk, name)
+    remove_group(desk, name)
     console().print(f"Group {name} deleted.")
 
 

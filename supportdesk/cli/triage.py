@@ -68,8 +68,7 @@ def complete_group(ctx: typer.Context, incomplete: str) -> list[str]:
 
         desk = _completion_desk(ctx)
         try:
-            with desk.db.read() as s:
-                names = [g["name"] for g in list_groups(s)]
+            names = [g["name"] for g in list_groups(desk)]
         finally:
             desk.close()
     except Exception:

@@ -38,7 +38,6 @@ def ensure_group(session: Session, name: str) -> Group:
 
 
 def add_agent(
-    session: Session,
     desk: Desk,
     name: str,
     *,
@@ -47,25 +46,29 @@ def add_agent(
     email: str | None = None,
     group: str | None = None,
 ) -> Agent:
-    if not _NAME.match(name):
-        raise BadInput(f"{name!r} is not a valid agent name (letters, digits, '.', '_', '-', '@')")
-    if role not in ROLES:
-        raise BadInput(f"the role is agent or lead, not {role!r}")
-    if agent_count(session) > 0:
-        require_lead(session, desk, "adding an agent")
-    if find_agent(session, name) is not None:
-        raise Conflict(f"agent {name!r} already exists")
-    if group:
-        ensure_group(session, group)
-    agent = Agent(name=name, role=role, display_name=display_name, email=email, group=group or None)
-    session.add(agent)
-    session.flush()
-    events.record(session, "agent_added", agent=desk.agent, name=name, role=role, group=group)
-    return agent
+    with desk.db.write() as session:
+        if not _NAME.match(name):
+            raise BadInput(
+                f"{name!r} is not a valid agent name (letters, digits, '.', '_', '-', '@')"
+            )
+        if role not in ROLES:
+            raise BadInput(f"the role is agent or lead, not {role!r}")
+        if agent_count(session) > 0:
+            require_lead(session, desk, "adding an agent")
+        if find_agent(session, name) is not None:
+            raise Conflict(f"agent {name!r} already exists")
+        if group:
+            ensure_group(session, group)
+        agent = Agent(
+            name=name, role=role, display_name=display_name, email=email, group=group or None
+        )
+        session.add(agent)
+        session.flush()
+        events.record(session, "agent_added", agent=desk.agent, name=name, role=role, group=group)
+        return agent
 
 
 def edit_agent(
-    session: Session,
     desk: Desk,
     name: str,
     *,
@@ -75,58 +78,61 @@ def edit_agent(
     group: str | None = None,
     active: bool | None = None,
 ) -> Agent:
-    agent = find_agent(session, name)
-    if agent is None:
-        raise NotFound(f"there is no agent named {name!r}")
-    if name != desk.agent or role is not None or active is not None:
-        require_lead(session, desk, "changing another agent, a role or activity")
-    before = agent_row(agent)
-    if role is not None:
-        if role not in ROLES:
-            raise BadInput(f"the role is agent or lead, not {role!r}")
-        agent.role = role
-    if display_name is not None:
-        agent.display_name = display_name
-    if email is not None:
-        agent.email = email or None
-    if group is not None:
-        if group and group.lower() != "none":
-            ensure_group(session, group)
-            agent.group = group
-        else:
-            agent.group = None
-    if active is not None:
-        agent.active = active
-    session.add(agent)
-    after = agent_row(agent)
-    events.record(
-        session,
-        "agent_changed",
-        agent=desk.agent,
-        name=name,
-        before={k: v for k, v in before.items() if after[k] != v},
-        after={k: v for k, v in after.items() if before[k] != v},
-    )
-    return agent
+    with desk.db.write() as session:
+        agent = find_agent(session, name)
+        if agent is None:
+            raise NotFound(f"there is no agent named {name!r}")
+        if name != desk.agent or role is not None or active is not None:
+            require_lead(session, desk, "changing another agent, a role or activity")
+        before = agent_row(agent)
+        if role is not None:
+            if role not in ROLES:
+                raise BadInput(f"the role is agent or lead, not {role!r}")
+            agent.role = role
+        if display_name is not None:
+            agent.display_name = display_name
+        if email is not None:
+            agent.email = email or None
+        if group is not None:
+            if group and group.lower() != "none":
+                ensure_group(session, group)
+                agent.group = group
+            else:
+                agent.group = None
+        if active is not None:
+            agent.active = active
+        session.add(agent)
+        after = agent_row(agent)
+        events.record(
+            session,
+            "agent_changed",
+            agent=desk.agent,
+            name=name,
+            before={k: v for k, v in before.items() if after[k] != v},
+            after={k: v for k, v in after.items() if before[k] != v},
+        )
+        return agent
 
 
-def remove_agent(session: Session, desk: Desk, name: str) -> Agent:
+def remove_agent(desk: Desk, name: str) -> Agent:
     """Deactivate an agent (their events and past assignments stay). Lead only."""
-    require_lead(session, desk, "deleting an agent")
-    agent = find_agent(session, name)
-    if agent is None:
-        raise NotFound(f"there is no agent named {name!r}")
-    agent.active = False
-    session.add(agent)
-    events.record(session, "agent_removed", agent=desk.agent, name=name)
-    return agent
+    with desk.db.write() as session:
+        require_lead(session, desk, "deleting an agent")
+        agent = find_agent(session, name)
+        if agent is None:
+            raise NotFound(f"there is no agent named {name!r}")
+        agent.active = False
+        session.add(agent)
+        events.record(session, "agent_removed", agent=desk.agent, name=name)
+        return agent
 
 
-def list_agents(session: Session, *, include_inactive: bool = False) -> list[Agent]:
-    q = select(Agent).order_by(col(Agent.name))
-    if not include_inactive:
-        q = q.where(col(Agent.active).is_(True))
-    return list(session.exec(q).all())
+def list_agents(desk: Desk, *, include_inactive: bool = False) -> list[Agent]:
+    with desk.db.read() as session:
+        q = select(Agent).order_by(col(Agent.name))
+        if not include_inactive:
+            q = q.where(col(Agent.active).is_(True))
+        return list(session.exec(q).all())
 
 
 def agent_row(a: Agent) -> dict[str, Any]:

@@ -42,63 +42,66 @@ def get_group(session: Session, name: str) -> Group:
     return grp
 
 
-def add_group(
-    session: Session, desk: Desk, name: str, *, title: str = "", description: str = ""
-) -> Group:
-    check_group_name(name)
-    if session.exec(select(Group).where(Group.name == name)).first() is not None:
-        raise Conflict(f"the group {name!r} already exists")
-    grp = Group(name=name, title=title, description=description)
-    session.add(grp)
-    session.flush()
-    from supportdesk.desk import audit as events
+def add_group(desk: Desk, name: str, *, title: str = "", description: str = "") -> Group:
+    with desk.db.write() as session:
+        check_group_name(name)
+        if session.exec(select(Group).where(Group.name == name)).first() is not None:
+            raise Conflict(f"the group {name!r} already exists")
+        grp = Group(name=name, title=title, description=description)
+        session.add(grp)
+        session.flush()
+        from supportdesk.desk import audit as events
 
-    events.record(session, "group_added", agent=desk.agent, name=name)
-    return grp
+        events.record(session, "group_added", agent=desk.agent, name=name)
+        return grp
 
 
-def remove_group(session: Session, desk: Desk, name: str) -> None:
+def remove_group(desk: Desk, name: str) -> None:
     """Delete a group that no ticket or agent uses any more. Lead only."""
-    require_lead(session, desk, "deleting a group")
-    grp = get_group(session, name)
-    n_t = session.exec(select(func.count()).select_from(Ticket).where(Ticket.group == name)).one()
-    n_a = session.exec(select(func.count()).select_from(Agent).where(Agent.group == name)).one()
-    if n_t or n_a:
-        raise Conflict(
-            f"the group {name!r} still has {n_t} ticket(s) and {n_a} agent(s); move them first"
+    with desk.db.write() as session:
+        require_lead(session, desk, "deleting a group")
+        grp = get_group(session, name)
+        n_t = session.exec(
+            select(func.count()).select_from(Ticket).where(Ticket.group == name)
+        ).one()
+        n_a = session.exec(select(func.count()).select_from(Agent).where(Agent.group == name)).one()
+        if n_t or n_a:
+            raise Conflict(
+                f"the group {name!r} still has {n_t} ticket(s) and {n_a} agent(s); move them first"
+            )
+        session.delete(grp)
+        from supportdesk.desk import audit as events
+
+        events.record(session, "group_removed", agent=desk.agent, name=name)
+
+
+def list_groups(desk: Desk) -> list[dict[str, Any]]:
+    with desk.db.read() as session:
+        groups = session.exec(select(Group).order_by(col(Group.name))).all()
+        open_counts = dict(
+            session.exec(
+                select(Ticket.group, func.count())
+                .where(col(Ticket.status).in_(OPEN_STATUSES), col(Ticket.group).is_not(None))
+                .group_by(col(Ticket.group))
+            ).all()
         )
-    session.delete(grp)
-    from supportdesk.desk import audit as events
-
-    events.record(session, "group_removed", agent=desk.agent, name=name)
-
-
-def list_groups(session: Session) -> list[dict[str, Any]]:
-    groups = session.exec(select(Group).order_by(col(Group.name))).all()
-    open_counts = dict(
-        session.exec(
-            select(Ticket.group, func.count())
-            .where(col(Ticket.status).in_(OPEN_STATUSES), col(Ticket.group).is_not(None))
-            .group_by(col(Ticket.group))
-        ).all()
-    )
-    agents: dict[str, list[str]] = {}
-    for a in session.exec(
-        select(Agent).where(col(Agent.active).is_(True)).order_by(col(Agent.name))
-    ).all():
-        if a.group:
-            agents.setdefault(a.group, []).append(a.name)
-    return [
-        {
-            "name": g.name,
-            "title": g.title,
-            "description": g.description,
-            "open_tickets": open_counts.get(g.name, 0),
-            "agents": agents.get(g.name, []),
-            "created_at": iso(g.created_at),
-        }
-        for g in groups
-    ]
+        agents: dict[str, list[str]] = {}
+        for a in session.exec(
+            select(Agent).where(col(Agent.active).is_(True)).order_by(col(Agent.name))
+        ).all():
+            if a.group:
+                agents.setdefault(a.group, []).append(a.name)
+        return [
+            {
+                "name": g.name,
+                "title": g.title,
+                "description": g.description,
+                "open_tickets": open_counts.get(g.name, 0),
+                "agents": agents.get(g.name, []),
+                "created_at": iso(g.created_at),
+            }
+            for g in groups
+        ]
 
 
 def _note_op(

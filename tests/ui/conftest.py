@@ -64,9 +64,9 @@ def build_console_desk(desk: Any) -> dict[str, int]:
         sent_at=t0 - timedelta(days=10),
     ), now=t0)  # fmt: skip
     ids["old"] = r.ticket_id
+    add_agent(desk, "alice", role="lead", display_name="Alice")
+    add_agent(desk, "bob", display_name="Bob")
     with desk.db.write() as s:
-        add_agent(s, desk, "alice", role="lead", display_name="Alice")
-        add_agent(s, desk, "bob", display_name="Bob")
         add_template(s, desk, "thanks", "Hello {{ customer.first_name }},\n\nThank you for writing.\n",
                      subject="Thanks")  # fmt: skip
         add_template(s, desk, "company", "Dear {{ customer.company }} team,\n\nWe are on it.\n")

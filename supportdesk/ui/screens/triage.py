@@ -77,8 +77,7 @@ class TriageMixin:
         ids = self._targets_or_warn()
         if not ids:
             return
-        with self.desk.db.read() as s:
-            agents = [(a.name, a.display_name) for a in list_agents(s)]
+        agents = [(a.name, a.display_name) for a in list_agents(self.desk)]
         items: list[PickItem[str]] = [
             PickItem(_("me"), "me", self.desk.agent),
             PickItem(_("nobody"), "none", _("unassign")),
