@@ -161,6 +161,8 @@ def _print_ticket(doc: dict[str, Any]) -> None:
     )
     if doc.get("due_at"):
         meta += f" · due {doc['due_at']}"
+    if doc.get("first_response_queued"):
+        meta += " · first response: reply queued, not delivered yet"
     con.print(Text(inert(meta, one_line=True), style="dim"))
     idents = ", ".join(f"{i['kind']}:{i['address']}" for i in cust.get("identities", []))
     con.print(Text(inert(f"Customer: {cust.get('name') or '-'} <{idents}>", one_line=True)))

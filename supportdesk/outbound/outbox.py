@@ -159,8 +159,7 @@ def queue_outbound(
     ticket.last_message_id = msg.id
     if not note and not auto:
         ticket.last_agent_at = now
-        if ticket.first_response_at is None:
-            ticket.first_response_at = now
+        # first_response_at is set when the reply is delivered (runner.state.mark_sent)
         if ticket.status == "new":
             ticket.status = "open"
         from supportdesk.sla import clocks as sla

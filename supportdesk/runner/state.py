@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import Desk
 from supportdesk.outbound.outbox import MAX_ATTEMPTS, backoff
+from supportdesk.sla import clocks as sla
 from supportdesk.store.models import (
     AttachmentRow,
     ChannelState,
@@ -362,6 +363,8 @@ def mark_sent(desk: Desk, outbox_id: int, external_ids: list[str]) -> None:
             if msg is not None and not msg.message_id and external_ids:
                 msg.message_id = external_ids[0]
                 s.add(msg)
+            if msg is not None and msg.direction == "out" and not msg.is_auto:
+                _first_response(s, row.ticket_id, row.sent_at or utcnow())
         events.record(
             s,
             "delivered",
@@ -371,6 +374,16 @@ def mark_sent(desk: Desk, outbox_id: int, external_ids: list[str]) -> None:
             outbox_id=row.id,
             external_ids=external_ids,
         )
+
+
+def _first_response(s: Session, ticket_id: int | None, at: datetime) -> None:
+    """The first agent reply that was delivered sets the ticket's first response."""
+    t = s.get(Ticket, ticket_id) if ticket_id else None
+    if t is None or (t.first_response_at is not None and t.first_response_at <= at):
+        return
+    t.first_response_at = at
+    sla.refresh_due(t)
+    s.add(t)
 
 
 def mark_progress(desk: Desk, outbox_id: int, sent_parts: int) -> None:

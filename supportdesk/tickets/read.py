@@ -16,6 +16,7 @@ from supportdesk.desk.desk import Desk, NotFound
 from supportdesk.desk.permissions import agent_names
 from supportdesk.outbound.outbox import delivery_of
 from supportdesk.people.customers import history
+from supportdesk.sla.clocks import is_breached
 from supportdesk.store.models import (
     AttachmentRow,
     Customer,
@@ -24,6 +25,7 @@ from supportdesk.store.models import (
     Tag,
     Ticket,
     TicketTag,
+    utcnow,
 )
 
 
@@ -72,6 +74,7 @@ def ticket_rows(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]]
     tags = tags_of(session, ids)
     custs = customer_cards(session, [t.customer_id for t in tickets])
     agents = agent_names(session, [t.assignee_id or 0 for t in tickets])
+    now = utcnow()
     out = []
     for t in tickets:
         out.append(
@@ -96,7 +99,8 @@ def ticket_rows(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]]
                 "first_response_at": iso(t.first_response_at),
                 "solved_at": iso(t.solved_at),
                 "snoozed_until": iso(t.snoozed_until),
-                "sla_breached": t.sla_breached,
+                # the same test as the query's sla:breached, whether or not a runner has run
+                "sla_breached": is_breached(t, now),
                 "message_count": t.message_count,
                 "csat": t.csat_score,
             }
@@ -211,6 +215,12 @@ def show_ticket(session: Session, desk: Desk, ticket_id: int) -> dict[str, Any]:
             }
         )
     doc["messages"] = out_msgs
+    doc["first_response_queued"] = doc["first_response_at"] is None and any(
+        m["direction"] == "out"
+        and not m["auto"]
+        and (m["delivery"] or {}).get("status") in ("queued", "sending")
+        for m in out_msgs
+    )
     doc["history"] = [
         {
             "id": h.id,

@@ -30,6 +30,7 @@ from supportdesk.actions.journal import (
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Desk, NotFound
 from supportdesk.desk.permissions import require_bulk, require_lead, resolve_assignee
+from supportdesk.outbound.outbox import delivery_of
 from supportdesk.sla import clocks as sla
 from supportdesk.store.models import (
     OPEN_STATUSES,
@@ -437,8 +438,17 @@ def _timestamps_from_messages(session: Session, t: Ticket) -> None:
     outs = [m.created_at for m in msgs if m.direction == "out" and not m.is_auto]
     t.last_customer_at = max(ins) if ins else None
     t.last_agent_at = max(outs) if outs else None
-    if outs:
-        t.first_response_at = min(outs)
+    # the first response is the first delivered reply (history without an outbox row counts)
+    sent = delivery_of(session, [m.id or 0 for m in msgs if m.direction == "out"])
+    delivered = [
+        (sent[m.id or 0].sent_at or m.created_at) if (m.id or 0) in sent else m.created_at
+        for m in msgs
+        if m.direction == "out"
+        and not m.is_auto
+        and ((m.id or 0) not in sent or sent[m.id or 0].state == "sent")
+    ]
+    if delivered:
+        t.first_response_at = min(delivered)
     if msgs:
         t.updated_at = max([t.updated_at, *(m.created_at for m in msgs)])
 

@@ -146,6 +146,8 @@ def sla_clocks(doc: dict[str, Any], now: datetime) -> Text:
             d, done = _dt(due_at), _dt(done_at)
             late = d is not None and done is not None and done > d
             text.append(_("done") + " " + when(done, now), style="red" if late else "green")
+        elif label == _("First response") and doc.get("first_response_queued"):
+            text.append(_("reply queued, not delivered yet"), style="yellow")
         elif due_at:
             label_text, style = due(_dt(due_at), now)
             if label_text.startswith("-"):
