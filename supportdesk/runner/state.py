@@ -346,13 +346,16 @@ def claim_due(
     return out
 
 
-def mark_sent(desk: Desk, outbox_id: int, external_ids: list[str]) -> None:
+def mark_sent(
+    desk: Desk, outbox_id: int, external_ids: list[str], *, at: datetime | None = None
+) -> None:
+    """The channel accepted the item; its reply becomes the first response if it is one."""
     with desk.db.write() as s:
         row = s.get(Outbox, outbox_id)
         if row is None:
             return
         row.state = "sent"
-        row.sent_at = utcnow()
+        row.sent_at = at or utcnow()
         row.last_error = ""
         row.lease_until = None
         if external_ids and not row.external_message_id:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from supportdesk.outbound import outbox
+from supportdesk.runner import state
 from supportdesk.search.query import apply_query
 from supportdesk.sla import clocks as sla
 from supportdesk.store.models import Event, Ticket
@@ -44,9 +45,14 @@ def test_reply_switches_due_to_resolution(bdesk: Any) -> None:
     with bdesk.db.write() as s:
         t = s.get(Ticket, r.ticket_id)
         assert t is not None
-        outbox.queue_outbound(s, bdesk, t, "On it.", agent="alice", at=msk(16, 10, 20))
+        m = outbox.queue_outbound(s, bdesk, t, "On it.", agent="alice", at=msk(16, 10, 20))
+        [ob] = outbox.delivery_of(s, [m.id or 0]).values()
     t = ticket(bdesk, r.ticket_id)
-    assert t.first_response_at == msk(16, 10, 20)
+    assert t.first_response_at is None  # queued is not delivered
+    assert t.due_at == t.first_response_due_at
+    state.mark_sent(bdesk, ob.id or 0, [], at=msk(16, 10, 21))
+    t = ticket(bdesk, r.ticket_id)
+    assert t.first_response_at == msk(16, 10, 21)
     assert t.due_at == t.resolution_due_at
     assert sla.breached_targets(t, msk(16, 12)) == []
 
