@@ -77,6 +77,17 @@ class ServerConfig(Secret):
         return self._resolve(self.password_env, self.password_cmd, f"password of {self.host}")
 
 
+class HoursConfig(Strict):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    always: bool = False  # open around the clock (a channel's hours overriding the desk's)
+    holidays: str | None = None
+    extra_holidays: list[str] = Field(default_factory=list)
+
+    def weekly(self) -> dict[str, str]:
+        """The 'mon-fri = "09:00-18:00"' style entries."""
+        return {k: str(v) for k, v in (self.model_extra or {}).items()}
+
+
 class ChannelConfig(Secret):
     name: str
     type: Literal["email", "telegram"]
@@ -93,6 +104,7 @@ class ChannelConfig(Secret):
     groups: bool = False  # one ticket per group chat when true
     greeting: str | None = None  # answer to /start
     acknowledge: bool = True
+    hours: HoursConfig | None = None  # this channel's business hours; absent = the desk's
     poll_interval: float = 60.0  # seconds between UID polls under `run` (IDLE does the rest)
 
     def token(self) -> str | None:
@@ -104,16 +116,6 @@ class ChannelConfig(Secret):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", v):
             raise ValueError("a channel name is 1-40 letters, digits, '-', '_' or '.'")
         return v
-
-
-class HoursConfig(Strict):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    holidays: str | None = None
-    extra_holidays: list[str] = Field(default_factory=list)
-
-    def weekly(self) -> dict[str, str]:
-        """The 'mon-fri = "09:00-18:00"' style entries."""
-        return {k: str(v) for k, v in (self.model_extra or {}).items()}
 
 
 class DeskConfig(Strict):
@@ -250,6 +252,8 @@ timezone = "UTC"            # the desk's time zone for business hours and report
 # type = "telegram"
 # token_env = "SUPPORT_TG_TOKEN"
 # api_url = "https://api.telegram.org/bot"
+#   [channel.hours]         # this channel's hours; absent = the desk's [desk.hours]
+#   always = true           # messengers: around the clock
 
 [sla]
 first_response = "4h"

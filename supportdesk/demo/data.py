@@ -206,7 +206,7 @@ TEMPLATES = [
         "acknowledgement-en",
         "",
         "Hello {{ customer.name }},\n\nthank you for writing to {{ desk.name }}. "
-        "Your request is ticket #{{ ticket.id }}. We answer within {{ sla.first_response }}.\n\n"
+        "Your request is ticket #{{ ticket.id }}. We will answer {{ sla.promise }}.\n\n"
         "To add details, just reply to this message.",
         "auto",
     ),
@@ -214,7 +214,7 @@ TEMPLATES = [
         "acknowledgement-ru",
         "",
         "Здравствуйте, {{ customer.name }}!\n\nСпасибо за обращение в {{ desk.name }}. "
-        "Номер вашей заявки — #{{ ticket.id }}. Мы ответим в течение {{ sla.first_response }}.\n\n"
+        "Номер вашей заявки — #{{ ticket.id }}. Мы ответим {{ sla.promise }}.\n\n"
         "Чтобы дополнить заявку, просто ответьте на это сообщение.",
         "auto",
     ),

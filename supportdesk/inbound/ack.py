@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
@@ -10,6 +10,7 @@ from supportdesk.channels.base import InboundMessage
 from supportdesk.desk.desk import Desk
 from supportdesk.desk.identity import normalize_email
 from supportdesk.sla import clocks as sla
+from supportdesk.sla.hours import BusinessHours
 from supportdesk.store.models import AckLog, Message, Template, Ticket, utcnow
 
 _ROBOTS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply")
@@ -17,12 +18,12 @@ _ROBOTS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "
 DEFAULT_ACK = {
     "en": (
         "Hello {{ customer.name }},\n\nthank you for writing to {{ desk.name }}. Your request is "
-        "ticket #{{ ticket.id }}. We answer within {{ sla.first_response }}.\n\n"
+        "ticket #{{ ticket.id }}. We will answer {{ sla.promise }}.\n\n"
         "To add details, just reply to this message."
     ),
     "ru": (
         "Здравствуйте, {{ customer.name }}!\n\nСпасибо за обращение в {{ desk.name }}. Номер вашей "
-        "заявки — #{{ ticket.id }}. Мы ответим в течение {{ sla.first_response }}.\n\n"
+        "заявки — #{{ ticket.id }}. Мы ответим {{ sla.promise }}.\n\n"
         "Чтобы дополнить заявку, просто ответьте на это сообщение."
     ),
 }
@@ -57,6 +58,39 @@ def _under_hourly_limit(session: Session, desk: Desk, address: str) -> bool:
     return int(count) < max(desk.config.desk.ack_limit_per_hour, 0)
 
 
+_WEEKDAYS = {
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    "ru": ("в понедельник", "во вторник", "в среду", "в четверг", "в пятницу", "в субботу",
+           "в воскресенье"),
+}  # fmt: skip
+_MONTHS_RU = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
+              "сентября", "октября", "ноября", "декабря")  # fmt: skip
+
+
+def promise(desk: Desk, ticket: Ticket, now: datetime, lang: str) -> str:
+    """What the acknowledgement promises: "within 15 min" when the clock runs now, else the
+    real deadline in business hours, "by Monday 09:15" / "в понедельник до 09:15"."""
+    target = sla.promised_response(desk.config, ticket.kind, ticket.channel, ticket.priority)
+    ru = lang.startswith("ru")
+    due = ticket.first_response_due_at
+    if due is None or due.astimezone(now.tzinfo) <= now + target + timedelta(minutes=1):
+        return ("в течение " if ru else "within ") + sla.humanize(target, lang)
+    tz = BusinessHours.from_config(desk.config, ticket.channel).tz
+    local, today = due.astimezone(tz), now.astimezone(tz).date()
+    hhmm = local.strftime("%H:%M")
+    days = (local.date() - today).days
+    if days == 0:
+        return f"сегодня до {hhmm}" if ru else f"today by {hhmm}"
+    if days == 1:
+        return f"завтра до {hhmm}" if ru else f"by tomorrow {hhmm}"
+    if days < 7:
+        day = _WEEKDAYS["ru" if ru else "en"][local.weekday()]
+        return f"{day} до {hhmm}" if ru else f"by {day} {hhmm}"
+    if ru:
+        return f"до {local.day} {_MONTHS_RU[local.month - 1]} {hhmm}"
+    return f"by {local.day} {local.strftime('%B')} {hhmm}"
+
+
 def _looks_russian(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     if not letters:
@@ -65,7 +99,9 @@ def _looks_russian(text: str) -> bool:
     return cyr / len(letters) > 0.3
 
 
-def queue_ack(session: Session, desk: Desk, ticket: Ticket, address: str) -> Message | None:
+def queue_ack(
+    session: Session, desk: Desk, ticket: Ticket, address: str, *, now: datetime | None = None
+) -> Message | None:
     """Queue the acknowledgement for a new ticket (in the caller's transaction)."""
     from supportdesk.outbound import outbox
     from supportdesk.replies import templating
@@ -79,6 +115,7 @@ def queue_ack(session: Session, desk: Desk, ticket: Ticket, address: str) -> Mes
     promised = sla.humanize(
         sla.promised_response(desk.config, ticket.kind, ticket.channel, ticket.priority), lang
     )
+    deadline = promise(desk, ticket, now or utcnow(), lang)
     name = desk.config.desk.ack_template
     tpl = (
         session.exec(select(Template).where(Template.name == f"{name}-{lang}")).first()
@@ -86,9 +123,14 @@ def queue_ack(session: Session, desk: Desk, ticket: Ticket, address: str) -> Mes
     )
     source = tpl.body if tpl is not None else DEFAULT_ACK[lang]
     text = templating.render_text(
-        session, desk, source, ticket, extra={"sla": {"first_response": promised}}, strict=False
+        session,
+        desk,
+        source,
+        ticket,
+        extra={"sla": {"first_response": promised, "promise": deadline}},
+        strict=False,
     )
-    msg = outbox.queue_outbound(session, desk, ticket, text, agent="system", auto=True)
+    msg = outbox.queue_outbound(session, desk, ticket, text, agent="system", auto=True, at=now)
     ticket.ack_sent = True
     session.add(ticket)
     session.add(AckLog(address=address.lower()))

@@ -74,13 +74,19 @@ class Deadlines:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._targets: dict[tuple[str, str, str], tuple[timedelta, timedelta]] = {}
-        self._hours: BusinessHours | None = None
+        self._hours: dict[str | None, BusinessHours] = {}
 
     @property
     def hours(self) -> BusinessHours:
-        if self._hours is None:
-            self._hours = BusinessHours.from_config(self.config)
-        return self._hours
+        """The desk's business hours."""
+        return self.hours_of(None)
+
+    def hours_of(self, channel: str | None) -> BusinessHours:
+        """The business hours of ``channel`` (its own ``[channel.hours]``, else the desk's)."""
+        got = self._hours.get(channel)
+        if got is None:
+            got = self._hours[channel] = BusinessHours.from_config(self.config, channel)
+        return got
 
     def targets(self, kind: str, channel: str, priority: str) -> tuple[timedelta, timedelta]:
         key = (kind, channel, priority)
@@ -96,8 +102,9 @@ class Deadlines:
         """
         first, resolution = self.targets(ticket.kind, ticket.channel, ticket.priority)
         paused = timedelta(seconds=ticket.sla_paused_seconds or 0)
-        ticket.first_response_due_at = self.hours.add(ticket.created_at, first)
-        ticket.resolution_due_at = self.hours.add(ticket.created_at, resolution + paused)
+        hours = self.hours_of(ticket.channel)
+        ticket.first_response_due_at = hours.add(ticket.created_at, first)
+        ticket.resolution_due_at = hours.add(ticket.created_at, resolution + paused)
         refresh_due(ticket)
 
     def update_clocks(self, ticket: Ticket, now: datetime | None = None) -> None:
@@ -111,7 +118,7 @@ class Deadlines:
         if ticket.status in PAUSED and ticket.sla_paused_since is None:
             ticket.sla_paused_since = now
         elif ticket.status in RUNNING and ticket.sla_paused_since is not None:
-            spent = self.hours.between(ticket.sla_paused_since, now)
+            spent = self.hours_of(ticket.channel).between(ticket.sla_paused_since, now)
             ticket.sla_paused_seconds = (ticket.sla_paused_seconds or 0) + int(
                 spent.total_seconds()
             )

@@ -85,7 +85,8 @@ class BusinessHours:
     country: str | None = None
 
     @classmethod
-    def from_config(cls, config: Config) -> BusinessHours:
+    def from_config(cls, config: Config, channel: str | None = None) -> BusinessHours:
+        """The desk's hours, or those of ``channel`` when it has its own ``[channel.hours]``."""
         try:
             tz = ZoneInfo(config.desk.timezone)
         except Exception:
@@ -93,7 +94,10 @@ class BusinessHours:
                 f"desk.timezone {config.desk.timezone!r} is not a known time zone"
             ) from None
         hours = config.desk.hours
-        if hours is None:
+        for ch in config.channel:
+            if channel is not None and ch.name == channel and ch.hours is not None:
+                hours = ch.hours
+        if hours is None or hours.always:
             return cls(tz=tz)
         week: dict[int, tuple[timedelta, timedelta]] = {}
         for days, span in hours.weekly().items():
