@@ -192,8 +192,8 @@ def render_cmd(
     """
     from rich.text import Text
 
+    from supportdesk.desk.records import get_ticket
     from supportdesk.replies.templates import render_template
-    from supportdesk.tickets.read import get_ticket
 
     desk = desk_of(ctx)
     with desk.db.read() as s:

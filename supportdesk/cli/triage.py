@@ -7,10 +7,7 @@ Every command that changes tickets takes many IDs, or ``-`` to read IDs (or the 
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -157,26 +154,14 @@ def show_result(result: Any, json_out: bool) -> None:
 
 
 def open_editor(initial: str, *, suffix: str = ".md") -> str:
-    """Let the user edit ``initial`` in $EDITOR (or $VISUAL); returns the text they saved."""
-    from supportdesk.desk.desk import BadInput
+    """Let the user edit ``initial`` in their editor; an editor problem is bad input (exit 2)."""
+    from supportdesk.core.editor import EditorError, edit_text
+    from supportdesk.core.errors import BadInput
 
-    editor = os.environ.get("EDITOR") or os.environ.get("VISUAL")
-    if not editor:
-        raise BadInput("--editor needs the EDITOR or VISUAL environment variable to name an editor")
-    fd, name = tempfile.mkstemp(prefix="supportdesk-", suffix=suffix)
-    path = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(initial)
-        try:
-            proc = subprocess.run([*shlex.split(editor), str(path)], check=False)
-        except (OSError, ValueError) as exc:
-            raise BadInput(f"the editor {editor!r} could not be started: {exc}") from None
-        if proc.returncode != 0:
-            raise BadInput(f"the editor exited with status {proc.returncode}; nothing was saved")
-        return path.read_text(encoding="utf-8")
-    finally:
-        path.unlink(missing_ok=True)
+        return edit_text(initial, suffix=suffix)
+    except EditorError as exc:
+        raise BadInput(str(exc)) from None
 
 
 # ---------------------------------------------------------------- commands
@@ -457,7 +442,9 @@ def _reply(
 
         with desk.db.read() as s:
             seen = collisions.newest_message_id(s, ticket_id)
-        initial = text or (triage.render_for_reply(desk, ticket_id, template) if template else "")
+        from supportdesk.replies.templates import fill_for_ticket, unfilled
+
+        initial = text or (fill_for_ticket(desk, template, ticket_id)[0] if template else "")
         text = open_editor(initial)
         # the customer may have written again while the reply was being drafted
         while text.strip() and not note:
@@ -469,6 +456,9 @@ def _reply(
             text = open_editor(text)  # revise the draft after reading them
         if not text.strip():
             raise BadInput("the reply is empty; nothing was sent")
+        left = unfilled(text)
+        if left and not note:
+            raise BadInput(f"fill in {', '.join(left)} before sending; nothing was sent")
     msg = triage.reply(
         desk,
         ticket_id,
@@ -479,7 +469,9 @@ def _reply(
         channel=channel,
     )
     if text is not None and template is not None:
-        _count_template_use(desk, template)
+        from supportdesk.replies.templates import count_use
+
+        count_use(desk, template)
     if json_out:
         print_json(
             {
@@ -503,16 +495,6 @@ def _send_anyway(newer: list[Any]) -> bool:
         err.print(f"  {m.created_at:%Y-%m-%d %H:%M} {inert(m.author, one_line=True)}:")
         err.print("    " + inert(m.text.strip()[:500]).replace("\n", "\n    "))
     return typer.confirm("Send your reply anyway? (no: edit it again)", default=False, err=True)
-
-
-def _count_template_use(desk: Any, name: str) -> None:
-    """A reply written from a template in the editor still counts as a use of the template."""
-    from supportdesk.replies.templates import get_template
-
-    with desk.db.write() as s:
-        tpl = get_template(s, name)
-        tpl.usage_count += 1
-        s.add(tpl)
 
 
 def reply_cmd(

@@ -8,34 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from supportdesk.core.config import Config, load_config
+from supportdesk.core.errors import BadInput, Conflict, NotFound, Refused, ServiceError
 from supportdesk.core.locations import default_home
 from supportdesk.store.db import Database, open_database
-
-
-class ServiceError(Exception):
-    """A domain operation was refused; the message is one sentence for the user.
-
-    ``code`` becomes the CLI's exit code: 1 general, 2 bad input, 3 not found, 4 refused
-    (role), 5 conflict.
-    """
-
-    code = 1
-
-
-class NotFound(ServiceError):
-    code = 3
-
-
-class BadInput(ServiceError):
-    code = 2
-
-
-class Refused(ServiceError):
-    code = 4
-
-
-class Conflict(ServiceError):
-    code = 5
 
 
 def default_agent() -> str:
@@ -72,3 +47,8 @@ def open_desk(
     url = db_url or config.desk.database_url
     db = open_database(home, url)
     return Desk(home=home, config=config, db=db, agent=agent or default_agent())
+
+
+# The errors live in core (every layer raises them); they are named here too because every
+# service that takes a Desk raises them.
+__all__ = ["BadInput", "Conflict", "Desk", "NotFound", "Refused", "ServiceError", "open_desk"]

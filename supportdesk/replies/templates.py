@@ -22,6 +22,7 @@ from supportdesk.replies.templating import check_syntax, render_text
 from supportdesk.store.models import Template, Ticket, utcnow
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+PLACEHOLDER = re.compile(r"{{\s*(.+?)\s*}}")
 FRONT_KEYS = ("name", "subject", "tags", "language")
 
 
@@ -153,6 +154,46 @@ def render_template(
         tpl.usage_count += 1
         session.add(tpl)
     return subject, body
+
+
+def unfilled(text: str) -> list[str]:
+    """The placeholders still in a reply (``{{ customer.company }}``): it must not go out so."""
+    return list(dict.fromkeys(m.group(1) for m in PLACEHOLDER.finditer(text)))
+
+
+def fill_for_ticket(desk: Desk, name: str, ticket_id: int) -> tuple[str, list[str]]:
+    """A template's text for a ticket with every placeholder that can be filled filled, and the
+    names of those left for the agent (the console and ``tickets reply --editor`` both start here).
+    """
+    from supportdesk.desk.records import get_ticket
+
+    with desk.db.read() as s:
+        tpl = get_template(s, name)
+        ticket = get_ticket(s, ticket_id)
+        try:
+            return render_text(s, desk, tpl.body, ticket, strict=True), []
+        except BadInput:
+            pass
+        if "{%" in tpl.body:  # logic in the template: the agent fills the whole of it
+            return tpl.body, unfilled(tpl.body)
+        missing: list[str] = []
+
+        def fill(m: re.Match[str]) -> str:
+            try:
+                return render_text(s, desk, m.group(0), ticket, strict=True)
+            except BadInput:
+                missing.append(m.group(1))
+                return m.group(0)
+
+        return PLACEHOLDER.sub(fill, tpl.body), list(dict.fromkeys(missing))
+
+
+def count_use(desk: Desk, name: str) -> None:
+    """A reply written from a template (in the console or an editor) counts as a use of it."""
+    with desk.db.write() as s:
+        tpl = get_template(s, name)
+        tpl.usage_count += 1
+        s.add(tpl)
 
 
 # ---------------------------------------------------------------- files

@@ -12,8 +12,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from supportdesk.core.text import iso
-from supportdesk.desk.desk import Desk, NotFound
+from supportdesk.desk.desk import Desk
 from supportdesk.desk.permissions import agent_names
+from supportdesk.desk.records import get_ticket
 from supportdesk.outbound.outbox import delivery_of
 from supportdesk.people.customers import history
 from supportdesk.sla.clocks import is_breached
@@ -27,13 +28,6 @@ from supportdesk.store.models import (
     TicketTag,
     utcnow,
 )
-
-
-def get_ticket(session: Session, ticket_id: int) -> Ticket:
-    t = session.get(Ticket, ticket_id)
-    if t is None:
-        raise NotFound(f"ticket #{ticket_id} does not exist")
-    return t
 
 
 def tags_of(session: Session, ticket_ids: list[int]) -> dict[int, list[str]]:

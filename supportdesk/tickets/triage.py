@@ -30,6 +30,7 @@ from supportdesk.actions.journal import (
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Desk, NotFound
 from supportdesk.desk.permissions import require_bulk, require_lead, resolve_assignee
+from supportdesk.desk.records import get_ticket
 from supportdesk.outbound.outbox import delivery_of
 from supportdesk.sla import clocks as sla
 from supportdesk.store.models import (
@@ -41,7 +42,7 @@ from supportdesk.store.models import (
     Ticket,
     utcnow,
 )
-from supportdesk.tickets.read import get_ticket, tags_of
+from supportdesk.tickets.read import tags_of
 
 _TAG = re.compile(r"^\w[\w.:/+-]{0,49}$")
 
@@ -635,15 +636,6 @@ def _template_text(session: Session, desk: Desk, name: str, ticket: Ticket) -> t
     from supportdesk.replies.templates import render_template
 
     return render_template(session, desk, name, ticket, count_use=True)
-
-
-def render_for_reply(desk: Desk, ticket_id: int, template: str) -> str:
-    """The rendered template text for a ticket (for the editor), without counting a use."""
-    from supportdesk.replies.templates import render_template
-
-    with desk.db.read() as s:
-        t = get_ticket(s, ticket_id)
-        return render_template(s, desk, template, t, count_use=False)[1]
 
 
 def _channel_for(

@@ -180,7 +180,7 @@ def test_reply_with_editor_starts_from_the_template(
         assert s.exec(select(Template).where(Template.name == "hello")).one().usage_count == 1
     monkeypatch.delenv("EDITOR")
     monkeypatch.delenv("VISUAL", raising=False)
-    bad(cli("tickets", "reply", str(seeded["a"]), "--editor"), 2, "EDITOR or VISUAL")
+    bad(cli("tickets", "reply", str(seeded["a"]), "--editor"), 2, "VISUAL or EDITOR")
     monkeypatch.setenv("VISUAL", "false")
     bad(cli("tickets", "reply", str(seeded["a"]), "--editor"), 2, "exited with status 1")
 

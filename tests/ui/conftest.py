@@ -74,8 +74,8 @@ def build_console_desk(desk: Any) -> dict[str, int]:
     triage.set_fields(desk, [ids["old"]], status="solved")
     triage.tag(desk, [ids["invoice"]], add=["billing", "vip"])
     triage.set_fields(desk, [ids["invoice"]], priority="high")
+    from supportdesk.desk.records import get_ticket
     from supportdesk.outbound.outbox import queue_outbound
-    from supportdesk.tickets.read import get_ticket
 
     with desk.db.write() as s:  # fixed times: the snapshots pin them
         t = get_ticket(s, ids["printer"])

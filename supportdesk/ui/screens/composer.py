@@ -3,12 +3,6 @@ the channel to answer on, and reply-or-note. Sending puts the reply in the outbo
 
 from __future__ import annotations
 
-import os
-import re
-import shlex
-import subprocess
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -19,13 +13,14 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Select, Static, TextArea
 
+from supportdesk.core.editor import EditorError, edit_text
 from supportdesk.core.i18n import _
 from supportdesk.core.text import inert
-from supportdesk.desk.desk import BadInput, Desk, ServiceError
-from supportdesk.replies.templates import get_template, list_templates
+from supportdesk.desk.desk import Desk, ServiceError
+from supportdesk.desk.records import get_ticket
+from supportdesk.replies.templates import fill_for_ticket, list_templates, unfilled
 from supportdesk.replies.templating import render_text
 from supportdesk.tickets import triage
-from supportdesk.tickets.read import get_ticket
 from supportdesk.tickets.views import Article, kb_choices
 from supportdesk.ui.screens.dialogs import PickerScreen, PickItem
 from supportdesk.ui.widgets.key_bar import KeyBar
@@ -33,8 +28,6 @@ from supportdesk.ui.widgets.translate import translate_bindings
 
 if TYPE_CHECKING:
     from supportdesk.ui.app import SupportDeskApp
-
-PLACEHOLDER = re.compile(r"{{\s*(.+?)\s*}}")
 
 
 def reply_routes(desk: Desk, doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -233,25 +226,7 @@ class ComposerScreen(Screen[bool]):
 
     def fill_template(self, name: str) -> tuple[str, list[str]]:
         """The template's text for this ticket, and the placeholders left to fill by hand."""
-        with self.desk.db.read() as s:
-            tpl = get_template(s, name)
-            ticket = get_ticket(s, self.ticket_id)
-            try:
-                return render_text(s, self.desk, tpl.body, ticket, strict=True), []
-            except BadInput:
-                pass
-            if "{%" in tpl.body:
-                return tpl.body, [m.group(1) for m in PLACEHOLDER.finditer(tpl.body)]
-            missing: list[str] = []
-
-            def fill(m: re.Match[str]) -> str:
-                try:
-                    return render_text(s, self.desk, m.group(0), ticket, strict=True)
-                except BadInput:
-                    missing.append(m.group(1))
-                    return m.group(0)
-
-            return PLACEHOLDER.sub(fill, tpl.body), list(dict.fromkeys(missing))
+        return fill_for_ticket(self.desk, name, self.ticket_id)
 
     def action_kb(self) -> None:
         with self.desk.db.read() as s:
@@ -269,35 +244,22 @@ class ComposerScreen(Screen[bool]):
         self.body.focus()
 
     def action_editor(self) -> None:
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if not editor:
-            self.show_error(_("Set $EDITOR (or $VISUAL) to write in your editor."))
-            return
-        fd, name = tempfile.mkstemp(prefix=f"supportdesk-{self.ticket_id}-", suffix=".txt")
-        path = Path(name)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.body.text)
-            try:
-                with self.app.suspend():
-                    result = subprocess.run([*shlex.split(editor), str(path)], check=False)
-            except SuspendNotSupported:
-                self.show_error(_("This terminal cannot hand over to an editor."))
-                return
-            except OSError as exc:
-                self.show_error(_("The editor could not start: {err}").format(err=exc))
-                return
-            if result.returncode != 0:
-                self.show_error(_("The editor exited with {code}; the text is unchanged.").format(
-                    code=result.returncode))  # fmt: skip
-                return
-            self.body.load_text(path.read_text(encoding="utf-8", errors="replace").rstrip("\n"))
-            self.show_error(None)
-        finally:
-            path.unlink(missing_ok=True)
+            with self.app.suspend():
+                text = edit_text(
+                    self.body.text, suffix=".txt", prefix=f"supportdesk-{self.ticket_id}-"
+                )
+        except SuspendNotSupported:
+            self.show_error(_("This terminal cannot hand over to an editor."))
+            return
+        except EditorError as exc:
+            self.show_error(str(exc))
+            return
+        self.body.load_text(text.rstrip("\n"))
+        self.show_error(None)
         self.refresh()
 
     @on(TextArea.Changed, "#body")
     def _changed(self) -> None:
-        if self.query_one("#composer-error").display and not PLACEHOLDER.search(self.body.text):
+        if self.query_one("#composer-error").display and not unfilled(self.body.text):
             self.show_error(None)

@@ -1,0 +1,29 @@
+"""The errors a service raises for the user: one sentence each, and the CLI's exit code."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A domain operation was refused; the message is one sentence for the user.
+
+    ``code`` becomes the CLI's exit code: 1 general, 2 bad input, 3 not found, 4 refused
+    (role), 5 conflict.
+    """
+
+    code = 1
+
+
+class NotFound(ServiceError):
+    code = 3
+
+
+class BadInput(ServiceError):
+    code = 2
+
+
+class Refused(ServiceError):
+    code = 4
+
+
+class Conflict(ServiceError):
+    code = 5
