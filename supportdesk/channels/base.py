@@ -1,12 +1,26 @@
-"""Plain data shared by every connector, the runner and the ingest service."""
+"""The Channel interface and the plain data every channel, the runner and the pipeline share.
+
+A channel (built-in or third-party) is a subclass of :class:`Channel` registered under the
+``supportdesk.channels`` entry-point group (see :mod:`supportdesk.channels.registry`). It speaks
+plain data only: it returns :class:`InboundMessage` objects with a cursor, and sends
+:class:`OutboundMessage` objects. It never touches the store; the runner commits what it returns
+together with its cursor (one inbound pipeline for every channel), then calls :meth:`confirm`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import builtins
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
 
-Kind = Literal["email", "telegram", "phone"]
+from supportdesk.core.config import ChannelConfigBase
+
+# The customers' address kind of a channel ("email", "telegram", "phone", "vk", "web"...).
+Kind = str
 
 
 class ChannelError(Exception):
@@ -78,6 +92,13 @@ class InboundMessage:
     extra: dict[str, Any] = field(default_factory=dict)
     edited: bool = False
     channel: str = ""  # the configured channel name; the runner fills it in
+    # Messenger threading: messages with the same conversation key (a Telegram chat, a VK peer,
+    # a website visitor) join that conversation's open ticket. "" = thread by headers/subject.
+    conversation: str = ""
+    # Where the bytes came from (an IMAP UID, a file path); defaults to external_id.
+    source: str = ""
+    # Set when the raw bytes could not be parsed: the pipeline keeps them in quarantine.
+    parse_error: str = ""
 
     @property
     def dedupe_key(self) -> str:
@@ -108,3 +129,113 @@ class SendResult:
 
     external_ids: list[str] = field(default_factory=list)
     detail: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The interface
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can carry; the composer, the pipeline and the outbox read these."""
+
+    attachments: bool = False
+    max_attachment_bytes: int = 0  # 0 = none allowed / unknown
+    max_text: int = 0  # 0 = no limit; the channel splits longer text itself
+    edits: bool = False  # inbound edits arrive with InboundMessage.edited = True
+    buttons: bool = False  # inline buttons (CSAT)
+    html: bool = False  # can send an HTML alternative
+    idempotent_send: bool = False  # a resend after a crash cannot deliver twice (Message-ID)
+    subjects: bool = False  # messages have subjects; threading by References/[#N]
+
+
+@dataclass
+class Fetched:
+    """One fetch from a polling channel: the messages and the cursor after them."""
+
+    messages: list[InboundMessage]
+    cursor: Any  # JSON-serialisable; committed in the same transaction as the messages
+    more: bool = False  # True: call fetch again at once (a backlog)
+
+
+Outcome = Literal["new_ticket", "joined", "duplicate", "quarantined"]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the inbound pipeline did with one message (returned after the commit)."""
+
+    external_id: str
+    ticket_id: int | None
+    message_id: int | None
+    outcome: Outcome
+
+
+class InboundSink(Protocol):
+    """Given to push channels (web listener, webhooks).
+
+    Each call runs the one inbound pipeline (raw ledger, parse/normalise, ingest, quarantine,
+    acknowledgement, CSAT, audit) and returns only after the transaction committed, so a
+    channel may tell its peer "received" after the await.
+    """
+
+    async def __call__(self, messages: list[InboundMessage]) -> list[Stored]: ...
+
+
+class Channel(ABC):
+    """One configured channel. Subclasses set the class variables and implement ``send`` plus
+    either the polling trio (``cursor_keys``/``fetch``/``confirm``) or ``serve``."""
+
+    type: ClassVar[str]  # the config `type`
+    title: ClassVar[str]  # "E-mail", "Telegram", "VK", "WhatsApp", "Website"
+    icon: ClassVar[str]  # one cell wide, for the console
+    identity_kind: ClassVar[str]  # customers' address kind: "email", "telegram", "vk", "web"...
+    config_model: ClassVar[builtins.type[ChannelConfigBase]]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, config: ChannelConfigBase, *, home: Path, desk_name: str) -> None:
+        self.config = config
+        self.home = home
+        self.desk_name = desk_name
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    async def open(self) -> None:
+        """Connect and resolve secrets (token_env/token_cmd). Raise ChannelError on failure."""
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    # polling channels (IMAP, Telegram, VK): one loop per key; [] = not polled
+    def cursor_keys(self) -> list[str]:
+        """One fetch loop per key (an IMAP folder; "" for one stream). [] = not polled."""
+        return []
+
+    async def fetch(self, key: str, cursor: Any | None, *, timeout: float) -> Fetched:
+        """Messages after ``cursor`` (None = first run) and the cursor after them."""
+        raise NotImplementedError(f"the {self.type} channel is not polled")
+
+    async def confirm(self, key: str, cursor: Any) -> None:
+        """Called after the messages up to ``cursor`` were committed (Telegram's offset)."""
+        return None
+
+    async def wait(self, key: str, cursor: Any | None, timeout: float) -> None:
+        """Wait until new messages may be there (IMAP IDLE); the default sleeps ``timeout``."""
+        await asyncio.sleep(timeout)
+
+    # push channels (web, WhatsApp webhook): run until cancelled, calling sink for each message
+    async def serve(self, sink: InboundSink) -> None:
+        return None
+
+    def parse_raw(self, raw: bytes) -> InboundMessage:
+        """Parse raw bytes kept in the ledger again (``quarantine retry``). Channels whose raw
+        form cannot be parsed again raise ParseError."""
+        raise ParseError(f"{self.title} messages are kept for reading and cannot be parsed again")
+
+    # outbound
+    @abstractmethod
+    async def send(self, msg: OutboundMessage) -> SendResult:
+        """Deliver one message; raise SendError(permanent=..., retry_after=...)."""

@@ -7,16 +7,19 @@ prints the secret.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
 import subprocess
 import tomllib
 from datetime import timedelta
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from supportdesk.core.locations import config_path, file_mode
 
@@ -88,27 +91,17 @@ class HoursConfig(Strict):
         return {k: str(v) for k, v in (self.model_extra or {}).items()}
 
 
-class ChannelConfig(Secret):
-    name: str
-    type: Literal["email", "telegram"]
-    address: str | None = None  # e-mail: the desk's address on this channel
-    display_name: str | None = None
-    imap: ServerConfig | None = None
-    smtp: ServerConfig | None = None
-    aliases: list[str] = Field(default_factory=list)  # other addresses of ours (never tickets)
-    # telegram
-    token_env: str | None = None
-    token_cmd: str | None = None
-    api_url: str = "https://api.telegram.org/bot"
-    file_url: str | None = None
-    groups: bool = False  # one ticket per group chat when true
-    greeting: str | None = None  # answer to /start
-    acknowledge: bool = True
-    hours: HoursConfig | None = None  # this channel's business hours; absent = the desk's
-    poll_interval: float = 60.0  # seconds between UID polls under `run` (IDLE does the rest)
+class ChannelConfigBase(Secret):
+    """The keys every ``[[channel]]`` table has. Each channel type subclasses it with
+    ``type: Literal["..."]`` and its own fields (its ``Channel.config_model``); ``Config.channel``
+    validates every table with the model its ``type`` names in the registry (a tagged union)."""
 
-    def token(self) -> str | None:
-        return self._resolve(self.token_env, self.token_cmd, f"bot token of channel {self.name}")
+    name: str
+    type: str
+    display_name: str | None = None
+    acknowledge: bool = True  # send the automatic acknowledgement on a new ticket
+    greeting: str | None = None  # answer to a conversation's opening (Telegram /start)
+    hours: HoursConfig | None = None  # this channel's business hours; absent = the desk's
 
     @field_validator("name")
     @classmethod
@@ -116,6 +109,72 @@ class ChannelConfig(Secret):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", v):
             raise ValueError("a channel name is 1-40 letters, digits, '-', '_' or '.'")
         return v
+
+    def own_addresses(self) -> list[str]:
+        """The desk's own addresses on this channel (mail from them is never a ticket)."""
+        return []
+
+    def from_address(self) -> str:
+        """The address replies on this channel go out from ("" when it has none)."""
+        return ""
+
+
+CHANNEL_GROUP = "supportdesk.channels"
+
+
+@functools.cache
+def channel_entry_points() -> dict[str, EntryPoint]:
+    """The installed channel types (the ``supportdesk.channels`` entry-point group), by name."""
+    return {ep.name: ep for ep in entry_points(group=CHANNEL_GROUP)}
+
+
+def channel_type_error(type_: object) -> str:
+    installed = ", ".join(sorted(channel_entry_points())) or "none"
+    return f"{type_!r} is not an installed channel type (installed: {installed})"
+
+
+@functools.cache
+def channel_config_model(type_: str) -> type[ChannelConfigBase]:
+    """The config model of channel type ``type_``; ConfigError when none is installed."""
+    ep = channel_entry_points().get(type_)
+    if ep is None:
+        raise ConfigError(channel_type_error(type_))
+    try:
+        model = ep.load().config_model
+    except Exception as exc:  # a broken third-party package: one sentence, not a traceback
+        raise ConfigError(
+            f"the channel type {type_!r} ({ep.value}) cannot be loaded: {exc}"
+        ) from None
+    if not (isinstance(model, type) and issubclass(model, ChannelConfigBase)):
+        raise ConfigError(f"the channel type {type_!r} has no config model")
+    return model
+
+
+def _validate_channel(index: int, item: Any) -> ChannelConfigBase:
+    """One ``[[channel]]`` table through the model its ``type`` names; errors keep the table's
+    index in their location (``channel.0.imap.host``)."""
+    if isinstance(item, ChannelConfigBase):
+        return item
+    model = ChannelConfigBase  # without a type, the base model names the missing key
+    if isinstance(item, dict) and "type" in item:
+        try:
+            model = channel_config_model(str(item["type"]))
+        except ConfigError as exc:
+            custom = PydanticCustomError("channel_type", str(exc))
+            raise ValidationError.from_exception_data(
+                "Config", [{"type": custom, "loc": (index, "type"), "input": item["type"]}]
+            ) from None
+    try:
+        return model.model_validate(item)
+    except ValidationError as exc:
+        errors: list[Any] = []
+        for err in exc.errors():
+            e: dict[str, Any] = {"type": err["type"], "loc": (index, *err["loc"])}
+            e["input"] = err.get("input")
+            if "ctx" in err:
+                e["ctx"] = err["ctx"]
+            errors.append(e)
+        raise ValidationError.from_exception_data("Config", errors) from None
 
 
 class DeskConfig(Strict):
@@ -164,11 +223,18 @@ class PriorityRule(Strict):
 
 class Config(Strict):
     desk: DeskConfig = Field(default_factory=DeskConfig)
-    channel: list[ChannelConfig] = Field(default_factory=list)
+    channel: list[ChannelConfigBase] = Field(default_factory=list)
     sla: SlaConfig = Field(default_factory=SlaConfig)
     priority_rule: list[PriorityRule] = Field(default_factory=list)
 
-    def channel_named(self, name: str) -> ChannelConfig:
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _channels(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        return [_validate_channel(i, item) for i, item in enumerate(v)]
+
+    def channel_named(self, name: str) -> ChannelConfigBase:
         for ch in self.channel:
             if ch.name == name:
                 return ch
@@ -178,11 +244,7 @@ class Config(Strict):
     def own_addresses(self) -> set[str]:
         out: set[str] = set()
         for ch in self.channel:
-            if ch.address:
-                out.add(ch.address.strip().lower())
-            if ch.imap and ch.imap.username and "@" in ch.imap.username:
-                out.add(ch.imap.username.lower())
-            out.update(a.strip().lower() for a in ch.aliases)
+            out.update(a.strip().lower() for a in ch.own_addresses())
         return out
 
 

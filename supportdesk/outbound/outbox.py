@@ -27,7 +27,7 @@ def make_message_id(address: str) -> str:
 def channel_address(desk: Desk, channel: str) -> str:
     for ch in desk.config.channel:
         if ch.name == channel:
-            return ch.address or (ch.imap.username if ch.imap and ch.imap.username else "") or ""
+            return ch.from_address()
     return ""
 
 

@@ -31,13 +31,15 @@ from supportdesk.channels.base import (
     OutboundMessage,
     SendError,
 )
-from supportdesk.core.config import ChannelConfig, ConfigError
+from supportdesk.core.config import ConfigError
 from supportdesk.desk.desk import Desk
 from supportdesk.inbound.importing import ImportSummary, parse_many, store_batch
 from supportdesk.inbound.prep import keep_raw
 from supportdesk.runner import state as runtime
 
 log = logging.getLogger("supportdesk.runner.loop")
+
+ChannelConfig = Any  # the typed per-channel models; the Channel objects replace this
 
 
 @dataclass
@@ -108,7 +110,7 @@ def _smtp_settings(ch: ChannelConfig) -> Any:
 
 
 def _telegram_settings(ch: ChannelConfig) -> Any:
-    from supportdesk.channels.telegram import TelegramSettings
+    from supportdesk.channels.telegram.bot import TelegramSettings
 
     token = ch.token()
     if not token:
@@ -406,7 +408,7 @@ class Runner:
     async def _send_telegram_all(
         self, items: list[tuple[ChannelConfig, runtime.Claimed]], rep: PassReport
     ) -> None:
-        from supportdesk.channels.telegram import TelegramConnector
+        from supportdesk.channels.telegram.bot import TelegramConnector
 
         conns: dict[str, Any] = {}
         try:
@@ -531,7 +533,7 @@ class Runner:
         return rep
 
     async def _telegram_once(self, ch: ChannelConfig, timeout: float) -> ChannelReport:
-        from supportdesk.channels.telegram import TelegramConnector
+        from supportdesk.channels.telegram.bot import TelegramConnector
 
         conn = TelegramConnector(_telegram_settings(ch))
         await conn.start()
@@ -675,7 +677,7 @@ class Runner:
         asyncio.run(self._telegram_async(ch))
 
     async def _telegram_async(self, ch: ChannelConfig) -> None:
-        from supportdesk.channels.telegram import TelegramConnector
+        from supportdesk.channels.telegram.bot import TelegramConnector
 
         backoff = 1.0
         while not self.stop_event.is_set():

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from supportdesk.channels.telegram import TelegramConnector, TelegramSettings
+from supportdesk.channels.telegram.bot import TelegramConnector, TelegramSettings
 from tests.peers.botapi import BotAPIServer, botapi
 
 __all__ = ["botapi", "connector", "settings_for"]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from supportdesk.channels.base import ChannelError, InboundMessage
-from supportdesk.channels.telegram import TelegramConnector, TelegramSettings
+from supportdesk.channels.telegram.bot import TelegramConnector, TelegramSettings
 from tests.channels.telegram.conftest import settings_for
 from tests.peers.botapi import BotAPIServer
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supportdesk.channels.base import Attachment, OutboundMessage, SendError
-from supportdesk.channels.telegram import MAX_MESSAGE, TelegramConnector, split_text
+from supportdesk.channels.telegram.bot import MAX_MESSAGE, TelegramConnector, split_text
 from tests.peers.botapi import BotAPIServer
 
 CHAT = 4201

@@ -1,0 +1,1 @@
+"""The Telegram bot channel: ``bot`` talks to the Bot API, ``channel`` is its Channel."""
