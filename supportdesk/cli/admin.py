@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from supportdesk.cli.context import desk_of, state
+from supportdesk.cli.options import CsvOut, JsonOut
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 
 quarantine_app = typer.Typer(
@@ -36,9 +37,7 @@ def init_cmd(ctx: typer.Context) -> None:
     )
 
 
-def status_cmd(
-    ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="One JSON document.")
-) -> None:
+def status_cmd(ctx: typer.Context, json_out: JsonOut = False) -> None:
     """Each channel's last success and error, queue sizes, and the active runner.
 
     Example: supportdesk status --json
@@ -90,8 +89,8 @@ def status_cmd(
 @quarantine_app.command("list")
 def quarantine_list(
     ctx: typer.Context,
-    json_out: bool = typer.Option(False, "--json"),
-    csv_out: bool = typer.Option(False, "--csv"),
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
     all_: bool = typer.Option(False, "--all", help="Include resolved entries."),
 ) -> None:
     """List quarantined messages with their reasons.
@@ -155,7 +154,7 @@ def quarantine_retry(
     ids: list[int] = typer.Argument(
         None, metavar="[ID]...", help="Entries to retry (default: all)."
     ),
-    json_out: bool = typer.Option(False, "--json"),
+    json_out: JsonOut = False,
 ) -> None:
     """Parse quarantined messages again and ingest those that now parse.
 
@@ -201,8 +200,8 @@ def outbox_list(
     state_: list[str] = typer.Option(
         None, "--state", help="queued, sending, sent, failed, cancelled (repeatable)."
     ),
-    json_out: bool = typer.Option(False, "--json"),
-    csv_out: bool = typer.Option(False, "--csv"),
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
     limit: int = typer.Option(200, "--limit", min=1),
 ) -> None:
     """The outbox with each item's state, attempts and last error.

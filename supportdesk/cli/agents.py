@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from supportdesk.cli.context import desk_of
+from supportdesk.cli.options import CsvOut, JsonOut
 from supportdesk.cli.output import console, print_csv, print_json, print_table
 from supportdesk.cli.triage import complete_agent, complete_group
 
@@ -49,8 +50,8 @@ def add_cmd(
 @app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
-    csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
     all_: bool = typer.Option(False, "--all", help="Include inactive agents."),
 ) -> None:
     """List agents with their roles and groups.
@@ -131,8 +132,8 @@ def rm_cmd(
 @groups_app.command("list")
 def groups_list(
     ctx: typer.Context,
-    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
-    csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
 ) -> None:
     """List groups with their agents and open tickets.
 

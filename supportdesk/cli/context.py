@@ -26,6 +26,10 @@ class DeskGroup(TyperGroup):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except click_exc.UsageError as exc:
+            # one sentence, like every other error; the usage is a -h away
+            where = exc.ctx.command_path if exc.ctx is not None else "supportdesk"
+            fail(f"{exc.format_message()} (see `{where} -h`)", exc.exit_code)
         except (typer.Exit, typer.Abort, click_exc.ClickException):
             raise
         except Exception as exc:

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from supportdesk.cli.context import desk_of
+from supportdesk.cli.options import CsvOut, DryRun, JsonOut
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 from supportdesk.cli.triage import show_result
 
@@ -37,8 +38,8 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
 def list_cmd(
     ctx: typer.Context,
     text: str = typer.Argument("", help="Part of a name, company, phone or address."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
-    csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
     all_: bool = typer.Option(False, "--all", help="Include customers merged into others."),
     limit: int = typer.Option(100, "--limit", "-n", min=1, help="At most this many."),
 ) -> None:
@@ -76,7 +77,7 @@ def show_cmd(
     ref: str = typer.Argument(
         ..., metavar="CUSTOMER", help="Id, e-mail address, @username or kind:address."
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """The customer card: fields, identities and every ticket on every channel.
 
@@ -140,10 +141,8 @@ def edit_cmd(
     phone: str | None = typer.Option(None, "--phone"),
     language: str | None = typer.Option(None, "--language", help="e.g. ru, en."),
     notes: str | None = typer.Option(None, "--notes", help="Free notes (replaces the old ones)."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Edit a customer's name, company, phone, language or notes.
 
@@ -173,10 +172,8 @@ def merge_cmd(
         ..., metavar="CUSTOMER", help="The duplicate (it is merged away)."
     ),
     into: str = typer.Option(..., "--into", help="The customer that stays."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Merge a duplicate customer into another: identities move (lead only).
 
@@ -191,10 +188,8 @@ def merge_cmd(
 def unmerge_cmd(
     ctx: typer.Context,
     ref: str = typer.Argument(..., metavar="CUSTOMER", help="The merged customer's id."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Separate a merged customer again: its identities go back (lead only).
 
@@ -212,10 +207,8 @@ def link_cmd(
     identity: str = typer.Argument(
         ..., metavar="KIND:ADDRESS", help="email:…, telegram:…, phone:…"
     ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Add an identity to a customer (moving it from another customer if needed).
 
@@ -230,10 +223,8 @@ def link_cmd(
 def unlink_cmd(
     ctx: typer.Context,
     identity: str = typer.Argument(..., metavar="KIND:ADDRESS"),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Remove an identity from its customer.
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from supportdesk.cli.context import desk_of, state
+from supportdesk.cli.options import JsonOut
 from supportdesk.cli.output import console, print_json, say
 
 
@@ -19,7 +20,7 @@ def import_cmd(
     channel: str | None = typer.Option(
         None, "--channel", help="The e-mail channel these belong to."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    json_out: JsonOut = False,
     workers: int = typer.Option(2, "--workers", min=1, max=16, help="Parser processes."),
 ) -> None:
     """Import mail from files. Idempotent: a second run adds nothing.

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from supportdesk.cli.context import desk_of
+from supportdesk.cli.options import CsvOut, JsonOut
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 
 app = typer.Typer(
@@ -46,8 +47,8 @@ def list_cmd(
     public: bool | None = typer.Option(
         None, "--public/--internal", help="Only public or only internal."
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
-    csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
 ) -> None:
     """List the articles, by title.
 
@@ -74,7 +75,7 @@ def list_cmd(
 def show_cmd(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="Article id or slug."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document."),
+    json_out: JsonOut = False,
     raw: bool = typer.Option(False, "--raw", help="Print the Markdown source."),
 ) -> None:
     """Show one article, its Markdown rendered for the terminal.
@@ -125,7 +126,7 @@ def add_cmd(
     slug: str | None = typer.Option(
         None, "--slug", help="URL/file name (default: from the title)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the new article as JSON."),
+    json_out: JsonOut = False,
 ) -> None:
     """Add an article.
 
@@ -157,7 +158,7 @@ def edit_cmd(
     public: bool | None = typer.Option(None, "--public/--internal", help="Change the visibility."),
     language: str | None = typer.Option(None, "--language", help="ru, en ..."),
     slug: str | None = typer.Option(None, "--slug", help="New slug."),
-    json_out: bool = typer.Option(False, "--json", help="Print the article as JSON."),
+    json_out: JsonOut = False,
 ) -> None:
     """Change an article; options not given stay as they are.
 
@@ -197,7 +198,7 @@ def rm_cmd(
 def search_cmd(
     ctx: typer.Context,
     query: list[str] = typer.Argument(..., help='Words, "a phrase", prefix*.'),
-    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
+    json_out: JsonOut = False,
     limit: int = typer.Option(20, "--limit", "-n", min=1, max=500, help="At most this many."),
 ) -> None:
     """Search the articles (Russian and English word forms match).

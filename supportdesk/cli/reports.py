@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from supportdesk.cli.context import desk_of
+from supportdesk.cli.options import CsvOut, JsonOut
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 
 
@@ -85,8 +86,8 @@ def report_cmd(
         help="First day (YYYY-MM-DD, desk time zone); default 29 days before --until.",
     ),
     until: str | None = typer.Option(None, "--until", help="Last day, included; default today."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document."),
-    csv_out: bool = typer.Option(False, "--csv", help="CSV rows of metric,key,value."),
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
 ) -> None:
     """Support metrics for a period: volume, response and resolution times, SLA, CSAT.
 
@@ -121,7 +122,7 @@ def export_cmd(
         [], "--tag", help="Only tickets with this tag (repeat for any of several)."
     ),
     csv_out: bool = typer.Option(True, "--csv/--no-csv", help="CSV with a header row (default)."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON array instead of CSV."),
+    json_out: JsonOut = False,
     limit: int | None = typer.Option(
         None, "--limit", "-n", min=1, help="At most this many tickets."
     ),

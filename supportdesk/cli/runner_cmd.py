@@ -8,6 +8,7 @@ import sys
 import typer
 
 from supportdesk.cli.context import desk_of
+from supportdesk.cli.options import JsonOut
 from supportdesk.cli.output import console, inert, print_json
 
 
@@ -15,7 +16,7 @@ def poll_cmd(
     ctx: typer.Context,
     once: bool = typer.Option(False, "--once", help="One pass, then exit."),
     channel: list[str] = typer.Option(None, "--channel", help="Only this channel (repeatable)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the pass report as JSON."),
+    json_out: JsonOut = False,
     interval: float = typer.Option(
         30.0, "--interval", min=1.0, help="Seconds between passes without --once."
     ),

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from supportdesk.cli.context import desk_of
+from supportdesk.cli.options import CsvOut, JsonOut
 from supportdesk.cli.output import console, inert, print_csv, print_json
 
 CSV_COLUMNS = ["kind", "id", "ticket_id", "title", "snippet", "score", "when"]
@@ -25,8 +26,8 @@ def styled(text: str, spans: list[list[int]], style: str = "bold reverse") -> An
 def search_cmd(
     ctx: typer.Context,
     query: list[str] = typer.Argument(..., help='Words, "a phrase", prefix*, -excluded, filters.'),
-    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
-    csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
     newest: bool = typer.Option(False, "--newest", help="Newest first instead of best match."),
     limit: int = typer.Option(20, "--limit", "-n", min=1, max=500, help="At most this many hits."),
     offset: int = typer.Option(0, "--offset", min=0, help="Skip this many hits (paging)."),

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from supportdesk.cli.context import desk_of
+from supportdesk.cli.options import JsonOut
 from supportdesk.cli.output import console, inert, print_json, print_table
 
 
@@ -17,7 +18,7 @@ def migrate_to_cmd(
     url: str = typer.Argument(
         ..., metavar="URL", help="An empty PostgreSQL database: postgresql+psycopg://user@host/db"
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """Copy this SQLite desk into an empty PostgreSQL database, with nothing lost.
 
@@ -69,7 +70,7 @@ def backup_cmd(
     ctx: typer.Context,
     path: Path = typer.Argument(..., metavar="PATH", help="A file, or a folder for a dated file."),
     force: bool = typer.Option(False, "--force", help="Replace an existing file."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """Back up the database while the desk is in use.
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from supportdesk.cli.context import desk_of
+from supportdesk.cli.options import CsvOut, JsonOut
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 from supportdesk.cli.triage import complete_template, open_editor
 
@@ -36,8 +37,8 @@ def _body(file: Path | None, text: str | None) -> str | None:
 @app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
-    csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
 ) -> None:
     """List templates with their use counts.
 
@@ -73,7 +74,7 @@ def list_cmd(
 def show_cmd(
     ctx: typer.Context,
     name: str = typer.Argument(..., autocompletion=complete_template),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """Show a template's source.
 
@@ -184,7 +185,7 @@ def render_cmd(
     ctx: typer.Context,
     name: str = typer.Argument(..., autocompletion=complete_template),
     ticket: int = typer.Option(..., "--ticket", help="Fill the placeholders from this ticket."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """Render a template for a ticket (strict: an unknown or empty placeholder is an error).
 
@@ -212,7 +213,7 @@ def import_cmd(
     folder: Path = typer.Argument(
         ..., metavar="DIR", help="A folder of NAME.md files with front matter."
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """Add or update templates from a folder of Markdown files (all or nothing).
 

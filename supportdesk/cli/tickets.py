@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from supportdesk.cli.context import desk_of
+from supportdesk.cli.options import CsvOut, JsonOut
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 
 app = typer.Typer(
@@ -81,8 +82,8 @@ def flat(row: dict[str, Any]) -> dict[str, Any]:
 def list_cmd(
     ctx: typer.Context,
     query: list[str] = typer.Argument(None, help="Query terms, e.g. status:open tag:billing"),
-    json_out: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
-    csv_out: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
     limit: int = typer.Option(
         100,
         "--limit",
@@ -209,7 +210,7 @@ def _print_ticket(doc: dict[str, Any]) -> None:
 def show_cmd(
     ctx: typer.Context,
     ticket_id: int = typer.Argument(..., metavar="ID", help="The ticket number."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """Show a ticket's whole thread with the customer's tickets on every channel.
 

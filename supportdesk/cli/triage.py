@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from supportdesk.cli.context import desk_of
+from supportdesk.cli.options import DryRun, JsonOut
 from supportdesk.cli.output import console, inert, print_json, print_table
 from supportdesk.cli.tickets import app as tickets_app
 
@@ -173,10 +174,8 @@ def assign_cmd(
     to: str = typer.Option(
         ..., "--to", help="me, none, or an agent's name.", autocompletion=complete_agent
     ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Assign tickets to yourself, an agent, or nobody.
 
@@ -196,10 +195,8 @@ def tag_cmd(
     remove: list[str] = typer.Option(
         None, "--remove", "-r", help="Tag to remove (repeatable, or comma-separated)."
     ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Add and remove tags.
 
@@ -229,10 +226,8 @@ def set_cmd(
         help="low, normal, high or urgent.",
         autocompletion=complete_priority,
     ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Set status and/or priority (pending pauses the SLA clock).
 
@@ -252,10 +247,8 @@ def close_cmd(
     ctx: typer.Context,
     ids: list[str] = typer.Argument(..., metavar="ID...|-", help=IDS_HELP),
     solved: bool = typer.Option(False, "--solved", help="Mark solved instead of closed."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Close (or solve) tickets.
 
@@ -271,10 +264,8 @@ def close_cmd(
 def reopen_cmd(
     ctx: typer.Context,
     ids: list[str] = typer.Argument(..., metavar="ID...|-", help=IDS_HELP),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Reopen solved or closed tickets.
 
@@ -292,10 +283,8 @@ def snooze_cmd(
         None, "--until", "-u", help="2h, 3d, tomorrow, monday, or an ISO time (desk time zone)."
     ),
     wake: bool = typer.Option(False, "--wake", help="Clear the snooze now."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Hide tickets from is:open views until a time.
 
@@ -315,10 +304,8 @@ def merge_cmd(
     ctx: typer.Context,
     ids: list[str] = typer.Argument(..., metavar="ID...|-", help="Tickets to merge (they close)."),
     into: int = typer.Option(..., "--into", help="The ticket that receives the messages."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Merge tickets into another: messages and tags move, the merged ones close (lead only).
 
@@ -335,10 +322,8 @@ def split_cmd(
         ..., metavar="MESSAGE_ID...", help="Messages to split off (ids from tickets show --json)."
     ),
     subject: str | None = typer.Option(None, "--subject", help="Subject of the new ticket."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Split messages off into a new ticket of the same customer.
 
@@ -355,10 +340,8 @@ def move_cmd(
     ctx: typer.Context,
     message_ids: list[int] = typer.Argument(..., metavar="MESSAGE_ID...", help="Messages to move."),
     to: int = typer.Option(..., "--to", help="The ticket that receives them."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Move messages to another ticket (a message that joined the wrong thread).
 
@@ -379,10 +362,8 @@ def escalate_cmd(
         autocompletion=complete_group,
     ),
     note: str = typer.Option("", "--note", help="Why: added as an internal note."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Move tickets to another group with an internal note.
 
@@ -404,10 +385,8 @@ def handover_cmd(
         ..., "--to", help="The agent taking over.", autocompletion=complete_agent
     ),
     note: str = typer.Option("", "--note", help="Added to every ticket as an internal note."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Show what would change; change nothing."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Hand every open ticket of one agent to another, each with a note.
 
@@ -512,7 +491,7 @@ def reply_cmd(
     channel: str | None = typer.Option(
         None, "--channel", help="Answer on another configured channel."
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """Queue a reply (or an internal note) in the outbox.
 
@@ -526,7 +505,7 @@ def note_cmd(
     ticket_id: int = typer.Argument(..., metavar="ID", help="The ticket."),
     text: str | None = typer.Option(None, "--text", "-t", help="The note."),
     editor: bool = typer.Option(False, "--editor", "-e", help="Write in $EDITOR."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """Add an internal note (never sent to the customer).
 
@@ -553,7 +532,7 @@ def new_cmd(
     channel: str | None = typer.Option(
         None, "--channel", help="Which configured channel (default: the first)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """Start a conversation: e-mail, Telegram (a customer who wrote to the bot), or log a phone call.
 
@@ -592,7 +571,7 @@ def undo_cmd(
     list_: bool = typer.Option(
         False, "--list", help="Show your recent actions instead of undoing."
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    json_out: JsonOut = False,
 ) -> None:
     """Revert your last triage action exactly (refuses if a ticket changed since).
 
