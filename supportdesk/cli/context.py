@@ -3,6 +3,7 @@ one sentence and an exit code."""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,9 +72,18 @@ def _log_traceback() -> str:
 
     for base in (default_home() / "logs", Path(tempfile.gettempdir())):
         try:
-            base.mkdir(parents=True, exist_ok=True)
-            path = base / "supportdesk-errors.log"
-            with path.open("a", encoding="utf-8") as fh:
+            base.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private = base != Path(tempfile.gettempdir())
+            path = base / (
+                "supportdesk-errors.log" if private else f"supportdesk-{os.getuid()}.log"
+            )
+            # 0600 and never through a link: a traceback can quote a customer's mail
+            fd = os.open(
+                path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+            )
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                if os.fstat(fd).st_uid == os.geteuid():
+                    os.fchmod(fd, 0o600)
                 fh.write(traceback.format_exc() + "\n")
             return str(path)
         except OSError:

@@ -260,9 +260,16 @@ def load_config(home: Path) -> Config:
     if not path.exists():
         return Config()
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} cannot be read: {exc}") from None
+    return config_from_text(text, path)
+
+
+def config_from_text(text: str, path: Path) -> Config:
+    """Parse and validate the text of config.toml (``path`` names it in errors)."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     try:

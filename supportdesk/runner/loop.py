@@ -32,6 +32,7 @@ from supportdesk.channels.base import (
     SendError,
 )
 from supportdesk.core.config import ConfigError
+from supportdesk.core.strict import read_trusted_config
 from supportdesk.desk.desk import Desk
 from supportdesk.inbound.importing import ImportSummary, parse_many, store_batch
 from supportdesk.inbound.prep import keep_raw
@@ -136,6 +137,8 @@ class Runner:
         holder: str | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ):
+        # strict modes: the config (and every program it runs) must be the runner's own
+        desk.config = read_trusted_config(desk.home)
         self.desk = desk
         self.only = channels
         self.holder = holder or runtime.holder_id()

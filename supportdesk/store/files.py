@@ -6,10 +6,11 @@ or a full disk never leaves a half-written file under a final name.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
-import threading
+import secrets
 import unicodedata
 from pathlib import Path
 
@@ -24,36 +25,84 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_then_rename(
-    tmp: str | Path, path: str | Path, data: bytes, mode: int, fsync: bool
-) -> None:
-    """Write ``data`` to ``tmp``, then rename it to ``path``: never half a file under its name.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
-    The mode is set past the umask, so a team's shared home stays group-readable."""
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+
+def open_folder(home: Path | str, parts: tuple[str, ...] | list[str], dmode: int) -> int:
+    """A descriptor of home/part/part..., each part opened (or made) relative to the one above
+    with ``O_NOFOLLOW``: a symbolic link planted anywhere below the home is refused, never
+    followed. The caller closes the descriptor."""
     try:
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if fsync:
-            os.fsync(fd)
-    finally:
+        fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:  # the home itself is the owner's choice: made private
+        os.makedirs(home, 0o700, exist_ok=True)
+        fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    where = ""
+    try:
+        for part in parts:
+            where = f"{where}/{part}" if where else part
+            try:
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(part, dmode, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.fchmod(nxt, dmode)  # past the umask
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise StorageError(
+                        exc.errno,
+                        f"{where} in the home is a symbolic link or not a folder; "
+                        "refusing to follow it",
+                    ) from None
+                raise
+            os.close(fd)
+            fd = nxt
+    except BaseException:
         os.close(fd)
-    os.replace(tmp, path)
+        raise
+    return fd
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_new(dir_fd: int, name: str, data: bytes, mode: int, fsync: bool) -> None:
+    """Write ``data`` to ``name`` in the folder ``dir_fd``: first to a new file with a random
+    name (``O_EXCL|O_NOFOLLOW``), then renamed into place, so a crash never leaves half a file
+    under its name and a planted link is replaced, never written through. The mode is set past
+    the umask."""
+    tmp = f".{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, _NEW_FILE, mode, dir_fd=dir_fd)
     try:
-        _write_then_rename(tmp, path, data, mode, fsync=True)
-    except OSError as exc:
         try:
-            tmp.unlink()
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
         except OSError:
             pass
-        raise StorageError(exc.errno, f"cannot store {path.name}: {exc.strerror}") from None
+        raise
+
+
+def _store_under(
+    home: Path, parts: tuple[str, ...], name: str, data: bytes, mode: int, dmode: int, fsync: bool
+) -> None:
+    dfd = open_folder(home, parts, dmode)
+    try:
+        write_new(dfd, name, data, mode, fsync)
+        if fsync:
+            os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -78,45 +127,16 @@ def store_raw(home: Path, data: bytes, *, fsync: bool = True) -> str:
     committing it to the database.
     """
     digest = sha256_hex(data)
-    base, mode, dmode, made = _ledger(home)
-    folder = f"{base}/{digest[:2]}"
-    path = f"{folder}/{digest}"
-    if os.path.exists(path):
+    base, mode, dmode, _made = _ledger(home)
+    if os.path.exists(f"{base}/{digest[:2]}/{digest}"):
         return digest
-    tmp = f"{folder}/.{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
-        if folder not in made:
-            try:
-                os.mkdir(folder, dmode)
-                os.chmod(folder, dmode)  # past the umask: a team's home stays group-writable
-            except FileExistsError:
-                pass
-            except FileNotFoundError:
-                os.makedirs(folder, dmode, exist_ok=True)
-            made.add(folder)
-        _write_then_rename(tmp, path, data, mode, fsync)
+        _store_under(home, ("raw", digest[:2]), digest, data, mode, dmode, fsync)
+    except StorageError:
+        raise
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise StorageError(exc.errno, f"cannot store raw message: {exc.strerror}") from None
-    if fsync:
-        _fsync_dir(folder)
     return digest
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def raw_path(home: Path, digest: str) -> Path:
@@ -167,9 +187,17 @@ def store_attachment(
 ) -> str:
     """Save an attachment; returns its path relative to the home."""
     safe = safe_filename(filename)
-    rel = Path("attachments") / str(message_key) / f"{index:02d}-{safe}"
-    _atomic_write(home / rel, data, file_mode(home))
-    return str(rel)
+    key = safe_filename(str(message_key))
+    name = f"{index:02d}-{safe}"
+    try:
+        _store_under(
+            home, ("attachments", key), name, data, file_mode(home), dir_mode(home), fsync=True
+        )
+    except StorageError:
+        raise
+    except OSError as exc:
+        raise StorageError(exc.errno, f"cannot store {name}: {exc.strerror}") from None
+    return f"attachments/{key}/{name}"
 
 
 def attachment_path(home: Path, rel: str) -> Path:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from supportdesk.store.files import raw_path
+from supportdesk.store.files import open_folder, raw_path
 
 MAGIC = b"supportdesk raw pack 1\n"
 _HEAD = struct.Struct(">32sQ")
@@ -59,9 +59,8 @@ def _connect(folder: Path) -> sqlite3.Connection:
 def prepare(home: Path, file_mode: int = 0o600, dir_mode: int = 0o700) -> None:
     """Create the packs folder and the index (before parser processes start using them)."""
     folder = packs_dir(home)
-    if not folder.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(folder, dir_mode)
+    # made (or opened) without following a link planted anywhere below the home
+    os.close(open_folder(home, folder.relative_to(home).parts, dir_mode))
     conn = _connect(folder)
     conn.close()
     for name in (INDEX, INDEX + "-wal", INDEX + "-shm"):
@@ -97,7 +96,9 @@ class PackWriter:
             stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
             self._name = f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}.pack"
             fd = os.open(
-                self.folder / self._name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode
+                self.folder / self._name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                self.file_mode,
             )
             os.fchmod(fd, self.file_mode)
             _write_all(fd, MAGIC)
