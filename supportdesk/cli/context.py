@@ -37,6 +37,14 @@ class DeskGroup(TyperGroup):
             _fail_for(exc)
 
 
+# How the command line names the inputs that services' errors are about (ServiceError.field).
+FLAGS = {
+    "until": "--until", "status": "--status, --priority", "add": "--add, --remove", "via": "--via", "text": "--text",
+    "subject": "--subject", "to": "--to", "kind": "--kind", "since": "--since",
+    "force": "--force", "customer": "--customer", "home": "--home", "name": "--name",
+}  # fmt: skip
+
+
 def _fail_for(exc: Exception) -> NoReturn:
     """One sentence and the documented exit code for an error a command raised.
 
@@ -48,7 +56,8 @@ def _fail_for(exc: Exception) -> NoReturn:
     from supportdesk.store.db import StoreError
 
     if isinstance(exc, ServiceError):
-        fail(str(exc), exc.code)
+        flag = FLAGS.get(exc.field or "")
+        fail(f"{exc} ({flag})" if flag else str(exc), exc.code)
     if isinstance(exc, ConfigError):
         fail(str(exc), 6)
     if isinstance(exc, StoreError):

@@ -12,6 +12,12 @@ class ServiceError(Exception):
 
     code = 1
 
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        # the input the sentence is about (``until``, ``status``...): the message names it in
+        # words for every front-end; the CLI adds its flag
+        self.field = field
+
 
 class NotFound(ServiceError):
     code = 3

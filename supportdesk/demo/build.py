@@ -82,7 +82,9 @@ def prepare_home(home: Path) -> None:
     """An empty folder, or a previous demo (rebuilt); never someone's real desk."""
     if home.exists() and any(home.iterdir()):
         if not (home / MARKER).exists():
-            raise Conflict(f"{home} is not empty and is not a demo desk; choose another --home")
+            raise Conflict(
+                f"{home} is not empty and is not a demo desk; choose another folder", field="home"
+            )
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     (home / MARKER).write_text(

@@ -177,7 +177,10 @@ def edit(desk: Desk, ref: str, *, dry_run: bool = False, **fields: str | None) -
     if bad:
         raise BadInput(f"{bad[0]!r} is not a customer field ({', '.join(EDITABLE)})")
     if not changes:
-        raise BadInput("give at least one of --name, --company, --phone, --language, --notes")
+        raise BadInput(
+            "give at least one thing to change: name, company, phone, language or notes",
+            field="name",
+        )
 
     def work(s: Session, batch: str) -> list[int]:
         cust = find_customer(s, ref, follow=False)

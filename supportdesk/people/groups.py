@@ -164,7 +164,7 @@ def handover(
 ) -> ActionResult:
     """Move every open ticket of ``from_agent`` to ``to_agent``, each with an internal note."""
     if from_agent == to_agent:
-        raise BadInput("--from and --to name the same agent")
+        raise BadInput("the agent handing over and the one taking over are the same", field="to")
 
     def work(s: Session, batch: str) -> list[int]:
         src = find_agent(s, desk.agent if from_agent == "me" else from_agent)
@@ -173,10 +173,13 @@ def handover(
         dst = resolve_assignee(s, desk, to_agent)
         if dst is None:
             raise BadInput(
-                "--to must name an agent (hand-over to nobody: tickets assign ID... --to none)"
+                "the agent taking over must be named (to leave tickets with nobody, unassign them)",
+                field="to",
             )
         if dst.id == src.id:
-            raise BadInput("--from and --to name the same agent")
+            raise BadInput(
+                "the agent handing over and the one taking over are the same", field="to"
+            )
         tickets = list(
             s.exec(
                 select(Ticket)

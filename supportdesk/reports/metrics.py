@@ -190,7 +190,7 @@ def period_bounds(
     until = until or now.astimezone(tz).date()
     since = since or until - timedelta(days=max(days, 1) - 1)
     if since > until:
-        raise BadInput(f"--since {since} is after --until {until}")
+        raise BadInput(f"the period starts ({since}) after it ends ({until})", field="since")
     if (until - since).days > MAX_DAYS:
         raise BadInput("a report covers at most ten years; choose a shorter period")
     start = datetime.combine(since, time(0), tzinfo=tz).astimezone(UTC)

@@ -89,7 +89,9 @@ def _kinds(kinds: Sequence[str] | None, p: Plan) -> list[str]:
         k = k.strip().lower()
         k = {"ticket": "tickets", "message": "messages", "customer": "customers"}.get(k, k)
         if k not in KINDS:
-            raise BadInput(f"--kind is one of {', '.join(KINDS)}, not {k!r}")
+            raise BadInput(
+                f"the kind of result is one of {', '.join(KINDS)}, not {k!r}", field="kind"
+            )
         if k not in out:
             out.append(k)
     if p.filters.terms and any(k in ("customers", "kb") for k in out):

@@ -233,7 +233,7 @@ def backup_sqlite(desk: Desk, dest: Path, *, force: bool = False) -> BackupResul
     path = sa.engine.make_url(desk.db.url).database or ""
     dest = backup_target(desk, dest)
     if dest.exists() and not force:
-        raise Conflict(f"{dest} already exists; pass --force to replace it")
+        raise Conflict(f"{dest} already exists and replacing it was not asked for", field="force")
     if not dest.parent.is_dir():
         raise BadInput(f"the folder {dest.parent} does not exist")
     if dest.resolve() == Path(path).resolve():

@@ -176,7 +176,7 @@ def set_fields(
 ) -> ActionResult:
     """Set status and/or priority."""
     if status is None and priority is None:
-        raise BadInput("give --status or --priority (or both)")
+        raise BadInput("give a status or a priority (or both)", field="status")
     if status is not None and status.strip().lower() not in STATUSES:
         raise BadInput(f"the status is one of {', '.join(STATUSES)}, not {status!r}")
     if priority is not None and priority.strip().lower() not in PRIORITIES:
@@ -265,7 +265,7 @@ def tag(
         )
     )
     if not adds and not rems:
-        raise BadInput("give --add TAG or --remove TAG")
+        raise BadInput("give a tag to add or to remove", field="add")
     both = set(adds) & set(rems)
     if both:
         raise BadInput(f"the tag {sorted(both)[0]!r} is both added and removed")
@@ -343,7 +343,7 @@ def parse_until(text: str, desk: Desk, now: datetime | None = None) -> datetime:
             "w": timedelta(weeks=1),
         }[unit]
         if n <= 0:
-            raise BadInput(f"--until {text!r} is not in the future")
+            raise BadInput(f"the snooze time {text!r} is not in the future", field="until")
         return now + n * step
     low = s.lower()
     local_today = now.astimezone(tz).date()
@@ -363,11 +363,12 @@ def parse_until(text: str, desk: Desk, now: datetime | None = None) -> datetime:
                 when = when.replace(tzinfo=tz)
     except ValueError:
         raise BadInput(
-            f"--until {text!r} is not a time such as 2h, 3d, tomorrow or 2026-12-01T10:00"
+            f"the snooze time {text!r} is not a time such as 2h, 3d, tomorrow or 2026-12-01T10:00",
+            field="until",
         ) from None
     when = when.astimezone(UTC)
     if when <= now:
-        raise BadInput(f"--until {text!r} is in the past")
+        raise BadInput(f"the snooze time {text!r} is in the past", field="until")
     return when
 
 
@@ -519,7 +520,7 @@ def _record_target(
 
 def _messages(session: Session, message_ids: list[int]) -> list[Message]:
     if not message_ids:
-        raise BadInput("name at least one message (see tickets show ID --json for message ids)")
+        raise BadInput("name at least one message by its id", field="message")
     msgs = [session.get(Message, i) for i in message_ids]
     missing = [str(i) for i, m in zip(message_ids, msgs, strict=True) if m is None]
     if missing:
@@ -728,9 +729,11 @@ def new_ticket(
 
     via = via.strip().lower()
     if via not in ("email", "telegram", "phone"):
-        raise BadInput(f"--via is email, telegram or phone, not {via!r}")
+        raise BadInput(
+            f"the way to reach the customer is email, telegram or phone, not {via!r}", field="via"
+        )
     if text is None and template is None:
-        raise BadInput("give --text or --template")
+        raise BadInput("give the text or a template", field="text")
     if text is not None and not text.strip():
         raise BadInput("the message text is empty")
     ch_name = channel
@@ -759,7 +762,8 @@ def new_ticket(
                 ).first()
                 if found is None:
                     raise BadInput(
-                        f"customer {cust.id} has no e-mail address; give one with --customer"
+                        f"customer {cust.id} has no e-mail address; name the address instead",
+                        field="customer",
                     )
                 ident = found
             dest = normalize_email(ident.address)
@@ -804,7 +808,7 @@ def new_ticket(
             if via == "telegram" and body:
                 t.subject = body.strip().splitlines()[0][:80]
             else:
-                raise BadInput("give --subject (or a template with a subject)")
+                raise BadInput("give a subject (or a template with a subject)", field="subject")
         sla.apply_due_times(desk.config, t)
         events.record(
             s,

@@ -123,7 +123,7 @@ def test_customers_attachments_and_kinds(desk: Any, corpus: dict[str, int]) -> N
         msgs = search_svc.search(s, desk, "принтеры", kinds=["messages"])
         assert {h["ticket_id"] for h in msgs} == {corpus["ru"], corpus["ru2"]}
         assert all(h["kind"] == "message" for h in msgs)
-        with pytest.raises(BadInput, match="--kind is one of"):
+        with pytest.raises(BadInput, match="the kind of result is one of"):
             search_svc.search(s, desk, "x", kinds=["bogus"])
 
 

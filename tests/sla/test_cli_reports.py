@@ -53,7 +53,7 @@ def test_report_bad_input_is_one_sentence(cli: Any) -> None:
     assert "not a date such as 2026-11-01" in res.stderr
     assert "Traceback" not in res.output
     res = cli("report", "--since", "2026-12-01", "--until", "2026-11-01")
-    assert res.exit_code == 2 and "is after" in res.stderr
+    assert res.exit_code == 2 and "after it ends" in res.stderr and "(--since)" in res.stderr
     assert cli("report", "--json", "--csv").exit_code == 2
 
 

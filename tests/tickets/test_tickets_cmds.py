@@ -71,7 +71,12 @@ def test_priority_locks_and_retargets(
     bad(
         cli("tickets", "set", str(seeded["a"]), "--status", "done"), 2, "status is one of", "'done'"
     )
-    bad(cli("tickets", "set", str(seeded["a"])), 2, "--status or --priority")
+    bad(
+        cli("tickets", "set", str(seeded["a"])),
+        2,
+        "a status or a priority",
+        "(--status, --priority)",
+    )
 
 
 def test_snooze_hides_from_open_until_woken(
@@ -99,7 +104,7 @@ def test_snooze_hides_from_open_until_woken(
             s.exec(select(Event).where(Event.kind == "woke", Event.ticket_id == a)).first()
             is not None
         )
-    bad(cli("tickets", "snooze", str(a), "--until", "someday"), 2, "'someday'", "2h")
+    bad(cli("tickets", "snooze", str(a), "--until", "someday"), 2, "'someday'", "2h", "(--until)")
     bad(cli("tickets", "snooze", str(a), "--until", "2001-01-01"), 2, "in the past")
     ok(cli("tickets", "snooze", str(a), "--until", "2h"))
     ok(cli("tickets", "snooze", str(a), "--wake"))

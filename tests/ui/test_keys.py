@@ -87,6 +87,7 @@ async def test_triage_keys_on_the_queue(console_desk: tuple[Any, dict[str, int]]
         await pilot.press(*"whenever", "enter")
         await settle(pilot)
         assert "is not a time" in notes(app)  # a clear sentence, no crash
+        assert "--until" not in notes(app)  # the console has no flags: the field is named in words
 
 
 async def test_bulk_select_assign_and_merge(console_desk: tuple[Any, dict[str, int]]) -> None:
