@@ -1,0 +1,1 @@
+"""VK community messages (Bots Long Poll API); see channel.py."""
