@@ -1,0 +1,1 @@
+"""WhatsApp Business Cloud API (webhook in, Graph API out); see channel.py."""
