@@ -99,6 +99,10 @@ class Parsed:
     statuses: list[Status] = field(default_factory=list)
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _when(value: Any) -> dt.datetime | None:
     try:
         return dt.datetime.fromtimestamp(int(value), dt.UTC)
@@ -124,7 +128,7 @@ def parse(payload: Any, phone_number_id: str) -> Parsed:
             value = change.get("value")
             if not isinstance(value, dict):
                 continue
-            meta = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+            meta = _dict(value.get("metadata"))
             if str(meta.get("phone_number_id") or "") != phone_number_id:
                 continue
             names = {
@@ -168,7 +172,7 @@ def message(
     kind = _str(m.get("type"), 40)
     lines: list[str] = []
     media: list[MediaWanted] = []
-    body = m.get(kind) if isinstance(m.get(kind), dict) else {}
+    body = _dict(m.get(kind))
     if kind == "text":
         lines.append(_str(body.get("body")))
     elif kind in MEDIA_TYPES:
@@ -214,7 +218,7 @@ def message(
     else:
         lines.append(f"[{kind or 'unknown'}: not supported by the helpdesk]")
     text = "\n".join(line for line in lines if line)
-    context = m.get("context") if isinstance(m.get("context"), dict) else {}
+    context = _dict(m.get("context"))
     replied = _str(context.get("id"), 200) or (
         _str(body.get("message_id"), 200) if kind == "reaction" else ""
     )
