@@ -62,17 +62,14 @@ async def test_window_known_to_the_desk_is_checked_before_the_api(
 async def test_files_are_uploaded_then_sent(wa: WhatsAppChannel, graph: GraphAPIServer) -> None:
     graph.customer_wrote("79001234567")
     att = Attachment(filename="invoice.pdf", content_type="application/pdf", data=b"%PDF inv")
-    result = await wa.send(
-        reply("Счёт во вложении", attachments=None)
-        if False
-        else OutboundMessage(
-            kind="whatsapp",
-            to_address="79001234567",
-            text="Счёт во вложении",
-            attachments=[att],
-            extra={"outbox_id": 9},
-        )
+    out = OutboundMessage(
+        kind="whatsapp",
+        to_address="79001234567",
+        text="Счёт во вложении",
+        attachments=[att],
+        extra={"outbox_id": 9},
     )
+    result = await wa.send(out)
     text, doc = graph.sent
     assert text.text == "Счёт во вложении"
     assert doc.body["type"] == "document" and doc.body["document"]["filename"] == "invoice.pdf"
