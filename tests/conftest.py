@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.configs import desk_config
+
 pytest_plugins: list[str] = [
     "tests.peers.dovecot",
     "tests.peers.smtp_sink",
@@ -86,27 +88,7 @@ def write_config(home: Path, text: str) -> None:
     (home / "config.toml").write_text(text, encoding="utf-8")
 
 
-DEFAULT_TEST_CONFIG = """
-[desk]
-name = "Acme support"
-timezone = "UTC"
-
-[[channel]]
-name = "support"
-type = "email"
-address = "support@acme.test"
-
-[[channel]]
-name = "telegram"
-type = "telegram"
-token_env = "TEST_TG_TOKEN"
-
-[sla]
-first_response = "4h"
-resolution = "3d"
-[sla.channel.telegram]
-first_response = "5m"
-"""
+DEFAULT_TEST_CONFIG = desk_config()
 
 
 @pytest.fixture

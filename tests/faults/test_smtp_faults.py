@@ -24,6 +24,7 @@ from supportdesk.desk.desk import open_desk
 from supportdesk.inbound.ingest import ingest
 from supportdesk.outbound.outbox import queue_outbound
 from supportdesk.store.models import Ticket
+from tests.configs import desk_config, email_channel
 from tests.conftest import write_config
 from tests.factories import inbound_email
 
@@ -33,21 +34,7 @@ REPLIES = 3
 
 
 def _config(port: int, timeout: float = 5) -> str:
-    return f"""
-[desk]
-name = "Acme support"
-timezone = "UTC"
-
-[[channel]]
-name = "support"
-type = "email"
-address = "support@acme.test"
-  [channel.smtp]
-  host = "127.0.0.1"
-  port = {port}
-  security = "none"
-  timeout = {timeout}
-"""
+    return desk_config(channels=[email_channel(smtp_port=port, smtp_timeout=timeout)], sla="")
 
 
 def _queue_replies(home: Path, count: int = REPLIES) -> None:

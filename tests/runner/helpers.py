@@ -7,59 +7,19 @@ from typing import Any
 
 import pytest
 
+from tests.configs import desk_config, email_channel, telegram_channel
 from tests.conftest import write_config
 
 
 def email_desk_config(imap: Any, smtp: Any, *, extra: str = "", poll_interval: float = 60) -> str:
-    return f"""
-[desk]
-name = "Acme support"
-timezone = "UTC"
-
-[[channel]]
-name = "support"
-type = "email"
-address = "support@acme.test"
-poll_interval = {poll_interval}
-  [channel.imap]
-  host = "{imap.host}"
-  port = {imap.port}
-  security = "none"
-  username = "{imap.username}"
-  password_env = "TEST_IMAP_PASSWORD"
-  timeout = 10
-  [channel.smtp]
-  host = "{smtp.host}"
-  port = {smtp.port}
-  security = "none"
-  timeout = 5
-
-[sla]
-first_response = "1h"
-resolution = "3d"
-{extra}
-"""
+    sla = '\n[sla]\nfirst_response = "1h"\nresolution = "3d"\n'
+    channel = email_channel(imap=imap, smtp=smtp, poll_interval=poll_interval)
+    return desk_config(channels=[channel], sla=sla, extra=extra)
 
 
 def telegram_desk_config(bot: Any, *, extra: str = "") -> str:
-    return f"""
-[desk]
-name = "Acme support"
-timezone = "UTC"
-
-[[channel]]
-name = "telegram"
-type = "telegram"
-token_env = "TEST_TG_TOKEN"
-api_url = "{bot.api_url}"
-file_url = "{bot.file_url}"
-
-[sla]
-first_response = "4h"
-[sla.channel.telegram]
-first_response = "5m"
-{extra}
-"""
+    sla = '\n[sla]\nfirst_response = "4h"\n[sla.channel.telegram]\nfirst_response = "5m"\n'
+    return desk_config(channels=[telegram_channel(bot)], sla=sla, extra=extra)
 
 
 def setup_email_home(

@@ -9,29 +9,15 @@ from typing import Any
 
 import pytest
 
+from tests.configs import desk_config
 from tests.conftest import write_config
 
 MSK = timezone(timedelta(hours=3))
 
-BUSINESS_CONFIG = """
-[desk]
-name = "Acme support"
-timezone = "Europe/Moscow"
-
-[desk.hours]
-mon-fri = "09:00-18:00"
-holidays = "RU"
-
-[[channel]]
-name = "support"
-type = "email"
-address = "support@acme.test"
-
-[[channel]]
-name = "telegram"
-type = "telegram"
-token_env = "TEST_TG_TOKEN"
-
+BUSINESS_CONFIG = desk_config(
+    timezone="Europe/Moscow",
+    hours=True,
+    sla="""
 [sla]
 first_response = "4h"
 resolution = "3d"
@@ -41,7 +27,8 @@ first_response = "1h"
 first_response = "5m"
 [sla.priority.urgent]
 first_response = "15m"
-
+""",
+    extra="""
 [[priority_rule]]
 priority = "urgent"
 words = ["urgent", "срочно"]
@@ -53,7 +40,8 @@ customer = "@bigcorp.test"
 [[priority_rule]]
 priority = "high"
 tag = "outage"
-"""
+""",
+)
 
 
 def msk(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:

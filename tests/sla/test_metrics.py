@@ -114,7 +114,7 @@ def test_empty_period_and_bad_dates(bdesk: Any) -> None:
     assert doc["tickets_created"] == 0
     assert doc["first_response_minutes"] == {"median": None, "p90": None, "count": 0}
     assert doc["sla_breach_rate"] is None and doc["csat"]["average"] is None
-    with pytest.raises(BadInput, match="is after"):
+    with pytest.raises(BadInput, match="after it ends"):
         metrics.report(bdesk, date(2026, 2, 1), date(2026, 1, 1), now=NOW)
     with pytest.raises(BadInput, match="not a date"):
         metrics.parse_date("1st of May", "--since")

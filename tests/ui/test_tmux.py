@@ -15,22 +15,13 @@ from typing import Any
 
 import pytest
 
+from tests.configs import desk_config, email_channel
 from tests.factories import inbound_email, ingest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROOT / ".venv" / "bin" / "supportdesk"
 
-CONFIG = """
-[desk]
-name = "E2E desk"
-timezone = "UTC"
-language = "en"
-
-[[channel]]
-name = "support"
-type = "email"
-address = "support@acme.test"
-"""
+CONFIG = desk_config(name="E2E desk", language="en", channels=[email_channel()], sla="")
 
 
 def _need_tmux() -> str:
