@@ -54,11 +54,10 @@ def list_cmd(
 
     Example: supportdesk kb list --public --json
     """
-    from supportdesk.replies.kb import article_dict, list_articles
+    from supportdesk.replies.kb import article_rows
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        rows = [article_dict(a, body=False) for a in list_articles(s, tag=tag, public=public)]
+    rows = article_rows(desk, tag=tag, public=public)
     if json_out:
         print_json(rows)
     elif csv_out:
@@ -82,11 +81,10 @@ def show_cmd(
 
     Example: supportdesk kb show reset-password
     """
-    from supportdesk.replies.kb import article_dict, get_article
+    from supportdesk.replies.kb import show_article
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        doc = article_dict(get_article(s, ref))
+    doc = show_article(desk, ref)
     if json_out:
         print_json(doc)
         return
@@ -136,9 +134,8 @@ def add_cmd(
 
     body = _body(file, text, required=True) or ""
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        doc = article_dict(add_article(s, desk, title, body, tags=tags, public=public,
-                                       language=language, slug=slug))  # fmt: skip
+    doc = article_dict(add_article(desk, title, body, tags=tags, public=public,
+                                   language=language, slug=slug))  # fmt: skip
     if json_out:
         print_json(doc)
     else:
@@ -168,9 +165,8 @@ def edit_cmd(
 
     body = _body(file, text, required=False)
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        doc = article_dict(edit_article(s, desk, ref, title=title, body=body, tags=tags,
-                                        public=public, language=language, slug=slug))  # fmt: skip
+    doc = article_dict(edit_article(desk, ref, title=title, body=body, tags=tags,
+                                    public=public, language=language, slug=slug))  # fmt: skip
     if json_out:
         print_json(doc)
     else:
@@ -189,8 +185,7 @@ def rm_cmd(
     from supportdesk.replies.kb import remove_article
 
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        doc = remove_article(s, desk, ref)
+    doc = remove_article(desk, ref)
     console().print(f"Removed article {doc['id']} ({inert(doc['slug'])}).")
 
 
@@ -206,11 +201,10 @@ def search_cmd(
     Example: supportdesk kb search пароль --json
     """
     from supportdesk.cli.search_cmd import styled
-    from supportdesk.search.search import search
+    from supportdesk.search.search import search_desk
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        hits = search(s, desk, " ".join(query), kinds=["kb"], limit=limit)
+    hits = search_desk(desk, " ".join(query), kinds=["kb"], limit=limit)
     if json_out:
         print_json(hits)
         return
@@ -240,8 +234,7 @@ def import_cmd(
     from supportdesk.replies.kb import import_dir
 
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        counts = import_dir(s, desk, folder)
+    counts = import_dir(desk, folder)
     console().print(
         f"{counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged."
     )
@@ -264,8 +257,7 @@ def export_cmd(
     from supportdesk.replies.kb import export_dir, export_html
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        n = export_html(s, desk, folder) if html else export_dir(s, folder, public_only=public_only)
+    n = export_html(desk, folder) if html else export_dir(desk, folder, public_only=public_only)
     what = "public articles as HTML" if html else "articles as Markdown"
     console().print(f"Wrote {n} {what} to {folder}.")
 

@@ -43,13 +43,12 @@ def search_cmd(
 
     Example: supportdesk search "не печатает" status:open --json
     """
-    from supportdesk.search.search import search
+    from supportdesk.search.search import search_desk
 
     desk = desk_of(ctx)
     kinds = [k for part in (kind or []) for k in part.split(",") if k.strip()]
-    with desk.db.read() as s:
-        hits = search(s, desk, " ".join(query), kinds=kinds or None, newest=newest,
-                      limit=limit, offset=offset)  # fmt: skip
+    hits = search_desk(desk, " ".join(query), kinds=kinds or None, newest=newest,
+                       limit=limit, offset=offset)  # fmt: skip
     if json_out:
         print_json(hits)
         return

@@ -44,11 +44,10 @@ def list_cmd(
 
     Example: supportdesk templates list --json
     """
-    from supportdesk.replies.templates import list_templates, template_row
+    from supportdesk.replies.templates import template_rows
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        rows = [template_row(t) for t in list_templates(s)]
+    rows = template_rows(desk)
     if json_out:
         print_json(rows)
     elif csv_out:
@@ -82,11 +81,10 @@ def show_cmd(
     """
     from rich.text import Text
 
-    from supportdesk.replies.templates import get_template, template_row
+    from supportdesk.replies.templates import show_template
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        row = template_row(get_template(s, name), body=True)
+    row = show_template(desk, name)
     if json_out:
         print_json(row)
         return
@@ -124,8 +122,7 @@ def add_cmd(
     if body is None:
         raise BadInput("give --file or --text")
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        add_template(s, desk, name, body, subject=subject, tags=tags, language=language)
+    add_template(desk, name, body, subject=subject, tags=tags, language=language)
     console().print(f"Template {name} added.")
 
 
@@ -145,22 +142,20 @@ def edit_cmd(
     Example: supportdesk templates edit printer-reset --editor
     """
     from supportdesk.desk.desk import BadInput
-    from supportdesk.replies.templates import edit_template, get_template
+    from supportdesk.replies.templates import edit_template, show_template
 
     body = _body(file, text)
     desk = desk_of(ctx)
     if editor:
         if body is not None:
             raise BadInput("give --editor, --file or --text, not several")
-        with desk.db.read() as s:
-            current = get_template(s, name).body
+        current = show_template(desk, name)["body"]
         body = open_editor(current)
     if body is None and subject is None and tags is None and language is None:
         raise BadInput(
             "nothing to change: give --file, --text, --editor, --subject, --tags or --language"
         )
-    with desk.db.write() as s:
-        edit_template(s, desk, name, body=body, subject=subject, tags=tags, language=language)
+    edit_template(desk, name, body=body, subject=subject, tags=tags, language=language)
     console().print(f"Template {name} saved.")
 
 
@@ -175,8 +170,7 @@ def rm_cmd(
     from supportdesk.replies.templates import remove_template
 
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        remove_template(s, desk, name)
+    remove_template(desk, name)
     console().print(f"Template {name} deleted.")
 
 
@@ -193,12 +187,10 @@ def render_cmd(
     """
     from rich.text import Text
 
-    from supportdesk.desk.records import get_ticket
-    from supportdesk.replies.templates import render_template
+    from supportdesk.replies.templates import render_for_ticket
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        subject, body = render_template(s, desk, name, get_ticket(s, ticket))
+    subject, body = render_for_ticket(desk, name, ticket)
     if json_out:
         print_json({"name": name, "ticket": ticket, "subject": subject, "body": body})
     else:
@@ -222,8 +214,7 @@ def import_cmd(
     from supportdesk.replies.templates import import_dir
 
     desk = desk_of(ctx)
-    with desk.db.write() as s:
-        out = import_dir(s, desk, folder)
+    out = import_dir(desk, folder)
     if json_out:
         print_json(out)
     else:
@@ -247,8 +238,7 @@ def export_cmd(
     from supportdesk.replies.templates import export_dir
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        written = export_dir(s, folder)
+    written = export_dir(desk, folder)
     console().print(f"Wrote {len(written)} template(s) to {folder}.")
 
 

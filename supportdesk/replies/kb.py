@@ -127,7 +127,7 @@ def _unique_slug(session: Session, slug: str, exclude: int | None = None) -> Non
         raise Conflict(f"an article with the slug {slug!r} exists already (#{other.id})")
 
 
-def add_article(
+def _add_article(
     session: Session,
     desk: Desk,
     title: str,
@@ -151,7 +151,7 @@ def add_article(
     return a
 
 
-def edit_article(
+def _edit_article(
     session: Session,
     desk: Desk,
     ref: str | int,
@@ -191,57 +191,59 @@ def edit_article(
     return a
 
 
-def remove_article(session: Session, desk: Desk, ref: str | int) -> dict[str, Any]:
-    a = get_article(session, ref)
-    doc = article_dict(a)
-    session.delete(a)
-    session.flush()  # the delete trigger drops its search document
-    events.record(session, "kb_removed", agent=desk.agent, before=doc)
-    return doc
+def remove_article(desk: Desk, ref: str | int) -> dict[str, Any]:
+    with desk.db.write() as session:
+        a = get_article(session, ref)
+        doc = article_dict(a)
+        session.delete(a)
+        session.flush()  # the delete trigger drops its search document
+        events.record(session, "kb_removed", agent=desk.agent, before=doc)
+        return doc
 
 
 # --------------------------------------------------------------------------- Markdown folders
 
 
-def import_dir(session: Session, desk: Desk, path: Path) -> dict[str, int]:
+def import_dir(desk: Desk, path: Path) -> dict[str, int]:
     """Add or update articles from ``*.md`` files with front matter (title, slug, tags,
     public, language); the file name is the slug when the front matter has none."""
-    import frontmatter
+    with desk.db.write() as session:
+        import frontmatter
 
-    if not path.is_dir():
-        raise NotFound(f"{path} is not a folder")
-    counts = {"added": 0, "updated": 0, "unchanged": 0}
-    for f in sorted(path.glob("*.md")):
-        try:
-            post = frontmatter.loads(f.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise BadInput(f"{f.name} is not UTF-8 text") from None
-        except Exception as exc:  # YAML errors come in many types
-            raise BadInput(f"{f.name} has unreadable front matter: {exc}") from None
-        meta = post.metadata
-        title = str(meta.get("title") or "").strip() or _first_heading(post.content) or f.stem
-        slug = str(meta.get("slug") or f.stem).strip().lower()
-        tags = meta.get("tags")
-        tag_text = _tags(tags if isinstance(tags, list | str) else None)
-        public = bool(meta.get("public", False))
-        language = str(meta.get("language") or "")
-        try:
-            existing = get_article(session, slug) if _SLUG.match(slug) else None
-        except NotFound:
-            existing = None
-        try:
-            if existing is None:
-                add_article(session, desk, title, post.content, tags=tag_text, public=public,
-                            language=language, slug=slug)  # fmt: skip
-                counts["added"] += 1
-            else:
-                stamp = existing.updated_at
-                edit_article(session, desk, existing.id or 0, title=title, body=post.content,
-                             tags=tag_text, public=public, language=language)  # fmt: skip
-                counts["updated" if existing.updated_at != stamp else "unchanged"] += 1
-        except BadInput as exc:
-            raise BadInput(f"{f.name}: {exc}") from None
-    return counts
+        if not path.is_dir():
+            raise NotFound(f"{path} is not a folder")
+        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        for f in sorted(path.glob("*.md")):
+            try:
+                post = frontmatter.loads(f.read_text(encoding="utf-8"))
+            except UnicodeDecodeError:
+                raise BadInput(f"{f.name} is not UTF-8 text") from None
+            except Exception as exc:  # YAML errors come in many types
+                raise BadInput(f"{f.name} has unreadable front matter: {exc}") from None
+            meta = post.metadata
+            title = str(meta.get("title") or "").strip() or _first_heading(post.content) or f.stem
+            slug = str(meta.get("slug") or f.stem).strip().lower()
+            tags = meta.get("tags")
+            tag_text = _tags(tags if isinstance(tags, list | str) else None)
+            public = bool(meta.get("public", False))
+            language = str(meta.get("language") or "")
+            try:
+                existing = get_article(session, slug) if _SLUG.match(slug) else None
+            except NotFound:
+                existing = None
+            try:
+                if existing is None:
+                    _add_article(session, desk, title, post.content, tags=tag_text, public=public,
+                                language=language, slug=slug)  # fmt: skip
+                    counts["added"] += 1
+                else:
+                    stamp = existing.updated_at
+                    _edit_article(session, desk, existing.id or 0, title=title, body=post.content,
+                                 tags=tag_text, public=public, language=language)  # fmt: skip
+                    counts["updated" if existing.updated_at != stamp else "unchanged"] += 1
+            except BadInput as exc:
+                raise BadInput(f"{f.name}: {exc}") from None
+        return counts
 
 
 def _first_heading(text: str) -> str:
@@ -249,20 +251,21 @@ def _first_heading(text: str) -> str:
     return m.group(1).strip() if m else ""
 
 
-def export_dir(session: Session, path: Path, *, public_only: bool = False) -> int:
+def export_dir(desk: Desk, path: Path, *, public_only: bool = False) -> int:
     """Write every article as ``<slug>.md`` with front matter; returns how many."""
-    import frontmatter
+    with desk.db.read() as session:
+        import frontmatter
 
-    path.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for a in list_articles(session, public=True if public_only else None):
-        post = frontmatter.Post(
-            a.body, title=a.title, slug=a.slug, tags=[t for t in a.tags.split(",") if t],
-            public=a.public, language=a.language,
-        )  # fmt: skip
-        (path / f"{a.slug}.md").write_text(frontmatter.dumps(post) + "\n", encoding="utf-8")
-        n += 1
-    return n
+        path.mkdir(parents=True, exist_ok=True)
+        n = 0
+        for a in list_articles(session, public=True if public_only else None):
+            post = frontmatter.Post(
+                a.body, title=a.title, slug=a.slug, tags=[t for t in a.tags.split(",") if t],
+                public=a.public, language=a.language,
+            )  # fmt: skip
+            (path / f"{a.slug}.md").write_text(frontmatter.dumps(post) + "\n", encoding="utf-8")
+            n += 1
+        return n
 
 
 # --------------------------------------------------------------------------- HTML help site
@@ -301,38 +304,39 @@ code {{ background: #f5f5f5; padding: 0 .2rem; }}
 """
 
 
-def export_html(session: Session, desk: Desk, path: Path) -> int:
+def export_html(desk: Desk, path: Path) -> int:
     """Write the public articles as a static help site: ``index.html`` (articles by tag) and
     one ``<slug>.html`` per article. Returns the number of articles written."""
-    e = html.escape
-    path.mkdir(parents=True, exist_ok=True)
-    site = desk.config.desk.name or "Help"
-    articles = list_articles(session, public=True)
-    stamp = f"{e(site)} · updated {utcnow().date().isoformat()}"
-    by_tag: dict[str, list[KbArticle]] = {}
-    for a in articles:
-        for t in [t for t in a.tags.split(",") if t] or [""]:
-            by_tag.setdefault(t, []).append(a)
-        tags = ", ".join(e(t) for t in a.tags.split(",") if t)
-        body = (
-            f'<p><a href="index.html">← {e(site)}</a></p>\n<h1>{e(a.title)}</h1>\n'
-            + (f'<p class="tags">{tags}</p>\n' if tags else "")
-            + render_markdown(a.body)
-        )
-        page = _PAGE.format(lang=e(a.language or "en"), title=f"{e(a.title)} · {e(site)}",
-                            body=body, footer=stamp)  # fmt: skip
-        (path / f"{a.slug}.html").write_text(page, encoding="utf-8")
-    sections = []
-    for tag in sorted(by_tag, key=lambda t: (t == "", t)):
-        items = "\n".join(
-            f'<li><a href="{e(a.slug)}.html">{e(a.title)}</a></li>'
-            for a in sorted(by_tag[tag], key=lambda a: a.title.lower())
-        )
-        sections.append(f"<h2>{e(tag) if tag else 'General'}</h2>\n<ul>\n{items}\n</ul>")
-    body = f"<h1>{e(site)}</h1>\n" + ("\n".join(sections) or "<p>No articles yet.</p>")
-    index = _PAGE.format(lang="en", title=e(site), body=body, footer=stamp)
-    (path / "index.html").write_text(index, encoding="utf-8")
-    return len(articles)
+    with desk.db.read() as session:
+        e = html.escape
+        path.mkdir(parents=True, exist_ok=True)
+        site = desk.config.desk.name or "Help"
+        articles = list_articles(session, public=True)
+        stamp = f"{e(site)} · updated {utcnow().date().isoformat()}"
+        by_tag: dict[str, list[KbArticle]] = {}
+        for a in articles:
+            for t in [t for t in a.tags.split(",") if t] or [""]:
+                by_tag.setdefault(t, []).append(a)
+            tags = ", ".join(e(t) for t in a.tags.split(",") if t)
+            body = (
+                f'<p><a href="index.html">← {e(site)}</a></p>\n<h1>{e(a.title)}</h1>\n'
+                + (f'<p class="tags">{tags}</p>\n' if tags else "")
+                + render_markdown(a.body)
+            )
+            page = _PAGE.format(lang=e(a.language or "en"), title=f"{e(a.title)} · {e(site)}",
+                                body=body, footer=stamp)  # fmt: skip
+            (path / f"{a.slug}.html").write_text(page, encoding="utf-8")
+        sections = []
+        for tag in sorted(by_tag, key=lambda t: (t == "", t)):
+            items = "\n".join(
+                f'<li><a href="{e(a.slug)}.html">{e(a.title)}</a></li>'
+                for a in sorted(by_tag[tag], key=lambda a: a.title.lower())
+            )
+            sections.append(f"<h2>{e(tag) if tag else 'General'}</h2>\n<ul>\n{items}\n</ul>")
+        body = f"<h1>{e(site)}</h1>\n" + ("\n".join(sections) or "<p>No articles yet.</p>")
+        index = _PAGE.format(lang="en", title=e(site), body=body, footer=stamp)
+        (path / "index.html").write_text(index, encoding="utf-8")
+        return len(articles)
 
 
 # --------------------------------------------------------------------------- composer suggestions
@@ -405,3 +409,49 @@ def suggest_for_ticket(
         doc["score"] = round(cover, 4)
         result.append(doc)
     return result
+
+
+def add_article(
+    desk: Desk,
+    title: str,
+    body: str,
+    *,
+    tags: str | list[str] | None = None,
+    public: bool = False,
+    language: str = "",
+    slug: str | None = None,
+) -> KbArticle:
+    """Add an article; audited."""
+    with desk.db.write() as session:
+        return _add_article(
+            session, desk, title, body, tags=tags, public=public, language=language, slug=slug
+        )
+
+
+def edit_article(
+    desk: Desk,
+    ref: str | int,
+    *,
+    title: str | None = None,
+    body: str | None = None,
+    tags: str | list[str] | None = None,
+    public: bool | None = None,
+    language: str | None = None,
+    slug: str | None = None,
+) -> KbArticle:
+    """Change an article; audited."""
+    with desk.db.write() as session:
+        return _edit_article(session, desk, ref, title=title, body=body, tags=tags,
+                             public=public, language=language, slug=slug)  # fmt: skip
+
+
+def show_article(desk: Desk, ref: str | int) -> dict[str, Any]:
+    with desk.db.read() as session:
+        return article_dict(get_article(session, ref))
+
+
+def article_rows(
+    desk: Desk, *, tag: str | None = None, public: bool | None = None
+) -> list[dict[str, Any]]:
+    with desk.db.read() as session:
+        return [article_dict(a, body=False) for a in list_articles(session, tag=tag, public=public)]

@@ -70,7 +70,7 @@ def template_row(t: Template, *, body: bool = False) -> dict[str, Any]:
     return row
 
 
-def add_template(
+def _add_template(
     session: Session,
     desk: Desk,
     name: str,
@@ -94,7 +94,16 @@ def add_template(
     return tpl
 
 
-def edit_template(
+def add_template(
+    desk: Desk, name: str, body: str, *, subject: str = "", tags: Any = None, language: str = ""
+) -> Template:
+    with desk.db.write() as session:
+        return _add_template(
+            session, desk, name, body, subject=subject, tags=tags, language=language
+        )
+
+
+def _edit_template(
     session: Session,
     desk: Desk,
     name: str,
@@ -133,14 +142,35 @@ def edit_template(
     return tpl
 
 
-def remove_template(session: Session, desk: Desk, name: str) -> None:
+def edit_template(
+    desk: Desk,
+    name: str,
+    *,
+    body: str | None = None,
+    subject: str | None = None,
+    tags: Any = None,
+    language: str | None = None,
+) -> Template:
+    with desk.db.write() as session:
+        return _edit_template(
+            session, desk, name, body=body, subject=subject, tags=tags, language=language
+        )
+
+
+def remove_template(desk: Desk, name: str) -> None:
     """Delete a template. Lead only."""
-    require_lead(session, desk, "deleting a template")
-    tpl = get_template(session, name)
-    events.record(
-        session, "template_removed", agent=desk.agent, name=name, body=tpl.body, subject=tpl.subject
-    )
-    session.delete(tpl)
+    with desk.db.write() as session:
+        require_lead(session, desk, "deleting a template")
+        tpl = get_template(session, name)
+        events.record(
+            session,
+            "template_removed",
+            agent=desk.agent,
+            name=name,
+            body=tpl.body,
+            subject=tpl.subject,
+        )
+        session.delete(tpl)
 
 
 def render_template(
@@ -154,6 +184,25 @@ def render_template(
         tpl.usage_count += 1
         session.add(tpl)
     return subject, body
+
+
+def template_rows(desk: Desk, *, body: bool = False) -> list[dict[str, Any]]:
+    """Every template as a row (the list command, the console's picker)."""
+    with desk.db.read() as s:
+        return [template_row(t, body=body) for t in list_templates(s)]
+
+
+def show_template(desk: Desk, name: str) -> dict[str, Any]:
+    with desk.db.read() as s:
+        return template_row(get_template(s, name), body=True)
+
+
+def render_for_ticket(desk: Desk, name: str, ticket_id: int) -> tuple[str, str]:
+    """(subject, body) of a template for a ticket, every placeholder filled or an error."""
+    from supportdesk.desk.records import get_ticket
+
+    with desk.db.read() as s:
+        return render_template(s, desk, name, get_ticket(s, ticket_id))
 
 
 def unfilled(text: str) -> list[str]:
@@ -237,56 +286,57 @@ def _read_file(path: Path) -> dict[str, Any]:
     }
 
 
-def import_dir(session: Session, desk: Desk, folder: Path) -> dict[str, list[str]]:
+def import_dir(desk: Desk, folder: Path) -> dict[str, list[str]]:
     """Add or update templates from ``folder/*.md``; returns names added, updated, unchanged."""
-    if not folder.is_dir():
-        raise BadInput(f"{folder} is not a folder")
-    files = sorted(folder.glob("*.md"))
-    if not files:
-        raise BadInput(f"{folder} has no .md files")
-    docs = [_read_file(f) for f in files]
-    seen: dict[str, str] = {}
-    for d in docs:
-        if d["name"] in seen:
-            raise BadInput(
-                f"{d['file']} and {seen[d['name']]} both define the template {d['name']!r}"
+    with desk.db.write() as session:
+        if not folder.is_dir():
+            raise BadInput(f"{folder} is not a folder")
+        files = sorted(folder.glob("*.md"))
+        if not files:
+            raise BadInput(f"{folder} has no .md files")
+        docs = [_read_file(f) for f in files]
+        seen: dict[str, str] = {}
+        for d in docs:
+            if d["name"] in seen:
+                raise BadInput(
+                    f"{d['file']} and {seen[d['name']]} both define the template {d['name']!r}"
+                )
+            seen[d["name"]] = d["file"]
+        out: dict[str, list[str]] = {"added": [], "updated": [], "unchanged": []}
+        for d in docs:
+            tpl = session.exec(select(Template).where(Template.name == d["name"])).first()
+            if tpl is None:
+                _add_template(
+                    session,
+                    desk,
+                    d["name"],
+                    d["body"],
+                    subject=d["subject"],
+                    tags=d["tags"],
+                    language=d["language"],
+                )
+                out["added"].append(d["name"])
+                continue
+            same = (tpl.body.rstrip(), tpl.subject, tpl.tags, tpl.language) == (
+                d["body"].rstrip(),
+                d["subject"],
+                d["tags"],
+                d["language"],
             )
-        seen[d["name"]] = d["file"]
-    out: dict[str, list[str]] = {"added": [], "updated": [], "unchanged": []}
-    for d in docs:
-        tpl = session.exec(select(Template).where(Template.name == d["name"])).first()
-        if tpl is None:
-            add_template(
-                session,
-                desk,
-                d["name"],
-                d["body"],
-                subject=d["subject"],
-                tags=d["tags"],
-                language=d["language"],
-            )
-            out["added"].append(d["name"])
-            continue
-        same = (tpl.body.rstrip(), tpl.subject, tpl.tags, tpl.language) == (
-            d["body"].rstrip(),
-            d["subject"],
-            d["tags"],
-            d["language"],
-        )
-        if same:
-            out["unchanged"].append(d["name"])
-        else:
-            edit_template(
-                session,
-                desk,
-                d["name"],
-                body=d["body"],
-                subject=d["subject"],
-                tags=d["tags"],
-                language=d["language"],
-            )
-            out["updated"].append(d["name"])
-    return out
+            if same:
+                out["unchanged"].append(d["name"])
+            else:
+                _edit_template(
+                    session,
+                    desk,
+                    d["name"],
+                    body=d["body"],
+                    subject=d["subject"],
+                    tags=d["tags"],
+                    language=d["language"],
+                )
+                out["updated"].append(d["name"])
+        return out
 
 
 def to_markdown(t: Template) -> str:
@@ -302,17 +352,18 @@ def to_markdown(t: Template) -> str:
     return frontmatter.dumps(post, sort_keys=False) + "\n"
 
 
-def export_dir(session: Session, folder: Path) -> list[Path]:
+def export_dir(desk: Desk, folder: Path) -> list[Path]:
     """Write every template to ``folder/<name>.md`` (the folder is created)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"{folder} cannot be created: {exc.strerror}") from None
-    if not folder.is_dir():
-        raise BadInput(f"{folder} is not a folder")
-    written = []
-    for t in list_templates(session):
-        path = folder / f"{t.name}.md"
-        path.write_text(to_markdown(t), encoding="utf-8")
-        written.append(path)
-    return written
+    with desk.db.read() as session:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(f"{folder} cannot be created: {exc.strerror}") from None
+        if not folder.is_dir():
+            raise BadInput(f"{folder} is not a folder")
+        written = []
+        for t in list_templates(session):
+            path = folder / f"{t.name}.md"
+            path.write_text(to_markdown(t), encoding="utf-8")
+            written.append(path)
+        return written

@@ -401,3 +401,17 @@ def rebuild_index(desk: Desk) -> int:
 
     with desk.db.write() as s:
         return rebuild(s)
+
+
+def search_desk(
+    desk: Desk,
+    text: str,
+    *,
+    kinds: Sequence[str] | None = None,
+    newest: bool = False,
+    limit: int = 20,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """``search`` in a read transaction of its own (the CLI and the console call this)."""
+    with desk.db.read() as session:
+        return search(session, desk, text, kinds=kinds, newest=newest, limit=limit, offset=offset)

@@ -17,8 +17,7 @@ from tests.factories import inbound_email, ingest
 
 
 def add(desk: Any, title: str, body: str, **kw: Any) -> int:
-    with desk.db.write() as s:
-        return kb.add_article(s, desk, title, body, **kw).id or 0
+    return kb.add_article(desk, title, body, **kw).id or 0
 
 
 def kb_ids(desk: Any, query: str) -> list[int]:
@@ -39,14 +38,12 @@ def test_crud_with_audit_and_search(desk: Any) -> None:
         assert a.id == aid and a.tags == "login,пароль" and a.public
     assert kb_ids(desk, "пароля") == [aid]
     assert kb_ids(desk, "настройках") == [aid]
-    with desk.db.write() as s:
-        kb.edit_article(s, desk, aid, body="Напишите в поддержку.", public=False)
+    kb.edit_article(desk, aid, body="Напишите в поддержку.", public=False)
     assert kb_ids(desk, "настройки") == []
     assert kb_ids(desk, "поддержка") == [aid]
     with desk.db.read() as s:
         assert kb.get_article(s, aid).public is False
-    with desk.db.write() as s:
-        kb.remove_article(s, desk, "kak-sbrosit-parol")
+    kb.remove_article(desk, "kak-sbrosit-parol")
     assert kb_ids(desk, "поддержка") == []
     with desk.db.read() as s:
         kinds = [e.kind for e in s.exec(select(Event).order_by(col(Event.id))).all()]
@@ -57,21 +54,19 @@ def test_crud_with_audit_and_search(desk: Any) -> None:
 
 def test_bad_input_and_conflicts(desk: Any) -> None:
     add(desk, "Refunds", "text", slug="refunds")
-    with desk.db.write() as s:
-        with pytest.raises(Conflict, match="exists already"):
-            kb.add_article(s, desk, "Refunds", "other")
-        with pytest.raises(BadInput, match="needs a title"):
-            kb.add_article(s, desk, "  ", "x")
-        with pytest.raises(BadInput, match="slug"):
-            kb.add_article(s, desk, "T", "x", slug="../etc/passwd")
+    with pytest.raises(Conflict, match="exists already"):
+        kb.add_article(desk, "Refunds", "other")
+    with pytest.raises(BadInput, match="needs a title"):
+        kb.add_article(desk, "  ", "x")
+    with pytest.raises(BadInput, match="slug"):
+        kb.add_article(desk, "T", "x", slug="../etc/passwd")
 
 
 def test_markdown_folder_round_trip(desk: Any, tmp_path: Path) -> None:
     add(desk, "Доставка", "# Сроки\n\nТри дня.", tags=["shipping"], public=True, language="ru")
     add(desk, "Internal notes", "Only for agents.", tags="internal")
     out = tmp_path / "kb"
-    with desk.db.read() as s:
-        assert kb.export_dir(s, out) == 2
+    assert kb.export_dir(desk, out) == 2
     text = (out / "dostavka.md").read_text(encoding="utf-8")
     assert text.startswith("---\n") and "title: Доставка" in text and "Три дня." in text
     # edit one file, add one, import into the same desk
@@ -79,16 +74,15 @@ def test_markdown_folder_round_trip(desk: Any, tmp_path: Path) -> None:
     (out / "new-one.md").write_text(
         "---\ntags: [faq]\npublic: true\n---\n# New one\n\nHello.\n", encoding="utf-8"
     )
-    with desk.db.write() as s:
-        counts = kb.import_dir(s, desk, out)
+    counts = kb.import_dir(desk, out)
     assert counts == {"added": 1, "updated": 1, "unchanged": 1}
     with desk.db.read() as s:
         new = kb.get_article(s, "new-one")
         assert new.title == "New one" and new.tags == "faq" and new.public
     assert kb_ids(desk, "пять") == [kb_ids(desk, "доставка")[0]]
     (out / "broken.md").write_text("---\ntitle: [unclosed\n---\nx", encoding="utf-8")
-    with desk.db.write() as s, pytest.raises(BadInput, match="broken.md"):
-        kb.import_dir(s, desk, out)
+    with pytest.raises(BadInput, match="broken.md"):
+        kb.import_dir(desk, out)
 
 
 def test_html_export_escapes_and_lists_public_only(desk: Any, tmp_path: Path) -> None:
@@ -97,8 +91,7 @@ def test_html_export_escapes_and_lists_public_only(desk: Any, tmp_path: Path) ->
         tags="<b>tag</b>", public=True, slug="xss")  # fmt: skip
     add(desk, "Secret", "internal only", slug="secret")
     site = tmp_path / "site"
-    with desk.db.read() as s:
-        assert kb.export_html(s, desk, site) == 1
+    assert kb.export_html(desk, site) == 1
     assert sorted(p.name for p in site.iterdir()) == ["index.html", "xss.html"]
     page = (site / "xss.html").read_text(encoding="utf-8")
     index = (site / "index.html").read_text(encoding="utf-8")

@@ -37,8 +37,8 @@ def _fill(desk: Any) -> dict[str, int]:
     triage.reply(desk, t2, text="Внутренняя заметка", note=True)
     # customer 1 merged into customer 3: a self-reference pointing at a higher id
     customers.merge(desk, "ivan@example.ru", "anna@example.com")
+    kb.add_article(desk, title="Как перезагрузить принтер", body="Выключите и включите.")
     with desk.db.write() as s:
-        kb.add_article(s, desk, title="Как перезагрузить принтер", body="Выключите и включите.")
         live.notify(s, "refresh", t1)
     presence.heartbeat(desk, t1, "viewing")
     return {"t1": t1 or 0, "t2": t2 or 0}

@@ -66,10 +66,9 @@ def build_console_desk(desk: Any) -> dict[str, int]:
     ids["old"] = r.ticket_id
     add_agent(desk, "alice", role="lead", display_name="Alice")
     add_agent(desk, "bob", display_name="Bob")
-    with desk.db.write() as s:
-        add_template(s, desk, "thanks", "Hello {{ customer.first_name }},\n\nThank you for writing.\n",
-                     subject="Thanks")  # fmt: skip
-        add_template(s, desk, "company", "Dear {{ customer.company }} team,\n\nWe are on it.\n")
+    add_template(desk, "thanks", "Hello {{ customer.first_name }},\n\nThank you for writing.\n",
+                 subject="Thanks")  # fmt: skip
+    add_template(desk, "company", "Dear {{ customer.company }} team,\n\nWe are on it.\n")
     customers.merge(desk, "telegram:555", "ivan@example.ru")
     triage.set_fields(desk, [ids["old"]], status="solved")
     triage.tag(desk, [ids["invoice"]], add=["billing", "vip"])

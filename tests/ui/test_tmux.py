@@ -80,8 +80,7 @@ def test_console_in_tmux(home: Path, cli: Any) -> None:
                                external_id="e2e-1@example.ru"))  # fmt: skip
     ingest(desk, inbound_email(subject="Refund please", sender_address="olga@example.com",
                                sender_name="Olga", external_id="e2e-2@example.com"))  # fmt: skip
-    with desk.db.write() as s:
-        add_template(s, desk, "thanks", "Hello {{ customer.first_name }}, thank you for writing.")
+    add_template(desk, "thanks", "Hello {{ customer.first_name }}, thank you for writing.")
     desk.close()
 
     session = f"sd-e2e-{uuid.uuid4().hex[:8]}"

@@ -18,7 +18,7 @@ from supportdesk.core.i18n import _
 from supportdesk.core.text import inert
 from supportdesk.desk.desk import Desk, ServiceError
 from supportdesk.desk.records import get_ticket
-from supportdesk.replies.templates import fill_for_ticket, list_templates, unfilled
+from supportdesk.replies.templates import fill_for_ticket, template_rows, unfilled
 from supportdesk.replies.templating import render_text
 from supportdesk.tickets import triage
 from supportdesk.tickets.views import Article, kb_choices
@@ -197,8 +197,10 @@ class ComposerScreen(Screen[bool]):
         return True
 
     def action_template(self) -> None:
-        with self.desk.db.read() as s:
-            templates = [(t.name, t.subject, t.body, t.language) for t in list_templates(s)]
+        templates = [
+            (r["name"], r["subject"], r["body"], r["language"])
+            for r in template_rows(self.desk, body=True)
+        ]
         if not templates:
             self.notify(_("There are no templates yet (supportdesk templates add)."), markup=False)
             return
