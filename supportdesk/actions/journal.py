@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel, col, func, select
 
+from supportdesk.core.text import iso
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import Conflict, Desk, NotFound
 from supportdesk.store.models import (
@@ -218,11 +219,17 @@ def last_action(session: Session, agent: str) -> Journal | None:
     ).first()
 
 
-def recent(session: Session, agent: str | None = None, limit: int = 20) -> list[Journal]:
+def recent(desk: Desk, agent: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest journaled actions (of one agent), newest first, as rows."""
     q = select(Journal).order_by(col(Journal.id).desc()).limit(limit)
     if agent is not None:
         q = q.where(Journal.agent == agent)
-    return list(session.exec(q).all())
+    with desk.db.read() as session:
+        return [
+            {"batch": j.batch, "agent": j.agent, "action": j.description,
+             "created_at": iso(j.created_at), "undone_at": iso(j.undone_at)}
+            for j in session.exec(q).all()
+        ]  # fmt: skip
 
 
 def _show(name: str, value: Any) -> str:

@@ -100,8 +100,7 @@ def quarantine_list(
     from supportdesk.inbound.quarantine import list_entries
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        rows = list_entries(s, include_resolved=all_)
+    rows = list_entries(desk, include_resolved=all_)
     if json_out:
         print_json(rows)
     elif csv_out:
@@ -132,8 +131,7 @@ def quarantine_show(
     from supportdesk.inbound.quarantine import entry
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        row, data = entry(s, desk, qid)
+    row, data = entry(desk, qid)
     if raw:
         sys.stdout.buffer.write(data)
         return

@@ -50,8 +50,7 @@ def list_cmd(
     from supportdesk.people.customers import list_customers
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        rows = list_customers(s, text, limit=limit, include_merged=all_)
+    rows = list_customers(desk, text, limit=limit, include_merged=all_)
     if json_out:
         print_json(rows)
     elif csv_out:
@@ -88,8 +87,7 @@ def show_cmd(
     from supportdesk.people.customers import show_customer
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        doc = show_customer(s, ref)
+    doc = show_customer(desk, ref)
     if json_out:
         print_json(doc)
         return

@@ -137,8 +137,7 @@ def export_cmd(
     if tag:
         q = (q + " tag:" + ",".join(t.strip() for t in tag if t.strip())).strip()
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        rows = export_tickets(s, desk, q, limit=limit)
+    rows = export_tickets(desk, q, limit=limit)
     if json_out:
         print_json(rows)
     elif csv_out:

@@ -98,14 +98,13 @@ def list_cmd(
     Example: supportdesk tickets list status:open channel:telegram --json
     """
     from supportdesk.desk.desk import BadInput
-    from supportdesk.tickets.read import list_tickets, ticket_rows
+    from supportdesk.tickets.read import queue_rows
 
     if order not in ("hot", "newest", "updated"):
         raise BadInput(f"--order is hot, newest or updated, not {order!r}")
     desk = desk_of(ctx)
     q = " ".join(query or [])
-    with desk.db.read() as s:
-        rows = ticket_rows(s, list_tickets(s, desk, q, limit=limit, order=order))
+    rows = queue_rows(desk, q, limit=limit, order=order)
     if json_out:
         print_json(rows)
     elif csv_out:
@@ -219,8 +218,7 @@ def show_cmd(
     from supportdesk.tickets.read import show_ticket
 
     desk = desk_of(ctx)
-    with desk.db.read() as s:
-        doc = show_ticket(s, desk, ticket_id)
+    doc = show_ticket(desk, ticket_id)
     if json_out:
         print_json(doc)
     else:

@@ -47,12 +47,11 @@ def _completion_desk(ctx: typer.Context) -> Any:
 def complete_agent(ctx: typer.Context, incomplete: str) -> list[str]:
     names = ["me", "none"]
     try:
-        from supportdesk.desk.permissions import known_names
+        from supportdesk.people.agents import list_agents
 
         desk = _completion_desk(ctx)
         try:
-            with desk.db.read() as s:
-                names += known_names(s)
+            names += [a.name for a in list_agents(desk)]
         finally:
             desk.close()
     except Exception:  # completion must never fail loudly
@@ -76,12 +75,11 @@ def complete_group(ctx: typer.Context, incomplete: str) -> list[str]:
 
 def complete_template(ctx: typer.Context, incomplete: str) -> list[str]:
     try:
-        from supportdesk.replies.templates import list_templates
+        from supportdesk.replies.templates import template_rows
 
         desk = _completion_desk(ctx)
         try:
-            with desk.db.read() as s:
-                names = [t.name for t in list_templates(s)]
+            names = [t["name"] for t in template_rows(desk)]
         finally:
             desk.close()
     except Exception:
@@ -419,17 +417,15 @@ def _reply(
     if editor:
         from supportdesk.tickets import collisions
 
-        with desk.db.read() as s:
-            seen = collisions.newest_message_id(s, ticket_id)
+        seen = collisions.newest_message_id(desk, ticket_id)
         from supportdesk.replies.templates import fill_for_ticket, unfilled
 
         initial = text or (fill_for_ticket(desk, template, ticket_id)[0] if template else "")
         text = open_editor(initial)
         # the customer may have written again while the reply was being drafted
         while text.strip() and not note:
-            with desk.db.read() as s:
-                newer = collisions.newer_customer_messages(s, ticket_id, seen)
-                seen = collisions.newest_message_id(s, ticket_id)
+            newer = collisions.newer_customer_messages(desk, ticket_id, seen)
+            seen = collisions.newest_message_id(desk, ticket_id)
             if not newer or _send_anyway(newer):
                 break
             text = open_editor(text)  # revise the draft after reading them
@@ -580,20 +576,10 @@ def undo_cmd(
     from rich.text import Text
 
     from supportdesk.actions import journal
-    from supportdesk.core.text import iso
 
     desk = desk_of(ctx)
     if list_:
-        with desk.db.read() as s:
-            rows = [
-                {
-                    "batch": j.batch,
-                    "action": j.description,
-                    "created_at": iso(j.created_at),
-                    "undone_at": iso(j.undone_at),
-                }
-                for j in journal.recent(s, desk.agent)
-            ]
+        rows = journal.recent(desk, desk.agent)
         if json_out:
             print_json(rows)
         else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from supportdesk.core.text import iso
 from supportdesk.desk.desk import Desk, NotFound
@@ -40,20 +40,22 @@ def as_dict(row: Quarantine) -> dict[str, Any]:
     }
 
 
-def list_entries(session: Session, *, include_resolved: bool = False) -> list[dict[str, Any]]:
-    q = select(Quarantine).order_by(col(Quarantine.id))
-    if not include_resolved:
-        q = q.where(col(Quarantine.resolved_at).is_(None))
-    return [as_dict(r) for r in session.exec(q).all()]
+def list_entries(desk: Desk, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+    with desk.db.read() as session:
+        q = select(Quarantine).order_by(col(Quarantine.id))
+        if not include_resolved:
+            q = q.where(col(Quarantine.resolved_at).is_(None))
+        return [as_dict(r) for r in session.exec(q).all()]
 
 
-def entry(session: Session, desk: Desk, entry_id: int) -> tuple[dict[str, Any], bytes]:
+def entry(desk: Desk, entry_id: int) -> tuple[dict[str, Any], bytes]:
     """One entry and its raw bytes (empty when the ledger file is gone or unreadable)."""
-    row = session.get(Quarantine, entry_id)
-    if row is None:
-        raise NotFound(f"there is no quarantine entry {entry_id}")
-    try:
-        data = read_raw(desk.home, row.raw_sha256)
-    except (OSError, ValueError):
-        data = b""
-    return as_dict(row), data
+    with desk.db.read() as session:
+        row = session.get(Quarantine, entry_id)
+        if row is None:
+            raise NotFound(f"there is no quarantine entry {entry_id}")
+        try:
+            data = read_raw(desk.home, row.raw_sha256)
+        except (OSError, ValueError):
+            data = b""
+        return as_dict(row), data

@@ -108,63 +108,65 @@ def customer_row(
 
 
 def list_customers(
-    session: Session, text: str = "", *, limit: int = 100, include_merged: bool = False
+    desk: Desk, text: str = "", *, limit: int = 100, include_merged: bool = False
 ) -> list[dict[str, Any]]:
     """Customers whose name, company, phone or any address contains ``text``."""
-    q = select(Customer).order_by(col(Customer.id)).limit(limit)
-    if not include_merged:
-        q = q.where(col(Customer.merged_into_id).is_(None))
-    t = text.strip()
-    if t:
-        like = f"%{t.lower()}%"
-        by_ident = select(Identity.customer_id).where(
-            sa.or_(col(Identity.address).ilike(like), col(Identity.display).ilike(like))
-        )
-        q = q.where(
-            sa.or_(
-                col(Customer.name).ilike(like),
-                col(Customer.company).ilike(like),
-                col(Customer.phone).ilike(like),
-                col(Customer.id).in_(by_ident),
+    with desk.db.read() as session:
+        q = select(Customer).order_by(col(Customer.id)).limit(limit)
+        if not include_merged:
+            q = q.where(col(Customer.merged_into_id).is_(None))
+        t = text.strip()
+        if t:
+            like = f"%{t.lower()}%"
+            by_ident = select(Identity.customer_id).where(
+                sa.or_(col(Identity.address).ilike(like), col(Identity.display).ilike(like))
             )
-        )
-    custs = list(session.exec(q).all())
-    ids = [c.id or 0 for c in custs]
-    idents = _identities(session, ids)
-    counts: dict[int, int] = {}
-    if ids:
-        counts = {
-            int(cid): int(n)
-            for cid, n in session.exec(
-                select(Ticket.customer_id, func.count())
-                .where(col(Ticket.customer_id).in_(ids))
-                .group_by(col(Ticket.customer_id))
-            ).all()
-        }
-    return [customer_row(c, idents.get(c.id or 0, []), counts.get(c.id or 0, 0)) for c in custs]
+            q = q.where(
+                sa.or_(
+                    col(Customer.name).ilike(like),
+                    col(Customer.company).ilike(like),
+                    col(Customer.phone).ilike(like),
+                    col(Customer.id).in_(by_ident),
+                )
+            )
+        custs = list(session.exec(q).all())
+        ids = [c.id or 0 for c in custs]
+        idents = _identities(session, ids)
+        counts: dict[int, int] = {}
+        if ids:
+            counts = {
+                int(cid): int(n)
+                for cid, n in session.exec(
+                    select(Ticket.customer_id, func.count())
+                    .where(col(Ticket.customer_id).in_(ids))
+                    .group_by(col(Ticket.customer_id))
+                ).all()
+            }
+        return [customer_row(c, idents.get(c.id or 0, []), counts.get(c.id or 0, 0)) for c in custs]
 
 
-def show_customer(session: Session, ref: str) -> dict[str, Any]:
+def show_customer(desk: Desk, ref: str) -> dict[str, Any]:
     """The customer card: fields, identities, customers merged into it, and every ticket."""
-    cust = find_customer(session, ref, follow=False)
-    cid = cust.id or 0
-    merged = list(session.exec(select(Customer).where(Customer.merged_into_id == cid)).all())
-    tickets = history(session, cid)
-    doc = customer_row(cust, _identities(session, [cid]).get(cid, []), len(tickets))
-    doc["merged_customers"] = [{"id": m.id, "name": m.name} for m in merged]
-    doc["history"] = [
-        {
-            "id": t.id,
-            "channel": t.channel,
-            "kind": t.kind,
-            "subject": t.subject,
-            "status": t.status,
-            "created_at": iso(t.created_at),
-            "customer_id": t.customer_id,
-        }
-        for t in tickets
-    ]
-    return doc
+    with desk.db.read() as session:
+        cust = find_customer(session, ref, follow=False)
+        cid = cust.id or 0
+        merged = list(session.exec(select(Customer).where(Customer.merged_into_id == cid)).all())
+        tickets = history(session, cid)
+        doc = customer_row(cust, _identities(session, [cid]).get(cid, []), len(tickets))
+        doc["merged_customers"] = [{"id": m.id, "name": m.name} for m in merged]
+        doc["history"] = [
+            {
+                "id": t.id,
+                "channel": t.channel,
+                "kind": t.kind,
+                "subject": t.subject,
+                "status": t.status,
+                "created_at": iso(t.created_at),
+                "customer_id": t.customer_id,
+            }
+            for t in tickets
+        ]
+        return doc
 
 
 # ---------------------------------------------------------------- changes (journaled)

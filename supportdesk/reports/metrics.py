@@ -517,36 +517,37 @@ EXPORT_COLUMNS = [
 
 
 def export_tickets(
-    session: Session, desk: Desk, query: str = "", *, limit: int | None = None
+    desk: Desk, query: str = "", *, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Tickets matching a query (``tag:billing``, words...) as flat rows for the product team."""
-    from supportdesk.tickets.read import list_tickets, ticket_rows
+    with desk.db.read() as session:
+        from supportdesk.tickets.read import list_tickets, ticket_rows
 
-    tickets = list_tickets(session, desk, query, limit=limit, order="newest")
-    out: list[dict[str, Any]] = []
-    for i in range(0, len(tickets), 500):
-        chunk = tickets[i : i + 500]
-        ids = [t.id or 0 for t in chunk]
-        first: dict[int, str] = {}
-        for tid, text in session.exec(
-            select(Message.ticket_id, Message.text)
-            .where(col(Message.ticket_id).in_(ids), Message.direction == "in")
-            .order_by(col(Message.created_at).desc(), col(Message.id).desc())
-        ).all():
-            first[tid] = text  # the oldest one is written last
-        comments = {t.id: t.csat_comment for t in chunk}
-        for row in ticket_rows(session, chunk):
-            cust = row["customer"]
-            out.append(
-                {
-                    **{k: row.get(k) for k in EXPORT_COLUMNS if k in row},
-                    "customer_name": cust.get("name")
-                    or next((i["address"] for i in cust.get("identities", [])), ""),
-                    "customer_addresses": [
-                        f"{i['kind']}:{i['address']}" for i in cust.get("identities", [])
-                    ],
-                    "csat_comment": comments.get(row["id"]),
-                    "first_message": first.get(row["id"], ""),
-                }
-            )
-    return out
+        tickets = list_tickets(session, desk, query, limit=limit, order="newest")
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(tickets), 500):
+            chunk = tickets[i : i + 500]
+            ids = [t.id or 0 for t in chunk]
+            first: dict[int, str] = {}
+            for tid, text in session.exec(
+                select(Message.ticket_id, Message.text)
+                .where(col(Message.ticket_id).in_(ids), Message.direction == "in")
+                .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+            ).all():
+                first[tid] = text  # the oldest one is written last
+            comments = {t.id: t.csat_comment for t in chunk}
+            for row in ticket_rows(session, chunk):
+                cust = row["customer"]
+                out.append(
+                    {
+                        **{k: row.get(k) for k in EXPORT_COLUMNS if k in row},
+                        "customer_name": cust.get("name")
+                        or next((i["address"] for i in cust.get("identities", [])), ""),
+                        "customer_addresses": [
+                            f"{i['kind']}:{i['address']}" for i in cust.get("identities", [])
+                        ],
+                        "csat_comment": comments.get(row["id"]),
+                        "first_message": first.get(row["id"], ""),
+                    }
+                )
+        return out

@@ -9,34 +9,39 @@ customer's client put on the message.
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import col, func, select
 
+from supportdesk.desk.desk import Desk
 from supportdesk.store.models import Message
 
 
-def newest_message_id(session: Session, ticket_id: int) -> int | None:
+def newest_message_id(desk: Desk, ticket_id: int) -> int | None:
     """The id of the ticket's newest message of any direction (what a draft starts from)."""
-    value = session.exec(select(func.max(Message.id)).where(Message.ticket_id == ticket_id)).one()
-    return int(value) if value is not None else None
+    with desk.db.read() as session:
+        value = session.exec(
+            select(func.max(Message.id)).where(Message.ticket_id == ticket_id)
+        ).one()
+        return int(value) if value is not None else None
 
 
 def newer_customer_messages(
-    session: Session, ticket_id: int, since_message_id: int | None
+    desk: Desk, ticket_id: int, since_message_id: int | None
 ) -> list[Message]:
     """Inbound messages of the ticket that arrived after ``since_message_id``, oldest first.
 
     ``since_message_id`` None means the draft was started on a ticket with no messages, so
     every inbound message is newer. Automatic mail (auto-replies, bounces) does not count.
     """
-    q = (
-        select(Message)
-        .where(Message.ticket_id == ticket_id, Message.direction == "in")
-        .where(col(Message.is_auto).is_(False), Message.auto_reason == "")
-        .order_by(col(Message.id))
-    )
-    if since_message_id is not None:
-        q = q.where(col(Message.id) > since_message_id)
-    return list(session.exec(q).all())
+    with desk.db.read() as session:
+        q = (
+            select(Message)
+            .where(Message.ticket_id == ticket_id, Message.direction == "in")
+            .where(col(Message.is_auto).is_(False), Message.auto_reason == "")
+            .order_by(col(Message.id))
+        )
+        if since_message_id is not None:
+            q = q.where(col(Message.id) > since_message_id)
+        return list(session.exec(q).all())
 
 
 __all__ = ["newer_customer_messages", "newest_message_id"]

@@ -158,83 +158,92 @@ def thread(session: Session, ticket_id: int) -> list[Message]:
     )
 
 
-def show_ticket(session: Session, desk: Desk, ticket_id: int) -> dict[str, Any]:
-    t = get_ticket(session, ticket_id)
-    doc = ticket_rows(session, [t])[0]
-    msgs = thread(session, ticket_id)
-    mids = [m.id or 0 for m in msgs]
-    atts = attachments_of(session, mids)
-    deliveries = delivery_of(session, mids)
-    out_msgs = []
-    for m in msgs:
-        d = deliveries.get(m.id or 0)
-        out_msgs.append(
-            {
-                "id": m.id,
-                "direction": m.direction,
-                "channel": m.channel,
-                "kind": m.kind,
-                "author": m.author,
-                "author_address": m.author_address,
-                "subject": m.subject,
-                "text": m.text,
-                "quoted_text": m.quoted_text,
-                "created_at": iso(m.created_at),
-                "delivery": (
-                    {
-                        "status": d.state,
-                        "attempts": d.attempts,
-                        "error": d.last_error or None,
-                        "outbox_id": d.id,
-                    }
-                    if d is not None
-                    else None
-                ),
-                "attachments": [
-                    {
-                        "id": a.id,
-                        "filename": a.filename,
-                        "size": a.size,
-                        "content_type": a.content_type,
-                        "stored": a.stored_path is not None,
-                        "note": a.note,
-                    }
-                    for a in atts.get(m.id or 0, [])
-                ],
-                "thread_reason": m.thread_reason,
-                "message_id": m.message_id,
-                "edited": m.edited_at is not None,
-                "versions": json.loads(m.versions) if m.versions else [],
-                "auto": m.is_auto,
-            }
+def show_ticket(desk: Desk, ticket_id: int) -> dict[str, Any]:
+    with desk.db.read() as session:
+        t = get_ticket(session, ticket_id)
+        doc = ticket_rows(session, [t])[0]
+        msgs = thread(session, ticket_id)
+        mids = [m.id or 0 for m in msgs]
+        atts = attachments_of(session, mids)
+        deliveries = delivery_of(session, mids)
+        out_msgs = []
+        for m in msgs:
+            d = deliveries.get(m.id or 0)
+            out_msgs.append(
+                {
+                    "id": m.id,
+                    "direction": m.direction,
+                    "channel": m.channel,
+                    "kind": m.kind,
+                    "author": m.author,
+                    "author_address": m.author_address,
+                    "subject": m.subject,
+                    "text": m.text,
+                    "quoted_text": m.quoted_text,
+                    "created_at": iso(m.created_at),
+                    "delivery": (
+                        {
+                            "status": d.state,
+                            "attempts": d.attempts,
+                            "error": d.last_error or None,
+                            "outbox_id": d.id,
+                        }
+                        if d is not None
+                        else None
+                    ),
+                    "attachments": [
+                        {
+                            "id": a.id,
+                            "filename": a.filename,
+                            "size": a.size,
+                            "content_type": a.content_type,
+                            "stored": a.stored_path is not None,
+                            "note": a.note,
+                        }
+                        for a in atts.get(m.id or 0, [])
+                    ],
+                    "thread_reason": m.thread_reason,
+                    "message_id": m.message_id,
+                    "edited": m.edited_at is not None,
+                    "versions": json.loads(m.versions) if m.versions else [],
+                    "auto": m.is_auto,
+                }
+            )
+        doc["messages"] = out_msgs
+        doc["first_response_queued"] = doc["first_response_at"] is None and any(
+            m["direction"] == "out"
+            and not m["auto"]
+            and (m["delivery"] or {}).get("status") in ("queued", "sending")
+            for m in out_msgs
         )
-    doc["messages"] = out_msgs
-    doc["first_response_queued"] = doc["first_response_at"] is None and any(
-        m["direction"] == "out"
-        and not m["auto"]
-        and (m["delivery"] or {}).get("status") in ("queued", "sending")
-        for m in out_msgs
-    )
-    doc["history"] = [
-        {
-            "id": h.id,
-            "channel": h.channel,
-            "kind": h.kind,
-            "subject": h.subject,
-            "status": h.status,
-            "created_at": iso(h.created_at),
-        }
-        for h in history(session, t.customer_id, exclude=t.id)
-    ]
-    cust = session.get(Customer, t.customer_id)
-    if cust is not None:
-        doc["customer"].update(
+        doc["history"] = [
             {
-                "company": cust.company,
-                "phone": cust.phone,
-                "language": cust.language,
-                "notes": cust.notes,
+                "id": h.id,
+                "channel": h.channel,
+                "kind": h.kind,
+                "subject": h.subject,
+                "status": h.status,
+                "created_at": iso(h.created_at),
             }
-        )
-    doc["csat_comment"] = t.csat_comment
-    return doc
+            for h in history(session, t.customer_id, exclude=t.id)
+        ]
+        cust = session.get(Customer, t.customer_id)
+        if cust is not None:
+            doc["customer"].update(
+                {
+                    "company": cust.company,
+                    "phone": cust.phone,
+                    "language": cust.language,
+                    "notes": cust.notes,
+                }
+            )
+        doc["csat_comment"] = t.csat_comment
+        return doc
+
+
+def queue_rows(
+    desk: Desk, query: str = "", *, limit: int | None = 100, order: str = "hot"
+) -> list[dict[str, Any]]:
+    """The queue as rows (the JSON shape of ``tickets list``), in a read transaction of its own."""
+    with desk.db.read() as session:
+        return ticket_rows(session, list_tickets(session, desk, query, limit=limit, order=order))

@@ -129,8 +129,7 @@ def test_percentile_nearest_rank() -> None:
 
 def test_export_by_tag(bdesk: Any) -> None:
     ids = build_history(bdesk)
-    with bdesk.db.read() as s:
-        rows = metrics.export_tickets(s, bdesk, "tag:billing")
+    rows = metrics.export_tickets(bdesk, "tag:billing")
     assert [r["id"] for r in rows] == [ids["t2"], ids["t1"]]
     assert rows[0]["tags"] == ["billing", "complaint"]
     assert rows[0]["first_message"] == "Hello, my printer is broken."

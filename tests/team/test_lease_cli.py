@@ -118,11 +118,9 @@ def test_sqlite_backup_is_a_consistent_copy(cli: Any, team_desk: Any, tmp_path: 
 
 def test_newer_customer_messages_since_a_draft(team_desk: Any) -> None:
     t = ingest(team_desk, inbound_email(subject="Draft", external_id="d1@x")).ticket_id or 0
-    with team_desk.db.read() as s:
-        started = collisions.newest_message_id(s, t)
+    started = collisions.newest_message_id(team_desk, t)
     triage.reply(team_desk, t, text="internal", note=True)  # ours: not a collision
-    with team_desk.db.read() as s:
-        assert collisions.newer_customer_messages(s, t, started) == []
+    assert collisions.newer_customer_messages(team_desk, t, started) == []
     r1 = ingest(
         team_desk,
         inbound_email(
@@ -135,11 +133,10 @@ def test_newer_customer_messages_since_a_draft(team_desk: Any) -> None:
     r2 = ingest(team_desk, inbound_email(subject="Auto", external_id="d3@x", in_reply_to=["d1@x"],
                                          auto_reason="auto-replied"))  # fmt: skip
     assert r1.ticket_id == r2.ticket_id == t
-    with team_desk.db.read() as s:
-        newer = collisions.newer_customer_messages(s, t, started)
-        assert [m.text for m in newer] == ["И ещё: он теперь пищит"]
-        assert len(collisions.newer_customer_messages(s, t, None)) == 2
-        assert collisions.newest_message_id(s, 999999) is None
+    newer = collisions.newer_customer_messages(team_desk, t, started)
+    assert [m.text for m in newer] == ["И ещё: он теперь пищит"]
+    assert len(collisions.newer_customer_messages(team_desk, t, None)) == 2
+    assert collisions.newest_message_id(team_desk, 999999) is None
 
 
 def test_reply_in_editor_warns_about_a_newer_customer_message(

@@ -74,10 +74,9 @@ def shown(desk: Any, ids: list[int]) -> dict[int, Any]:
     from supportdesk.tickets.read import show_ticket
 
     out: dict[int, Any] = {}
-    with desk.db.read() as s:
-        for i in ids:
-            try:
-                out[i] = json.loads(json.dumps(show_ticket(s, desk, i), default=str))
-            except NotFound:
-                out[i] = None
+    for i in ids:
+        try:
+            out[i] = json.loads(json.dumps(show_ticket(desk, i), default=str))
+        except NotFound:
+            out[i] = None
     return out

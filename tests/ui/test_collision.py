@@ -12,8 +12,7 @@ from tests.factories import inbound_email, ingest
 
 async def test_composer_warns_once_about_a_newer_customer_message(desk: Any) -> None:
     r = ingest(desk, inbound_email(external_id="c1@x"))
-    with desk.db.read() as s:
-        doc = show_ticket(s, desk, r.ticket_id)
+    doc = show_ticket(desk, r.ticket_id)
     app = make_app(desk, live=False)
     async with app.run_test(size=(100, 30)) as pilot:
         composer = ComposerScreen(desk, doc)
@@ -33,6 +32,5 @@ async def test_composer_warns_once_about_a_newer_customer_message(desk: Any) -> 
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.screen is not composer
-    with desk.db.read() as s:
-        doc = show_ticket(s, desk, r.ticket_id)
+    doc = show_ticket(desk, r.ticket_id)
     assert [m["direction"] for m in doc["messages"]][-1] == "out"

@@ -182,8 +182,7 @@ class ComposerScreen(Screen[bool]):
         """Warn once when the customer wrote again while this reply was drafted."""
         from supportdesk.tickets.collisions import newer_customer_messages
 
-        with self.desk.db.read() as s:
-            newer = newer_customer_messages(s, self.ticket_id, self.seen_message_id)
+        newer = newer_customer_messages(self.desk, self.ticket_id, self.seen_message_id)
         if not newer:
             return False
         self.collision_warned = True

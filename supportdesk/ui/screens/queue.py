@@ -247,8 +247,7 @@ class QueueScreen(TriageMixin, Screen[None]):
         doc: dict[str, Any] | None = None
         if ticket_id is not None:
             try:
-                with self.desk.db.read() as s:
-                    doc = show_ticket(s, self.desk, ticket_id)
+                doc = show_ticket(self.desk, ticket_id)
             except ServiceError:
                 doc = None
         self.app.call_from_thread(self._show_preview, doc)

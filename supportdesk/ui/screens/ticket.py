@@ -163,8 +163,7 @@ class TicketScreen(TriageMixin, Screen[None]):
 
     def load(self) -> bool:
         try:
-            with self.desk.db.read() as s:
-                doc = show_ticket(s, self.desk, self.ticket_id)
+            doc = show_ticket(self.desk, self.ticket_id)
         except ServiceError as exc:
             self.notify(str(exc), severity="error", markup=False)
             self.app.pop_screen()
