@@ -237,6 +237,14 @@ def fill_for_ticket(desk: Desk, name: str, ticket_id: int) -> tuple[str, list[st
         return PLACEHOLDER.sub(fill, tpl.body), list(dict.fromkeys(missing))
 
 
+def render_reply(desk: Desk, text: str, ticket_id: int) -> str:
+    """A reply with placeholders in it rendered for the ticket (strict: an unknown one is an error)."""
+    from supportdesk.desk.records import get_ticket
+
+    with desk.db.read() as s:
+        return render_text(s, desk, text, get_ticket(s, ticket_id), strict=True)
+
+
 def count_use(desk: Desk, name: str) -> None:
     """A reply written from a template (in the console or an editor) counts as a use of it."""
     with desk.db.write() as s:

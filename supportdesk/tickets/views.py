@@ -69,7 +69,7 @@ def builtin_views(desk: Desk) -> list[View]:
     return views
 
 
-def saved_views(session: Session, desk: Desk) -> list[View]:
+def _saved_views(session: Session, desk: Desk) -> list[View]:
     rows = session.exec(
         select(SavedView)
         .where(col(SavedView.agent).in_([desk.agent, ""]))
@@ -78,24 +78,31 @@ def saved_views(session: Session, desk: Desk) -> list[View]:
     return [View(f"saved:{r.id}", r.name, r.query, saved=True, shared=r.agent == "") for r in rows]
 
 
-def all_views(session: Session, desk: Desk) -> list[View]:
-    return builtin_views(desk) + saved_views(session, desk)
+def all_views(desk: Desk) -> list[View]:
+    with desk.db.read() as session:
+        return builtin_views(desk) + _saved_views(session, desk)
 
 
-def count(session: Session, desk: Desk, query: str) -> int:
+def count(desk: Desk, query: str) -> int:
     """How many tickets match (one COUNT query)."""
+    with desk.db.read() as session:
+        return _count(session, desk, query)
+
+
+def _count(session: Session, desk: Desk, query: str) -> int:
     stmt = apply_query(select(func.count()).select_from(Ticket), query, desk=desk, session=session)
     return int(session.exec(stmt).one())
 
 
-def counts(session: Session, desk: Desk, views: list[View]) -> dict[str, int | None]:
+def counts(desk: Desk, views: list[View]) -> dict[str, int | None]:
     """Each view's count; a saved view whose query no longer parses counts as None."""
     out: dict[str, int | None] = {}
-    for v in views:
-        try:
-            out[v.key] = count(session, desk, v.query)
-        except BadInput:
-            out[v.key] = None
+    with desk.db.read() as session:
+        for v in views:
+            try:
+                out[v.key] = _count(session, desk, v.query)
+            except BadInput:
+                out[v.key] = None
     return out
 
 
@@ -148,29 +155,30 @@ def _rows(session: Session, stmt: Any) -> list[QueueRow]:
     ]
 
 
-def page(
-    session: Session, desk: Desk, query: str, offset: int, limit: int = PAGE
-) -> list[QueueRow]:
+def page(desk: Desk, query: str, offset: int, limit: int = PAGE) -> list[QueueRow]:
     """Rows ``offset .. offset+limit`` of the view in queue order (hot first)."""
-    stmt = apply_query(_row_select(), query, desk=desk, session=session)
-    stmt = stmt.order_by(*queue_order()).offset(max(offset, 0)).limit(limit)
-    return _rows(session, stmt)
+    with desk.db.read() as session:
+        stmt = apply_query(_row_select(), query, desk=desk, session=session)
+        stmt = stmt.order_by(*queue_order()).offset(max(offset, 0)).limit(limit)
+        return _rows(session, stmt)
 
 
-def ordered_ids(session: Session, desk: Desk, query: str) -> list[int]:
+def ordered_ids(desk: Desk, query: str) -> list[int]:
     """Every matching ticket id in queue order: fetched once, then pages go by id."""
-    stmt = apply_query(select(Ticket.id), query, desk=desk, session=session).order_by(
-        *queue_order()
-    )
-    return [int(i) for i in session.exec(stmt).all() if i is not None]
+    with desk.db.read() as session:
+        stmt = apply_query(select(Ticket.id), query, desk=desk, session=session).order_by(
+            *queue_order()
+        )
+        return [int(i) for i in session.exec(stmt).all() if i is not None]
 
 
-def rows_by_ids(session: Session, ids: list[int]) -> list[QueueRow]:
+def rows_by_ids(desk: Desk, ids: list[int]) -> list[QueueRow]:
     """Queue rows of these tickets, in the order given (tickets gone since are left out)."""
-    if not ids:
-        return []
-    found = {r.id: r for r in _rows(session, _row_select().where(col(Ticket.id).in_(ids)))}
-    return [found[i] for i in ids if i in found]
+    with desk.db.read() as session:
+        if not ids:
+            return []
+        found = {r.id: r for r in _rows(session, _row_select().where(col(Ticket.id).in_(ids)))}
+        return [found[i] for i in ids if i in found]
 
 
 @dataclass(frozen=True)
@@ -182,64 +190,68 @@ class Pulse:
     last_message: int
 
 
-def pulse(session: Session) -> Pulse:
-    upd, tid = session.exec(select(func.max(Ticket.updated_at), func.max(Ticket.id))).one()
-    mid = session.exec(select(func.max(Message.id))).one()
-    if isinstance(upd, str):  # func.max bypasses the column type on SQLite
-        upd = datetime.fromisoformat(upd)
-    return Pulse(upd, int(tid or 0), int(mid or 0))
+def pulse(desk: Desk) -> Pulse:
+    with desk.db.read() as session:
+        upd, tid = session.exec(select(func.max(Ticket.updated_at), func.max(Ticket.id))).one()
+        mid = session.exec(select(func.max(Message.id))).one()
+        if isinstance(upd, str):  # func.max bypasses the column type on SQLite
+            upd = datetime.fromisoformat(upd)
+        return Pulse(upd, int(tid or 0), int(mid or 0))
 
 
-def new_tickets_since(session: Session, ticket_id: int, limit: int = 20) -> list[tuple[int, str]]:
-    rows = session.exec(
-        select(Ticket.id, Ticket.subject)
-        .where(col(Ticket.id) > ticket_id)
-        .order_by(col(Ticket.id))
-        .limit(limit)
-    ).all()
-    return [(int(i or 0), s) for i, s in rows]
+def new_tickets_since(desk: Desk, ticket_id: int, limit: int = 20) -> list[tuple[int, str]]:
+    with desk.db.read() as session:
+        rows = session.exec(
+            select(Ticket.id, Ticket.subject)
+            .where(col(Ticket.id) > ticket_id)
+            .order_by(col(Ticket.id))
+            .limit(limit)
+        ).all()
+        return [(int(i or 0), s) for i, s in rows]
 
 
-def save_view(session: Session, desk: Desk, name: str, query: str, *, shared: bool = False) -> View:
+def save_view(desk: Desk, name: str, query: str, *, shared: bool = False) -> View:
     """Save a search under a name (replacing this agent's view of that name)."""
-    name = name.strip()
-    if not name:
-        raise BadInput("a saved view needs a name")
-    if len(name) > 60:
-        raise BadInput("a saved view name is at most 60 characters")
-    parse(query)  # a bad query is refused now, not when the view is opened
-    owner = "" if shared else desk.agent
-    row = session.exec(
-        select(SavedView).where(SavedView.agent == owner, SavedView.name == name)
-    ).first()
-    before: dict[str, Any] | None = None
-    if row is None:
-        top = session.exec(select(func.max(SavedView.position))).one()
-        row = SavedView(agent=owner, name=name, query=query, position=int(top or 0) + 1)
-    else:
-        before = {"query": row.query}
-        row.query = query
-    session.add(row)
-    try:
-        session.flush()
-    except sa.exc.IntegrityError:
-        raise Conflict(f"a view named {name!r} was just saved by someone else") from None
-    events.record(session, "view_saved", agent=desk.agent, before=before,
-                  after={"name": name, "query": query, "shared": shared})  # fmt: skip
-    return View(f"saved:{row.id}", row.name, row.query, saved=True, shared=shared)
+    with desk.db.write() as session:
+        name = name.strip()
+        if not name:
+            raise BadInput("a saved view needs a name")
+        if len(name) > 60:
+            raise BadInput("a saved view name is at most 60 characters")
+        parse(query)  # a bad query is refused now, not when the view is opened
+        owner = "" if shared else desk.agent
+        row = session.exec(
+            select(SavedView).where(SavedView.agent == owner, SavedView.name == name)
+        ).first()
+        before: dict[str, Any] | None = None
+        if row is None:
+            top = session.exec(select(func.max(SavedView.position))).one()
+            row = SavedView(agent=owner, name=name, query=query, position=int(top or 0) + 1)
+        else:
+            before = {"query": row.query}
+            row.query = query
+        session.add(row)
+        try:
+            session.flush()
+        except sa.exc.IntegrityError:
+            raise Conflict(f"a view named {name!r} was just saved by someone else") from None
+        events.record(session, "view_saved", agent=desk.agent, before=before,
+                      after={"name": name, "query": query, "shared": shared})  # fmt: skip
+        return View(f"saved:{row.id}", row.name, row.query, saved=True, shared=shared)
 
 
-def delete_view(session: Session, desk: Desk, name: str) -> None:
-    row = session.exec(
-        select(SavedView)
-        .where(SavedView.name == name, col(SavedView.agent).in_([desk.agent, ""]))
-        .order_by(sa.desc(SavedView.agent))
-    ).first()
-    if row is None:
-        raise NotFound(f"there is no saved view named {name!r}")
-    session.delete(row)
-    events.record(session, "view_deleted", agent=desk.agent,
-                  before={"name": row.name, "query": row.query})  # fmt: skip
+def delete_view(desk: Desk, name: str) -> None:
+    with desk.db.write() as session:
+        row = session.exec(
+            select(SavedView)
+            .where(SavedView.name == name, col(SavedView.agent).in_([desk.agent, ""]))
+            .order_by(sa.desc(SavedView.agent))
+        ).first()
+        if row is None:
+            raise NotFound(f"there is no saved view named {name!r}")
+        session.delete(row)
+        events.record(session, "view_deleted", agent=desk.agent,
+                      before={"name": row.name, "query": row.query})  # fmt: skip
 
 
 def attachment_location(desk: Desk, attachment_id: int) -> str | None:
@@ -260,34 +272,35 @@ class Article:
     suggested: bool = False
 
 
-def kb_choices(
-    session: Session, desk: Desk, ticket_id: int | None, limit: int = 500
-) -> list[Article]:
+def kb_choices(desk: Desk, ticket_id: int | None, limit: int = 500) -> list[Article]:
     """Knowledge-base articles for the composer: suggestions for the ticket first
     (``services.kb.suggest_for_ticket``), then the rest by title."""
-    from supportdesk.store.models import KbArticle
+    with desk.db.read() as session:
+        from supportdesk.store.models import KbArticle
 
-    suggested: list[int] = []
-    if ticket_id is not None:
-        from supportdesk.replies.kb import suggest_for_ticket
+        suggested: list[int] = []
+        if ticket_id is not None:
+            from supportdesk.replies.kb import suggest_for_ticket
 
-        try:
-            suggested = [
-                int(hit["id"])
-                for hit in suggest_for_ticket(session, desk, ticket_id)
-                if hit.get("kind") == "kb"
-            ]
-        except BadInput:
-            suggested = []
-    rows = list(session.exec(select(KbArticle).order_by(col(KbArticle.title)).limit(limit)).all())
-    by_id = {r.id: r for r in rows}
-    for sid in suggested:
-        if sid not in by_id:
-            art = session.get(KbArticle, sid)
-            if art is not None:
-                by_id[sid] = art
-    out = [Article(sid, by_id[sid].title, by_id[sid].body, by_id[sid].tags, True)
-           for sid in dict.fromkeys(suggested) if sid in by_id]  # fmt: skip
-    seen = {a.id for a in out}
-    out += [Article(r.id or 0, r.title, r.body, r.tags) for r in rows if r.id not in seen]
-    return out
+            try:
+                suggested = [
+                    int(hit["id"])
+                    for hit in suggest_for_ticket(session, desk, ticket_id)
+                    if hit.get("kind") == "kb"
+                ]
+            except BadInput:
+                suggested = []
+        rows = list(
+            session.exec(select(KbArticle).order_by(col(KbArticle.title)).limit(limit)).all()
+        )
+        by_id = {r.id: r for r in rows}
+        for sid in suggested:
+            if sid not in by_id:
+                art = session.get(KbArticle, sid)
+                if art is not None:
+                    by_id[sid] = art
+        out = [Article(sid, by_id[sid].title, by_id[sid].body, by_id[sid].tags, True)
+               for sid in dict.fromkeys(suggested) if sid in by_id]  # fmt: skip
+        seen = {a.id for a in out}
+        out += [Article(r.id or 0, r.title, r.body, r.tags) for r in rows if r.id not in seen]
+        return out

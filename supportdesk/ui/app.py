@@ -238,21 +238,19 @@ class SupportDeskApp(App[None]):
     @work(thread=True, exclusive=True, group="live", exit_on_error=False)
     def _watch_desk(self) -> None:
         worker = get_current_worker()
-        with self.desk.db.read() as s:
-            last = views.pulse(s)
+        last = views.pulse(self.desk)
         self.last_pulse = last
         since_status = 0.0
         while not worker.is_cancelled:
             if worker.cancelled_event.wait(self.poll_interval):
                 break
             try:
-                with self.desk.db.read() as s:
-                    current = views.pulse(s)
-                    new = (
-                        views.new_tickets_since(s, last.last_ticket)
-                        if current.last_ticket > last.last_ticket
-                        else []
-                    )
+                current = views.pulse(self.desk)
+                new = (
+                    views.new_tickets_since(self.desk, last.last_ticket)
+                    if current.last_ticket > last.last_ticket
+                    else []
+                )
             except Exception:  # a locked or vanished database: try again next second
                 continue
             if current != last:

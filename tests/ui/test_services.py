@@ -19,33 +19,29 @@ from supportdesk.tickets import views
 
 def test_builtin_views_counts_and_saved(console_desk: tuple[Any, dict[str, int]]) -> None:
     desk, ids = console_desk
-    with desk.db.write() as s:
-        saved = views.save_view(s, desk, "VIP", "tag:vip")
-        with pytest.raises(BadInput, match="status is one of"):
-            views.save_view(s, desk, "Broken", "status:bogus")
-    with desk.db.read() as s:
-        all_views = views.all_views(s, desk)
-        keys = [v.key for v in all_views]
-        counts = views.counts(s, desk, all_views)
+    saved = views.save_view(desk, "VIP", "tag:vip")
+    with pytest.raises(BadInput, match="status is one of"):
+        views.save_view(desk, "Broken", "status:bogus")
+    all_views = views.all_views(desk)
+    keys = [v.key for v in all_views]
+    counts = views.counts(desk, all_views)
     assert keys[:5] == ["unassigned", "mine", "open", "pending", "solved"]
     assert "channel:support" in keys and "channel:telegram" in keys and "at-risk" in keys
     assert saved.key in keys
     assert counts[saved.key] == 1 and counts["solved"] == 1 and counts["open"] == 4
-    with desk.db.write() as s:
-        views.save_view(s, desk, "VIP", "tag:vip status:open")  # same name: replaced
-        views.delete_view(s, desk, "VIP")
+    views.save_view(desk, "VIP", "tag:vip status:open")  # same name: replaced
+    views.delete_view(desk, "VIP")
     with desk.db.read() as s:
         assert views.saved_views(s, desk) == []
 
 
 def test_paging_by_offset_and_by_ids_agree(console_desk: tuple[Any, dict[str, int]]) -> None:
     desk, ids = console_desk
-    with desk.db.read() as s:
-        first = views.page(s, desk, "", 0, limit=3)
-        rest = views.page(s, desk, "", 3, limit=3)
-        ordered = views.ordered_ids(s, desk, "")
-        by_ids = views.rows_by_ids(s, ordered)
-        assert views.count(s, desk, "") == len(ordered) == 5
+    first = views.page(desk, "", 0, limit=3)
+    rest = views.page(desk, "", 3, limit=3)
+    ordered = views.ordered_ids(desk, "")
+    by_ids = views.rows_by_ids(desk, ordered)
+    assert views.count(desk, "") == len(ordered) == 5
     assert [r.id for r in first + rest] == ordered
     assert [r.id for r in by_ids] == ordered
     inv = next(r for r in by_ids if r.id == ids["invoice"])

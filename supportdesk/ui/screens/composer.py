@@ -17,9 +17,12 @@ from supportdesk.core.editor import EditorError, edit_text
 from supportdesk.core.i18n import _
 from supportdesk.core.text import inert
 from supportdesk.desk.desk import Desk, ServiceError
-from supportdesk.desk.records import get_ticket
-from supportdesk.replies.templates import fill_for_ticket, template_rows, unfilled
-from supportdesk.replies.templating import render_text
+from supportdesk.replies.templates import (
+    fill_for_ticket,
+    render_reply,
+    template_rows,
+    unfilled,
+)
 from supportdesk.tickets import triage
 from supportdesk.tickets.views import Article, kb_choices
 from supportdesk.ui.screens.dialogs import PickerScreen, PickItem
@@ -166,10 +169,7 @@ class ComposerScreen(Screen[bool]):
             return
         try:
             if "{{" in text or "{%" in text:
-                with self.desk.db.read() as s:
-                    text = render_text(
-                        s, self.desk, text, get_ticket(s, self.ticket_id), strict=True
-                    )
+                text = render_reply(self.desk, text, self.ticket_id)
             triage.reply(self.desk, self.ticket_id, text=text, note=self.note, channel=channel)
         except ServiceError as exc:
             self.show_error(str(exc))
@@ -230,8 +230,7 @@ class ComposerScreen(Screen[bool]):
         return fill_for_ticket(self.desk, name, self.ticket_id)
 
     def action_kb(self) -> None:
-        with self.desk.db.read() as s:
-            articles = kb_choices(s, self.desk, self.ticket_id)
+        articles = kb_choices(self.desk, self.ticket_id)
         if not articles:
             self.notify(_("The knowledge base is empty."), markup=False)
             return

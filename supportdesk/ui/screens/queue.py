@@ -98,8 +98,7 @@ class QueueScreen(TriageMixin, Screen[None]):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        with self.desk.db.read() as s:
-            all_views = views.all_views(s, self.desk)
+        all_views = views.all_views(self.desk)
         vl = self.query_one(ViewList)
         vl.set_views(all_views)
         vl.display = self.app.size.width >= WIDE
@@ -203,8 +202,7 @@ class QueueScreen(TriageMixin, Screen[None]):
             if not name or not name.strip():
                 return
             try:
-                with self.desk.db.write() as s:
-                    saved = views.save_view(s, self.desk, name, query)
+                saved = views.save_view(self.desk, name, query)
             except ServiceError as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return
@@ -216,16 +214,14 @@ class QueueScreen(TriageMixin, Screen[None]):
         )
 
     def reload_views(self) -> None:
-        with self.desk.db.read() as s:
-            all_views = views.all_views(s, self.desk)
+        all_views = views.all_views(self.desk)
         self.query_one(ViewList).set_views(all_views)
         self._load_counts()
 
     @work(thread=True, exclusive=True, group="view-counts")
     def _load_counts(self) -> None:
         vl = self.query_one(ViewList)
-        with self.desk.db.read() as s:
-            counts = views.counts(s, self.desk, list(vl.views))
+        counts = views.counts(self.desk, list(vl.views))
         self.app.call_from_thread(vl.set_counts, counts)
 
     # -- the list ---------------------------------------------------------------------------

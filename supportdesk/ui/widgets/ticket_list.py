@@ -158,9 +158,8 @@ class TicketList(ScrollView, can_focus=True):
 
         ``keep``: a ticket id to keep the cursor on when it is still in the view.
         """
-        with self.desk.db.read() as s:
-            total = views.count(s, self.desk, query)
-            first = views.page(s, self.desk, query, 0)
+        total = views.count(self.desk, query)
+        first = views.page(self.desk, query, 0)
         self._generation += 1
         self.view_query = query
         self.total = total
@@ -194,8 +193,7 @@ class TicketList(ScrollView, can_focus=True):
 
     @work(thread=True, exclusive=True, group="ticket-ids")
     def _ids_worker(self, generation: int, query: str) -> None:
-        with self.desk.db.read() as s:
-            ids = views.ordered_ids(s, self.desk, query)
+        ids = views.ordered_ids(self.desk, query)
         self.app.call_from_thread(self._set_ids, generation, ids)
 
     def _set_ids(self, generation: int, ids: list[int]) -> None:
@@ -218,11 +216,10 @@ class TicketList(ScrollView, can_focus=True):
         start = number * views.PAGE
         if self._ids is None and not self._ids_pending:
             self._fetch_ids(self._generation, self.view_query)  # later pages go by id
-        with self.desk.db.read() as s:
-            if self._ids is not None:
-                rows = views.rows_by_ids(s, self._ids[start : start + views.PAGE])
-            else:
-                rows = views.page(s, self.desk, self.view_query, start)
+        if self._ids is not None:
+            rows = views.rows_by_ids(self.desk, self._ids[start : start + views.PAGE])
+        else:
+            rows = views.page(self.desk, self.view_query, start)
         self._pages[number] = rows
         while len(self._pages) > MAX_PAGES:
             self._pages.popitem(last=False)
