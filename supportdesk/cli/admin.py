@@ -23,15 +23,10 @@ def init_cmd(ctx: typer.Context) -> None:
 
     Example: supportdesk --home ~/desk init
     """
-    from supportdesk.core.config import write_default_config
-    from supportdesk.core.locations import default_home, ensure_home
-    from supportdesk.store.db import open_database
+    from supportdesk.desk.desk import init_desk
 
     st = state(ctx)
-    home = (st.home or default_home()).expanduser()
-    ensure_home(home)
-    cfg = write_default_config(home)
-    open_database(home, st.db_url).dispose()
+    home, cfg = init_desk(st.home, db_url=st.db_url)
     console().print(
         f"Desk ready in {home}\nEdit {cfg} to add channels, then run: supportdesk poll --once"
     )

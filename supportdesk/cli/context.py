@@ -52,8 +52,8 @@ def _fail_for(exc: Exception) -> NoReturn:
     touches the database must not pay for loading SQLAlchemy (scripts run us often).
     """
     from supportdesk.core.config import ConfigError
+    from supportdesk.core.errors import StoreError
     from supportdesk.desk.desk import ServiceError
-    from supportdesk.store.db import StoreError
 
     if isinstance(exc, ServiceError):
         flag = FLAGS.get(exc.field or "")

@@ -25,13 +25,13 @@ IDS_HELP = "Ticket IDs, or - to read IDs or `tickets list --json` output from st
 
 
 def complete_status(incomplete: str) -> list[str]:
-    from supportdesk.store.models import STATUSES
+    from supportdesk.core.terms import STATUSES
 
     return [s for s in STATUSES if s.startswith(incomplete)]
 
 
 def complete_priority(incomplete: str) -> list[str]:
-    from supportdesk.store.models import PRIORITIES
+    from supportdesk.core.terms import PRIORITIES
 
     return [p for p in PRIORITIES if p.startswith(incomplete)]
 

@@ -33,3 +33,7 @@ class Refused(ServiceError):
 
 class Conflict(ServiceError):
     code = 5
+
+
+class StoreError(Exception):
+    """The database cannot be opened or used (exit 7). One sentence."""

@@ -38,6 +38,19 @@ class Desk:
         self.db.dispose()
 
 
+def init_desk(home: Path | None = None, *, db_url: str | None = None) -> tuple[Path, Path]:
+    """A new desk: the home folder, a commented config.toml and an empty database.
+    Returns (home, config path)."""
+    from supportdesk.core.config import write_default_config
+    from supportdesk.core.locations import ensure_home
+
+    home = (home or default_home()).expanduser()
+    ensure_home(home)
+    cfg = write_default_config(home)
+    open_database(home, db_url).dispose()
+    return home, cfg
+
+
 def open_desk(
     home: Path | None = None, *, agent: str | None = None, db_url: str | None = None
 ) -> Desk:

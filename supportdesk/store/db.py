@@ -27,12 +27,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from supportdesk.core.errors import StoreError as StoreError  # raised here; callers catch it
 from supportdesk.core.locations import database_path, ensure_home, file_mode
-
-
-class StoreError(Exception):
-    """The database cannot be opened or used. One sentence."""
-
 
 BUSY_TIMEOUT_MS = 30_000
 # advisory lock keys (per database): writers, and the named leases in services/runtime.py

@@ -9,14 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-STATUSES = ("new", "open", "pending", "solved", "closed")
-OPEN_STATUSES = ("new", "open", "pending")
-PRIORITIES = ("low", "normal", "high", "urgent")
-PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from supportdesk.core.terms import (  # the vocabulary lives in core; the tables use it
+    OPEN_STATUSES as OPEN_STATUSES,
+)
+from supportdesk.core.terms import PRIORITIES as PRIORITIES
+from supportdesk.core.terms import PRIORITY_RANK as PRIORITY_RANK
+from supportdesk.core.terms import STATUSES as STATUSES
+from supportdesk.core.terms import utcnow as utcnow
 
 
 class UTCDateTime(TypeDecorator[datetime]):

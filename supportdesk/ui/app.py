@@ -27,10 +27,10 @@ from textual.dom import DOMNode
 from textual.worker import get_current_worker
 
 from supportdesk.core.i18n import _, set_language
+from supportdesk.core.terms import utcnow
 from supportdesk.core.text import inert
 from supportdesk.desk.desk import Desk
 from supportdesk.runner.status import desk_status
-from supportdesk.store.models import utcnow
 from supportdesk.tickets import views
 from supportdesk.ui.screens.dialogs import PickerScreen
 from supportdesk.ui.screens.help import HelpScreen

@@ -31,8 +31,7 @@ def test_builtin_views_counts_and_saved(console_desk: tuple[Any, dict[str, int]]
     assert counts[saved.key] == 1 and counts["solved"] == 1 and counts["open"] == 4
     views.save_view(desk, "VIP", "tag:vip status:open")  # same name: replaced
     views.delete_view(desk, "VIP")
-    with desk.db.read() as s:
-        assert views.saved_views(s, desk) == []
+    assert [v for v in views.all_views(desk) if v.saved] == []
 
 
 def test_paging_by_offset_and_by_ids_agree(console_desk: tuple[Any, dict[str, int]]) -> None:

@@ -23,11 +23,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from supportdesk.core.config import ConfigError
+from supportdesk.core.errors import StoreError
 from supportdesk.core.i18n import _
 from supportdesk.core.text import inert
 from supportdesk.desk.desk import Desk, ServiceError
 from supportdesk.reports import metrics
-from supportdesk.store.db import StoreError
 from supportdesk.ui.widgets.translate import translate_bindings
 
 EIGHTHS = " ▏▎▍▌▋▊▉█"

@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from supportdesk.core.i18n import _
+from supportdesk.core.terms import PRIORITIES, STATUSES
 from supportdesk.desk.desk import Desk, ServiceError
-from supportdesk.store.models import PRIORITIES, STATUSES
 from supportdesk.ui.screens.dialogs import ConfirmScreen, PickerScreen, PickItem, PromptScreen
 from supportdesk.ui.widgets.format import priority_label, status_label
 
