@@ -41,11 +41,17 @@ def status_cmd(ctx: typer.Context, json_out: JsonOut = False) -> None:
 
     desk = desk_of(ctx)
     doc = desk_status(desk)
+    doc["roles"] = {
+        "enforced": desk.roles_enforced,
+        "agent": desk.agent,
+        "login": desk.login.user if desk.login else None,
+    }
     if json_out:
         print_json(doc)
         return
     con = console()
     con.print(f"Desk: {inert(desk.config.desk.name, one_line=True)}  home: {desk.home}")
+    con.print(inert(desk.roles_note(), one_line=True))
     r = doc["runner"]
     con.print(
         "Runner: "

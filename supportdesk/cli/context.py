@@ -52,7 +52,7 @@ def _fail_for(exc: Exception) -> NoReturn:
     touches the database must not pay for loading SQLAlchemy (scripts run us often).
     """
     from supportdesk.core.config import ConfigError
-    from supportdesk.core.errors import StoreError
+    from supportdesk.core.errors import Forbidden, StoreError, refusal
     from supportdesk.desk.desk import ServiceError
 
     if isinstance(exc, ServiceError):
@@ -60,6 +60,11 @@ def _fail_for(exc: Exception) -> NoReturn:
         fail(f"{exc} ({flag})" if flag else str(exc), exc.code)
     if isinstance(exc, ConfigError):
         fail(str(exc), 6)
+    if isinstance(exc, Forbidden):
+        fail(str(exc), 4)
+    denied = refusal(exc)  # a refusal that came past the service's transaction
+    if denied is not None:
+        fail(str(denied), 4)
     if isinstance(exc, StoreError):
         fail(str(exc), 7)
     if isinstance(exc, BrokenPipeError):

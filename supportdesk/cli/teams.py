@@ -103,6 +103,52 @@ def backup_cmd(
     )
 
 
+team_app = typer.Typer(
+    help="Team desks on PostgreSQL: the database authenticates each person and enforces roles.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@team_app.command("init")
+def team_init_cmd(
+    ctx: typer.Context,
+    db: str | None = typer.Option(
+        None, "--db", help="The desk's PostgreSQL URL, e.g. postgresql:///supportdesk"
+    ),
+    runner: list[str] = typer.Option(
+        None, "--runner", help="The runner's login (its OS user on one host); repeatable."
+    ),
+    lead: list[str] = typer.Option(None, "--lead", help="A first lead's login; repeatable."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Create the roles supportdesk_agent, supportdesk_lead and supportdesk_runner and let the
+    database enforce them. Run it as the database's owner; run it again after an upgrade.
+
+    Example: sudo -u postgres supportdesk team init --db postgresql:///supportdesk --runner supportdesk --lead alice
+    """
+    from supportdesk.cli.context import state
+    from supportdesk.team.teamdesk import init_team
+
+    url = db or state(ctx).db_url
+    if not url:
+        from supportdesk.desk.desk import BadInput
+
+        raise BadInput("team init needs the database: --db postgresql:///NAME")
+    rep = init_team(url, runners=list(runner or []), leads=list(lead or []))
+    if json_out:
+        print_json(rep)
+        return
+    con = console()
+    con.print(f"Team desk ready; roles {', '.join(rep['roles'])} (owner {rep['owner']}).")
+    for name in rep["runners"]:
+        con.print(f"Runner login: {name}")
+    for name in rep["leads"]:
+        con.print(f"Lead: {name}")
+    con.print("Add agents as a lead: supportdesk --db URL agents add NAME --role agent")
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(team_app, name="team")
     app.command("migrate-to")(migrate_to_cmd)
     app.command("backup")(backup_cmd)

@@ -37,3 +37,19 @@ class Conflict(ServiceError):
 
 class StoreError(Exception):
     """The database cannot be opened or used (exit 7). One sentence."""
+
+
+class Forbidden(StoreError):
+    """The database refused the acting login a change (a team desk's roles; exit 4)."""
+
+
+def refusal(exc: BaseException) -> Forbidden | None:
+    """The database's "insufficient privilege" (SQLSTATE 42501) as one sentence, else None."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) != "42501":
+        return None
+    lines = str(orig).strip().splitlines()
+    text = lines[0] if lines else ""
+    if text.startswith(("permission denied", "new row violates")):
+        return Forbidden(f"the database refused it: {text}")
+    return Forbidden(text or "the database refused it")

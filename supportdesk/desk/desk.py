@@ -10,7 +10,9 @@ from pathlib import Path
 from supportdesk.core.config import Config, load_config
 from supportdesk.core.errors import BadInput, Conflict, NotFound, Refused, ServiceError
 from supportdesk.core.locations import default_home
+from supportdesk.store import teamdb
 from supportdesk.store.db import Database, open_database
+from supportdesk.store.teamdb import TeamLogin
 
 
 def default_agent() -> str:
@@ -29,6 +31,28 @@ class Desk:
     config: Config
     db: Database
     agent: str = field(default_factory=default_agent)
+    # on a team desk (PostgreSQL after `team init`): the database's login, who really acts
+    login: TeamLogin | None = None
+
+    @property
+    def roles_enforced(self) -> bool:
+        """True when the database enforces roles; on other desks they are advisory."""
+        return self.login is not None
+
+    def roles_note(self) -> str:
+        """One line for `status` and the console: who acts, and who enforces the roles."""
+        if self.login is None:
+            return (
+                f"Roles: advisory (acting as {self.agent}; anyone who can write this desk's "
+                "database can act as anyone)"
+            )
+        role = "lead" if self.login.lead else "runner" if self.login.runner else "agent"
+        who = (
+            f"{self.login.user} ({role})"
+            if self.agent == self.login.user
+            else f"{self.login.user} ({role}) for {self.agent}"
+        )
+        return f"Roles: enforced by PostgreSQL; you are {who}"
 
     @property
     def own_addresses(self) -> set[str]:
@@ -59,7 +83,28 @@ def open_desk(
     config = load_config(home)
     url = db_url or config.desk.database_url
     db = open_database(home, url)
-    return Desk(home=home, config=config, db=db, agent=agent or default_agent())
+    login = None
+    if not db.is_sqlite:
+        try:
+            with db.read_engine.connect() as conn:
+                login = teamdb.login(conn)
+        except BaseException:
+            db.dispose()
+            raise
+    if login is None:
+        return Desk(home=home, config=config, db=db, agent=agent or default_agent())
+    acting = login.user
+    if agent and agent != login.user:
+        if not login.lead:
+            db.dispose()
+            raise Refused(
+                f"on this team desk you act as your own login ({login.user}); only a lead may "
+                f"act for another agent such as {agent}"
+            )
+        teamdb.act_on_behalf(db.write_engine, agent)
+        teamdb.act_on_behalf(db.read_engine, agent)
+        acting = agent
+    return Desk(home=home, config=config, db=db, agent=acting, login=login)
 
 
 # The errors live in core (every layer raises them); they are named here too because every

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from supportdesk.core.errors import StoreError as StoreError  # raised here; callers catch it
+from supportdesk.core.errors import refusal
 from supportdesk.core.locations import database_path, ensure_home, file_mode
 
 BUSY_TIMEOUT_MS = 30_000
@@ -112,6 +113,12 @@ class Database:
             try:
                 yield session
                 session.commit()
+            except sa.exc.DBAPIError as exc:
+                session.rollback()
+                denied = refusal(exc)
+                if denied is not None:
+                    raise denied from None
+                raise
             except BaseException:
                 session.rollback()
                 raise
@@ -120,7 +127,13 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A short read transaction."""
         with Session(self.read_engine, expire_on_commit=False) as session:
-            yield session  # closing ends the transaction; loaded objects stay readable
+            try:
+                yield session  # closing ends the transaction; loaded objects stay readable
+            except sa.exc.DBAPIError as exc:
+                denied = refusal(exc)
+                if denied is not None:
+                    raise denied from None
+                raise
 
     def analyze(self) -> None:
         """Refresh the planner's statistics after bulk writes (lets SQLite pick the queue index)."""
