@@ -338,7 +338,10 @@ def write_default_config(home: Path) -> Path:
     path = config_path(home)
     if path.exists():
         return path
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode(home))
+    # never group-writable, even in a shared home: whoever can write it runs code as the runner
+    mode = file_mode(home) & ~0o022
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    os.fchmod(fd, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(DEFAULT_CONFIG)
     return path

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
 from supportdesk.channels.base import InboundMessage
-from supportdesk.desk.desk import Desk
+from supportdesk.desk.desk import BadInput, Desk
 from supportdesk.desk.identity import normalize_email
 from supportdesk.sla import clocks as sla
 from supportdesk.sla.hours import BusinessHours
 from supportdesk.store.models import AckLog, Message, Template, Ticket, utcnow
+
+log = logging.getLogger("supportdesk.inbound.ack")
+# an acknowledgement renders inside intake's transaction: a tighter limit than an agent's reply
+ACK_TIME_LIMIT = 1.0
+_FAILED: set[tuple[str, str]] = set()  # (template name, sha256 of its body) that failed
 
 _ROBOTS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply")
 
@@ -121,15 +128,27 @@ def queue_ack(
         session.exec(select(Template).where(Template.name == f"{name}-{lang}")).first()
         or session.exec(select(Template).where(Template.name == name)).first()
     )
-    source = tpl.body if tpl is not None else DEFAULT_ACK[lang]
-    text = templating.render_text(
-        session,
-        desk,
-        source,
-        ticket,
-        extra={"sla": {"first_response": promised, "promise": deadline}},
-        strict=False,
-    )
+    extra = {"sla": {"first_response": promised, "promise": deadline}}
+    text = None
+    if tpl is not None:
+        key = (tpl.name, hashlib.sha256(tpl.body.encode("utf-8", "replace")).hexdigest())
+        if key not in _FAILED:
+            try:
+                text = templating.render_text(
+                    session, desk, tpl.body, ticket, extra=extra, strict=False,
+                    seconds=ACK_TIME_LIMIT,
+                )  # fmt: skip
+            except BadInput as exc:
+                # a broken or hostile template never stops intake: the built-in text goes out,
+                # and this version of the template is not tried again by this process
+                _FAILED.add(key)
+                log.warning(
+                    "acknowledgement template %r failed (%s); sent the built-in text", tpl.name, exc
+                )
+    if text is None:
+        text = templating.render_text(
+            session, desk, DEFAULT_ACK[lang], ticket, extra=extra, strict=False
+        )
     msg = outbox.queue_outbound(session, desk, ticket, text, agent="system", auto=True, at=now)
     ticket.ack_sent = True
     session.add(ticket)

@@ -45,8 +45,76 @@ def _lenient(value: Any, name: str) -> Any:
     return value
 
 
+# a template renders within these limits, or not at all (a hostile template must not stall
+# intake or fill the disk); the time limit is enforced by raising in the rendering thread
+TIME_LIMIT = 2.0  # seconds
+MAX_OUTPUT = 200_000  # characters
+
+
+class _TooSlow(BaseException):
+    """Raised inside the rendering thread when the time limit passes (not an Exception, so the
+    template's own code cannot catch it)."""
+
+
+class _LimitedEnvironment(SandboxedEnvironment):
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*" and isinstance(right, int) and isinstance(left, str | list | tuple):
+            if len(left) * right > MAX_OUTPUT:
+                raise SecurityError(f"the result would be longer than {MAX_OUTPUT} characters")
+        if operator == "*" and isinstance(left, int) and isinstance(right, str | list | tuple):
+            if len(right) * left > MAX_OUTPUT:
+                raise SecurityError(f"the result would be longer than {MAX_OUTPUT} characters")
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
+            raise SecurityError("powers above 64 are not allowed in templates")
+        return super().call_binop(context, operator, left, right)
+
+
+def _limited(render: Any, seconds: float) -> str:
+    """Run ``render()`` (a generator of text pieces) in this thread, stopping it after
+    ``seconds`` or once it has produced more than MAX_OUTPUT characters."""
+    import ctypes
+    import threading
+
+    me = threading.get_ident()
+    lock = threading.Lock()
+    state = {"done": False}
+    fired = threading.Event()
+
+    def watchdog() -> None:
+        if fired.wait(seconds):
+            return
+        with lock:
+            if not state["done"]:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(me), ctypes.py_object(_TooSlow)
+                )
+
+    timer = threading.Thread(target=watchdog, name="template-limit", daemon=True)
+    try:
+        try:
+            timer.start()
+            out: list[str] = []
+            size = 0
+            for piece in render():
+                size += len(piece)
+                if size > MAX_OUTPUT:
+                    raise BadInput(f"the template's text is longer than {MAX_OUTPUT} characters")
+                out.append(piece)
+            return "".join(out)
+        finally:
+            with lock:
+                state["done"] = True
+                # an exception fired but not yet raised here is dropped
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(me), None)
+            fired.set()
+    except _TooSlow:
+        raise BadInput(f"the template took longer than {seconds:g} s to render") from None
+
+
 def _env(strict: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _LimitedEnvironment(
         undefined=StrictUndefined if strict else ChainableUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -134,7 +202,7 @@ def placeholders_missing(source: str, ctx: dict[str, Any]) -> list[str]:
     # render again after each offender, treating it as resolved, to list all of them
     for _ in range(50):
         try:
-            tpl.render(**ctx)
+            _limited(lambda: tpl.generate(**ctx), TIME_LIMIT)
             break
         except _Unresolved as exc:
             if exc.name in seen:
@@ -143,10 +211,12 @@ def placeholders_missing(source: str, ctx: dict[str, Any]) -> list[str]:
             missing.append(exc.name)
         except (UndefinedError, TemplateError, TypeError, ValueError, ArithmeticError, LookupError):
             break
+        except BadInput:  # too slow or too long: nothing more to learn from it
+            break
     return missing
 
 
-def _render(source: str, ctx: dict[str, Any], *, strict: bool) -> str:
+def _render(source: str, ctx: dict[str, Any], *, strict: bool, seconds: float = TIME_LIMIT) -> str:
     env = _STRICT if strict else _LENIENT
     try:
         tpl = env.from_string(_instrument(source))
@@ -155,7 +225,7 @@ def _render(source: str, ctx: dict[str, Any], *, strict: bool) -> str:
         where = f" on line {line}" if line else ""
         raise BadInput(f"the template does not parse{where}: {exc.message or exc}") from None
     try:
-        return tpl.render(**ctx)
+        return _limited(lambda: tpl.generate(**ctx), seconds)
     except _Unresolved as exc:
         if exc.why == "unknown":
             raise BadInput(f"the template uses the unknown placeholder {exc.name}") from None
@@ -178,6 +248,7 @@ def render_text(
     *,
     extra: dict[str, Any] | None = None,
     strict: bool = True,
+    seconds: float = TIME_LIMIT,
 ) -> str:
     """Render a template text for a ticket. Strict: an unknown or empty placeholder is an error.
 
@@ -190,4 +261,4 @@ def render_text(
             ctx[k] = {**ctx[k], **v}
         else:
             ctx[k] = v
-    return _render(source, ctx, strict=strict)
+    return _render(source, ctx, strict=strict, seconds=seconds)
