@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supportdesk.desk.desk import BadInput
+from supportdesk.core.errors import BadInput
 from supportdesk.store import teamdb
 from supportdesk.store.db import Database, StoreError, is_postgres_url, normalize_url
 from supportdesk.store.migrate import upgrade_if_needed
