@@ -17,8 +17,10 @@ from sqlmodel import Session, col, select
 
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
+from supportdesk.search.highlight import highlight
 from supportdesk.store import search as store
 from supportdesk.store.models import KbArticle, Message, Template, Ticket, utcnow
+from supportdesk.store.stems import stem_text, stem_tokens, tokens
 
 MAX_TITLE = 300
 MAX_BODY = 1_000_000
@@ -344,7 +346,7 @@ def export_html(desk: Desk, path: Path) -> int:
 
 def _query_stems(text: str, cap: int = 24) -> list[str]:
     seen: list[str] = []
-    for s in store.stem_tokens(store.tokens(text[:5000])):
+    for s in stem_tokens(tokens(text[:5000])):
         if len(s) >= 3 and not s.isdigit() and s not in seen:
             seen.append(s)
         if len(seen) >= cap:
@@ -385,20 +387,20 @@ def suggest_for_ticket(
     rank = {store.ref_from_key(rowid): float(score) for rowid, score in rows}
     if rank:
         for a in session.exec(select(KbArticle).where(col(KbArticle.id).in_(list(rank)))).all():
-            have = set(store.stem_text(f"{a.title} {a.body} {a.tags}").split())
+            have = set(stem_text(f"{a.title} {a.body} {a.tags}").split())
             cover = len(wanted & have) / len(wanted)
-            snippet, hl, _n = store.highlight(a.body, wanted & have, set())
+            snippet, hl, _n = highlight(a.body, wanted & have, set())
             out.append((cover, rank[a.id or 0], {
                 "kind": "kb", "id": a.id, "slug": a.slug, "title": a.title, "public": a.public,
                 "snippet": snippet, "highlights": [list(x) for x in hl],
             }))  # fmt: skip
     for t in session.exec(select(Template)).all():
-        have = set(store.stem_text(f"{t.name} {t.subject} {t.body} {t.tags}").split())
+        have = set(stem_text(f"{t.name} {t.subject} {t.body} {t.tags}").split())
         common = wanted & have
         if not common:
             continue
         cover = len(common) / len(wanted)
-        snippet, hl, _n = store.highlight(t.body, common, set())
+        snippet, hl, _n = highlight(t.body, common, set())
         out.append((cover, 0.0, {
             "kind": "template", "id": t.id, "name": t.name, "title": t.subject or t.name,
             "snippet": snippet, "highlights": [list(x) for x in hl],

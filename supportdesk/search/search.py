@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from supportdesk.desk.desk import BadInput, Desk
 from supportdesk.search import query as q
+from supportdesk.search.highlight import count_hits, highlight
 from supportdesk.search.index import ticket_ids_for_terms, tickets_with_term
 from supportdesk.store import search as store
 from supportdesk.store.models import Customer, Identity, KbArticle, Message, Ticket
@@ -268,7 +269,7 @@ def _iso(dt: datetime | None) -> str | None:
 def _mark(
     text: str, marks: tuple[set[str], set[str]], width: int = 160
 ) -> tuple[str, list[list[int]]]:
-    snippet, spans, _n = store.highlight(text, marks[0], marks[1], width=width)
+    snippet, spans, _n = highlight(text, marks[0], marks[1], width=width)
     return snippet, [[a, b] for a, b in spans]
 
 
@@ -388,7 +389,7 @@ def _best_messages(session: Session, p: Plan, ticket_ids: list[int]) -> dict[int
         seen[tid] = seen.get(tid, 0) + 1
         if seen[tid] > 50:
             continue
-        n = store.count_hits(text or "", exact, prefixes)
+        n = count_hits(text or "", exact, prefixes)
         if n and (tid not in best or n > best[tid][0]):
             best[tid] = (n, mid or 0)
     msgs = _load(session, Message, [mid for _n, mid in best.values()])
