@@ -111,7 +111,3 @@ def print_table(
             cells.append(Text(inert(s, one_line=True)))
         table.add_row(*cells)
     con.print(table)
-
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()

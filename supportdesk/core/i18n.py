@@ -168,8 +168,3 @@ def _(message: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _active.ngettext(singular, plural, n)
-
-
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark only"
-    """Mark a string for translation without translating it now."""
-    return message

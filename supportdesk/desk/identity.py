@@ -67,13 +67,6 @@ def resolve_customer(session: Session, customer_id: int) -> Customer:
     return cust
 
 
-def find_identity(session: Session, kind: str, address: str) -> Identity | None:
-    norm = normalize_address(kind, address)
-    return session.exec(
-        select(Identity).where(Identity.kind == kind, Identity.address == norm)
-    ).first()
-
-
 def get_or_create_customer(
     session: Session, kind: str, address: str, name: str = "", display: str = ""
 ) -> tuple[Customer, Identity, bool]:

@@ -254,11 +254,6 @@ def _kb_hits(session: Session, p: Plan, want: int, newest: bool, window: int | N
     return [_Hit("kb", r[0], float(r[1]), r[2]) for r in rows]
 
 
-def kb_article_ids(session: Session, text: str, *, limit: int = 20) -> list[int]:
-    """KB article ids for a search, best first (``kb search``)."""
-    return [h["id"] for h in search(session, None, text, kinds=["kb"], limit=limit)]
-
-
 # --------------------------------------------------------------------------- rendering
 
 
