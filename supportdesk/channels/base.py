@@ -13,7 +13,7 @@ import asyncio
 import builtins
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -147,6 +147,9 @@ class Capabilities:
     html: bool = False  # can send an HTML alternative
     idempotent_send: bool = False  # a resend after a crash cannot deliver twice (Message-ID)
     subjects: bool = False  # messages have subjects; threading by References/[#N]
+    # a customer-service window: free-form replies only this long after the customer's last
+    # message, approved templates after it (WhatsApp: 24 hours); None = no such rule
+    reply_window: timedelta | None = None
 
 
 @dataclass
@@ -234,6 +237,11 @@ class Channel(ABC):
         """Parse raw bytes kept in the ledger again (``quarantine retry``). Channels whose raw
         form cannot be parsed again raise ParseError."""
         raise ParseError(f"{self.title} messages are kept for reading and cannot be parsed again")
+
+    @classmethod
+    def approved_templates(cls, config: ChannelConfigBase) -> list[str]:
+        """Message templates the channel's provider approved, for use outside a reply window."""
+        return []
 
     # outbound
     @abstractmethod

@@ -405,15 +405,28 @@ def _reply(
     attach: list[Path] | None,
     channel: str | None,
     json_out: bool,
+    approved: str | None = None,
+    params: list[str] | None = None,
 ) -> None:
     from supportdesk.desk.desk import BadInput
     from supportdesk.tickets import triage
 
     if text is not None and template is not None:
         raise BadInput("give --text or --template, not both")
-    if text is None and template is None and not editor:
-        raise BadInput("give --text, --template or --editor")
+    if approved and (template is not None or editor):
+        raise BadInput(
+            "an approved template is sent as it is: give --approved without --template or --editor"
+        )
+    if text is None and template is None and not editor and not approved:
+        raise BadInput("give --text, --template, --approved or --editor")
     desk = desk_of(ctx)
+    if not note and not approved:
+        from supportdesk.outbound.window import window_notice
+
+        # say so before the agent writes: outside the window only a template can go out
+        closed = window_notice(desk, ticket_id, channel)
+        if closed:
+            raise BadInput(closed.rstrip(".") + "; give --approved NAME")
     if editor:
         from supportdesk.tickets import collisions
 
@@ -442,6 +455,8 @@ def _reply(
         note=note,
         attachments=list(attach or []),
         channel=channel,
+        approved_template=approved,
+        template_params=list(params or []),
     )
     if text is not None and template is not None:
         from supportdesk.replies.templates import count_use
@@ -487,13 +502,21 @@ def reply_cmd(
     channel: str | None = typer.Option(
         None, "--channel", help="Answer on another configured channel."
     ),
+    approved: str | None = typer.Option(
+        None,
+        "--approved",
+        help="Send a provider-approved message template (WhatsApp after its 24-hour window).",
+    ),
+    param: list[str] = typer.Option(
+        None, "--param", help="A value for the approved template's placeholders (repeatable)."
+    ),
     json_out: JsonOut = False,
 ) -> None:
     """Queue a reply (or an internal note) in the outbox.
 
     Example: supportdesk tickets reply 42 --template printer-reset
     """
-    _reply(ctx, ticket_id, text, template, editor, note, attach, channel, json_out)
+    _reply(ctx, ticket_id, text, template, editor, note, attach, channel, json_out, approved, param)
 
 
 def note_cmd(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from sqlmodel import Session, select
+import phonenumbers
+from sqlmodel import Session, col, select
 
 from supportdesk.store.models import Customer, Identity, utcnow
 
@@ -35,11 +36,30 @@ def normalize_email(address: str) -> str:
     return f"{local.casefold()}@{domain}"
 
 
-def normalize_phone(number: str) -> str:
-    digits = re.sub(r"[^\d+]", "", number or "")
-    if digits.startswith("8") and len(digits) == 11:  # Russian trunk prefix
-        digits = "+7" + digits[1:]
-    if digits and not digits.startswith("+"):
+def normalize_phone(number: str, region: str | None = None) -> str:
+    """A phone number in E.164 (``+79001234567``), parsed by libphonenumber.
+
+    Without a ``+`` the number is read in ``region`` when given, as Russian when it is an
+    11-digit number with the trunk prefix 8, else as international digits (WhatsApp's
+    ``wa_id`` has no ``+``). What libphonenumber cannot parse keeps only its digits and ``+``.
+    """
+    raw = number or ""
+    digits = re.sub(r"[^\d+]", "", raw)
+    if not digits:
+        return ""
+    if not digits.startswith("+"):
+        if region is None:
+            if digits.startswith("8") and len(digits) == 11:  # Russian trunk prefix
+                region = "RU"
+            else:
+                digits = "+" + digits
+    try:
+        parsed = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is not None and phonenumbers.is_possible_number(parsed):
+        return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    if not digits.startswith("+"):
         digits = "+" + digits
     return digits
 
@@ -47,9 +67,38 @@ def normalize_phone(number: str) -> str:
 def normalize_address(kind: str, address: str) -> str:
     if kind == "email":
         return normalize_email(address)
-    if kind == "phone":
+    if kind in ("phone", "whatsapp"):
         return normalize_phone(address)
+    if kind == "vk":
+        value = str(address).strip().removeprefix("id")
+        return value if value.isdigit() else str(address).strip()
     return str(address).strip()
+
+
+def customer_with_phone(session: Session, number: str) -> Customer | None:
+    """The (surviving) customer whose phone -- a ``phone`` or ``whatsapp`` identity, or the
+    phone field of the record, however it was typed -- is ``number`` in E.164."""
+    e164 = normalize_phone(number)
+    if len(e164) < 8:
+        return None
+    ident = session.exec(
+        select(Identity)
+        .where(col(Identity.kind).in_(("phone", "whatsapp")), Identity.address == e164)
+        .order_by(col(Identity.id))
+    ).first()
+    if ident is not None:
+        return resolve_customer(session, ident.customer_id)
+    tail = e164[-7:]  # narrow in SQL by the last digits, compare exactly after normalising
+    pattern = "%" + "%".join(tail) + "%"
+    for cust in session.exec(
+        select(Customer)
+        .where(col(Customer.phone).like(pattern), col(Customer.merged_into_id).is_(None))
+        .order_by(col(Customer.id))
+        .limit(50)
+    ).all():
+        if normalize_phone(cust.phone) == e164:
+            return cust
+    return None
 
 
 def resolve_customer(session: Session, customer_id: int) -> Customer:

@@ -46,6 +46,40 @@ def _thread_ids(session: Session, ticket_id: int) -> tuple[str, list[str]]:
     return last_in, ids[-20:]
 
 
+def _check_window(
+    session: Session,
+    desk: Desk,
+    ticket: Ticket,
+    channel: str,
+    now: datetime,
+    payload: dict[str, Any],
+    approved_template: str | None,
+) -> None:
+    """Refuse a free-form reply outside the channel's reply window; note when it closes."""
+    from supportdesk.outbound.window import window_for
+
+    window = window_for(session, desk, ticket, channel)
+    if window is None:
+        if approved_template:
+            raise BadInput(f"channel {channel} has no approved templates (approved_template)")
+        return
+    if approved_template:
+        names = [t.partition(":")[0].strip() for t in window.templates]
+        if approved_template not in names:
+            approved = ", ".join(window.templates) or "none configured"
+            raise BadInput(
+                f"{approved_template!r} is not an approved template of channel {channel} "
+                f"(approved: {approved})"
+            )
+        payload["approved_template"] = approved_template
+        return
+    if not window.open_at(now):
+        raise BadInput(window.closed_sentence())
+    closes = window.closes_at
+    if closes is not None:
+        payload["window_closes_at"] = closes.isoformat()
+
+
 def queue_outbound(
     session: Session,
     desk: Desk,
@@ -63,8 +97,17 @@ def queue_outbound(
     batch: str | None = None,
     at: datetime | None = None,
     template: str | None = None,
+    approved_template: str | None = None,
+    template_params: list[str] | None = None,
 ) -> Message:
-    """Store an agent reply (or note) on the ticket and, unless a note, queue it for sending."""
+    """Store an agent reply (or note) on the ticket and, unless a note, queue it for sending.
+
+    ``approved_template`` sends one of the channel's provider-approved templates (with
+    ``template_params``) instead of free text: the only thing a channel with a reply window
+    (WhatsApp) accepts once the customer's last message is older than the window.
+    """
+    if approved_template and not text.strip():
+        text = f"[{approved_template}] " + " · ".join(template_params or [])
     if not text.strip() and not attachments:
         raise BadInput("the reply is empty")
     if ticket.id is None:
@@ -121,6 +164,10 @@ def queue_outbound(
             payload["buttons"] = buttons
         if template:
             payload["template"] = template
+        if not auto:
+            _check_window(session, desk, ticket, channel, now, payload, approved_template)
+        if approved_template:
+            payload["template_params"] = [str(p) for p in template_params or []]
         outbox = Outbox(
             ticket_id=ticket.id,
             channel=channel,

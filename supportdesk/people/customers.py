@@ -22,7 +22,7 @@ from supportdesk.desk.identity import normalize_address, resolve_customer
 from supportdesk.desk.permissions import require_lead
 from supportdesk.store.models import Customer, Event, Identity, Ticket, utcnow
 
-KINDS = ("email", "telegram", "phone")
+KINDS = ("email", "telegram", "phone", "vk", "whatsapp")
 EDITABLE = ("name", "company", "phone", "language", "notes")
 
 
@@ -68,6 +68,7 @@ def find_customer(session: Session, ref: str, *, follow: bool = True) -> Custome
                 candidates.append(("telegram", r))
             if r.startswith("+"):
                 candidates.append(("phone", normalize_address("phone", r)))
+                candidates.append(("whatsapp", normalize_address("whatsapp", r)))
             for kind, addr in candidates:
                 ident = session.exec(
                     select(Identity).where(Identity.kind == kind, Identity.address == addr)

@@ -675,9 +675,13 @@ def reply(
     note: bool = False,
     attachments: list[Path] | None = None,
     channel: str | None = None,
+    approved_template: str | None = None,
+    template_params: list[str] | None = None,
 ) -> Message:
-    """Queue a reply (or store an internal note) on a ticket; a template's use is counted."""
-    if text is None and template is None:
+    """Queue a reply (or store an internal note) on a ticket; a template's use is counted.
+    ``approved_template``: one of the channel's provider-approved templates (WhatsApp outside
+    the 24-hour window)."""
+    if text is None and template is None and not approved_template:
         raise BadInput("give the reply text or a template")
     for p in attachments or []:
         if not p.is_file():
@@ -685,7 +689,10 @@ def reply(
     with desk.db.write() as s:
         t = get_ticket(s, ticket_id)
         _check_not_merged(t)
-        body = text if text is not None else _template_text(s, desk, template or "", t)[1]
+        if text is not None or approved_template:
+            body = text or ""
+        else:
+            body = _template_text(s, desk, template or "", t)[1]
         ch, to = _channel_for(desk, s, t, channel)
         from supportdesk.outbound.outbox import queue_outbound
 
@@ -700,6 +707,8 @@ def reply(
             channel=ch,
             to_address=to,
             template=template,
+            approved_template=approved_template,
+            template_params=template_params,
         )
 
 

@@ -131,8 +131,8 @@ class WhatsAppChannel(Channel):
         attachments=True,
         max_attachment_bytes=MEDIA_LIMIT,
         max_text=MAX_TEXT,
+        reply_window=WINDOW,
     )
-    reply_window: ClassVar[dt.timedelta | None] = WINDOW
 
     config: WhatsAppConfig
 
@@ -145,6 +145,10 @@ class WhatsAppChannel(Channel):
         self._replays = ReplayGuard()
         self._sink: InboundSink | None = None
         self.bound: tuple[str, int] | None = None  # where serve() listens (for tests)
+
+    @classmethod
+    def approved_templates(cls, config: ChannelConfigBase) -> list[str]:
+        return list(config.templates) if isinstance(config, WhatsAppConfig) else []
 
     # ------------------------------------------------------------------ life cycle
 

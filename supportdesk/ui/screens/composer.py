@@ -17,6 +17,7 @@ from supportdesk.core.editor import EditorError, edit_text
 from supportdesk.core.i18n import _
 from supportdesk.core.text import inert
 from supportdesk.desk.desk import Desk, ServiceError
+from supportdesk.outbound.window import window_notice
 from supportdesk.replies.templates import (
     fill_for_ticket,
     render_reply,
@@ -118,6 +119,18 @@ class ComposerScreen(Screen[bool]):
         self.query_one("#composer-error").display = False
         self.query_one("#composer-options").display = len(self.routes) > 1 and not self.note
         self.query_one("#body", TextArea).focus()
+        self._window_notice()
+
+    def _window_notice(self, channel: str | None = None) -> None:
+        """Outside a channel's reply window (WhatsApp: 24 hours) only an approved template can
+        go out: say so before the agent writes."""
+        notice = None if self.note else window_notice(self.desk, self.ticket_id, channel)
+        self.show_error(notice)
+
+    @on(Select.Changed, "#route")
+    def _route_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self._window_notice(event.value)
 
     def _update_title(self) -> None:
         title = Text(no_wrap=True, overflow="ellipsis")

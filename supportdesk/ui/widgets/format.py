@@ -23,7 +23,7 @@ STATUS_STYLE = {
 }
 OVERDUE = Style(color="bright_red", bold=True)
 SOON = Style(color="yellow")
-KIND_MARK = {"email": "@", "telegram": "✈", "phone": "☎"}
+KIND_MARK = {"email": "@", "telegram": "✈", "phone": "☎", "vk": "V", "whatsapp": "W"}
 
 
 def span(seconds: float) -> str:
