@@ -184,6 +184,24 @@ class InboundSink(Protocol):
 
     async def __call__(self, messages: list[InboundMessage]) -> list[Stored]: ...
 
+    async def delivery(self, reports: list[DeliveryReport]) -> None:
+        """Record what the peer reports about our messages (delivered, read, failed) on their
+        outbox rows; returns after the commit."""
+        ...
+
+
+@dataclass
+class DeliveryReport:
+    """A peer's report about one message we sent (WhatsApp's ``statuses``)."""
+
+    external_id: str  # the id send() returned for it
+    status: str  # sent | delivered | read | failed
+    at: datetime | None = None
+    recipient: str = ""
+    # what we sent along to identify it (WhatsApp's biz_opaque_callback_data): "outbox:<id>:<part>"
+    correlation: str = ""
+    error: str = ""
+
 
 class Channel(ABC):
     """One configured channel. Subclasses set the class variables and implement ``send`` plus

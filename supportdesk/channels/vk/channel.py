@@ -316,7 +316,8 @@ class VkChannel(Channel):
                 ).strip()
                 self._names[_int(user["id"])] = (name, str(user.get("screen_name") or ""))
 
-    def parse_raw(self, raw: bytes) -> InboundMessage:
+    @classmethod
+    def parse_raw(cls, raw: bytes) -> InboundMessage | None:
         import json
 
         from supportdesk.channels.base import ParseError
@@ -325,11 +326,7 @@ class VkChannel(Channel):
             message = json.loads(raw)
         except ValueError as exc:
             raise ParseError("the kept VK message is not JSON") from exc
-        made = (
-            normalize(message, edited=False, names=self._names)
-            if isinstance(message, dict)
-            else None
-        )
+        made = normalize(message, edited=False, names={}) if isinstance(message, dict) else None
         if made is None:
             raise ParseError("the kept VK message is not a customer's message")
         return made[0]
@@ -338,7 +335,7 @@ class VkChannel(Channel):
 
     async def send(self, msg: OutboundMessage) -> SendResult:
         try:
-            peer = int(str(msg.to_address).strip())
+            peer = int(str(msg.to_address).strip().removeprefix("vk:"))
         except ValueError:
             raise SendError(f"{msg.to_address!r} is not a VK peer id.", permanent=True) from None
         from supportdesk.channels.telegram.bot import split_text

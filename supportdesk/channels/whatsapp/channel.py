@@ -36,7 +36,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 
 import httpx
 from aiohttp import web
@@ -56,7 +56,6 @@ from supportdesk.channels.base import (
 from supportdesk.channels.whatsapp.webhook import (
     MediaWanted,
     ReplayGuard,
-    Status,
     parse,
     signature_ok,
     verify_challenge,
@@ -104,12 +103,6 @@ class WhatsAppConfig(ChannelConfigBase):
         return self._resolve(
             self.verify_token_env, self.verify_token_cmd, f"verify token of channel {self.name}"
         )
-
-
-class DeliverySink(Protocol):
-    """What the desk offers push channels besides storing messages: delivery reports."""
-
-    async def delivery(self, channel: str, statuses: list[Status]) -> None: ...
 
 
 def template_of(config: WhatsAppConfig, name: str) -> tuple[str, str] | None:
@@ -258,7 +251,7 @@ class WhatsAppChannel(Channel):
         self._replays.remember(digest)
         return web.Response(text="ok")
 
-    async def handle(self, payload: Any, sink: Any) -> None:
+    async def handle(self, payload: Any, sink: InboundSink) -> None:
         """Download media, store the messages, record the statuses (in that order)."""
         parsed = parse(payload, self.config.phone_number_id)
         messages: list[InboundMessage] = []
@@ -270,7 +263,7 @@ class WhatsAppChannel(Channel):
         if messages:
             await sink(messages)
         if parsed.statuses:
-            await sink.delivery(self.name, parsed.statuses)
+            await sink.delivery(parsed.statuses)
 
     async def _download(self, wanted: MediaWanted) -> None:
         att = wanted.attachment
@@ -306,7 +299,8 @@ class WhatsAppChannel(Channel):
         if meta.get("mime_type") and att.content_type == "application/octet-stream":
             att.content_type = str(meta["mime_type"]).split(";")[0]
 
-    def parse_raw(self, raw: bytes) -> InboundMessage:
+    @classmethod
+    def parse_raw(cls, raw: bytes) -> InboundMessage | None:
         from supportdesk.channels.whatsapp.webhook import message
 
         try:
@@ -321,7 +315,7 @@ class WhatsAppChannel(Channel):
     # ------------------------------------------------------------------ outbound
 
     async def send(self, msg: OutboundMessage) -> SendResult:
-        to = str(msg.to_address).strip().removeprefix("+")
+        to = str(msg.to_address).strip().removeprefix("wa:").removeprefix("+")
         if not to.isdigit():
             raise SendError(f"{msg.to_address!r} is not a WhatsApp number.", permanent=True)
         row = msg.extra.get("outbox_id")

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from supportdesk.channels.base import Attachment, InboundMessage
+from supportdesk.channels.base import Attachment, DeliveryReport, InboundMessage
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 _EXT = {
@@ -74,16 +74,7 @@ class ReplayGuard:
             self._seen.popitem(last=False)
 
 
-@dataclass
-class Status:
-    """A delivery report for one of our messages."""
-
-    external_id: str  # wa:<wamid>
-    status: str  # sent | delivered | read | failed
-    at: dt.datetime | None
-    recipient: str
-    correlation: str = ""  # biz_opaque_callback_data we sent with it (outbox:<id>:<part>)
-    error: str = ""
+Status = DeliveryReport  # the webhook's "statuses"
 
 
 @dataclass

@@ -45,7 +45,7 @@ class RecordingSink:
         self.arrived.set()
         return out
 
-    async def delivery(self, channel: str, statuses: list[Status]) -> None:
+    async def delivery(self, statuses: list[Status]) -> None:
         self.statuses.extend(statuses)
         self.arrived.set()
 
