@@ -105,3 +105,31 @@ def test_cli_says_so_before_the_editor_opens(wa_desk: Any, cli: Any, monkeypatch
     assert opened == []
     ok = cli("tickets", "reply", str(tid), "--approved", "order_update", "--param", "#1234")
     assert ok.exit_code == 0, ok.output
+
+
+def test_delivery_reports_land_on_the_outbox_row(wa_desk: Any) -> None:
+    from supportdesk.channels.base import DeliveryReport
+    from supportdesk.outbound.receipts import delivery_of_row, record_delivery
+
+    tid = customer_wrote(wa_desk, datetime.now(UTC) - timedelta(minutes=5))
+    msg = triage.reply(wa_desk, tid, text="Заказ в пути")
+    with wa_desk.db.read() as s:
+        row = s.exec(select(Outbox).where(Outbox.message_id == msg.id)).one()
+        assert row.state == "queued"
+        row_id = row.id
+    # the runner sent it and died before marking it sent: the report marks it, with the id
+    sent = DeliveryReport("wa:wamid.OUT", "sent", correlation=f"outbox:{row_id}:0")
+    read = DeliveryReport("wa:wamid.OUT", "read", at=datetime.now(UTC))
+    late = DeliveryReport("wa:wamid.OUT", "delivered")
+    with wa_desk.db.write() as s:
+        assert record_delivery(s, wa_desk, "wa", [sent, read, late]) == 2
+        assert record_delivery(s, wa_desk, "other", [read]) == 0
+    with wa_desk.db.read() as s:
+        row = s.get(Outbox, row_id)
+        assert row is not None and row.state == "sent"
+        assert row.external_message_id == "wa:wamid.OUT"
+        assert delivery_of_row(row)["status"] == "read"
+        from supportdesk.store.models import Ticket
+
+        ticket = s.get(Ticket, tid)
+        assert ticket is not None and ticket.first_response_at is not None
