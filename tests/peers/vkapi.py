@@ -176,6 +176,7 @@ class VkAPIServer:
         self.sent: list[Sent] = []
         self.calls: list[str] = []
         self.polls = 0
+        self.waiting = 0  # long polls blocked right now
         self._closing = False
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -289,6 +290,16 @@ class VkAPIServer:
                 self._cond.wait(left)
             return list(self.sent)
 
+    def wait_polling(self, timeout: float = 10.0) -> None:
+        """Until a long poll is waiting for events (the channel is idle and listening)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self.waiting == 0:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("VK stand-in: nobody is long-polling")
+                self._cond.wait(left)
+
     def history(self, peer: int) -> list[dict[str, Any]]:
         with self._cond:
             return [dict(m) for m in self._messages.get(peer, [])]
@@ -342,6 +353,15 @@ class VkAPIServer:
         end = time.monotonic() + wait
         with self._cond:
             self.polls += 1
+            self.waiting += 1
+            self._cond.notify_all()
+            try:
+                return self._poll_answer(key, ts, end)
+            finally:
+                self.waiting -= 1
+
+    def _poll_answer(self, key: str, ts: int, end: float) -> dict[str, Any]:
+        with self._cond:
             while True:
                 if ("lost:" + key) in self._keys:
                     return {"failed": 3}
