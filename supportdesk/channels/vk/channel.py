@@ -316,8 +316,7 @@ class VkChannel(Channel):
                 ).strip()
                 self._names[_int(user["id"])] = (name, str(user.get("screen_name") or ""))
 
-    @classmethod
-    def parse_raw(cls, raw: bytes) -> InboundMessage | None:
+    def parse_raw(self, raw: bytes) -> InboundMessage:
         import json
 
         from supportdesk.channels.base import ParseError

@@ -299,8 +299,7 @@ class WhatsAppChannel(Channel):
         if meta.get("mime_type") and att.content_type == "application/octet-stream":
             att.content_type = str(meta["mime_type"]).split(";")[0]
 
-    @classmethod
-    def parse_raw(cls, raw: bytes) -> InboundMessage | None:
+    def parse_raw(self, raw: bytes) -> InboundMessage:
         from supportdesk.channels.whatsapp.webhook import message
 
         try:
