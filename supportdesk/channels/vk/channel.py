@@ -165,8 +165,9 @@ class VkChannel(Channel):
         if not self._key:
             await self._new_key()
         if not isinstance(cursor, dict) or "ts" not in cursor:
-            # the first run starts at the present: earlier history is not imported
-            cursor = {"ts": self._server_ts, "at": int(time.time())}
+            # the first run starts at the present (earlier history is not imported); the cursor
+            # goes back at once to be committed, so nothing after this moment can be missed
+            return Fetched([], {"ts": self._server_ts, "at": int(time.time())}, more=True)
         ts, at = str(cursor["ts"]), int(cursor.get("at") or 0)
         api = await self._client()
         for _ in range(3):

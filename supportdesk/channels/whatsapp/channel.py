@@ -320,7 +320,7 @@ class WhatsAppChannel(Channel):
         row = msg.extra.get("outbox_id")
         tag = f"outbox:{row}" if row is not None else ""
         bodies: list[dict[str, Any]] = []
-        template = msg.extra.get("template")
+        template = msg.extra.get("approved_template")
         if template:
             found = template_of(self.config, str(template))
             if found is None:

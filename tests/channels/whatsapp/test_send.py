@@ -38,7 +38,7 @@ async def test_outside_the_window_only_a_template(
         await wa.send(reply("free text"))
     assert err.value.permanent and "24-hour" in str(err.value)
     assert graph.sent == []
-    result = await wa.send(reply(template="order_update", template_params=["#1234"]))
+    result = await wa.send(reply(approved_template="order_update", template_params=["#1234"]))
     [sent] = graph.sent
     assert sent.body["template"] == {
         "name": "order_update",
@@ -47,7 +47,7 @@ async def test_outside_the_window_only_a_template(
     }
     assert result.external_ids == [f"wa:{sent.wamid}"]
     with pytest.raises(SendError, match="not an approved template"):
-        await wa.send(reply(template="marketing_blast"))
+        await wa.send(reply(approved_template="marketing_blast"))
 
 
 async def test_window_known_to_the_desk_is_checked_before_the_api(
