@@ -171,7 +171,8 @@ class VkChannel(Channel):
         ts, at = str(cursor["ts"]), int(cursor.get("at") or 0)
         api = await self._client()
         for _ in range(3):
-            answer = await api.long_poll(self._server, self._key, ts, max(0, int(timeout)))
+            wait = max(0, min(int(timeout), self.config.wait))
+            answer = await api.long_poll(self._server, self._key, ts, wait)
             failed = answer.get("failed")
             if failed is None:
                 break
