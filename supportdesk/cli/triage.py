@@ -418,7 +418,9 @@ def _reply(
             "an approved template is sent as it is: give --approved without --template or --editor"
         )
     if text is None and template is None and not editor and not approved:
-        raise BadInput("give --text, --template or --editor (--approved: a provider-approved template)")
+        raise BadInput(
+            "give --text, --template or --editor (--approved: a provider-approved template)"
+        )
     desk = desk_of(ctx)
     if not note and not approved:
         from supportdesk.outbound.window import window_notice
