@@ -96,3 +96,20 @@ def ingest(desk: Any, msg: InboundMessage, **kw: Any) -> Any:
 
 
 __all__ = ["Attachment", "inbound_email", "inbound_telegram", "ingest", "raw_email"]
+
+
+def claim(desk: Any, outbox_id: int, holder: str = "tests") -> int:
+    """Claim one outbox row as the runner would (under a lease epoch); returns the epoch to
+    pass to ``mark_sent``/``mark_failed``."""
+    from supportdesk.runner import state
+    from supportdesk.store.models import Outbox
+
+    epoch = state.acquire_lease(desk, holder=holder)
+    assert epoch, "another runner holds the lease"
+    with desk.db.write() as s:
+        row = s.get(Outbox, outbox_id)
+        assert row is not None
+        row.state, row.claim_epoch = "sending", epoch
+        row.attempts += 1
+        s.add(row)
+    return epoch

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,12 +33,29 @@ class ParseError(Exception):
 
 
 class SendError(ChannelError):
-    """Sending failed. ``permanent`` means retrying cannot help (5xx, chat not found...)."""
+    """Sending failed. ``permanent`` means retrying cannot help (5xx, chat not found...).
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+    ``maybe_delivered``: the failure came after the point of no return without an answer (a
+    read timeout or a dropped connection after the request or the end of DATA went out), so the
+    peer may have the message: the outbox does not simply retry it (see the in-doubt state)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        maybe_delivered: bool = False,
+    ):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.maybe_delivered = maybe_delivered
+
+
+class SendAborted(SendError):
+    """The runner withdrew a send before its point of no return (it lost its lease): nothing
+    went out. Raised by ``OutboundMessage.fence``; channels let it through."""
 
 
 @dataclass
@@ -121,6 +139,10 @@ class OutboundMessage:
     html: str | None = None
     auto: bool = False  # an acknowledgement or survey: sent with Auto-Submitted: auto-replied
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. Telegram inline keyboard
+    # Called by the channel right before each point of no return (the end of SMTP DATA, each
+    # Bot API request): raises SendAborted when this runner must not send any more. A channel
+    # that cannot tell its point of no return leaves it to the runner (called before send()).
+    fence: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

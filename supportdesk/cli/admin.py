@@ -197,22 +197,26 @@ def _outbox_rows(rows: list[Any]) -> list[dict[str, Any]]:
 def outbox_list(
     ctx: typer.Context,
     state_: list[str] = typer.Option(
-        None, "--state", help="queued, sending, sent, failed, cancelled (repeatable)."
+        None,
+        "--state",
+        help="queued, sending, sent, failed, cancelled, in_doubt, dropped (repeatable).",
     ),
     json_out: JsonOut = False,
     csv_out: CsvOut = False,
     limit: int = typer.Option(200, "--limit", min=1),
 ) -> None:
-    """The outbox with each item's state, attempts and last error.
+    """The outbox with each item's state, attempts and last error. Items "in doubt" may or may
+    not have arrived (the runner stopped in mid-send on a channel that cannot dedupe a resend):
+    decide with `outbox resend ID` or `outbox drop ID`.
 
-    Example: supportdesk outbox list --state failed
+    Example: supportdesk outbox list --state in_doubt
     """
     from supportdesk.desk.desk import BadInput
-    from supportdesk.outbound.outbox import list_outbox
+    from supportdesk.outbound.outbox import STATES, list_outbox
 
     for s_ in state_ or []:
-        if s_ not in ("queued", "sending", "sent", "failed", "cancelled"):
-            raise BadInput(f"--state is queued, sending, sent, failed or cancelled, not {s_!r}")
+        if s_ not in STATES:
+            raise BadInput(f"--state is one of {', '.join(STATES)}, not {s_!r}")
     desk = desk_of(ctx)
     with desk.db.read() as s:
         rows = _outbox_rows(list_outbox(s, states=list(state_ or []), limit=limit))
@@ -267,6 +271,38 @@ def outbox_cancel(
         for i in ids:
             cancel(s, desk, i)
     console().print(f"Cancelled: {', '.join(map(str, ids))}.")
+
+
+@outbox_app.command("resend")
+def outbox_resend(
+    ctx: typer.Context, ids: list[int] = typer.Argument(..., metavar="ID...")
+) -> None:
+    """Send items in doubt again: you decided the customer did not get them.
+
+    Example: supportdesk outbox resend 12
+    """
+    from supportdesk.outbound.outbox import resend
+
+    desk = desk_of(ctx)
+    with desk.db.write() as s:
+        for i in ids:
+            resend(s, desk, i)
+    console().print(f"Sending again: {', '.join(map(str, ids))}.")
+
+
+@outbox_app.command("drop")
+def outbox_drop(ctx: typer.Context, ids: list[int] = typer.Argument(..., metavar="ID...")) -> None:
+    """Leave items in doubt unsent: you decided the customer got them (or they are moot).
+
+    Example: supportdesk outbox drop 12
+    """
+    from supportdesk.outbound.outbox import drop
+
+    desk = desk_of(ctx)
+    with desk.db.write() as s:
+        for i in ids:
+            drop(s, desk, i)
+    console().print(f"Dropped: {', '.join(map(str, ids))}.")
 
 
 def register(app: typer.Typer) -> None:

@@ -184,6 +184,8 @@ def _print_ticket(doc: dict[str, Any]) -> None:
         if m.get("delivery"):
             d = m["delivery"]
             line += f" · {d['status']}" + (f" ({d['error']})" if d.get("error") else "")
+            if d["status"] == "in_doubt":
+                line += f" · decide: outbox resend {d['outbox_id']} / outbox drop {d['outbox_id']}"
         con.print(
             Text(inert(line, one_line=True), style="bold" if m["direction"] != "note" else "yellow")
         )

@@ -74,7 +74,12 @@ class ServerConfig(Secret):
     password_env: str | None = None
     password_cmd: str | None = None
     folders: list[str] = Field(default_factory=lambda: ["INBOX"])
-    timeout: float = 30
+    timeout: float = Field(default=30, gt=0)  # seconds to wait for each answer (data)
+    # seconds to open the connection (and get the greeting); unset: the timeout, at most 10 s
+    connect_timeout: float | None = Field(default=None, gt=0)
+
+    def connect_seconds(self) -> float:
+        return self.connect_timeout or min(self.timeout, 10.0)
 
     def password(self) -> str | None:
         return self._resolve(self.password_env, self.password_cmd, f"password of {self.host}")
@@ -102,6 +107,10 @@ class ChannelConfigBase(Secret):
     acknowledge: bool = True  # send the automatic acknowledgement on a new ticket
     greeting: str | None = None  # answer to a conversation's opening (Telegram /start)
     hours: HoursConfig | None = None  # this channel's business hours; absent = the desk's
+    # a reply whose send may have happened before a crash: "ask" an agent (outbox resend/drop),
+    # or "resend" at once. Unset: resend where a resend cannot deliver twice (the channel's
+    # Capabilities.idempotent_send: e-mail's Message-ID), ask everywhere else.
+    in_doubt: Literal["ask", "resend"] | None = None
 
     @field_validator("name")
     @classmethod

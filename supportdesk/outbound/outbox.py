@@ -1,4 +1,11 @@
-"""The durable outbox: every reply is a row here before anything is sent."""
+"""The durable outbox: every reply is a row here before anything is sent.
+
+States: ``queued`` -> ``sending`` (claimed by the runner holding the lease epoch in
+``claim_epoch``) -> ``sent``; or ``failed`` (permanent refusal, or out of attempts), ``cancelled``
+(an agent stopped it before it went out), ``in_doubt`` (the send may have happened before a
+crash and the channel has no idempotency key: never resent silently; an agent resends or drops
+it), ``dropped`` (an agent decided not to resend an in-doubt item).
+"""
 
 from __future__ import annotations
 
@@ -255,6 +262,8 @@ def _change_state(
         raise Conflict(f"outbox item {outbox_id} {refusals[row.state]}")
     before = row.state
     row.state = state
+    row.claim_epoch = None
+    row.in_flight_at = None
     if state == "queued":
         row.next_attempt_at = utcnow()
     session.add(row)
@@ -270,6 +279,13 @@ def _change_state(
     return row
 
 
+STATES = ("queued", "sending", "sent", "failed", "cancelled", "in_doubt", "dropped")
+_IN_DOUBT = (
+    "is in doubt (it may have arrived): send it again with `outbox resend` or leave it with "
+    "`outbox drop`"
+)
+
+
 def retry(session: Session, desk: Desk, outbox_id: int) -> Outbox:
     """Queue a failed (or cancelled) item again; never one that was sent."""
     return _change_state(
@@ -281,6 +297,8 @@ def retry(session: Session, desk: Desk, outbox_id: int) -> Outbox:
         {
             "sent": "was already sent; it will not be sent twice",
             "sending": "is being sent right now",
+            "in_doubt": _IN_DOUBT,
+            "dropped": "was dropped after a send that may have arrived; use `outbox resend`",
         },
     )
 
@@ -296,7 +314,46 @@ def cancel(session: Session, desk: Desk, outbox_id: int) -> Outbox:
         {
             "sent": "was already sent and cannot be cancelled",
             "sending": "is being sent right now; try again in a moment",
+            "in_doubt": _IN_DOUBT,
+            "dropped": "was dropped already",
         },
+    )
+
+
+_NOT_IN_DOUBT = {
+    "sent": "was sent; it will not be sent twice",
+    "sending": "is being sent right now",
+    "queued": "is queued and will be sent; it is not in doubt",
+    "failed": "failed and is not in doubt; use `outbox retry`",
+    "cancelled": "was cancelled and is not in doubt; use `outbox retry`",
+}
+
+
+def resend(session: Session, desk: Desk, outbox_id: int) -> Outbox:
+    """An agent decided that an in-doubt (or dropped) item did not arrive: send it again."""
+    return _change_state(session, desk, outbox_id, "queued", "outbox_resend", _NOT_IN_DOUBT)
+
+
+def drop(session: Session, desk: Desk, outbox_id: int) -> Outbox:
+    """An agent decided not to send an in-doubt item again (it arrived, or is moot)."""
+    return _change_state(
+        session,
+        desk,
+        outbox_id,
+        "dropped",
+        "outbox_drop",
+        {**_NOT_IN_DOUBT, "dropped": "was dropped already"},
+    )
+
+
+def in_doubt_of(session: Session, ticket_id: int) -> list[Outbox]:
+    """A ticket's outbox items in doubt (shown on the ticket until an agent decides)."""
+    return list(
+        session.exec(
+            select(Outbox)
+            .where(Outbox.ticket_id == ticket_id, Outbox.state == "in_doubt")
+            .order_by(col(Outbox.id))
+        ).all()
     )
 
 

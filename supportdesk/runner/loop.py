@@ -6,10 +6,15 @@ Telegram long polling, the outbox and the SLA/snooze timers, each in its own thr
 holder of the desk's runner lease works; a second runner waits and takes over within seconds
 when the first one dies.
 
-Exactly once: a batch of inbound messages is committed together with its cursor (IMAP UID,
-Telegram offset), and the Telegram offset is confirmed to the server only after that commit.
-An outbox row is claimed before sending and marked sent right after; a crash in between is
-retried with the same Message-ID, which the receiving side (and our own ingest) dedupes.
+Exactly once inbound: a batch of inbound messages is committed together with its cursor (IMAP
+UID, Telegram offset), and the Telegram offset is confirmed to the server only after that commit.
+
+Outbound, under the fenced lease (runner/state.py): each channel's worker claims one row at a
+time under its lease epoch, checks the lease right before the send's point of no return
+(``OutboundMessage.fence``: the end of SMTP DATA, each Bot API request), and commits the
+delivery as soon as the channel confirms it. A crash after the point of no return leaves the
+row in the air: e-mail resends it with the same Message-ID; a channel without an idempotency
+key marks it "in doubt" for an agent (or its ``in_doubt = "resend"`` policy).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from supportdesk.channels.base import (
     ChannelError,
     InboundMessage,
     OutboundMessage,
+    SendAborted,
     SendError,
 )
 from supportdesk.core.config import ConfigError
@@ -92,6 +98,7 @@ def _imap_settings(ch: ChannelConfig) -> Any:
         password=ch.imap.password() or "",
         folders=list(ch.imap.folders),
         timeout=ch.imap.timeout,
+        connect_timeout=ch.imap.connect_seconds(),
     )
 
 
@@ -107,6 +114,7 @@ def _smtp_settings(ch: ChannelConfig) -> Any:
         username=ch.smtp.username,
         password=ch.smtp.password(),
         timeout=ch.smtp.timeout,
+        connect_timeout=ch.smtp.connect_seconds(),
     )
 
 
@@ -119,6 +127,24 @@ def _telegram_settings(ch: ChannelConfig) -> Any:
     return TelegramSettings(
         token=token, api_url=ch.api_url, file_url=ch.file_url, allow_groups=ch.groups
     )
+
+
+class _Wakeups:
+    """One event per channel's delivery worker; ``set()`` wakes them all."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._guard = threading.Lock()
+
+    def for_channel(self, name: str) -> threading.Event:
+        with self._guard:
+            return self._events.setdefault(name, threading.Event())
+
+    def set(self) -> None:
+        with self._guard:
+            events = list(self._events.values())
+        for event in events:
+            event.set()
 
 
 def _cursor_writer(channel: str, key: str, value: Any) -> Callable[[Any], None]:
@@ -144,7 +170,8 @@ class Runner:
         self.holder = holder or runtime.holder_id()
         self.stop_event = threading.Event()
         self.active = threading.Event()
-        self.outbox_wakeup = threading.Event()
+        self.outbox_wakeup = _Wakeups()  # .set() wakes every channel's delivery worker
+        self.epoch = 0  # the runner lease epoch held (a fencing token); 0 = standing by
         self.on_event = on_event or (lambda kind, data: None)
         self._imap_sources: list[Any] = []
         self._lock = threading.Lock()
@@ -322,30 +349,59 @@ class Runner:
         return True
 
     # ---- outbound -----------------------------------------------------------------------
-    def send_outbox(self, *, limit: int = 50) -> PassReport:
+    def idempotent(self) -> dict[str, bool]:
+        """Channels whose resend cannot deliver twice (e-mail keeps its Message-ID)."""
+        from supportdesk.channels.registry import channel_class
+
+        return {
+            c.name: channel_class(c.type).capabilities.idempotent_send
+            for c in self.desk.config.channel
+        }
+
+    def in_doubt_policy(self) -> dict[str, str]:
+        return {c.name: c.in_doubt for c in self.desk.config.channel if c.in_doubt}
+
+    def _resend_in_doubt(self, channel: str) -> bool:
+        return self.idempotent().get(channel, False) or (
+            self.in_doubt_policy().get(channel) == "resend"
+        )
+
+    def reclaim(self) -> int:
+        """Take back rows claimed under an epoch that is no longer live (see runner/state.py)."""
+        n = runtime.reclaim_orphans(
+            self.desk, self.epoch, idempotent=self.idempotent(), policy=self.in_doubt_policy()
+        )
+        if n:
+            log.warning("%d outbox item(s) were left in the air by a runner that stopped", n)
+        return n
+
+    def send_outbox(self, *, limit: int = 50, channels: list[str] | None = None) -> PassReport:
+        """Send up to ``limit`` due rows, one claim at a time (each committed as soon as the
+        channel confirms it). Stops at once when this runner's lease epoch is no longer live."""
         rep = PassReport()
         chans = {c.name: c for c in self.channels()}
-        claimed = runtime.claim_due(self.desk, channels=list(chans), limit=limit)
+        names = [n for n in (channels or list(chans)) if n in chans]
         smtp: dict[str, Any] = {}
-        tg_items = []
+        tg: list[tuple[ChannelConfig, runtime.Claimed]] = []
         try:
-            for item in claimed:
-                ch = chans.get(item.channel)
-                if ch is None:
-                    runtime.mark_failed(
-                        self.desk,
-                        item.outbox_id,
-                        f"channel {item.channel} is not configured",
-                        permanent=True,
-                    )
-                    rep.outbox_failed += 1
-                    continue
+            for _ in range(limit):
+                if not self.epoch or self.stop_event.is_set():
+                    break
+                try:
+                    claimed = runtime.claim_due(self.desk, epoch=self.epoch, channels=names)
+                except runtime.LeaseLost:
+                    log.warning("runner lease lost; not sending")
+                    break
+                if not claimed:
+                    break
+                item = claimed[0]
+                ch = chans[item.channel]
                 if ch.type == "telegram":
-                    tg_items.append((ch, item))
-                    continue
-                self._send_email(ch, item, smtp, rep)
-            if tg_items:
-                asyncio.run(self._send_telegram_all(tg_items, rep))
+                    tg.append((ch, item))
+                    asyncio.run(self._send_telegram_all(tg, rep))
+                    tg.clear()
+                else:
+                    self._send_email(ch, item, smtp, rep)
         finally:
             for sender in smtp.values():
                 try:
@@ -353,6 +409,33 @@ class Runner:
                 except Exception:
                     pass
         return rep
+
+    def _fence(self, item: runtime.Claimed) -> Callable[[], None]:
+        """Right before a send's point of no return: this runner must still hold the claim's
+        epoch (by its own clock, then in the database, where the row is marked in flight)."""
+
+        def fence() -> None:
+            if not runtime.lease_valid(self.desk, item.epoch, holder=self.holder):
+                raise SendAborted("this runner's lease ran out; the live runner sends it")
+            try:
+                runtime.mark_in_flight(self.desk, item.outbox_id, item.epoch)
+            except runtime.LeaseLost as exc:
+                raise SendAborted(f"this runner lost the lease ({exc})") from None
+            except Exception as exc:  # the database is unreachable: do not send blind
+                raise SendAborted(f"the send could not be recorded first: {exc}") from None
+            if not runtime.lease_valid(self.desk, item.epoch, holder=self.holder):
+                raise SendAborted("this runner's lease ran out; the live runner sends it")
+
+        return fence
+
+    def _sent(self, item: runtime.Claimed, external_ids: list[str], rep: PassReport) -> None:
+        try:
+            runtime.mark_sent(self.desk, item.outbox_id, external_ids, epoch=item.epoch)
+        except runtime.LeaseLost:
+            log.warning("outbox %s was sent but this runner lost the lease first", item.outbox_id)
+            return
+        rep.outbox_sent += 1
+        self.on_event("delivered", {"outbox_id": item.outbox_id, "ticket_id": item.ticket_id})
 
     def _outbound(self, item: runtime.Claimed, kind: Any) -> OutboundMessage:
         atts = []
@@ -381,6 +464,7 @@ class Runner:
             attachments=atts,
             auto=item.auto,
             extra=extra,
+            fence=self._fence(item),
         )
 
     def _send_email(
@@ -399,14 +483,12 @@ class Runner:
                 out, from_addr, ch.display_name or self.desk.config.desk.name
             )
         except SendError as exc:
-            self._failed(item, str(exc), exc.permanent, exc.retry_after, None, rep)
+            self._failed(item, exc, None, rep)
             return
         except (ChannelError, ConfigError) as exc:
-            self._failed(item, str(exc), False, None, None, rep)
+            self._failed(item, SendError(str(exc)), None, rep)
             return
-        runtime.mark_sent(self.desk, item.outbox_id, result.external_ids or [item.message_id])
-        rep.outbox_sent += 1
-        self.on_event("delivered", {"outbox_id": item.outbox_id, "ticket_id": item.ticket_id})
+        self._sent(item, result.external_ids or [item.message_id], rep)
 
     async def _send_telegram_all(
         self, items: list[tuple[ChannelConfig, runtime.Claimed]], rep: PassReport
@@ -422,23 +504,12 @@ class Runner:
                         await conns[ch.name].start()
                     result = await conns[ch.name].send(self._outbound(item, "telegram"))
                 except SendError as exc:
-                    self._failed(
-                        item,
-                        str(exc),
-                        exc.permanent,
-                        exc.retry_after,
-                        (item.sent_parts + getattr(exc, "sent_parts", 0)) or None,
-                        rep,
-                    )
+                    self._failed(item, exc, getattr(exc, "sent_parts", 0) or None, rep)
                     continue
                 except (ChannelError, ConfigError) as exc:
-                    self._failed(item, str(exc), False, None, None, rep)
+                    self._failed(item, SendError(str(exc)), None, rep)
                     continue
-                runtime.mark_sent(self.desk, item.outbox_id, result.external_ids)
-                rep.outbox_sent += 1
-                self.on_event(
-                    "delivered", {"outbox_id": item.outbox_id, "ticket_id": item.ticket_id}
-                )
+                self._sent(item, result.external_ids, rep)
         finally:
             for c in conns.values():
                 try:
@@ -449,25 +520,33 @@ class Runner:
     def _failed(
         self,
         item: runtime.Claimed,
-        error: str,
-        permanent: bool,
-        retry_after: float | None,
+        exc: SendError,
         sent_parts: int | None,
         rep: PassReport,
     ) -> None:
-        state = runtime.mark_failed(
-            self.desk,
-            item.outbox_id,
-            error,
-            permanent=permanent,
-            retry_after=retry_after,
-            sent_parts=sent_parts,
-        )
+        if isinstance(exc, SendAborted):
+            log.warning("outbox %s not sent: %s", item.outbox_id, exc)
+            return
+        try:
+            state = runtime.mark_failed(
+                self.desk,
+                item.outbox_id,
+                str(exc),
+                epoch=item.epoch,
+                permanent=exc.permanent,
+                retry_after=exc.retry_after,
+                sent_parts=sent_parts,
+                maybe_delivered=exc.maybe_delivered,
+                resend_in_doubt=self._resend_in_doubt(item.channel),
+            )
+        except runtime.LeaseLost:
+            log.warning("outbox %s: %s (this runner lost the lease meanwhile)", item.outbox_id, exc)
+            return
         if state == "failed":
             rep.outbox_failed += 1
         else:
             rep.outbox_retrying += 1
-        log.warning("outbox %s: %s", item.outbox_id, error)
+        log.warning("outbox %s: %s", item.outbox_id, exc)
 
     # ---- timers -------------------------------------------------------------------------
     def tick(self) -> None:
@@ -496,7 +575,8 @@ class Runner:
         """One pass under the runner lease (refused while another runner is active)."""
         from supportdesk.desk.desk import Conflict
 
-        if not runtime.acquire_lease(self.desk, holder=self.holder):
+        self.epoch = runtime.acquire_lease(self.desk, holder=self.holder)
+        if not self.epoch:
             with self.desk.db.read() as s:
                 from supportdesk.store.models import Lease
 
@@ -506,10 +586,11 @@ class Runner:
                 f"a runner is already active ({who}); it fetches and sends for this desk"
             )
         try:
-            runtime.reclaim_orphans(self.desk)
+            self.reclaim()
             return self._pass(telegram_timeout)
         finally:
             runtime.release_lease(self.desk, holder=self.holder)
+            self.epoch = 0
 
     def _pass(self, telegram_timeout: float) -> PassReport:
         rep = PassReport()
@@ -561,7 +642,7 @@ class Runner:
             await conn.close()
 
     # ---- continuous ---------------------------------------------------------------------
-    def run_forever(self, *, lease_poll: float = 1.0) -> None:
+    def run_forever(self, *, lease_poll: float = runtime.HEARTBEAT) -> None:
         threads = [
             threading.Thread(target=self._lease_loop, args=(lease_poll,), name="lease", daemon=True)
         ]
@@ -585,7 +666,14 @@ class Runner:
                         daemon=True,
                     )
                 )
-        threads.append(threading.Thread(target=self._outbox_loop, name="outbox", daemon=True))
+        for (
+            ch
+        ) in self.channels():  # one delivery worker per channel: a hung peer stalls only its own
+            threads.append(
+                threading.Thread(
+                    target=self._outbox_loop, args=(ch.name,), name=f"outbox:{ch.name}", daemon=True
+                )
+            )
         threads.append(threading.Thread(target=self._timer_loop, name="timers", daemon=True))
         for t in threads:
             t.start()
@@ -612,21 +700,24 @@ class Runner:
     def _lease_loop(self, every: float) -> None:
         while not self.stop_event.is_set():
             try:
-                got = runtime.acquire_lease(self.desk, holder=self.holder)
+                epoch = runtime.acquire_lease(self.desk, holder=self.holder)
             except Exception as exc:
                 log.warning("lease: %s", exc)
-                got = False
-            if got and not self.active.is_set():
-                log.info("runner active (%s)", self.holder)
-                n = runtime.reclaim_orphans(self.desk)
-                if n:
-                    log.warning(
-                        "%d outbox item(s) were interrupted while sending; sending again", n
-                    )
+                epoch = 0
+            if epoch and epoch != self.epoch:
+                if self.active.is_set():
+                    log.warning("runner lease lost and taken again (epoch %d)", epoch)
+                log.info("runner active (%s, epoch %d)", self.holder, epoch)
+                self.epoch = epoch
+                try:
+                    self.reclaim()
+                except Exception:
+                    log.exception("reclaiming the outbox")
                 self.active.set()
                 self.outbox_wakeup.set()
-            elif not got and self.active.is_set():
+            elif not epoch and self.active.is_set():
                 log.warning("runner lease lost; standing by")
+                self.epoch = 0
                 self.active.clear()
             self.stop_event.wait(every)
 
@@ -711,14 +802,15 @@ class Runner:
                     except Exception:
                         pass
 
-    def _outbox_loop(self) -> None:
+    def _outbox_loop(self, channel: str) -> None:
+        wakeup = self.outbox_wakeup.for_channel(channel)
         while self._wait_active():
             try:
-                self.send_outbox()
+                self.send_outbox(channels=[channel])
             except Exception:
                 log.exception("outbox loop")
-            self.outbox_wakeup.wait(1.0)
-            self.outbox_wakeup.clear()
+            wakeup.wait(1.0)
+            wakeup.clear()
 
     def _timer_loop(self) -> None:
         while self._wait_active():
@@ -735,6 +827,8 @@ def run_desk(
     """`supportdesk run`: until SIGTERM/SIGINT."""
     import signal
 
+    # a frozen runner inside a transaction must not hold the desk's write lock for long
+    desk.db.bound_idle_transactions(runtime.IDLE_IN_TRANSACTION)
     runner = Runner(desk, channels=channels)
 
     def _stop(_sig: int, _frm: Any) -> None:

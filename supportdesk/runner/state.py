@@ -1,23 +1,33 @@
 """What the runner keeps in the database: the lease, channel health, cursors, outbox claims.
 
-The runner lease (one active runner per desk, whoever starts it):
+The runner lease (one active runner per desk, whoever starts it) is a ``lease`` row on both
+backends, fenced by an epoch:
 
-* SQLite: a ``lease`` row with a heartbeat. The holder renews it every second; a standby takes it
-  over when it expires (``LEASE_TTL``) or at once when the holder ran on this host and its
-  process is gone.
-* PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a dedicated
-  connection for as long as the runner is active. When the holder dies, its connection closes,
-  the server releases the lock and a standby takes over on its next try, on any host. The
-  ``lease`` row is still written (holder, heartbeat) so ``status`` can say who is active.
+* The holder renews the row every ``HEARTBEAT`` (1 s); it expires ``LEASE_TTL`` (10 s) after the
+  last renewal. A standby takes it over once it expired, or at once when the holder ran on this
+  host and its process is gone. Nothing relies on a connection staying open: a frozen or
+  partitioned holder keeps its TCP connections and PostgreSQL session (FACTS.md) but stops
+  renewing, so a standby replaces it within ``TAKEOVER_BOUND`` (TTL + one standby poll = 11 s)
+  on SQLite and PostgreSQL alike. On PostgreSQL the times are the server's clock (``now()``), so
+  runners on several hosts agree on them.
+* Every change of holder adds one to ``lease.epoch``, the fencing token. A claim on an outbox
+  row records the claimer's epoch; marking it sent or failed is a conditional update on that
+  epoch still being the live one, so a runner that lost its lease cannot mark anything. Right
+  before a send's point of no return the runner checks that its lease is still valid by its own
+  monotonic clock (a frozen process's clock keeps running) and records ``in_flight_at``.
+* A claimed row is taken back only when its claim's epoch is no longer the live one: if it never
+  got in flight it is queued again; if it did, e-mail (the same Message-ID) is sent again and a
+  channel without an idempotency key leaves it "in doubt" for an agent (or the channel's
+  ``in_doubt = "resend"`` policy) to decide.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +43,7 @@ from supportdesk.store.models import (
     AttachmentRow,
     ChannelState,
     Cursor,
+    Customer,
     Lease,
     Message,
     Outbox,
@@ -41,11 +52,38 @@ from supportdesk.store.models import (
 )
 
 LEASE_TTL = timedelta(seconds=10)
-SENDING_LEASE = timedelta(seconds=120)
+HEARTBEAT = 1.0  # seconds between renewals (and between a standby's tries)
+TAKEOVER_BOUND = LEASE_TTL.total_seconds() + HEARTBEAT  # a frozen holder is replaced within this
+# a send needs at least this much of the lease left (by the local monotonic clock): covers the
+# clock skew between this host and the database server, and the time a send takes to commit
+SEND_MARGIN = 2.0
+# PostgreSQL ends a runner's session idle inside a transaction for this long (a frozen runner
+# would hold the write lock, and so every writer, until it resumed)
+IDLE_IN_TRANSACTION = 4.0
+SENDING_LEASE = timedelta(seconds=120)  # unused since the fenced lease; kept for old callers
+
+
+class LeaseLost(Exception):
+    """This runner's lease epoch is no longer the live one: it must not send or mark anything."""
 
 
 def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# (database url, lease name, holder) -> (epoch held, monotonic time the lease is valid until)
+_held: dict[tuple[str, str, str], tuple[int, float]] = {}
+_held_guard = threading.Lock()
+
+
+def _db_now(s: Session, desk: Desk) -> datetime:
+    """The database's clock on PostgreSQL (shared by every host), this host's on SQLite."""
+    if desk.db.dialect == "postgresql":
+        value = s.exec(sa.select(sa.func.now())).one()  # type: ignore[call-overload]
+        got = value[0] if isinstance(value, tuple | sa.Row) else value
+        assert isinstance(got, datetime)
+        return got
+    return utcnow()
 
 
 def acquire_lease(
@@ -55,118 +93,74 @@ def acquire_lease(
     holder: str | None = None,
     ttl: timedelta = LEASE_TTL,
     now: datetime | None = None,
-) -> bool:
-    """Take or renew the named lease; False while someone else holds a live one."""
+) -> int:
+    """Take or renew the named lease. Returns the epoch held (a fencing token, >= 1), or 0 while
+    someone else holds a live one (and then this holder holds nothing any more)."""
     holder = holder or holder_id()
-    now = now or utcnow()
-    if desk.db.dialect == "postgresql":
-        if not _pg_lock(desk, name, holder):
-            return False
-        _write_lease_row(desk, name, holder, now, ttl)
-        return True
+    key = (desk.db.url, name, holder)
+    started = time.monotonic()
     with desk.db.write() as s:
+        at = now or _db_now(s, desk)
         lease = s.get(Lease, name)
         if lease is None:
-            lease = Lease(name=name)
-        elif (
-            lease.holder != holder
-            and lease.expires_at is not None
-            and lease.expires_at > now
-            and not _dead_local_holder(lease)
-        ):
-            return False
+            lease = Lease(name=name, epoch=0)
+        with _held_guard:
+            mine = _held.get(key)
+        renewing = mine is not None and lease.holder == holder and lease.epoch == mine[0]
+        if not renewing:
+            live = (
+                lease.holder
+                and lease.holder != holder
+                and lease.expires_at is not None
+                and lease.expires_at > at
+                and not _dead_local_holder(lease)
+            )
+            if live:
+                with _held_guard:
+                    _held.pop(key, None)
+                return 0
+            lease.epoch = (lease.epoch or 0) + 1
         lease.holder = holder
         lease.pid = os.getpid()
         lease.host = socket.gethostname()
-        lease.heartbeat_at = now
-        lease.expires_at = now + ttl
+        lease.heartbeat_at = at
+        lease.expires_at = at + ttl
         s.add(lease)
-    return True
+        epoch = lease.epoch
+    with _held_guard:
+        _held[key] = (epoch, started + ttl.total_seconds())
+    return epoch
 
 
-def _write_lease_row(desk: Desk, name: str, holder: str, now: datetime, ttl: timedelta) -> None:
-    with desk.db.write() as s:
-        lease = s.get(Lease, name) or Lease(name=name)
-        lease.holder = holder
-        lease.pid = os.getpid()
-        lease.host = socket.gethostname()
-        lease.heartbeat_at = now
-        lease.expires_at = now + ttl
-        s.add(lease)
+def lease_valid(
+    desk: Desk,
+    epoch: int,
+    *,
+    name: str = "runner",
+    holder: str | None = None,
+    margin: float = SEND_MARGIN,
+) -> bool:
+    """Whether this process still holds ``epoch`` with ``margin`` seconds to spare, by the local
+    monotonic clock (no database round trip: safe to call right before a point of no return)."""
+    key = (desk.db.url, name, holder or holder_id())
+    with _held_guard:
+        mine = _held.get(key)
+    return mine is not None and mine[0] == epoch and time.monotonic() + margin < mine[1]
 
 
-# ---- PostgreSQL: advisory locks on dedicated connections ------------------------------------
-
-_pg_held: dict[tuple[str, str, str], tuple[sa.Engine, sa.Connection]] = {}
-_pg_guard = threading.Lock()
-
-
-def lease_lock_key(name: str) -> int:
-    """A stable signed 64-bit advisory-lock key for the lease ``name``."""
-    digest = hashlib.sha256(f"supportdesk-lease:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+def live_epoch(s: Session, desk: Desk, name: str = "runner") -> int:
+    """The epoch of the live lease, or 0 when none is live."""
+    lease = s.get(Lease, name)
+    if lease is None or not lease.holder or lease.expires_at is None:
+        return 0
+    if lease.expires_at <= _db_now(s, desk):
+        return 0
+    return lease.epoch
 
 
-def _pg_lock(desk: Desk, name: str, holder: str) -> bool:
-    """Hold (or keep holding) the lease's advisory lock; False while another session holds it."""
-    key = (desk.db.url, name, holder)
-    with _pg_guard:
-        held = _pg_held.get(key)
-        if held is not None:
-            try:  # still connected means still holding: the server drops the lock only with us
-                held[1].exec_driver_sql("SELECT 1")
-                return True
-            except sa.exc.DBAPIError:
-                _pg_drop(key)
-        engine = sa.create_engine(
-            desk.db.url,
-            poolclass=sa.pool.NullPool,
-            isolation_level="AUTOCOMMIT",
-            # notice a dead peer within seconds rather than the system's two hours
-            connect_args={
-                "keepalives": 1,
-                "keepalives_idle": 5,
-                "keepalives_interval": 2,
-                "keepalives_count": 3,
-            },
-        )
-        conn = engine.connect()
-        try:
-            got = conn.execute(
-                sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": lease_lock_key(name)}
-            ).scalar()
-        except BaseException:
-            conn.close()
-            engine.dispose()
-            raise
-        if not got:
-            conn.close()
-            engine.dispose()
-            return False
-        _pg_held[key] = (engine, conn)
-        return True
-
-
-def _pg_drop(key: tuple[str, str, str]) -> None:
-    engine, conn = _pg_held.pop(key)
-    try:
-        conn.close()
-    except Exception:
-        pass
-    engine.dispose()
-
-
-def _pg_unlock(desk: Desk, name: str, holder: str) -> None:
-    key = (desk.db.url, name, holder)
-    with _pg_guard:
-        held = _pg_held.get(key)
-        if held is None:
-            return
-        try:
-            held[1].execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": lease_lock_key(name)})
-        except sa.exc.DBAPIError:
-            pass
-        _pg_drop(key)
+def _require_epoch(s: Session, desk: Desk, epoch: int) -> None:
+    if not epoch or live_epoch(s, desk) != epoch:
+        raise LeaseLost(f"runner lease epoch {epoch} is no longer the live one")
 
 
 def _dead_local_holder(lease: Lease) -> bool:
@@ -187,13 +181,17 @@ def _dead_local_holder(lease: Lease) -> bool:
 
 
 def release_lease(desk: Desk, name: str = "runner", *, holder: str | None = None) -> None:
+    """Give the lease up (a standby takes it at once); only the epoch this process holds."""
     holder = holder or holder_id()
-    if desk.db.dialect == "postgresql":
-        _pg_unlock(desk, name, holder)
+    key = (desk.db.url, name, holder)
+    with _held_guard:
+        mine = _held.pop(key, None)
+    if mine is None:
+        return
     with desk.db.write() as s:
         lease = s.get(Lease, name)
-        if lease is not None and lease.holder == holder:
-            lease.expires_at = utcnow()
+        if lease is not None and lease.holder == holder and lease.epoch == mine[0]:
+            lease.expires_at = _db_now(s, desk)
             s.add(lease)
 
 
@@ -238,22 +236,83 @@ def record_error(desk: Desk, channel: str, error: str) -> timedelta:
     return wait
 
 
-def reclaim_orphans(desk: Desk) -> int:
-    """Rows left 'sending' by a runner that died: queue them again (same Message-ID).
+IN_DOUBT_ERROR = (
+    "the runner stopped while sending this: it may or may not have arrived; "
+    "resend it (outbox resend) or drop it (outbox drop)"
+)
 
-    Only the lease holder sends, so when a runner becomes active every 'sending' row belongs
-    to a dead one.
+
+def reclaim_orphans(
+    desk: Desk,
+    epoch: int = 0,
+    *,
+    idempotent: dict[str, bool] | None = None,
+    policy: dict[str, str] | None = None,
+) -> int:
+    """Take back rows claimed under an epoch that is no longer live (a runner that died, froze or
+    lost its lease). A row that never got in flight is queued again. One that did may have been
+    delivered: a channel whose resend cannot deliver twice (``idempotent[channel]``: e-mail's
+    Message-ID) or whose policy is ``"resend"`` sends it again; any other becomes "in doubt" and
+    waits for an agent. Returns how many rows were taken back.
+
+    ``epoch``: the caller's live epoch (rows claimed under it are its own and left alone); 0 =
+    whatever epoch is live now.
     """
-    now = utcnow()
+    idempotent = idempotent or {}
+    policy = policy or {}
+    taken = 0
     with desk.db.write() as s:
+        live = epoch or live_epoch(s, desk)
         rows = s.exec(select(Outbox).where(Outbox.state == "sending")).all()
+        now = utcnow()
         for row in rows:
-            row.state = "queued"
-            row.next_attempt_at = now
+            if row.claim_epoch is not None and live and row.claim_epoch == live:
+                continue  # the live runner's own claim
+            taken += 1
+            resend = idempotent.get(row.channel, row.kind == "email") or (
+                policy.get(row.channel) == "resend"
+            )
+            before_epoch = row.claim_epoch
+            row.claim_epoch = None
             row.lease_until = None
-            row.last_error = "interrupted while sending; sending again with the same id"
+            if row.in_flight_at is None:
+                row.state = "queued"
+                row.next_attempt_at = now
+                row.attempts = max(row.attempts - 1, 0)  # the attempt never reached the peer
+                row.last_error = "interrupted before sending; queued again"
+            elif resend:
+                row.state = "queued"
+                row.next_attempt_at = now
+                row.last_error = (
+                    "interrupted while sending; sending again with the same id"
+                    if idempotent.get(row.channel, row.kind == "email")
+                    else "interrupted while sending; sent again by the channel's in_doubt policy"
+                )
+                events.record(
+                    s,
+                    "delivery_resent_in_doubt",
+                    agent="system",
+                    ticket_id=row.ticket_id,
+                    message_id=row.message_id,
+                    outbox_id=row.id,
+                    epoch=before_epoch,
+                )
+            else:
+                row.state = "in_doubt"
+                row.next_attempt_at = None
+                row.last_error = IN_DOUBT_ERROR
+                events.record(
+                    s,
+                    "delivery_in_doubt",
+                    agent="system",
+                    ticket_id=row.ticket_id,
+                    message_id=row.message_id,
+                    outbox_id=row.id,
+                    epoch=before_epoch,
+                )
+            row.in_flight_at = None
             s.add(row)
-        return len(rows)
+    return taken
 
 
 @dataclass
@@ -274,26 +333,29 @@ class Claimed:
     payload: dict[str, Any]
     attachments: list[tuple[str, str, str]] = field(default_factory=list)  # filename, path, type
     to_name: str = ""
+    epoch: int = 0
 
 
 def claim_due(
-    desk: Desk, *, channels: list[str] | None = None, limit: int = 20, now: datetime | None = None
+    desk: Desk,
+    *,
+    epoch: int,
+    channels: list[str] | None = None,
+    limit: int = 1,
+    now: datetime | None = None,
 ) -> list[Claimed]:
-    """Claim due outbox rows (queued, or 'sending' whose claim expired after a crash)."""
-    now = now or utcnow()
+    """Claim due queued rows for the runner holding ``epoch`` (checked in the same transaction:
+    LeaseLost when it is no longer live). Claim one row at a time, right before sending it, so a
+    crash leaves at most one row per channel worker in the air."""
     out: list[Claimed] = []
     with desk.db.write() as s:
+        _require_epoch(s, desk, epoch)
+        now = now or utcnow()
         q = (
             select(Outbox)
             .where(
-                (
-                    (col(Outbox.state) == "queued")
-                    & (
-                        (col(Outbox.next_attempt_at).is_(None))
-                        | (col(Outbox.next_attempt_at) <= now)
-                    )
-                )
-                | ((col(Outbox.state) == "sending") & (col(Outbox.lease_until) < now))
+                (col(Outbox.state) == "queued")
+                & ((col(Outbox.next_attempt_at).is_(None)) | (col(Outbox.next_attempt_at) <= now))
             )
             .order_by(col(Outbox.id))
             .limit(limit)
@@ -302,7 +364,9 @@ def claim_due(
             q = q.where(col(Outbox.channel).in_(channels))
         for row in s.exec(q).all():
             row.state = "sending"
-            row.lease_until = now + SENDING_LEASE
+            row.claim_epoch = epoch
+            row.in_flight_at = None
+            row.lease_until = None
             row.attempts += 1
             s.add(row)
             payload = json.loads(row.payload or "{}")
@@ -319,8 +383,6 @@ def claim_due(
             if row.ticket_id:
                 t = s.get(Ticket, row.ticket_id)
                 if t is not None:
-                    from supportdesk.store.models import Customer
-
                     c = s.get(Customer, t.customer_id)
                     to_name = c.name if c else ""
             out.append(
@@ -341,23 +403,48 @@ def claim_due(
                     payload=payload,
                     attachments=atts,
                     to_name=to_name,
+                    epoch=epoch,
                 )
             )
     return out
 
 
-def mark_sent(
-    desk: Desk, outbox_id: int, external_ids: list[str], *, at: datetime | None = None
-) -> None:
-    """The channel accepted the item; its reply becomes the first response if it is one."""
+def _own_claim(s: Session, desk: Desk, outbox_id: int, epoch: int) -> Outbox:
+    """The row, if it is still claimed under ``epoch`` and that epoch is live; else LeaseLost."""
+    _require_epoch(s, desk, epoch)
+    row = s.get(Outbox, outbox_id)
+    if row is None or row.state != "sending" or row.claim_epoch != epoch:
+        raise LeaseLost(f"outbox item {outbox_id} is no longer claimed by epoch {epoch}")
+    return row
+
+
+def mark_in_flight(desk: Desk, outbox_id: int, epoch: int) -> None:
+    """Record that the send is about to pass its point of no return (LeaseLost: do not send)."""
     with desk.db.write() as s:
-        row = s.get(Outbox, outbox_id)
-        if row is None:
-            return
+        row = _own_claim(s, desk, outbox_id, epoch)
+        if row.in_flight_at is None:
+            row.in_flight_at = utcnow()
+            s.add(row)
+
+
+def mark_sent(
+    desk: Desk,
+    outbox_id: int,
+    external_ids: list[str],
+    *,
+    epoch: int,
+    at: datetime | None = None,
+) -> None:
+    """The channel confirmed the delivery: commit it at once (LeaseLost if the claim is gone).
+    An agent's reply becomes the ticket's first response if it is the first delivered."""
+    with desk.db.write() as s:
+        row = _own_claim(s, desk, outbox_id, epoch)
         row.state = "sent"
         row.sent_at = at or utcnow()
         row.last_error = ""
         row.lease_until = None
+        row.claim_epoch = None
+        row.in_flight_at = None
         if external_ids and not row.external_message_id:
             row.external_message_id = external_ids[0]
         s.add(row)
@@ -389,12 +476,11 @@ def _first_response(s: Session, ticket_id: int | None, at: datetime) -> None:
     s.add(t)
 
 
-def mark_progress(desk: Desk, outbox_id: int, sent_parts: int) -> None:
+def mark_progress(desk: Desk, outbox_id: int, sent_parts: int, *, epoch: int) -> None:
     with desk.db.write() as s:
-        row = s.get(Outbox, outbox_id)
-        if row is not None:
-            row.sent_parts = max(row.sent_parts, sent_parts)
-            s.add(row)
+        row = _own_claim(s, desk, outbox_id, epoch)
+        row.sent_parts = max(row.sent_parts, sent_parts)
+        s.add(row)
 
 
 def mark_failed(
@@ -402,17 +488,44 @@ def mark_failed(
     outbox_id: int,
     error: str,
     *,
+    epoch: int,
     permanent: bool = False,
     retry_after: float | None = None,
     sent_parts: int | None = None,
+    maybe_delivered: bool = False,
+    resend_in_doubt: bool = False,
 ) -> str:
-    """Record a failed attempt; returns the new state (queued for a retry, or failed)."""
+    """Record a failed attempt; returns the new state (queued for a retry, failed, in_doubt).
+
+    ``maybe_delivered``: the send failed after its point of no return without an answer, so the
+    peer may have it: unless ``resend_in_doubt`` (an idempotent channel, or the channel's
+    ``in_doubt = "resend"``) the row becomes "in doubt" for an agent to decide. LeaseLost if
+    the claim is no longer this epoch's."""
     with desk.db.write() as s:
-        row = s.get(Outbox, outbox_id)
-        if row is None:
-            return "gone"
+        row = _own_claim(s, desk, outbox_id, epoch)
+        if maybe_delivered and row.in_flight_at is not None and not resend_in_doubt:
+            row.state = "in_doubt"
+            row.claim_epoch = None
+            row.in_flight_at = None
+            row.next_attempt_at = None
+            row.last_error = f"{error[:300]} It may or may not have arrived: resend or drop it."
+            if sent_parts is not None:
+                row.sent_parts = max(row.sent_parts, sent_parts)
+            s.add(row)
+            events.record(
+                s,
+                "delivery_in_doubt",
+                agent="system",
+                ticket_id=row.ticket_id,
+                message_id=row.message_id,
+                outbox_id=row.id,
+                error=error[:300],
+            )
+            return row.state
         row.last_error = error[:500]
         row.lease_until = None
+        row.claim_epoch = None
+        row.in_flight_at = None
         if sent_parts is not None:
             row.sent_parts = max(row.sent_parts, sent_parts)
         if permanent or row.attempts >= MAX_ATTEMPTS:

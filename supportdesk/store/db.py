@@ -135,6 +135,23 @@ class Database:
                     raise denied from None
                 raise
 
+    def bound_idle_transactions(self, seconds: float) -> None:
+        """PostgreSQL: the server ends any session of this process that sits idle inside a
+        transaction for longer than ``seconds``. A frozen process (SIGSTOP, a stalled VM) keeps
+        its session and would otherwise hold the write lock, and with it every other writer,
+        for as long as it is frozen. No effect on SQLite, whose locks a frozen process keeps."""
+        if self.dialect != "postgresql":
+            return
+        ms = max(int(seconds * 1000), 1)
+
+        def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+            dbapi_conn.execute(f"SET idle_in_transaction_session_timeout = {ms}")
+            dbapi_conn.commit()
+
+        for engine in {self.write_engine, self.read_engine}:
+            event.listen(engine, "connect", _on_connect)
+            engine.dispose()  # connections made before this get the setting too
+
     def analyze(self) -> None:
         """Refresh the planner's statistics after bulk writes (lets SQLite pick the queue index)."""
         with self.write_engine.connect() as conn:

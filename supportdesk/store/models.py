@@ -250,7 +250,7 @@ class Outbox(SQLModel, table=True):
     channel: str
     kind: str = "email"
     to_address: str = ""
-    state: str = "queued"  # queued | sending | sent | failed | cancelled
+    state: str = "queued"  # queued | sending | sent | failed | cancelled | in_doubt
     attempts: int = 0
     next_attempt_at: datetime | None = dt_field()
     last_error: str = ""
@@ -260,6 +260,11 @@ class Outbox(SQLModel, table=True):
     created_at: datetime = dt_field(nullable=False, default_now=True)
     sent_at: datetime | None = dt_field()
     lease_until: datetime | None = dt_field()
+    # the runner lease epoch of the claim (a fencing token): only that epoch may mark the row
+    claim_epoch: int | None = None
+    # set right before the point of no return (SMTP end of DATA, the Bot API request): a claim
+    # interrupted after this may have been delivered; before it, it surely was not
+    in_flight_at: datetime | None = dt_field()
 
 
 class Quarantine(SQLModel, table=True):
@@ -291,6 +296,8 @@ class Lease(SQLModel, table=True):
     host: str = ""
     heartbeat_at: datetime | None = dt_field()
     expires_at: datetime | None = dt_field()
+    # a fencing token: +1 on every change of holder, never reused
+    epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class SavedView(SQLModel, table=True):

@@ -314,6 +314,7 @@ class BotAPIServer:
             "supports_inline_queries": False,
         }
         self.download_limit = TELEGRAM_DOWNLOAD_LIMIT
+        self.delays: dict[str, float] = {}  # method -> seconds to wait before handling it
         self.webhook_url = ""
         self.allowed_updates: frozenset[str] = DEFAULT_ALLOWED
         # Everything below is guarded by _cond.
@@ -775,6 +776,9 @@ class BotAPIServer:
         if token != self.token:
             raise ApiError(401, "Unauthorized")
         handler = getattr(self, "_m_" + method.lower(), None)
+        delay = self.delays.get(method)
+        if delay:
+            time.sleep(delay)  # a slow Bot API: the request is in, the answer is late
         with self._cond:
             self.requests.append((method, dict(params)))
             self._take_fault(method)

@@ -12,6 +12,8 @@ Usage in a test::
     smtp_sink.fail_with(552, at="data")           # or at MAIL / DATA
     smtp_sink.stop(); smtp_sink.start()           # down and back up on the same port
     smtp_sink.require_auth("user", "pass")        # MAIL needs AUTH with these credentials
+    smtp_sink.slow(0.3, at="rcpt")                # answer RCPT (or MAIL/DATA) 0.3 s late
+    smtp_sink.blackhole()                         # accept TCP, never say a word (until ok())
 
 AUTH (PLAIN, LOGIN) is always offered on the plain loopback connection; without
 ``require_auth`` any credentials are accepted. With ``openssl`` installed the sink also offers
@@ -99,6 +101,8 @@ class SmtpSink:
     _cert: Path | None = field(default=None, repr=False)
     _tls: ssl.SSLContext | None = field(default=None, repr=False)
     auth_attempts: list[tuple[str, bool]] = field(default_factory=list)
+    _delay: tuple[float, Stage] | None = field(default=None, repr=False)
+    _hole: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._certdir = Path(tempfile.mkdtemp(prefix="supportdesk-smtp-"))
@@ -136,8 +140,23 @@ class SmtpSink:
         self._failure = (code, text or _TEXTS.get(code, "Refused by the test sink"), at)
 
     def ok(self) -> None:
-        """Accept mail again."""
+        """Accept mail again (no refusals, no delay, no blackhole)."""
         self._failure = None
+        self._delay = None
+        if self._hole is not None:
+            hole, self._hole = self._hole, None
+            hole.close()
+            self.start()
+
+    def slow(self, seconds: float, at: Stage = "rcpt") -> None:
+        """Answer MAIL, RCPT (default) or DATA ``seconds`` late, until :meth:`ok`."""
+        self._delay = (seconds, at)
+
+    def blackhole(self) -> None:
+        """Replace the server by a listener on the same port that accepts connections and
+        never answers (no greeting, nothing), until :meth:`ok`: a hung mail server."""
+        self.stop()
+        self._hole = _Blackhole(self.host, self.port)
 
     def require_auth(self, username: str, password: str) -> None:
         """Refuse MAIL (530) until the client logged in with exactly these credentials."""
@@ -179,6 +198,9 @@ class SmtpSink:
             wait_for_port_closed(self.host, self.port, 5.0)
 
     def cleanup(self) -> None:
+        if self._hole is not None:
+            self._hole.close()
+            self._hole = None
         self.stop()
         if self._certdir is not None:
             shutil.rmtree(self._certdir, ignore_errors=True)
@@ -217,6 +239,13 @@ class SmtpSink:
         self.auth_attempts.append((login, good))
         return AuthResult(success=good, handled=False, auth_data=login if good else None)
 
+    async def _maybe_wait(self, stage: Stage) -> None:
+        delay = self._delay
+        if delay is not None and delay[1] == stage:
+            import asyncio
+
+            await asyncio.sleep(delay[0])
+
     def _failure_at(self, stage: Stage) -> str | None:
         failure = self._failure
         if failure is not None and failure[2] == stage:
@@ -238,6 +267,7 @@ class _Handler:
     ) -> str:
         if self.sink._credentials is not None and not session.authenticated:
             return "530 5.7.0 Authentication required"
+        await self.sink._maybe_wait("mail")
         refusal = self.sink._failure_at("mail")
         if refusal:
             return refusal
@@ -253,6 +283,7 @@ class _Handler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        await self.sink._maybe_wait("rcpt")
         refusal = self.sink._failure_at("rcpt")
         if refusal:
             return refusal
@@ -261,6 +292,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await self.sink._maybe_wait("data")
         refusal = self.sink._failure_at("data")
         if refusal:
             return refusal
@@ -277,6 +309,38 @@ class _Handler:
             )
         )
         return "250 2.0.0 Message accepted for delivery"
+
+
+class _Blackhole:
+    """A TCP listener that accepts every connection and never sends a byte."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self._sock.listen(128)
+        self._sock.settimeout(0.2)
+        self._conns: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _addr = self._sock.accept()
+            except OSError:
+                continue
+            self._conns.append(conn)  # kept open, never answered
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        for conn in self._conns:
+            conn.close()
+        self._sock.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from supportdesk.outbound import outbox
 from supportdesk.outbound.outbox import queue_outbound
 from supportdesk.runner import state
 from supportdesk.store.models import Outbox, Ticket
-from tests.factories import inbound_email, ingest
+from tests.factories import claim, inbound_email, ingest
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -52,12 +52,8 @@ def test_cancelled_and_failed_replies_never_set_it(desk: Any) -> None:
     with desk.db.write() as s:
         outbox.retry(s, desk, ob)
     for _ in range(outbox.MAX_ATTEMPTS + 1):
-        with desk.db.write() as s:
-            row = s.get(Outbox, ob)
-            assert row is not None
-            row.attempts += 1
-            s.add(row)
-        if state.mark_failed(desk, ob, "no SMTP server") == "failed":
+        epoch = claim(desk, ob)
+        if state.mark_failed(desk, ob, "no SMTP server", epoch=epoch) == "failed":
             break
     assert _t(desk, tid).first_response_at is None
 
@@ -65,7 +61,7 @@ def test_cancelled_and_failed_replies_never_set_it(desk: Any) -> None:
 def test_delivery_sets_it_at_the_delivery_time(desk: Any, cli: Any) -> None:
     tid, ob = _ticket_with_reply(desk)
     before = datetime.now(UTC)
-    state.mark_sent(desk, ob, ["x@acme.test"])
+    state.mark_sent(desk, ob, ["x@acme.test"], epoch=claim(desk, ob))
     t = _t(desk, tid)
     assert t.first_response_at is not None
     fr = t.first_response_at.replace(tzinfo=t.first_response_at.tzinfo or UTC)

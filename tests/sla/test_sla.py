@@ -13,7 +13,7 @@ from supportdesk.runner import state
 from supportdesk.search.query import apply_query
 from supportdesk.sla import clocks as sla
 from supportdesk.store.models import Event, Ticket
-from tests.factories import inbound_email, inbound_telegram, ingest
+from tests.factories import claim, inbound_email, inbound_telegram, ingest
 from tests.sla.conftest import msk
 from tests.sla.helpers import set_status, ticket
 
@@ -50,7 +50,7 @@ def test_reply_switches_due_to_resolution(bdesk: Any) -> None:
     t = ticket(bdesk, r.ticket_id)
     assert t.first_response_at is None  # queued is not delivered
     assert t.due_at == t.first_response_due_at
-    state.mark_sent(bdesk, ob.id or 0, [], at=msk(16, 10, 21))
+    state.mark_sent(bdesk, ob.id or 0, [], epoch=claim(bdesk, ob.id or 0), at=msk(16, 10, 21))
     t = ticket(bdesk, r.ticket_id)
     assert t.first_response_at == msk(16, 10, 21)
     assert t.due_at == t.resolution_due_at

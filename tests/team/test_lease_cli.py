@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,27 +31,25 @@ def test_one_lease_holder_at_a_time(team_desk: Any) -> None:
     runtime.release_lease(team_desk, holder="b")
 
 
-def test_postgres_lease_is_freed_when_its_session_dies(
+def test_postgres_lease_is_fenced_by_its_deadline_not_by_a_session(
     home: Path, pg_url: str, postgres_server: Any
 ) -> None:
+    """A frozen holder keeps its PostgreSQL session (FACTS.md): the standby must not wait for
+    it to close. The deadline, by the server's clock, decides; the epoch fences the old holder."""
     write_config(home, "[desk]\nname = 'x'\n")
     desk = open_desk(home, db_url=pg_url)
     try:
-        assert runtime.acquire_lease(desk, holder="a")
-        pid = (
-            runtime._pg_held[(desk.db.url, "runner", "a")][1]
-            .exec_driver_sql("SELECT pg_backend_pid()")
-            .scalar()
-        )
-        assert not runtime.acquire_lease(desk, holder="b")
-        with postgres_server.admin() as conn:  # the holder's connection is cut (a dead host)
-            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        # the server released the lock with the session: the standby gets it at once, even
-        # though the lease row has not expired
-        assert runtime.acquire_lease(desk, holder="b")
-        assert not runtime.acquire_lease(desk, holder="a")  # the old holder notices it lost it
+        with desk.db.read() as s:
+            t0 = runtime._db_now(s, desk)
+        first = runtime.acquire_lease(desk, holder="a", now=t0)
+        assert first
+        # the holder's sessions are all still open: that alone keeps nobody out
+        assert not runtime.acquire_lease(desk, holder="b", now=t0 + runtime.LEASE_TTL / 2)
+        later = t0 + runtime.LEASE_TTL + timedelta(seconds=1)
+        assert runtime.acquire_lease(desk, holder="b", now=later) == first + 1
+        assert not runtime.acquire_lease(desk, holder="a", now=later)  # the old holder lost it
         runtime.release_lease(desk, holder="b")
-        assert runtime.acquire_lease(desk, holder="a")
+        assert runtime.acquire_lease(desk, holder="a") == first + 2
         runtime.release_lease(desk, holder="a")
     finally:
         desk.close()

@@ -63,6 +63,7 @@ def imap_settings(cfg: EmailConfig) -> ImapSettings:
         password=cfg.imap.password() or "",
         folders=list(cfg.imap.folders),
         timeout=cfg.imap.timeout,
+        connect_timeout=cfg.imap.connect_seconds(),
     )
 
 
@@ -78,6 +79,7 @@ def smtp_settings(cfg: EmailConfig) -> SmtpSettings:
         username=cfg.smtp.username,
         password=cfg.smtp.password(),
         timeout=cfg.smtp.timeout,
+        connect_timeout=cfg.smtp.connect_seconds(),
     )
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
-from imapclient import IMAPClient
+from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import LoginError
 
 from supportdesk.channels.base import ChannelError
@@ -141,7 +141,8 @@ class ImapSettings:
     username: str
     password: str = field(repr=False)
     folders: list[str] = field(default_factory=lambda: ["INBOX"])
-    timeout: float = 30
+    timeout: float = 30  # waiting for each answer (data)
+    connect_timeout: float | None = None  # opening the connection; None = ``timeout``
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     def validate(self) -> None:
@@ -213,7 +214,7 @@ class ImapSource:
                 use_uid=True,
                 ssl=implicit_tls,
                 ssl_context=context if implicit_tls else None,
-                timeout=s.timeout,
+                timeout=SocketTimeout(connect=s.connect_timeout or s.timeout, read=s.timeout),
             )
         except Exception as exc:
             raise self._error(exc, "connecting") from exc

@@ -30,6 +30,7 @@ from supportdesk.channels.base import (
     Attachment,
     ChannelError,
     OutboundMessage,
+    SendAborted,
     SendError,
     SendResult,
 )
@@ -96,7 +97,8 @@ class SmtpSettings:
     security: Security
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    timeout: float = 30
+    timeout: float = 30  # waiting for each reply (data)
+    connect_timeout: float | None = None  # opening the connection; None = ``timeout``
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     def validate(self) -> None:
@@ -107,6 +109,11 @@ class SmtpSettings:
         if not self.timeout or self.timeout <= 0:
             raise ChannelError(
                 f"SMTP timeout must be a positive number of seconds, not {self.timeout!r}."
+            )
+        if self.connect_timeout is not None and self.connect_timeout <= 0:
+            raise ChannelError(
+                "SMTP connect_timeout must be a positive number of seconds, "
+                f"not {self.connect_timeout!r}."
             )
 
 
@@ -342,9 +349,11 @@ class SmtpSender:
         raw = build_email(msg, from_address, from_name, self.domain_hint)
         conn = self._connection()
         try:
-            self._transmit(conn, sender, recipient, raw)
-        except SendError:
-            if not self._reuse or not _alive(conn):
+            self._transmit(conn, sender, recipient, raw, msg.fence)
+        except SendError as exc:
+            if isinstance(exc, SendAborted) or exc.maybe_delivered:
+                self._discard(conn)  # the connection is in the middle of DATA or broken
+            elif not self._reuse or not _alive(conn):
                 self._discard(conn)
             raise
         if not self._reuse:
@@ -383,11 +392,15 @@ class SmtpSender:
                 self._context = s.ssl_context or ssl.create_default_context()
             context = self._context
         conn: smtplib.SMTP | None = None
+        connect = s.connect_timeout or s.timeout
         try:
             if s.security == "ssl":
-                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=connect, context=context)
             else:
-                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                conn = smtplib.SMTP(s.host, s.port, timeout=connect)
+            if conn.sock is not None:
+                conn.sock.settimeout(s.timeout)  # the greeting and every reply: the data timeout
+            conn.timeout = s.timeout
             conn.ehlo()
             if s.security == "starttls":
                 if not conn.has_extn("starttls"):
@@ -439,9 +452,47 @@ class SmtpSender:
                 f"(PLAIN, LOGIN or CRAM-MD5)."
             ) from None
 
-    def _transmit(self, conn: smtplib.SMTP, sender: str, recipient: str, raw: bytes) -> None:
+    def _transmit(
+        self,
+        conn: smtplib.SMTP,
+        sender: str,
+        recipient: str,
+        raw: bytes,
+        fence: Any = None,
+    ) -> None:
+        """MAIL, RCPT, DATA and the message, then ``fence()`` right before the final ``.``: a
+        server never delivers a message whose DATA did not end, so an aborted send (the runner
+        lost its lease) delivers nothing. A lost answer after the final ``.`` is the one window
+        in which the server may have the message: that SendError says ``maybe_delivered``."""
+        ended = False
         try:
-            conn.sendmail(sender, [recipient], raw)
+            opts = [f"size={len(raw)}"] if conn.does_esmtp and conn.has_extn("size") else []
+            code, reply = conn.mail(sender, opts)
+            if code != 250:
+                _rset(conn)
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            code, reply = conn.rcpt(recipient)
+            if code not in (250, 251):
+                _rset(conn)
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+            conn.putcmd("data")
+            code, reply = conn.getreply()
+            if code != 354:
+                _rset(conn)
+                raise smtplib.SMTPDataError(code, reply)
+            body = re.sub(rb"(?m)^\.", b"..", raw)
+            if not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            conn.send(body)
+            if fence is not None:
+                fence()  # SendAborted: the DATA never ends, the server discards it
+            ended = True
+            conn.send(b".\r\n")
+            code, reply = conn.getreply()
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except SendError:
+            raise
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(recipient, (0, b""))
             raise self._rejected(code, reply, f"refused the recipient {recipient}") from None
@@ -454,7 +505,11 @@ class SmtpSender:
         except smtplib.SMTPResponseException as exc:
             raise self._rejected(exc.smtp_code, exc.smtp_error, "refused the message") from None
         except Exception as exc:
-            raise self._error(exc, "sending") from exc
+            error = self._error(
+                exc, "waiting for the answer to the message" if ended else "sending"
+            )
+            error.maybe_delivered = ended
+            raise error from exc
 
     def _rejected(self, code: int, reply: bytes | str, what: str) -> SendError:
         permanent = 500 <= code < 600 and code not in _CONFIG_CODES
@@ -496,6 +551,13 @@ class SmtpSender:
         else:
             sentence = f"SMTP error with {place} while {doing}: {type(exc).__name__}: {exc}"
         return SendError(self._scrub(sentence.rstrip(". ") + "."), permanent=False)
+
+
+def _rset(conn: smtplib.SMTP) -> None:
+    try:
+        conn.rset()
+    except Exception:  # noqa: BLE001 - the refusal is what matters
+        pass
 
 
 def _alive(conn: smtplib.SMTP) -> bool:

@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from telegram import (
     Animation,
     Audio,
@@ -658,6 +659,8 @@ class TelegramConnector:
         part = skip
         try:
             for index in range(skip, total):
+                if msg.fence is not None:
+                    msg.fence()  # SendAborted: this part (and the rest) never goes out
                 if index < len(texts):
                     last_text = index == len(texts) - 1
                     sent = await self._bot.send_message(
@@ -710,11 +713,16 @@ class TelegramConnector:
                 f"Telegram refused the message to chat {chat_id}: {self._scrub(exc.message)}.",
                 permanent=True,
             )
+        maybe = _maybe_delivered(exc)
         if isinstance(exc, TimedOut):
-            return SendError("Telegram did not answer in time.", permanent=False)
+            return SendError(
+                "Telegram did not answer in time.", permanent=False, maybe_delivered=maybe
+            )
         if isinstance(exc, NetworkError):
             reason = self._scrub(exc.message).rstrip(".")
-            return SendError(f"Could not reach Telegram: {reason}.", permanent=False)
+            return SendError(
+                f"Could not reach Telegram: {reason}.", permanent=False, maybe_delivered=maybe
+            )
         return SendError(f"Telegram error: {self._scrub(exc.message)}.", permanent=False)
 
     async def answer_callback(self, callback_query_id: str, text: str = "") -> None:
@@ -743,3 +751,19 @@ class TelegramConnector:
             raise self._channel_error(exc, "edit a message on") from exc
         except TelegramError as exc:
             raise self._channel_error(exc, "edit a message on") from exc
+
+
+def _maybe_delivered(exc: TelegramError) -> bool:
+    """Whether the request may have reached Telegram although no answer came back: a read
+    timeout or a connection dropped after the request was written. Failing to connect (or to
+    get a pooled connection, or to write the request) means it surely did not; so does any
+    HTTP answer, 5xx included."""
+    cause = exc.__cause__
+    while cause is not None and not isinstance(cause, httpx.HTTPError):
+        cause = cause.__cause__
+    if cause is None:  # Telegram answered (a 5xx is an answer): the message was not taken
+        return False
+    return not isinstance(
+        cause,
+        httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.WriteTimeout,
+    )

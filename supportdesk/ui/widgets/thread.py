@@ -40,12 +40,13 @@ def size_text(n: int) -> str:
 
 
 DELIVERY_STYLE = {"queued": "yellow", "sending": "yellow", "sent": "green", "failed": "bold red",
-                  "cancelled": "dim"}  # fmt: skip
+                  "cancelled": "dim", "in_doubt": "bold magenta", "dropped": "dim"}  # fmt: skip
 
 
 def delivery_label(state: str) -> str:
     return {"queued": _("queued"), "sending": _("sending"), "sent": _("sent"),
-            "failed": _("failed"), "cancelled": _("cancelled")}.get(state, state)  # fmt: skip
+            "failed": _("failed"), "cancelled": _("cancelled"),
+            "in_doubt": _("in doubt: may have arrived"), "dropped": _("dropped")}.get(state, state)  # fmt: skip
 
 
 def message_header(m: dict[str, Any], now: datetime) -> Text:
