@@ -77,7 +77,12 @@ def _remove_later(work: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+ONLY: str | None = None
+
+
 def _step(name: str, fn: Callable[[], Section], sections: list[Section]) -> None:
+    if ONLY is not None and name != ONLY:
+        return
     print(f"bench: {name}...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     try:
@@ -95,9 +100,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small corpora, to try the harness")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md")
+    ap.add_argument("--only", help="run only this section (e.g. Delivery); implies --no-write")
     args = ap.parse_args(argv)
+    global ONLY
+    ONLY = args.only
+    if args.only:
+        args.no_write = True
 
-    from bench import channels_bench, console_section, import_bench, search_compare, startup_bench
+    from bench import (
+        channels_bench,
+        console_section,
+        deliv_bench,
+        import_bench,
+        search_compare,
+        startup_bench,
+    )
 
     if args.quick:
         import_bench.REPEATS = 1
@@ -141,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 sections,
             )
         _step("Channels", lambda: channels_bench.run_channels(work / "channels"), sections)
+        _step("Delivery", lambda: deliv_bench.run_delivery(work / "delivery"), sections)
     finally:
         if args.keep is None:
             _remove_later(work)

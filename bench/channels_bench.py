@@ -220,13 +220,17 @@ def _outbox(work: Path, server: Any, sink: Any) -> tuple[float, int]:
                 queue_outbound(s, desk, t, f"Ответ по заявке {t.id}. Thank you!", agent="bench")
         queued = len(tickets)
         before = len(sink.received)
+        from supportdesk.runner import state as runtime
+
         runner = Runner(desk)
+        runner.epoch = runtime.acquire_lease(desk, holder=runner.holder)
         t0 = time.perf_counter()
         while len(sink.received) - before < queued:
             rep = runner.send_outbox(limit=100)
             if rep.outbox_sent == 0:
                 raise RuntimeError(f"the outbox stopped sending: {rep.as_dict()}")
         took = time.perf_counter() - t0
+        runtime.release_lease(desk, holder=runner.holder)
         return took, len(sink.received) - before
     finally:
         desk.close()

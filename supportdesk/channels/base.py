@@ -37,7 +37,8 @@ class SendError(ChannelError):
 
     ``maybe_delivered``: the failure came after the point of no return without an answer (a
     read timeout or a dropped connection after the request or the end of DATA went out), so the
-    peer may have the message: the outbox does not simply retry it (see the in-doubt state)."""
+    peer may have the message: the outbox does not simply retry it (see the in-doubt state).
+    ``connection``: see below."""
 
     def __init__(
         self,
@@ -46,11 +47,16 @@ class SendError(ChannelError):
         permanent: bool = False,
         retry_after: float | None = None,
         maybe_delivered: bool = False,
+        connection: bool = False,
     ):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
         self.maybe_delivered = maybe_delivered
+        # the channel itself failed (cannot connect, no answer in time, login refused), not this
+        # message: the runner pauses the channel's deliveries (a circuit breaker) rather than
+        # running the next row into the same wall
+        self.connection = connection
 
 
 class SendAborted(SendError):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -129,6 +130,32 @@ def _telegram_settings(ch: ChannelConfig) -> Any:
     )
 
 
+class Breaker:
+    """A channel's circuit breaker: after a connection failure its deliveries pause (1, 2, 4 ...
+    up to 30 s, with jitter) instead of running every queued row into the same timeout; then one
+    row tries again (half-open), and a success closes it."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.open_until = 0.0
+
+    def allows(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def remaining(self) -> float:
+        return max(self.open_until - time.monotonic(), 0.0)
+
+    def failed(self) -> float:
+        self.failures += 1
+        wait = runtime.reconnect_delay(self.failures)
+        self.open_until = time.monotonic() + wait
+        return wait
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.open_until = 0.0
+
+
 class _Wakeups:
     """One event per channel's delivery worker; ``set()`` wakes them all."""
 
@@ -172,6 +199,7 @@ class Runner:
         self.active = threading.Event()
         self.outbox_wakeup = _Wakeups()  # .set() wakes every channel's delivery worker
         self.epoch = 0  # the runner lease epoch held (a fencing token); 0 = standing by
+        self.breakers: dict[str, Breaker] = {}
         self.on_event = on_event or (lambda kind, data: None)
         self._imap_sources: list[Any] = []
         self._lock = threading.Lock()
@@ -362,9 +390,11 @@ class Runner:
         return {c.name: c.in_doubt for c in self.desk.config.channel if c.in_doubt}
 
     def _resend_in_doubt(self, channel: str) -> bool:
-        return self.idempotent().get(channel, False) or (
-            self.in_doubt_policy().get(channel) == "resend"
-        )
+        """The channel's ``in_doubt`` policy; unset: resend where it cannot deliver twice."""
+        policy = self.in_doubt_policy()
+        if channel in policy:
+            return policy[channel] == "resend"
+        return self.idempotent().get(channel, False)
 
     def reclaim(self) -> int:
         """Take back rows claimed under an epoch that is no longer live (see runner/state.py)."""
@@ -387,8 +417,11 @@ class Runner:
             for _ in range(limit):
                 if not self.epoch or self.stop_event.is_set():
                     break
+                open_ = [n for n in names if self.breaker(n).allows()]
+                if not open_:
+                    break
                 try:
-                    claimed = runtime.claim_due(self.desk, epoch=self.epoch, channels=names)
+                    claimed = runtime.claim_due(self.desk, epoch=self.epoch, channels=open_)
                 except runtime.LeaseLost:
                     log.warning("runner lease lost; not sending")
                     break
@@ -410,6 +443,9 @@ class Runner:
                     pass
         return rep
 
+    def breaker(self, channel: str) -> Breaker:
+        return self.breakers.setdefault(channel, Breaker())
+
     def _fence(self, item: runtime.Claimed) -> Callable[[], None]:
         """Right before a send's point of no return: this runner must still hold the claim's
         epoch (by its own clock, then in the database, where the row is marked in flight)."""
@@ -429,6 +465,7 @@ class Runner:
         return fence
 
     def _sent(self, item: runtime.Claimed, external_ids: list[str], rep: PassReport) -> None:
+        self.breaker(item.channel).succeeded()
         try:
             runtime.mark_sent(self.desk, item.outbox_id, external_ids, epoch=item.epoch)
         except runtime.LeaseLost:
@@ -527,6 +564,15 @@ class Runner:
         if isinstance(exc, SendAborted):
             log.warning("outbox %s not sent: %s", item.outbox_id, exc)
             return
+        if exc.connection:
+            wait = self.breaker(item.channel).failed()
+            log.warning("channel %s: %s; deliveries pause %.0f s", item.channel, exc, wait)
+            try:
+                runtime.record_error(self.desk, item.channel, str(exc))
+            except Exception:
+                log.exception("recording the channel error")
+        else:
+            self.breaker(item.channel).succeeded()  # the channel answered
         try:
             state = runtime.mark_failed(
                 self.desk,
@@ -751,12 +797,12 @@ class Runner:
             except (ChannelError, ConfigError) as exc:
                 wait = runtime.record_error(self.desk, ch.name, str(exc))
                 self.stop_event.wait(min(max(backoff, 1.0), wait.total_seconds()))
-                backoff = min(backoff * 2, 300)
+                backoff = min(backoff * 2, runtime.RECONNECT_CAP)
             except Exception as exc:  # keep the loop alive; the error is visible in status
                 log.exception("imap loop")
                 runtime.record_error(self.desk, ch.name, f"{type(exc).__name__}: {exc}")
-                self.stop_event.wait(backoff)
-                backoff = min(backoff * 2, 300)
+                self.stop_event.wait(backoff * random.uniform(0.75, 1.0))
+                backoff = min(backoff * 2, runtime.RECONNECT_CAP)
             finally:
                 if src is not None:
                     with self._lock:
@@ -788,13 +834,13 @@ class Runner:
                     runtime.record_success(self.desk, ch.name)
             except (ChannelError, ConfigError) as exc:
                 runtime.record_error(self.desk, ch.name, str(exc))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 300)
+                await asyncio.sleep(backoff * random.uniform(0.75, 1.0))
+                backoff = min(backoff * 2, runtime.RECONNECT_CAP)
             except Exception as exc:
                 log.exception("telegram loop")
                 runtime.record_error(self.desk, ch.name, f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 300)
+                await asyncio.sleep(backoff * random.uniform(0.75, 1.0))
+                backoff = min(backoff * 2, runtime.RECONNECT_CAP)
             finally:
                 if conn is not None:
                     try:
@@ -804,12 +850,13 @@ class Runner:
 
     def _outbox_loop(self, channel: str) -> None:
         wakeup = self.outbox_wakeup.for_channel(channel)
+        breaker = self.breaker(channel)
         while self._wait_active():
             try:
                 self.send_outbox(channels=[channel])
             except Exception:
                 log.exception("outbox loop")
-            wakeup.wait(1.0)
+            wakeup.wait(max(min(breaker.remaining(), 5.0), 1.0) if not breaker.allows() else 1.0)
             wakeup.clear()
 
     def _timer_loop(self) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import threading
 import time
@@ -221,6 +222,17 @@ def record_success(desk: Desk, channel: str, *, polled: bool = True) -> None:
         s.add(st)
 
 
+RECONNECT_CAP = 30.0  # seconds: a channel that came back is used again within this
+
+
+def reconnect_delay(failures: int) -> float:
+    """Seconds before the next try after ``failures`` failures in a row: 1, 2, 4 ... capped at
+    ``RECONNECT_CAP``, with jitter (75-100 %) so that several runners or channels do not retry
+    in lock-step."""
+    base = min(2.0 ** max(min(failures, 16) - 1, 0), RECONNECT_CAP)
+    return base * random.uniform(0.75, 1.0)
+
+
 def record_error(desk: Desk, channel: str, error: str) -> timedelta:
     """Remember a channel failure; returns how long to wait before the next try."""
     with desk.db.write() as s:
@@ -230,7 +242,7 @@ def record_error(desk: Desk, channel: str, error: str) -> timedelta:
         st.last_poll_at = now
         st.last_error = error[:500]
         st.failures += 1
-        wait = timedelta(seconds=min(2 ** min(st.failures, 8), 300))
+        wait = timedelta(seconds=reconnect_delay(st.failures))
         st.next_try_at = now + wait
         s.add(st)
     return wait
@@ -251,9 +263,9 @@ def reclaim_orphans(
 ) -> int:
     """Take back rows claimed under an epoch that is no longer live (a runner that died, froze or
     lost its lease). A row that never got in flight is queued again. One that did may have been
-    delivered: a channel whose resend cannot deliver twice (``idempotent[channel]``: e-mail's
-    Message-ID) or whose policy is ``"resend"`` sends it again; any other becomes "in doubt" and
-    waits for an agent. Returns how many rows were taken back.
+    delivered: it is sent again when the channel's policy (``policy[channel]``) is ``"resend"``,
+    or, with no policy, when a resend cannot deliver twice (``idempotent[channel]``: e-mail's
+    Message-ID); otherwise it becomes "in doubt" and waits for an agent. Returns how many rows were taken back.
 
     ``epoch``: the caller's live epoch (rows claimed under it are its own and left alone); 0 =
     whatever epoch is live now.
@@ -269,8 +281,10 @@ def reclaim_orphans(
             if row.claim_epoch is not None and live and row.claim_epoch == live:
                 continue  # the live runner's own claim
             taken += 1
-            resend = idempotent.get(row.channel, row.kind == "email") or (
-                policy.get(row.channel) == "resend"
+            resend = (
+                policy[row.channel] == "resend"
+                if row.channel in policy
+                else idempotent.get(row.channel, row.kind == "email")
             )
             before_epoch = row.claim_epoch
             row.claim_epoch = None

@@ -21,6 +21,7 @@ import pytest
 
 from supportdesk.store import files, ledger
 from tests.factories import raw_email
+from tests.peers.util import peer_unavailable
 
 pytestmark = pytest.mark.fault
 
@@ -77,7 +78,7 @@ def _import_and_check(home: Path, cli: Callable[..., Any], tmp_path: Path) -> di
 def _tiny_tmpfs(path: Path, size: str = "64k") -> Iterator[None]:
     mount = shutil.which("mount")
     if os.geteuid() != 0 or mount is None:
-        pytest.skip("mounting a size-limited tmpfs needs root (the injected variant runs instead)")
+        peer_unavailable("mounting a size-limited tmpfs needs root (the injected variant runs)")
     path.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [mount, "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
@@ -85,7 +86,7 @@ def _tiny_tmpfs(path: Path, size: str = "64k") -> Iterator[None]:
         text=True,
     )
     if done.returncode != 0:
-        pytest.skip(f"mount is not allowed here: {done.stderr.strip()}")
+        peer_unavailable(f"mount is not allowed here: {done.stderr.strip()}")
     try:
         yield
     finally:

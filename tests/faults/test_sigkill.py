@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import collections
+import json
 import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -16,8 +19,8 @@ from sqlmodel import col, func, select
 from supportdesk.desk.desk import open_desk
 from supportdesk.inbound.ingest import ingest
 from supportdesk.outbound.outbox import queue_outbound
-from supportdesk.store.models import Message, Outbox, Ticket
-from tests.factories import inbound_email, raw_email
+from supportdesk.store.models import Event, Message, Outbox, Ticket
+from tests.factories import inbound_email, inbound_telegram, raw_email
 from tests.runner.helpers import setup_email_home, setup_telegram_home
 from tests.runner.proc import start_runner, stop, wait_until
 
@@ -110,10 +113,58 @@ def test_imap_kill_during_ingest(
     assert not lost and len(keys) == total == len(set(keys))
 
 
+KILLS_SENDING = 10
+
+
+def _kill_while_sending(
+    home: Path, delivered: Callable[[], int], total: int, rnd: random.Random
+) -> list[tuple[int, int]]:
+    """Start the runner, let it deliver at least one more message, SIGKILL it a random moment
+    later, ten times. Returns (delivered before, delivered at the kill) per kill, and asserts
+    every kill landed while there was still work: mid-work, not after the outbox emptied."""
+    marks = []
+    for _ in range(KILLS_SENDING):
+        proc = start_runner(home)
+        before = delivered()
+        wait_until(lambda: delivered() > before, 30, "the runner to deliver something")  # noqa: B023
+        time.sleep(rnd.uniform(0, 0.25))  # a random moment: this is the fault being injected
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        at_kill = delivered()
+        assert before < at_kill < total, f"the kill did not land mid-work ({before}, {at_kill})"
+        marks.append((before, at_kill))
+    return marks
+
+
+def _outbox_rows(desk: Any) -> list[Outbox]:
+    with desk.db.read() as s:
+        return list(s.exec(select(Outbox).where(col(Outbox.ticket_id).is_not(None))).all())
+
+
+def _settled(desk: Any) -> bool:
+    return all(r.state in ("sent", "in_doubt") for r in _outbox_rows(desk))
+
+
+def _resent_in_doubt(desk: Any) -> set[int]:
+    with desk.db.read() as s:
+        evs = s.exec(select(Event).where(Event.kind == "delivery_resent_in_doubt")).all()
+    return {int(json.loads(e.data)["outbox_id"]) for e in evs}
+
+
+@pytest.mark.parametrize("policy", ["ask", "default"])
 def test_smtp_kill_during_outbox_sending(
-    home: Path, imap_account: Any, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch
+    home: Path, imap_account: Any, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch, policy: str
 ) -> None:
+    """Ten SIGKILLs while replies go out. With ``in_doubt = "ask"`` nothing is delivered twice
+    (a reply that may have arrived is listed as in doubt); with the e-mail default a reply that
+    may have arrived is sent again with its Message-ID, and only such recorded resends repeat."""
     setup_email_home(home, imap_account, smtp_sink, monkeypatch)
+    if policy == "ask":
+        cfg = (home / "config.toml").read_text()
+        cfg = cfg.replace(
+            'address = "support@acme.test"\n', 'address = "support@acme.test"\nin_doubt = "ask"\n'
+        )
+        (home / "config.toml").write_text(cfg)
     desk = open_desk(home)
     total = 150
     with desk.db.write() as s:
@@ -125,24 +176,82 @@ def test_smtp_kill_during_outbox_sending(
                 historical=True,
             )
             queue_outbound(s, desk, s.get(Ticket, r.ticket_id), f"Ответ {i}", agent="alice")
-    _kill_repeatedly(home, random.Random(11))
+    smtp_sink.slow(0.02, at="data")  # the answer to the end of DATA comes late: the risky window
+    marks = _kill_while_sending(home, lambda: len(smtp_sink.received), total, random.Random(11))
     proc = start_runner(home)
-
-    def all_sent() -> bool:
-        with desk.db.read() as s:
-            return (
-                s.exec(
-                    select(func.count()).select_from(Outbox).where(col(Outbox.state) != "sent")
-                ).one()
-                == 0
-            )
-
     try:
-        wait_until(all_sent, 60, "the whole outbox sent")
+        wait_until(lambda: _settled(desk), 60, "the whole outbox sent or in doubt")
     finally:
         stop(proc)
-    got = [message_from_bytes(m.raw)["Message-ID"] for m in smtp_sink.received]
-    distinct = set(got)
-    print(f"smtp: {total} replies, {len(got)} deliveries, {len(distinct)} distinct Message-IDs")
-    assert len(distinct) == total  # none lost; a resend after a kill reuses its Message-ID
-    assert len(got) - len(distinct) <= KILLS  # at most one re-delivery per kill, deduplicated by id
+    rows = _outbox_rows(desk)
+    got = collections.Counter(
+        message_from_bytes(m.raw)["Message-ID"].strip("<>") for m in smtp_sink.received
+    )
+    doubt = [r for r in rows if r.state == "in_doubt"]
+    resent = _resent_in_doubt(desk)
+    print(f"smtp ({policy}): kills at {marks}; {total} replies, {sum(got.values())} deliveries, "
+          f"{len(got)} distinct, in doubt {len(doubt)}, resent in doubt {len(resent)}")  # fmt: skip
+    by_id = {r.external_message_id.strip("<>"): r for r in rows}
+    assert set(got) <= set(by_id)
+    for mid, n in got.items():
+        row = by_id[mid]
+        if n > 1:  # never silent: only a resend recorded as such, never under "ask"
+            assert policy == "default" and row.id in resent, (mid, n)
+    for r in rows:  # nothing lost: sent rows arrived; in-doubt rows are listed for an agent
+        if r.state == "sent":
+            assert got[r.external_message_id.strip("<>")] >= 1
+    assert len(doubt) <= KILLS_SENDING
+    if policy == "ask":
+        assert sum(got.values()) == len(got)  # zero duplicates
+    else:
+        assert not doubt and len(got) == total  # every reply arrived; repeats are recorded
+
+
+def test_telegram_kill_during_sending(
+    home: Path, botapi: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten SIGKILLs while chat replies go out: Telegram has no idempotency key, so a reply whose
+    request may have reached the Bot API is "in doubt" (listed), never sent again silently."""
+    setup_telegram_home(home, botapi, monkeypatch)
+    desk = open_desk(home)
+    total = 120
+    with desk.db.write() as s:
+        for i in range(total):
+            chat = 8000 + i
+            botapi.add_chat(chat)
+            r = ingest(s, desk, inbound_telegram(chat_id=chat, text=f"вопрос {i}"), historical=True)
+            queue_outbound(s, desk, s.get(Ticket, r.ticket_id), f"ответ {i}", agent="alice")
+    botapi.delays["sendMessage"] = 0.02
+    marks = _kill_while_sending(home, lambda: len(botapi.sent), total, random.Random(5))
+    proc = start_runner(home)
+    try:
+        wait_until(lambda: _settled(desk), 60, "the whole outbox sent or in doubt")
+    finally:
+        stop(proc)
+    rows = _outbox_rows(desk)
+    got = collections.Counter(m.text for m in botapi.sent)
+    with desk.db.read() as s:
+        text = {m.id: m.text for m in s.exec(select(Message)).all()}
+    doubt = [r for r in rows if r.state == "in_doubt"]
+    print(f"telegram: kills at {marks}; {total} replies, {sum(got.values())} deliveries, "
+          f"in doubt {len(doubt)}")  # fmt: skip
+    assert all(n == 1 for n in got.values()), got  # zero duplicates
+    for r in rows:
+        if r.state == "sent":
+            assert got[text[r.message_id]] == 1
+    assert len(doubt) <= KILLS_SENDING
+    assert len(got) >= total - len(doubt)  # nothing lost beyond what is listed in doubt
+    listed = cli_list_in_doubt(home)
+    assert listed == {r.id for r in doubt}
+
+
+def cli_list_in_doubt(home: Path) -> set[int]:
+    from typer.testing import CliRunner
+
+    from supportdesk.cli.main import app
+
+    res = CliRunner().invoke(
+        app, ["--home", str(home), "outbox", "list", "--state", "in_doubt", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    return {int(r["id"]) for r in json.loads(res.stdout)}

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from supportdesk.desk.desk import open_desk
 from supportdesk.inbound.ingest import ingest
 from supportdesk.outbound.outbox import queue_outbound
-from supportdesk.store.models import Ticket
+from supportdesk.store.models import Outbox, Ticket
 from tests.configs import desk_config, email_channel
 from tests.conftest import write_config
 from tests.factories import inbound_email
@@ -75,6 +76,15 @@ def _retry_now(cli: Callable[..., Any], ids: list[int]) -> None:
     assert res.exit_code == 0, res.output
 
 
+def _message_ids(home: Path) -> set[str]:
+    desk = open_desk(home)
+    try:
+        with desk.db.read() as s:
+            return {r.external_message_id.strip("<>") for r in s.exec(select(Outbox)).all()}
+    finally:
+        desk.close()
+
+
 def _delivered_ids(sink: Any) -> list[str]:
     return [str(message_from_bytes(m.raw)["Message-ID"]) for m in sink.received]
 
@@ -98,8 +108,13 @@ def test_temporary_refusal_is_retried_and_delivered_once(
     _poll(cli)
     assert [r["attempts"] for r in _outbox(cli)] == [2] * REPLIES
     assert smtp_sink.received == []
-    # the server recovers
+    # the server recovers, but the backoff (next_attempt_at) is honoured: nothing goes yet
     smtp_sink.ok()
+    rep = _poll(cli)
+    assert rep["outbox"] == {"sent": 0, "failed": 0, "retrying": 0}
+    assert [r["state"] for r in _outbox(cli)] == ["queued"] * REPLIES
+    assert smtp_sink.received == []
+    pinned = _message_ids(home)
     _retry_now(cli, [r["id"] for r in rows])
     rep = _poll(cli)
     assert rep["outbox"]["sent"] == REPLIES
@@ -111,6 +126,8 @@ def test_temporary_refusal_is_retried_and_delivered_once(
     lost = REPLIES - len(set(ids))
     duplicated = len(ids) - len(set(ids))
     assert lost == 0 and duplicated == 0
+    # the Message-ID made when the reply was queued is the one that went out after the retries
+    assert {i.strip("<>") for i in ids} == pinned == _message_ids(home)
     # every reply is addressed to its own customer
     assert sorted(r.rcpt_tos[0] for r in smtp_sink.received) == [
         f"c{i}@example.ru" for i in range(REPLIES)

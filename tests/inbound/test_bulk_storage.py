@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 
 from supportdesk.desk.desk import Desk
@@ -14,9 +15,9 @@ from tests.factories import inbound_email
 SA_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
 
 
+@pytest.mark.sqlite_only  # SQLite keeps times as text; PostgreSQL has a timestamp type
 def test_bulk_rows_store_times_in_the_orm_format(desk: Desk) -> None:
-    if not desk.db.is_sqlite:
-        return
+    assert desk.db.is_sqlite
     msg = inbound_email(sent_at=datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC))  # no microseconds
     with desk.db.write() as s:
         ingest_many(s, desk, [msg], historical=True)

@@ -127,6 +127,7 @@ def test_the_live_runner_leaves_its_own_claims_alone(desk: Any) -> None:
     ("channel", "policy", "expected", "event"),
     [
         ("support", None, "queued", "delivery_resent_in_doubt"),  # e-mail: same Message-ID
+        ("support", "ask", "in_doubt", "delivery_in_doubt"),  # the desk wants to decide
         ("telegram", None, "in_doubt", "delivery_in_doubt"),  # no idempotency key: ask
         ("telegram", "resend", "queued", "delivery_resent_in_doubt"),  # the desk's policy
     ],
@@ -154,7 +155,7 @@ def test_a_claim_interrupted_in_flight(
     new = runtime.acquire_lease(desk, holder="new", now=t0 + LATER)
     idempotent = {"support": True, "telegram": False}
     runtime.reclaim_orphans(
-        desk, new, idempotent=idempotent, policy={"telegram": policy} if policy else {}
+        desk, new, idempotent=idempotent, policy={channel: policy} if policy else {}
     )
     row = _row(desk, oid)
     assert row.state == expected and row.in_flight_at is None and row.claim_epoch is None

@@ -412,9 +412,10 @@ class SmtpSender:
                 conn.ehlo()
             if s.username:
                 self._login(conn)
-        except SendError:
+        except SendError as exc:
             if conn is not None:
                 conn.close()
+            exc.connection = True
             raise
         except Exception as exc:
             if conn is not None:
@@ -550,7 +551,7 @@ class SmtpSender:
             sentence = f"SMTP server {place} cannot be reached: {exc.strerror or exc}"
         else:
             sentence = f"SMTP error with {place} while {doing}: {type(exc).__name__}: {exc}"
-        return SendError(self._scrub(sentence.rstrip(". ") + "."), permanent=False)
+        return SendError(self._scrub(sentence.rstrip(". ") + "."), permanent=False, connection=True)
 
 
 def _rset(conn: smtplib.SMTP) -> None:

@@ -707,7 +707,7 @@ class TelegramConnector:
                 f"The Telegram group {chat_id} moved to chat {exc.new_chat_id}.", permanent=True
             )
         if isinstance(exc, InvalidToken):
-            return SendError("Telegram rejected the bot token.", permanent=False)
+            return SendError("Telegram rejected the bot token.", permanent=False, connection=True)
         if isinstance(exc, BadRequest):
             return SendError(
                 f"Telegram refused the message to chat {chat_id}: {self._scrub(exc.message)}.",
@@ -716,12 +716,18 @@ class TelegramConnector:
         maybe = _maybe_delivered(exc)
         if isinstance(exc, TimedOut):
             return SendError(
-                "Telegram did not answer in time.", permanent=False, maybe_delivered=maybe
+                "Telegram did not answer in time.",
+                permanent=False,
+                maybe_delivered=maybe,
+                connection=True,
             )
         if isinstance(exc, NetworkError):
             reason = self._scrub(exc.message).rstrip(".")
             return SendError(
-                f"Could not reach Telegram: {reason}.", permanent=False, maybe_delivered=maybe
+                f"Could not reach Telegram: {reason}.",
+                permanent=False,
+                maybe_delivered=maybe,
+                connection=not _answered(exc),
             )
         return SendError(f"Telegram error: {self._scrub(exc.message)}.", permanent=False)
 
@@ -751,6 +757,14 @@ class TelegramConnector:
             raise self._channel_error(exc, "edit a message on") from exc
         except TelegramError as exc:
             raise self._channel_error(exc, "edit a message on") from exc
+
+
+def _answered(exc: TelegramError) -> bool:
+    """Telegram (or a proxy) answered with an HTTP status: the connection itself works."""
+    cause = exc.__cause__
+    while cause is not None and not isinstance(cause, httpx.HTTPError):
+        cause = cause.__cause__
+    return cause is None
 
 
 def _maybe_delivered(exc: TelegramError) -> bool:
