@@ -83,6 +83,8 @@ def test_a_hung_smtp_server_does_not_delay_telegram(
     assert (
         len({m.message["Message-ID"] for m in smtp_sink.received}) == 10 == len(smtp_sink.received)
     )
-    assert max(during) <= max(normal) + 1.0
+    # within a second of normal (the worker looks for new replies every second), and never an
+    # SMTP timeout (10 s to connect, 30 s per answer) in front of a chat reply
     assert statistics.median(during) <= statistics.median(normal) + 1.0
+    assert max(during) <= max(normal) + 2.0
     desk.close()
