@@ -489,6 +489,7 @@ class Runner:
             extra["buttons"] = item.payload["buttons"]
         if item.sent_parts:
             extra["skip_parts"] = item.sent_parts
+        extra["outbox_id"] = item.outbox_id  # VK derives its random_id (idempotency) from it
         return OutboundMessage(
             kind=kind,
             to_address=item.to_address,

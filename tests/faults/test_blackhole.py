@@ -41,7 +41,7 @@ def test_a_hung_smtp_server_does_not_delay_telegram(
     home: Path, smtp_sink: Any, botapi: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TEST_TG_TOKEN", botapi.token)
-    write_config(home, two_channel_config(smtp_sink, botapi).replace("timeout = 5", "timeout = 30"))
+    write_config(home, two_channel_config(smtp_sink, botapi, smtp_timeout=30))
     desk = open_desk(home, agent="alice")
     runner = Proc(home, {})
     try:

@@ -24,6 +24,7 @@ from supportdesk.desk.desk import open_desk
 from supportdesk.outbound.outbox import queue_outbound
 from supportdesk.runner import state as runtime
 from supportdesk.store.models import Lease, Message, Outbox, Ticket
+from tests.configs import desk_config, email_channel, telegram_channel
 from tests.conftest import write_config
 from tests.factories import inbound_email, inbound_telegram, ingest
 from tests.runner.proc import start_runner, stop, wait_until
@@ -39,29 +40,11 @@ def db_url(request: pytest.FixtureRequest) -> str | None:
     return None if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
 
 
-def two_channel_config(smtp: Any, bot: Any) -> str:
-    return f"""
-[desk]
-name = "Acme support"
-timezone = "UTC"
-
-[[channel]]
-name = "support"
-type = "email"
-address = "support@acme.test"
-  [channel.smtp]
-  host = "{smtp.host}"
-  port = {smtp.port}
-  security = "none"
-  timeout = 5
-
-[[channel]]
-name = "telegram"
-type = "telegram"
-token_env = "TEST_TG_TOKEN"
-api_url = "{bot.api_url}"
-file_url = "{bot.file_url}"
-"""
+def two_channel_config(smtp: Any, bot: Any, *, smtp_timeout: float = 5) -> str:
+    """An e-mail channel that only sends (to the SMTP sink) and a Telegram channel."""
+    return desk_config(
+        channels=[email_channel(smtp=smtp, smtp_timeout=smtp_timeout), telegram_channel(bot)]
+    )
 
 
 class Proc:
