@@ -19,6 +19,7 @@ import pytest
 from sqlmodel import col, func, select
 
 from supportdesk.desk.desk import open_desk
+from supportdesk.runner import state as runtime
 from supportdesk.store.models import Event, Lease, Message, Outbox, Tag, Ticket, TicketTag
 from supportdesk.tickets import triage
 from tests.factories import inbound_email, ingest, raw_email
@@ -189,7 +190,8 @@ def test_standby_takes_over_and_delivers_the_outbox_exactly_once(
     finally:
         stop(first)
         stop(second)
-    assert took < 5, f"the standby took {took:.1f} s to take over"
+    # a killed holder on this host is replaced at once; in any case within the stated bound
+    assert took <= runtime.TAKEOVER_BOUND, f"the standby took {took:.1f} s to take over"
     with desk.db.read() as s:
         ids = {r.external_message_id for r in s.exec(select(Outbox)).all()}
     assert len(ids) == 6
