@@ -87,9 +87,11 @@ def _row_for(session: Session, channel: str, rep: DeliveryReport) -> Outbox | No
 
 def _reconcile(session: Session, row: Outbox, rep: DeliveryReport, at: object) -> None:
     now = utcnow()
-    row.state = "sent"
+    row.state = "sent"  # also settles a row left "in doubt" by a crash in mid-send
     row.sent_at = row.sent_at or now
     row.lease_until = None
+    row.claim_epoch = None
+    row.in_flight_at = None
     row.last_error = ""
     if rep.external_id and not row.external_message_id:
         row.external_message_id = rep.external_id
