@@ -815,7 +815,10 @@ class _Batch:
                         t.id,
                         p.customer.id,
                         stored.id,
-                        {"reason": p.reason},
+                        # what the parser cut to bound the message's cost, if anything
+                        {"reason": p.reason, "cut": p.msg.extra["parse_notes"]}
+                        if p.msg.extra.get("parse_notes")
+                        else {"reason": p.reason},
                     )
                 )
         if self.historical and self.placed:

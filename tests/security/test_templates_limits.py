@@ -77,3 +77,27 @@ def test_a_hostile_ack_template_falls_back_to_the_built_in_text(
     assert max(times[1:]) < 0.5  # the failed version is not tried again
     assert "acknowledgement template 'acknowledgement' failed" in caplog.text
     assert "took longer than 1 s" in caplog.text
+
+
+def test_a_mail_with_100000_cc_is_bounded_and_says_what_was_cut(desk: Any) -> None:
+    import json
+
+    from supportdesk.channels.email.parse import MAX_RECIPIENTS, parse_email
+    from supportdesk.store.models import Event
+
+    cc = ", ".join(f"user{i} <user{i}@example.test>" for i in range(100_000))
+    raw = (
+        "From: a@example.test\r\nTo: support@acme.test\r\n"
+        f"Cc: {cc}\r\nSubject: {'s' * 5000}\r\nMessage-ID: <big@x>\r\n\r\nhello\r\n"
+    ).encode()
+    start = time.monotonic()
+    msg = parse_email(raw)
+    r = ingest(desk, msg)
+    assert time.monotonic() - start < 2  # was 27 s unbounded
+    assert len(msg.cc_addresses) == MAX_RECIPIENTS
+    assert msg.cc_addresses[0] == "user0@example.test"
+    with desk.db.read() as s:
+        ev = [e for e in s.query(Event).all() if e.kind == "message_in"]
+    cut = json.loads(ev[-1].data)["cut"]
+    assert any("Cc header was cut" in c for c in cut) and any("subject was cut" in c for c in cut)
+    assert r.outcome == "new_ticket"

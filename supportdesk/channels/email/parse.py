@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 from supportdesk.channels.base import InboundMessage, ParseError
 from supportdesk.channels.email.charsets import decode_bytes
@@ -154,6 +155,29 @@ def parse_email(raw: bytes) -> InboundMessage:
         ) from exc
 
 
+# Each message's cost is bounded whatever a sender puts in it (a note says what was cut):
+MAX_RECIPIENTS = 200  # per To or Cc header
+MAX_ADDRESS_HEADER = 32 * 1024  # bytes of one To/Cc header that are read
+MAX_SUBJECT = 1000  # characters
+MAX_REFERENCES = 100
+
+
+def _bounded_addresses(headers: Any, name: str, hints: list[str], notes: list[str]) -> list[str]:
+    value = _get(headers, name)
+    cut = False
+    if value is not None and len(value) > MAX_ADDRESS_HEADER:
+        end = value.rfind(b",", 0, MAX_ADDRESS_HEADER)
+        value = value[: end if end > 0 else MAX_ADDRESS_HEADER]
+        cut = True
+    found = [a.lower() for _, a in _addresses(value, hints)]
+    if len(found) > MAX_RECIPIENTS:
+        found = found[:MAX_RECIPIENTS]
+        cut = True
+    if cut:
+        notes.append(f"the {name.capitalize()} header was cut to its first {len(found)} addresses")
+    return found
+
+
 def _parse(raw: bytes) -> InboundMessage:
     # Some exporters leave blank lines or a byte order mark before the first header.
     start = raw.lstrip(b"\r\n")
@@ -196,24 +220,35 @@ def _parse(raw: bytes) -> InboundMessage:
     if is_bounce:
         bounce_of, bounce_error = _bounce_details(headers, walk, text)
 
+    notes = list(walk.notes)
+    to_addresses = _bounded_addresses(headers, "to", hints, notes)
+    cc_addresses = _bounded_addresses(headers, "cc", hints, notes)
+    subject = _text(headers, "subject", hints)
+    if len(subject) > MAX_SUBJECT:
+        subject = subject[:MAX_SUBJECT]
+        notes.append(f"the subject was cut to its first {MAX_SUBJECT} characters")
+    references = _msgid_list(_get_all(headers, "references"))
+    if len(references) > MAX_REFERENCES:  # the newest ones matter for threading
+        references = references[-MAX_REFERENCES:]
+        notes.append(f"only the last {MAX_REFERENCES} References were kept")
     extra: dict[str, object] = {}
-    if walk.notes:
-        extra["parse_notes"] = list(walk.notes)
+    if notes:
+        extra["parse_notes"] = notes
 
     return InboundMessage(
         kind="email",
         external_id=external_id,
         sender_address=from_addr.lower(),
         sender_name=from_name,
-        subject=_text(headers, "subject", hints),
+        subject=subject,
         text=new_text,
         quoted_text=quoted,
         html=html,
         sent_at=_date(_get(headers, "date")),
         in_reply_to=_msgid_list(_get_all(headers, "in-reply-to")),
-        references=_msgid_list(_get_all(headers, "references")),
-        to_addresses=[a.lower() for _, a in _addresses(_get(headers, "to"), hints)],
-        cc_addresses=[a.lower() for _, a in _addresses(_get(headers, "cc"), hints)],
+        references=references,
+        to_addresses=to_addresses,
+        cc_addresses=cc_addresses,
         attachments=walk.attachments,
         auto_reason=auto_reason,
         bounce_of=bounce_of,
