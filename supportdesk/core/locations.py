@@ -22,6 +22,14 @@ def default_home() -> Path:
     return user_data_path(APP_NAME, appauthor=False)
 
 
+def downloads_dir(ticket_id: int) -> Path:
+    """Where the console saves a ticket's attachments: the XDG download folder's
+    supportdesk/<ticket>/ (not created here)."""
+    from platformdirs import user_downloads_path
+
+    return user_downloads_path() / APP_NAME / str(int(ticket_id))
+
+
 def config_path(home: Path) -> Path:
     return home / "config.toml"
 

@@ -200,6 +200,43 @@ def store_attachment(
     return f"attachments/{key}/{name}"
 
 
+class SaveRefused(StorageError):
+    """A copy was not written (it would be a dotfile or replace a file). One sentence."""
+
+
+def save_copy(src: Path, dest: Path, *, pick_free_name: bool = False) -> Path:
+    """Copy a stored attachment to ``dest``: never as a dotfile, never over an existing file
+    (with ``pick_free_name``, "name (2).ext" and so on instead), never through a link; 0600.
+
+    Returns where it was written."""
+    if dest.name.startswith(".") or not dest.name:
+        raise SaveRefused(errno.EINVAL, f"{dest.name or dest} would be a hidden file; not saved")
+    stem, dot, ext = dest.name.rpartition(".")
+    if not dot or not stem:
+        stem, dot, ext = dest.name, "", ""
+    candidates = [dest] + (
+        [dest.with_name(f"{stem} ({n}){dot}{ext}") for n in range(2, 100)] if pick_free_name else []
+    )
+    with open(src, "rb") as fh:
+        data = fh.read()
+    for path in candidates:
+        try:
+            fd = os.open(path, _NEW_FILE, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            os.close(fd)
+            os.unlink(path)
+            raise
+        os.close(fd)
+        return path
+    raise SaveRefused(errno.EEXIST, f"{dest} already exists; it was not replaced")
+
+
 def attachment_path(home: Path, rel: str) -> Path:
     """The absolute path of a stored attachment; refuses anything outside attachments/."""
     path = (home / rel).resolve()

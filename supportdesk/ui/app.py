@@ -27,6 +27,7 @@ from textual.dom import DOMNode
 from textual.worker import get_current_worker
 
 from supportdesk.core.i18n import _, set_language
+from supportdesk.core.locations import is_shared_home
 from supportdesk.core.terms import utcnow
 from supportdesk.core.text import inert
 from supportdesk.desk.desk import Desk
@@ -284,6 +285,8 @@ class SupportDeskApp(App[None]):
             status = desk_status(self.desk)
         except Exception:
             return
+        # a SQLite home a group shares: anyone in the group can act as anyone (trust model)
+        status["roles_advisory"] = self.desk.db.is_sqlite and is_shared_home(self.desk.home)
         self.call_from_thread(self._show_status, status)
 
     def _show_status(self, status: dict[str, Any]) -> None:

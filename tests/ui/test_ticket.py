@@ -193,7 +193,11 @@ async def test_attachments_save_and_open(console_desk: tuple[Any, dict[str, int]
         app.screen.query_one("#prompt-input").value = str(dest)  # type: ignore[attr-defined]
         await pilot.press("enter")
         await settle(pilot)
+        assert not dest.exists()  # outside the downloads folder: asked first
+        await pilot.press("y")
+        await settle(pilot)
         assert dest.read_bytes() == b"paper jam\n"
+        assert dest.stat().st_mode & 0o777 == 0o600
         monkeypatch.setattr(ticket_mod, "system_opener", lambda: None)
         await pilot.press("o", "enter")
         await settle(pilot)
@@ -223,3 +227,52 @@ async def test_presence_of_another_agent(console_desk: tuple[Any, dict[str, int]
         await pilot.press("escape")
         await settle(pilot)
     assert presence.others(bob, ids["printer"]) == []  # alice left the ticket
+
+
+async def test_attachment_save_goes_to_downloads_never_a_dotfile_never_over_a_file(
+    console_desk: tuple[Any, dict[str, int]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk, ids = console_desk
+    downloads = tmp_path / "Downloads"
+    monkeypatch.setenv("XDG_DOWNLOAD_DIR", str(downloads))
+    folder = downloads / "supportdesk" / str(ids["printer"])
+    app = make_app(desk, now=frozen, live=False)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await open_ticket(pilot, ids["printer"])
+        for _ in range(2):  # the default, twice: the second copy gets a new name
+            await pilot.press("w")
+            await settle(pilot)
+            await pilot.press("enter")
+            await settle(pilot)
+            await pilot.press("enter")
+            await settle(pilot)
+        saved = sorted(p.name for p in folder.iterdir())
+        assert saved == ["error (2).log", "error.log"], saved
+        # a customer's ".bashrc" is never saved as a dotfile, wherever the agent points it
+        bashrc = tmp_path / ".bashrc"
+        bashrc.write_text("mine\n")
+        await pilot.press("w")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        app.screen.query_one("#prompt-input").value = str(bashrc)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert bashrc.read_text() == "mine\n"
+        assert "hidden file" in notes(app)
+        # nor over an existing file
+        other = tmp_path / "notes.txt"
+        other.write_text("keep\n")
+        await pilot.press("w")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        app.screen.query_one("#prompt-input").value = str(other)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert other.read_text() == "keep\n"
+        assert "already exists" in notes(app)

@@ -23,7 +23,7 @@ from supportdesk.desk.desk import Desk, ServiceError
 from supportdesk.people import presence
 from supportdesk.store.files import attachment_path
 from supportdesk.tickets.read import show_ticket
-from supportdesk.ui.screens.dialogs import PickerScreen, PickItem, PromptScreen
+from supportdesk.ui.screens.dialogs import ConfirmScreen, PickerScreen, PickItem, PromptScreen
 from supportdesk.ui.screens.triage import TRIAGE_BINDINGS, TriageMixin
 from supportdesk.ui.widgets.key_bar import KeyBar
 from supportdesk.ui.widgets.status_bar import StatusBar
@@ -312,28 +312,59 @@ class TicketScreen(TriageMixin, Screen[None]):
         def picked(att: dict[str, Any] | None) -> None:
             if att is None:
                 return
-            default = str(Path.home() / Path(att["filename"]).name)
+            from supportdesk.core.locations import downloads_dir
+            from supportdesk.store.files import safe_filename
+
+            folder = downloads_dir(self.ticket_id)
+            default = str(folder / safe_filename(att["filename"]))
 
             def entered(dest: str | None) -> None:
                 if not dest or not dest.strip():
                     return
-                self.save_attachment(att, Path(dest.strip()).expanduser())
+                path = Path(dest.strip()).expanduser()
+                if path.is_dir():
+                    path = path / safe_filename(att["filename"])
+                if str(path) == default:
+                    self.save_attachment(att, path, free_name=True)
+                    return
+                inside = folder in path.absolute().parents
+                if inside:
+                    self.save_attachment(att, path)
+                    return
+
+                def confirmed(yes: bool | None) -> None:
+                    if yes:
+                        self.save_attachment(att, path)
+
+                self.app.push_screen(
+                    ConfirmScreen(
+                        _("Save outside {folder}, as {path}?").format(folder=folder, path=path)
+                    ),
+                    confirmed,
+                )
 
             self.app.push_screen(PromptScreen(_("Save to"), value=default), entered)
 
         self.app.push_screen(PickerScreen(_("Save which attachment?"), items), picked)
 
-    def save_attachment(self, att: dict[str, Any], dest: Path) -> bool:
+    def save_attachment(self, att: dict[str, Any], dest: Path, *, free_name: bool = False) -> bool:
+        """Save a copy: never as a dotfile, never over an existing file (the default name in
+        the downloads folder gets " (2)" instead), 0600."""
+        from supportdesk.core.locations import downloads_dir
+        from supportdesk.store.files import StorageError, save_copy
+
         src = self._stored_path(att)
         if src is None or not src.exists():
             self.notify(_("The file is not in the desk's storage."), severity="error", markup=False)
             return False
-        if dest.is_dir():
-            from supportdesk.store.files import safe_filename
-
-            dest = dest / safe_filename(att["filename"])
         try:
-            shutil.copyfile(src, dest)
+            folder = downloads_dir(self.ticket_id)
+            if dest.parent == folder:
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            dest = save_copy(src, dest, pick_free_name=free_name)
+        except StorageError as exc:
+            self.notify(str(exc.strerror or exc), severity="error", markup=False)
+            return False
         except OSError as exc:
             self.notify(
                 _("Cannot save to {path}: {err}").format(path=dest, err=exc.strerror or exc),

@@ -14,6 +14,8 @@ from supportdesk.core.text import inert
 def status_text(agent: str, status: dict[str, Any] | None, extra: str = "") -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f" {inert(agent, one_line=True)} ", style="bold reverse")
+    if status is not None and status.get("roles_advisory"):
+        text.append(" " + _("roles advisory"), style="yellow")
     if status is not None:
         runner = status.get("runner")
         for ch in status.get("channels", []):
