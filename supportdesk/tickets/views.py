@@ -254,15 +254,6 @@ def delete_view(desk: Desk, name: str) -> None:
                       before={"name": row.name, "query": row.query})  # fmt: skip
 
 
-def attachment_location(desk: Desk, attachment_id: int) -> str | None:
-    """Where a stored attachment lives, relative to the home (None when not downloaded)."""
-    from supportdesk.store.models import AttachmentRow
-
-    with desk.db.read() as s:
-        row = s.get(AttachmentRow, attachment_id)
-    return row.stored_path if row is not None else None
-
-
 @dataclass(frozen=True)
 class Article:
     id: int

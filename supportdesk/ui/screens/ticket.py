@@ -21,7 +21,12 @@ from supportdesk.core.i18n import _
 from supportdesk.core.text import inert
 from supportdesk.desk.desk import Desk, ServiceError
 from supportdesk.people import presence
-from supportdesk.store.files import attachment_path
+from supportdesk.tickets.attachments import (
+    StorageError,
+    default_destination,
+    save_attachment,
+    stored_file,
+)
 from supportdesk.tickets.read import show_ticket
 from supportdesk.ui.screens.dialogs import ConfirmScreen, PickerScreen, PickItem, PromptScreen
 from supportdesk.ui.screens.triage import TRIAGE_BINDINGS, TriageMixin
@@ -290,17 +295,6 @@ class TicketScreen(TriageMixin, Screen[None]):
                     )
         return items
 
-    def _stored_path(self, att: dict[str, Any]) -> Path | None:
-        from supportdesk.tickets.views import attachment_location
-
-        rel = attachment_location(self.desk, int(att["id"]))
-        if rel is None:
-            return None
-        try:
-            return attachment_path(self.desk.home, rel)
-        except ValueError:
-            return None
-
     def action_save_attachment(self) -> None:
         items = self._attachments()
         if not items:
@@ -312,18 +306,15 @@ class TicketScreen(TriageMixin, Screen[None]):
         def picked(att: dict[str, Any] | None) -> None:
             if att is None:
                 return
-            from supportdesk.core.locations import downloads_dir
-            from supportdesk.store.files import safe_filename
-
-            folder = downloads_dir(self.ticket_id)
-            default = str(folder / safe_filename(att["filename"]))
+            folder, default_path = default_destination(self.ticket_id, att["filename"])
+            default = str(default_path)
 
             def entered(dest: str | None) -> None:
                 if not dest or not dest.strip():
                     return
                 path = Path(dest.strip()).expanduser()
                 if path.is_dir():
-                    path = path / safe_filename(att["filename"])
+                    path = path / default_path.name
                 if str(path) == default:
                     self.save_attachment(att, path, free_name=True)
                     return
@@ -350,18 +341,10 @@ class TicketScreen(TriageMixin, Screen[None]):
     def save_attachment(self, att: dict[str, Any], dest: Path, *, free_name: bool = False) -> bool:
         """Save a copy: never as a dotfile, never over an existing file (the default name in
         the downloads folder gets " (2)" instead), 0600."""
-        from supportdesk.core.locations import downloads_dir
-        from supportdesk.store.files import StorageError, save_copy
-
-        src = self._stored_path(att)
-        if src is None or not src.exists():
-            self.notify(_("The file is not in the desk's storage."), severity="error", markup=False)
-            return False
         try:
-            folder = downloads_dir(self.ticket_id)
-            if dest.parent == folder:
-                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            dest = save_copy(src, dest, pick_free_name=free_name)
+            dest = save_attachment(
+                self.desk, self.ticket_id, int(att["id"]), dest, free_name=free_name
+            )
         except StorageError as exc:
             self.notify(str(exc.strerror or exc), severity="error", markup=False)
             return False
@@ -400,7 +383,7 @@ class TicketScreen(TriageMixin, Screen[None]):
                 markup=False,
             )
             return False
-        src = self._stored_path(att)
+        src = stored_file(self.desk, int(att["id"]))
         if src is None or not src.exists():
             self.notify(_("The file is not in the desk's storage."), severity="error", markup=False)
             return False
