@@ -82,7 +82,12 @@ def status_cmd(ctx: typer.Context, json_out: JsonOut = False) -> None:
             )
     con.print(
         f"Outbox: {doc['outbox']['queued']} queued, {doc['outbox']['failed']} failed, "
-        f"{doc['outbox']['sent']} sent · Quarantine: {doc['quarantine']} · "
+        + (
+            f"{doc['outbox']['in_doubt']} in doubt (outbox list --state in_doubt), "
+            if doc["outbox"]["in_doubt"]
+            else ""
+        )
+        + f"{doc['outbox']['sent']} sent · Quarantine: {doc['quarantine']} · "
         f"Open tickets: {doc['tickets']['open']}"
     )
 

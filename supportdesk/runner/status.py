@@ -68,7 +68,8 @@ def desk_status(desk: Desk) -> dict[str, Any]:
         "channels": channels,
         "runner": runner,
         "outbox": {
-            k: int(counts.get(k, 0)) for k in ("queued", "sending", "sent", "failed", "cancelled")
+            k: int(counts.get(k, 0))
+            for k in ("queued", "sending", "sent", "failed", "cancelled", "in_doubt", "dropped")
         },
         "quarantine": int(quarantined),
         "tickets": {"open": int(open_count)},

@@ -3,6 +3,7 @@ SUPPORTDESK_TEST_DB=postgres): epochs, expiry by deadline, conditional marks, re
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -212,10 +213,13 @@ def test_outbox_resend_and_drop_decide_in_doubt_items(desk: Any, cli: Any) -> No
             row.state = "in_doubt"
             s.add(row)
     listed = cli("outbox", "list", "--state", "in_doubt", "--json")
-    assert listed.exit_code == 0 and {r["id"] for r in __import__("json").loads(listed.stdout)} == {
+    assert listed.exit_code == 0 and {r["id"] for r in json.loads(listed.stdout)} == {
         a,
         b,
     }
+    status = cli("status", "--json")
+    assert status.exit_code == 0 and json.loads(status.stdout)["outbox"]["in_doubt"] == 2
+    assert "2 in doubt" in cli("status").stdout
     for verb in ("retry", "cancel"):
         res = cli("outbox", verb, str(a))
         assert res.exit_code == 5 and "outbox resend" in res.stderr, res.output

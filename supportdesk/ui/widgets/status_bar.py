@@ -35,6 +35,10 @@ def status_text(agent: str, status: dict[str, Any] | None, extra: str = "") -> T
             text.append(" · " + _("outbox {n}").format(n=outbox["queued"]))
         if outbox.get("failed"):
             text.append(" · " + _("failed {n}").format(n=outbox["failed"]), style="bold red")
+        if outbox.get("in_doubt"):
+            text.append(
+                " · " + _("in doubt {n}").format(n=outbox["in_doubt"]), style="bold magenta"
+            )
         if status.get("quarantine"):
             text.append(" · " + _("quarantine {n}").format(n=status["quarantine"]), style="yellow")
         text.append(" · ")
