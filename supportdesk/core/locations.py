@@ -55,12 +55,26 @@ def is_shared_home(home: Path) -> bool:
         return False
 
 
+def is_team_readable_home(home: Path) -> bool:
+    """A setgid home the group may read but not write (2750): the runner's home on a team desk,
+    whose attachments and ledger agents read and never write. Files are made 0640."""
+    try:
+        mode = home.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & 0o2000) and bool(mode & 0o040) and not mode & 0o020
+
+
 def file_mode(home: Path) -> int:
-    return 0o660 if is_shared_home(home) else 0o600
+    if is_shared_home(home):
+        return 0o660
+    return 0o640 if is_team_readable_home(home) else 0o600
 
 
 def dir_mode(home: Path) -> int:
-    return 0o2770 if is_shared_home(home) else 0o700
+    if is_shared_home(home):
+        return 0o2770
+    return 0o2750 if is_team_readable_home(home) else 0o700
 
 
 def ensure_home(home: Path) -> Path:

@@ -75,11 +75,12 @@ def _source_stamp() -> str:
     return h.hexdigest()[:16]
 
 
-def make_venv() -> Path:
-    """A venv other users can run, from Debian's python3, with this checkout installed.
+def make_venv() -> tuple[Path, Path]:
+    """A venv other users can run, from Debian's python3, and this checkout installed beside it.
 
-    The dependencies are installed once per pyproject.toml; the project itself again whenever
-    its sources change (a few seconds)."""
+    The venv holds the dependencies (made once per pyproject.toml, then only read); the project
+    goes to a folder of its own per version of the sources (``pip install --target``, a few
+    seconds), so two checkouts testing at once never change each other's install."""
     if not os.access(SYSTEM_PYTHON, os.X_OK):
         peer_unavailable(f"{SYSTEM_PYTHON} (Debian's python3) is missing")
     deps = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:12]
@@ -87,26 +88,29 @@ def make_venv() -> Path:
     pip = [str(venv / "bin" / "python"), "-m", "pip", "-q", "--disable-pip-version-check"]
     if not (venv / ".deps-ok").exists():
         shutil.rmtree(venv, ignore_errors=True)
-        _must(
-            [SYSTEM_PYTHON, "-m", "venv", str(venv)],
-            "python3 -m venv (apt-get install python3-venv)",
-        )
+        _must([SYSTEM_PYTHON, "-m", "venv", str(venv)], "python3 -m venv (python3-venv)")
         import tomllib
 
         project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
         _must([*pip, "install", "hatchling>=1.25", *project["dependencies"]], "pip install (deps)")
+        _sh(["chmod", "-R", "a+rX", str(venv)])
         (venv / ".deps-ok").write_text("ok\n")
-    stamp = _source_stamp()
-    if (venv / ".src").exists() and (venv / ".src").read_text() == stamp:
-        return venv
-    _must(
-        [*pip, "install", "--no-deps", "--no-build-isolation", "--force-reinstall", str(ROOT)],
-        "pip install (the project)",
-        cwd="/",
-    )
-    _sh(["chmod", "-R", "a+rX", str(venv)])
-    (venv / ".src").write_text(stamp)
-    return venv
+    site = Path("/var/tmp") / f"supportdesk-team-src-{deps}-{_source_stamp()}"
+    if not (site / ".ok").exists():
+        tmp = Path(tempfile.mkdtemp(prefix=site.name + ".", dir="/var/tmp"))
+        _must(
+            [*pip, "install", "--no-deps", "--no-build-isolation", "--target", str(tmp), str(ROOT)],
+            "pip install (the project)",
+            cwd="/",
+        )
+        _sh(["chmod", "-R", "a+rX", str(tmp)])
+        os.chmod(tmp, 0o755)
+        (tmp / ".ok").write_text("ok\n")
+        try:
+            tmp.rename(site)
+        except OSError:  # made meanwhile by another run
+            shutil.rmtree(tmp, ignore_errors=True)
+    return venv, site
 
 
 def _bindir() -> str:
@@ -123,13 +127,14 @@ def _bindir() -> str:
 class TeamHost:
     root: Path
     venv: Path
+    site: Path
     bindir: str
     socket_dir: Path
     homes: dict[str, Path] = field(default_factory=dict)
 
     @property
     def supportdesk(self) -> str:
-        return str(self.venv / "bin" / "supportdesk")
+        return str(self.site / "bin" / "supportdesk")
 
     def url(self, db: str) -> str:
         return f"postgresql:///{db}?host={self.socket_dir}"
@@ -137,7 +142,8 @@ class TeamHost:
     def env(self, user: str, extra: dict[str, str] | None = None) -> list[str]:
         home = self.homes.get(user, Path("/nonexistent"))
         base = {
-            "PATH": f"{self.venv}/bin:/usr/bin:/bin",
+            "PATH": f"{self.site}/bin:{self.venv}/bin:/usr/bin:/bin",
+            "PYTHONPATH": str(self.site),
             "HOME": str(home),
             "USER": user,
             "LOGNAME": user,
@@ -203,10 +209,10 @@ def start_team_host() -> TeamHost:
     with open(LOCK, "w") as lock:  # several xdist workers / sessions: one set-up at a time
         fcntl.flock(lock, fcntl.LOCK_EX)
         make_users()
-        venv = make_venv()
+        venv, site = make_venv()
     root = Path(tempfile.mkdtemp(prefix="sd-team-"))
     os.chmod(root, 0o755)
-    host = TeamHost(root=root, venv=venv, bindir=bindir, socket_dir=root / "pg" / "sock")
+    host = TeamHost(root=root, venv=venv, site=site, bindir=bindir, socket_dir=root / "pg" / "sock")
     pg = pwd.getpwnam("postgres")
     (root / "pg").mkdir(mode=0o755)
     host.socket_dir.mkdir(mode=0o755)

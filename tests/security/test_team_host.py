@@ -96,7 +96,7 @@ def team_desk(team_host: TeamHost) -> Iterator[TeamDesk]:
     # 5. the runner's home: its own, private; config.toml names the database
     runner_home = host.root / "srv" / db
     runner_home.parent.mkdir(exist_ok=True, mode=0o755)
-    res = host.sh("root", "install", "-d", "-o", "sdrunner", "-g", "sdrunner", "-m", "0700",
+    res = host.sh("root", "install", "-d", "-o", "sdrunner", "-g", GROUP, "-m", "2750",
                   str(runner_home))  # fmt: skip
     assert res.returncode == 0, res.stderr
     res = host.run("sdrunner", "--home", str(runner_home), "--db", url, "init")
@@ -104,7 +104,7 @@ def team_desk(team_host: TeamHost) -> Iterator[TeamDesk]:
     secret = runner_home / "imap-password"
     _write_as(host, "sdrunner", secret, "runner-only-s3cret\n", 0o600)
     _write_as(host, "sdrunner", runner_home / "config.toml", RUNNER_CONFIG.format(
-        url=url, secret=secret), 0o600)  # fmt: skip
+        url=url, secret=secret), 0o640)  # fmt: skip
     # 6. agents, added by a lead
     res = host.run("sdlead", "--db", url, "agents", "add", "sdagent", "--role", "agent")
     assert res.returncode == 0, res.stderr
@@ -314,14 +314,27 @@ def test_an_agent_cannot_touch_the_runners_config_files_or_secrets(team_desk: Te
         f'printf \'[[channel]]\\nname="x"\\ntype="email"\\n\' >> {home}/config.toml',
     )
     assert res.returncode != 0 and "Permission denied" in res.stderr
-    for path in (home / "config.toml", home / "imap-password"):
-        res = host.sh("sdagent", "cat", str(path))
-        assert res.returncode != 0 and "Permission denied" in res.stderr
-    res = host.sh("sdagent", "ln", "-s", "/tmp", f"{home}/attachments/99")
+    res = host.sh("sdagent", "cat", str(home / "imap-password"))
     assert res.returncode != 0 and "Permission denied" in res.stderr
+    res = host.sh("sdagent", "cat", str(home / "config.toml"))  # readable: it holds no secret
+    assert res.returncode == 0 and "s3cret" not in res.stdout
+    for cmd in (
+        ["ln", "-s", "/tmp", f"{home}/attachments/99"],
+        ["mkdir", f"{home}/raw/zz"],
+        ["sh", "-c", f"echo x > {home}/attachments/new"],
+    ):
+        res = host.sh("sdagent", *cmd)
+        assert res.returncode != 0 and "Permission denied" in res.stderr, cmd
+    # agents read the attachments the runner stored (read-only), and work from its home
+    stored = [p for p in (home / "attachments").rglob("*") if p.is_file()]
+    assert stored and all(p.stat().st_mode & 0o777 == 0o640 for p in stored)
+    res = host.sh("sdagent", "cat", str(stored[0]))
+    assert res.returncode == 0 and "line one" in res.stdout
     res = host.run("sdagent", "--home", str(home), "status")
-    assert res.returncode != 0 and "is not readable" in res.stderr
-    assert "Traceback" not in res.stderr
+    assert res.returncode == 0, res.stderr
+    assert "you are sdagent (agent)" in res.stdout
+    outsider = host.sh("sdoutsider", "cat", str(stored[0]))
+    assert outsider.returncode != 0 and "Permission denied" in outsider.stderr
     # the database holds none of the runner's secrets
     res = team_desk.psql("sdagent", "SELECT count(*) FROM channel_state")
     assert res.returncode == 0
@@ -347,7 +360,7 @@ def test_the_runner_refuses_a_config_others_can_write(team_desk: TeamDesk) -> No
         err = one_sentence(res)
         assert str(cfg) in err and "writable by its group" in err
     finally:
-        os.chmod(cfg, 0o600)
+        os.chmod(cfg, 0o640)
     # a program named by a *_cmd that others may replace is refused the same way
     tool = host.root / "tools"
     tool.mkdir(mode=0o777, exist_ok=True)
@@ -364,7 +377,7 @@ def test_the_runner_refuses_a_config_others_can_write(team_desk: TeamDesk) -> No
         assert "folder above secret.sh" in one_sentence(res)
     finally:
         _write_as(host, "sdrunner", cfg, RUNNER_CONFIG.format(
-            url=team_desk.url, secret=home / "imap-password"), 0o600)  # fmt: skip
+            url=team_desk.url, secret=home / "imap-password"), 0o640)  # fmt: skip
 
 
 # ---- SQLite trusted mode ---------------------------------------------------------------------
