@@ -174,6 +174,10 @@ class Capabilities:
     buttons: bool = False  # inline buttons (CSAT)
     html: bool = False  # can send an HTML alternative
     idempotent_send: bool = False  # a resend after a crash cannot deliver twice (Message-ID)
+    # send() calls msg.fence right before each point of no return (the end of SMTP DATA, each
+    # Bot API request). False: the runner calls it before send(), so a crash anywhere in send()
+    # leaves the reply in flight (resent if idempotent_send, else "in doubt")
+    fenced_send: bool = False
     subjects: bool = False  # messages have subjects; threading by References/[#N]
     # a customer-service window: free-form replies only this long after the customer's last
     # message, approved templates after it (WhatsApp: 24 hours); None = no such rule

@@ -122,6 +122,7 @@ class EmailChannel(Channel):
         html=True,
         idempotent_send=True,
         subjects=True,
+        fenced_send=True,
     )
 
     config: EmailConfig

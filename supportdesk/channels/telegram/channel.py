@@ -56,6 +56,7 @@ class TelegramChannel(Channel):
         max_text=4096,
         edits=True,
         buttons=True,
+        fenced_send=True,
     )
 
     config: TelegramConfig
