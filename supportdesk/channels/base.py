@@ -138,6 +138,8 @@ class OutboundMessage:
     text: str
     subject: str = ""
     to_name: str = ""
+    cc: list[str] = field(default_factory=list)  # e-mail: more visible recipients
+    bcc: list[str] = field(default_factory=list)  # e-mail: envelope only, never in a header
     message_id: str = ""  # e-mail: generated Message-ID without brackets, set before sending
     in_reply_to: str = ""
     references: list[str] = field(default_factory=list)

@@ -8,7 +8,7 @@ import typer
 
 from supportdesk.cli.context import desk_of, state
 from supportdesk.cli.options import CsvOut, JsonOut
-from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
+from supportdesk.cli.output import console, inert, limit_hint, print_csv, print_json, print_table
 
 quarantine_app = typer.Typer(
     help="Messages that could not be understood.", no_args_is_help=True, rich_markup_mode=None
@@ -208,11 +208,12 @@ def outbox_list(
     ),
     json_out: JsonOut = False,
     csv_out: CsvOut = False,
-    limit: int = typer.Option(200, "--limit", min=1),
+    limit: int = typer.Option(200, "--limit", min=0, help="At most this many; 0 = all."),
 ) -> None:
     """The outbox with each item's state, attempts and last error. Items "in doubt" may or may
     not have arrived (the runner stopped in mid-send on a channel that cannot dedupe a resend):
-    decide with `outbox resend ID` or `outbox drop ID`.
+    decide with `outbox resend ID` or `outbox drop ID`. The # column is the id those
+    commands (and `outbox retry`, `outbox cancel`) take.
 
     Example: supportdesk outbox list --state in_doubt
     """
@@ -224,7 +225,8 @@ def outbox_list(
             raise BadInput(f"--state is one of {', '.join(STATES)}, not {s_!r}")
     desk = desk_of(ctx)
     with desk.db.read() as s:
-        rows = _outbox_rows(list_outbox(s, states=list(state_ or []), limit=limit))
+        rows = _outbox_rows(list_outbox(s, states=list(state_ or []), limit=limit or None))
+    limit_hint(len(rows), limit, "--limit N shows more, --limit 0 shows all.")
     if json_out:
         print_json(rows)
     elif csv_out:
@@ -239,10 +241,12 @@ def outbox_list(
                 ("to", "To"),
                 ("state", "State"),
                 ("attempts", "Tries"),
+                ("created_at", "Queued"),
                 ("last_error", "Last error"),
             ],
             empty="The outbox is empty.",
             max_width={"last_error": 50, "to": 30},
+            min_width={"id": 3, "ticket_id": 6, "state": 9, "created_at": 16},
         )
 
 

@@ -133,6 +133,9 @@ class CliState:
 
             home = self.desk_home()
             self._desk = open_desk(home, agent=self.agent, db_url=self.db_url)
+            from supportdesk.cli import output
+
+            output.set_timezone(self._desk.config.desk.timezone)
         return self._desk
 
 

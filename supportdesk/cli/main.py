@@ -30,6 +30,15 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version as dist_version
+
+        v = dist_version("supportdesk")  # installed: pip install -e . or a wheel
+        sys.stdout.write(f"supportdesk {v}\n")
+        raise typer.Exit(0)
+
+
 @app.callback(invoke_without_command=True)
 def main(
     ctx: typer.Context,
@@ -44,6 +53,13 @@ def main(
     ),
     db: str | None = typer.Option(
         None, "--db", envvar="SUPPORTDESK_DB", help="Database URL (default: SQLite in the home)."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the version and exit.",
     ),
 ) -> None:
     """Example: supportdesk --home ~/desk tickets list status:open"""

@@ -19,6 +19,43 @@ import typer
 
 from supportdesk.core.text import inert
 
+_TZ: Any = None
+
+
+def set_timezone(name: str | None) -> None:
+    """Human output shows times in the desk's time zone (JSON and CSV keep ISO 8601)."""
+    global _TZ
+    from zoneinfo import ZoneInfo
+
+    try:
+        _TZ = ZoneInfo(name) if name else None
+    except (ValueError, KeyError, OSError):
+        _TZ = None
+
+
+def human_time(value: Any) -> str:
+    """An ISO 8601 text or a datetime as a short local time: ``2026-11-20 15:04`` (no seconds,
+    no offset: the desk's zone); "" for None; any other text unchanged."""
+    if value is None or value == "":
+        return ""
+    when = value
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(when, datetime):
+        return str(value)
+    if when.tzinfo is not None:
+        when = when.astimezone(_TZ) if _TZ is not None else when.astimezone()
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def limit_hint(shown: int, limit: int, more: str) -> None:
+    """On stderr, when a list was cut at ``limit``: how to see the rest."""
+    if limit and shown >= limit:
+        sys.stderr.write(f"Showing the first {shown}; {more}\n")
+
 
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
@@ -106,6 +143,8 @@ def print_table(
             s = (
                 fm[key](v)
                 if key in fm
+                else human_time(v)
+                if key.endswith("_at") or isinstance(v, datetime)
                 else ("" if v is None else ", ".join(v) if isinstance(v, list) else str(v))
             )
             cells.append(Text(inert(s, one_line=True)))

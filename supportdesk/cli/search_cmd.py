@@ -61,22 +61,28 @@ def search_cmd(
     if not hits:
         con.print(Text("Nothing found."))
         return
-    for h in hits:
+
+    def ref_of(h: dict[str, Any]) -> str:
+        return {"ticket": f"#{h['id']}", "message": f"#{h['ticket_id']} msg {h['id']}",
+                "customer": f"customer {h['id']}",
+                "kb": f"kb {h.get('slug', h['id'])}"}[h["kind"]]  # fmt: skip
+
+    refs = [inert(ref_of(h), one_line=True) for h in hits]
+    width = max(len(r) for r in refs)
+    for ref, h in zip(refs, hits, strict=True):
         head = Text()
-        ref = {"ticket": f"#{h['id']}", "message": f"#{h['ticket_id']} msg {h['id']}",
-               "customer": f"customer {h['id']}", "kb": f"kb {h.get('slug', h['id'])}"}[h["kind"]]  # fmt: skip
-        head.append(f"{ref:>16}  ")
+        head.append(f"{ref:<{width}}  ", style="bold")
         head.append_text(styled(h["title"], h["title_highlights"]))
         extra = h.get("status") or ""
         if h["kind"] == "ticket" and h.get("customer"):
             extra = f"{extra} · {h['customer']}"
         if extra:
             head.append(Text(f"  [{inert(extra, one_line=True)}]", style="dim"))
-        con.print(head)
+        con.print(head, overflow="ellipsis", no_wrap=True)
         if h["snippet"]:
-            line = Text(" " * 18)
+            line = Text(" " * (width + 2))
             line.append_text(styled(h["snippet"], h["highlights"]))
-            con.print(line)
+            con.print(line, overflow="ellipsis", no_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,15 @@ import typer
 
 from supportdesk.cli.context import desk_of
 from supportdesk.cli.options import CsvOut, JsonOut
-from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
+from supportdesk.cli.output import (
+    console,
+    human_time,
+    inert,
+    limit_hint,
+    print_csv,
+    print_json,
+    print_table,
+)
 
 app = typer.Typer(
     help="The queue: list, show, reply, triage.", no_args_is_help=True, rich_markup_mode=None
@@ -88,8 +96,8 @@ def list_cmd(
         100,
         "--limit",
         "-n",
-        min=1,
-        help="At most this many tickets (0 = all is not allowed; use a big number).",
+        min=0,
+        help="At most this many tickets; 0 = all of them.",
     ),
     order: str = typer.Option("hot", "--order", help="hot (priority, then due), newest, updated."),
 ) -> None:
@@ -104,7 +112,8 @@ def list_cmd(
         raise BadInput(f"--order is hot, newest or updated, not {order!r}")
     desk = desk_of(ctx)
     q = " ".join(query or [])
-    rows = queue_rows(desk, q, limit=limit, order=order)
+    rows = queue_rows(desk, q, limit=limit or None, order=order)
+    limit_hint(len(rows), limit, "--limit N shows more, --limit 0 shows all.")
     if json_out:
         print_json(rows)
     elif csv_out:
@@ -160,19 +169,23 @@ def _print_ticket(doc: dict[str, Any]) -> None:
         f" · tags {', '.join(doc['tags']) or '-'}"
     )
     if doc.get("due_at"):
-        meta += f" · due {doc['due_at']}"
+        meta += f" · due {human_time(doc['due_at'])}"
     if doc.get("first_response_queued"):
         meta += " · first response: reply queued, not delivered yet"
     con.print(Text(inert(meta, one_line=True), style="dim"))
     idents = ", ".join(f"{i['kind']}:{i['address']}" for i in cust.get("identities", []))
     con.print(Text(inert(f"Customer: {cust.get('name') or '-'} <{idents}>", one_line=True)))
+    if doc.get("participants"):
+        con.print(
+            Text(inert("Also on the thread: " + ", ".join(doc["participants"]), one_line=True))
+        )
     if doc.get("history"):
         con.print(Text("Other tickets of this customer:", style="bold"))
         for h in doc["history"][:10]:
             con.print(
                 Text(
                     inert(
-                        f"  #{h['id']} [{h['channel']}] {h['status']:7} {h['created_at'][:10]}  {h['subject']}",
+                        f"  #{h['id']} [{h['channel']}] {h['status']:7} {human_time(h['created_at'])[:10]}  {h['subject']}",
                         one_line=True,
                     )
                 )
@@ -180,7 +193,7 @@ def _print_ticket(doc: dict[str, Any]) -> None:
     for m in doc["messages"]:
         con.print(Rule(style="dim"))
         arrow = {"in": "←", "out": "→", "note": "✎ note"}.get(m["direction"], m["direction"])
-        line = f"{arrow} {m['author'] or m['author_address']} · {m['channel']} · {m['created_at']}"
+        line = f"{arrow} {m['author'] or m['author_address']} · {m['channel']} · {human_time(m['created_at'])}"
         if m.get("delivery"):
             d = m["delivery"]
             line += f" · {d['status']}" + (f" ({d['error']})" if d.get("error") else "")
@@ -189,6 +202,15 @@ def _print_ticket(doc: dict[str, Any]) -> None:
         con.print(
             Text(inert(line, one_line=True), style="bold" if m["direction"] != "note" else "yellow")
         )
+        if m.get("to") and m["direction"] != "in":
+            rcpt = "to " + ", ".join(m["to"])
+            if m.get("cc"):
+                rcpt += " · cc " + ", ".join(m["cc"])
+            if m.get("bcc"):
+                rcpt += " · bcc " + ", ".join(m["bcc"])
+            con.print(Text(inert("  " + rcpt, one_line=True), style="dim"))
+        elif m.get("cc"):
+            con.print(Text(inert("  cc " + ", ".join(m["cc"]), one_line=True), style="dim"))
         if m.get("thread_reason"):
             con.print(Text(inert(f"  joined: {m['thread_reason']}", one_line=True), style="dim"))
         con.print(Text(inert(m["text"])))

@@ -407,9 +407,16 @@ def _reply(
     json_out: bool,
     approved: str | None = None,
     params: list[str] | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    reply_all: bool = False,
+    status: str | None = None,
 ) -> None:
     from supportdesk.desk.desk import BadInput
     from supportdesk.tickets import triage
+
+    if note and (cc or bcc or reply_all):
+        raise BadInput("a note is never sent, so it has no Cc, Bcc or reply-all")
 
     if text is not None and template is not None:
         raise BadInput("give --text or --template, not both")
@@ -459,6 +466,10 @@ def _reply(
         channel=channel,
         approved_template=approved,
         template_params=list(params or []),
+        cc=list(cc or []),
+        bcc=list(bcc or []),
+        reply_all=reply_all,
+        status=status,
     )
     if text is not None and template is not None:
         from supportdesk.replies.templates import count_use
@@ -512,13 +523,51 @@ def reply_cmd(
     param: list[str] = typer.Option(
         None, "--param", help="A value for the approved template's placeholders (repeatable)."
     ),
+    cc: list[str] = typer.Option(None, "--cc", help="Also to this address, visibly (repeatable)."),
+    bcc: list[str] = typer.Option(None, "--bcc", help="Also to this address, hidden (repeatable)."),
+    reply_all: bool = typer.Option(
+        False, "--reply-all", help="Cc everyone else on the thread (the mails' To and Cc)."
+    ),
+    status: str | None = typer.Option(
+        None, "--status", help="Then set the ticket pending or solved (send and solve)."
+    ),
     json_out: JsonOut = False,
 ) -> None:
     """Queue a reply (or an internal note) in the outbox.
 
-    Example: supportdesk tickets reply 42 --template printer-reset
+    Example: supportdesk tickets reply 42 --template printer-reset --reply-all --cc boss@acme.test
     """
-    _reply(ctx, ticket_id, text, template, editor, note, attach, channel, json_out, approved, param)
+    _reply(ctx, ticket_id, text, template, editor, note, attach, channel, json_out, approved, param,
+           cc, bcc, reply_all, status)  # fmt: skip
+
+
+def forward_cmd(
+    ctx: typer.Context,
+    ticket_id: int = typer.Argument(..., metavar="ID", help="The ticket."),
+    to: str = typer.Option(..., "--to", help="The address to forward to."),
+    message: int | None = typer.Option(
+        None, "--message", help="Only this message (its id in tickets show --json); default: all."
+    ),
+    text: str | None = typer.Option(None, "--text", "-t", help="A few words above the forward."),
+    cc: list[str] = typer.Option(None, "--cc", help="Also to this address (repeatable)."),
+    json_out: JsonOut = False,
+) -> None:
+    """Forward a message, or the whole ticket, with its attachments; recorded in the thread.
+
+    Example: supportdesk tickets forward 42 --to accountant@acme.test --text "Please check the invoice"
+    """
+    from supportdesk.tickets import triage
+
+    msg = triage.forward(desk_of(ctx), ticket_id, to=to, message_id=message, text=text,
+                         cc=list(cc or []))  # fmt: skip
+    if json_out:
+        print_json({"ticket": ticket_id, "message": msg.id, "direction": msg.direction,
+                    "channel": msg.channel, "to": msg.to_addresses})  # fmt: skip
+    else:
+        console().print(
+            f"Forward of #{ticket_id} to {msg.to_addresses} queued (message {msg.id}); "
+            "the runner sends it."
+        )
 
 
 def note_cmd(
@@ -635,6 +684,7 @@ def register(app: typer.Typer) -> None:
     tickets_app.command("escalate")(escalate_cmd)
     tickets_app.command("handover")(handover_cmd)
     tickets_app.command("reply")(reply_cmd)
+    tickets_app.command("forward")(forward_cmd)
     tickets_app.command("note")(note_cmd)
     tickets_app.command("new")(new_cmd)
     app.command("undo")(undo_cmd)

@@ -235,6 +235,8 @@ class Config(Strict):
     channel: list[ChannelConfigBase] = Field(default_factory=list)
     sla: SlaConfig = Field(default_factory=SlaConfig)
     priority_rule: list[PriorityRule] = Field(default_factory=list)
+    # [signatures.<channel name>] en = "...", ru = "...": added under every reply on that channel
+    signatures: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     @field_validator("channel", mode="before")
     @classmethod

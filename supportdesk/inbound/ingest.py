@@ -72,6 +72,12 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[i : i + CHUNK]
 
 
+def _address_list(addresses: list[str]) -> str:
+    """At most 50 addresses, space-separated, without blanks or duplicates (hostile headers)."""
+    seen = dict.fromkeys(a.strip() for a in addresses[:50] if a and " " not in a.strip())
+    return " ".join(a for a in seen if a)[:4000]
+
+
 class _Row:
     """A new row as a plain object: what SQLModel would hold, without its per-attribute cost.
 
@@ -759,6 +765,8 @@ class _Batch:
                 thread_reason=p.reason,
                 raw_sha256=p.raw_sha256,
                 auto_reason=m.auto_reason,
+                to_addresses=_address_list(m.to_addresses),
+                cc_addresses=_address_list(m.cc_addresses),
             )
             rows.append(p.message)  # type: ignore[arg-type]
         if early:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -106,16 +107,25 @@ def queue_outbound(
     template: str | None = None,
     approved_template: str | None = None,
     template_params: list[str] | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    to_name: str | None = None,
+    forward: bool = False,
+    forward_files: list[AttachmentRow] | None = None,
+    markdown: str | None = None,
 ) -> Message:
     """Store an agent reply (or note) on the ticket and, unless a note, queue it for sending.
 
     ``approved_template`` sends one of the channel's provider-approved templates (with
     ``template_params``) instead of free text: the only thing a channel with a reply window
     (WhatsApp) accepts once the customer's last message is older than the window.
+    ``cc``/``bcc`` add e-mail recipients. ``forward`` sends the message to a third party
+    (``to_address``): recorded in the thread, but not an answer to the customer (no first
+    response, no status change); ``forward_files`` are stored attachments sent along.
     """
     if approved_template and not text.strip():
         text = f"[{approved_template}] " + " · ".join(template_params or [])
-    if not text.strip() and not attachments:
+    if not text.strip() and not attachments and not forward_files:
         raise BadInput("the reply is empty")
     if ticket.id is None:
         raise NotFound("the ticket does not exist")
@@ -145,21 +155,33 @@ def queue_outbound(
         dest = to_address or ticket.reply_to_address
         if not dest:
             raise BadInput(f"ticket #{ticket.id} has no address to reply to")
+        cc_list = clean_addresses(cc or [], "Cc", exclude=[dest])
+        bcc_list = clean_addresses(bcc or [], "Bcc", exclude=[dest, *cc_list])
+        if (cc_list or bcc_list) and kind != "email":
+            raise BadInput(f"Cc and Bcc need an e-mail channel; {channel} is {kind}")
+        if forward and kind == "email":
+            clean_addresses([dest], "To")
         last_in, refs = _thread_ids(session, ticket.id)
         base = subject if subject is not None else ticket.subject
         token = f"[#{ticket.id}]"
-        subj = (
-            base
-            if token in base
-            else f"Re: {base} {token}".strip()
-            if not auto
-            else f"{base} {token}"
-        )
+        if forward:
+            subj = f"Fwd: {base}" + ("" if token in base else f" {token}")
+        else:
+            subj = (
+                base
+                if token in base
+                else f"Re: {base} {token}".strip()
+                if not auto
+                else f"{base} {token}"
+            )
         if kind == "email":
             msg.message_id = make_message_id(channel_address(desk, channel))
             msg.dedupe_key = msg.message_id
             msg.in_reply_to = last_in or None
             msg.references = " ".join(refs)
+            msg.to_addresses = dest
+            msg.cc_addresses = " ".join(cc_list)
+            msg.bcc_addresses = " ".join(bcc_list)
         msg.subject = subj
         payload: dict[str, Any] = {
             "subject": subj,
@@ -167,6 +189,18 @@ def queue_outbound(
             "in_reply_to": last_in,
             "references": refs,
         }
+        if cc_list:
+            payload["cc"] = cc_list
+        if bcc_list:
+            payload["bcc"] = bcc_list
+        if forward:
+            payload["forward"] = True
+        if to_name is not None:
+            payload["to_name"] = to_name
+        if kind == "email" and not auto:
+            from supportdesk.core.markup import markdown_to_html
+
+            payload["html"] = markdown_to_html(text if markdown is None else markdown)
         if buttons:
             payload["buttons"] = buttons
         if template:
@@ -208,10 +242,24 @@ def queue_outbound(
                 sha256=sha256_hex(data),
             )
         )
+    for row in forward_files or []:
+        if not row.stored_path:
+            continue
+        session.add(
+            AttachmentRow(
+                message_id=msg.id,
+                outbox_id=outbox.id if outbox else None,
+                filename=row.filename,
+                stored_path=row.stored_path,  # the same stored file: nothing is copied
+                size=row.size,
+                content_type=row.content_type,
+                sha256=row.sha256,
+            )
+        )
     ticket.message_count += 1
     ticket.updated_at = max(ticket.updated_at, now)
     ticket.last_message_id = msg.id
-    if not note and not auto:
+    if not note and not auto and not forward:
         ticket.last_agent_at = now
         # first_response_at is set when the reply is delivered (runner.state.mark_sent)
         if ticket.status == "new":
@@ -222,7 +270,7 @@ def queue_outbound(
     session.add(ticket)
     events.record(
         session,
-        "note" if note else ("auto_reply" if auto else "reply"),
+        "note" if note else ("auto_reply" if auto else "forward" if forward else "reply"),
         agent=agent,
         ticket_id=ticket.id,
         message_id=msg.id,
@@ -237,15 +285,45 @@ def queue_outbound(
     return msg
 
 
+def clean_addresses(addresses: list[str], role: str, *, exclude: Sequence[str] = ()) -> list[str]:
+    """E-mail addresses checked and normalized, without duplicates or those in ``exclude``;
+    BadInput naming the first one that is not an address."""
+    from supportdesk.desk.identity import normalize_email
+
+    skip = {normalize_email(a) for a in exclude}
+    out: list[str] = []
+    for raw in addresses:
+        for part in raw.replace(";", ",").split(","):
+            text = part.strip()
+            if not text:
+                continue
+            if "<" in text and text.endswith(">"):
+                text = text.rpartition("<")[2][:-1].strip()
+            local, at, domain = text.rpartition("@")
+            if (
+                not at
+                or not local
+                or "." not in domain
+                or any(ch.isspace() or ch in '<>,;"\\' or not ch.isprintable() for ch in text)
+            ):
+                raise BadInput(f"the {role} address {part.strip()!r} is not an e-mail address")
+            norm = normalize_email(text)
+            if norm not in skip and norm not in out:
+                out.append(norm)
+    return out
+
+
 def backoff(attempts: int) -> timedelta:
     """5 s, 10 s, 20 s ... capped at 30 minutes."""
     return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 1800))
 
 
 def list_outbox(
-    session: Session, *, states: list[str] | None = None, limit: int = 200
+    session: Session, *, states: list[str] | None = None, limit: int | None = 200
 ) -> list[Outbox]:
-    q = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
+    q = select(Outbox).order_by(col(Outbox.id).desc())
+    if limit is not None:
+        q = q.limit(limit)
     if states:
         q = q.where(col(Outbox.state).in_(states))
     return list(session.exec(q).all())

@@ -54,6 +54,7 @@ class Agent(SQLModel, table=True):
     email: str | None = None
     group: str | None = None
     active: bool = True
+    signature: str = ""  # JSON {"en": "...", "ru": "..."}: appended to this agent's replies
     created_at: datetime = dt_field(nullable=False, default_now=True)
 
 
@@ -144,6 +145,11 @@ class Message(SQLModel, table=True):
     edited_at: datetime | None = dt_field()
     versions: str = ""  # JSON list of previous texts of an edited message
     is_auto: bool = False  # acknowledgement, survey: not a first response
+    # e-mail recipients, space-separated normalized addresses: an inbound message's To/Cc make
+    # the thread's participants (reply-all); an outbound one records where it went (Bcc too)
+    to_addresses: str = ""
+    cc_addresses: str = ""
+    bcc_addresses: str = ""
 
 
 class AttachmentRow(SQLModel, table=True):

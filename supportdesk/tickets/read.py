@@ -203,6 +203,10 @@ def show_ticket(desk: Desk, ticket_id: int) -> dict[str, Any]:
                         for a in atts.get(m.id or 0, [])
                     ],
                     "thread_reason": m.thread_reason,
+                    "to": m.to_addresses.split(),
+                    "cc": m.cc_addresses.split(),
+                    "bcc": m.bcc_addresses.split(),
+                    "html": m.html is not None and bool(m.html.strip()),
                     "message_id": m.message_id,
                     "edited": m.edited_at is not None,
                     "versions": json.loads(m.versions) if m.versions else [],
@@ -216,6 +220,9 @@ def show_ticket(desk: Desk, ticket_id: int) -> dict[str, Any]:
             and (m["delivery"] or {}).get("status") in ("queued", "sending")
             for m in out_msgs
         )
+        from supportdesk.tickets.recipients import participants
+
+        doc["participants"] = participants(session, desk, t)
         doc["history"] = [
             {
                 "id": h.id,

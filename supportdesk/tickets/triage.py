@@ -677,12 +677,21 @@ def reply(
     channel: str | None = None,
     approved_template: str | None = None,
     template_params: list[str] | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    reply_all: bool = False,
+    to: str | None = None,
+    status: str | None = None,
 ) -> Message:
     """Queue a reply (or store an internal note) on a ticket; a template's use is counted.
     ``approved_template``: one of the channel's provider-approved templates (WhatsApp outside
-    the 24-hour window)."""
+    the 24-hour window). ``reply_all`` adds the thread's other participants (inbound To/Cc) in
+    Cc; ``cc``/``bcc`` add more; ``to`` replaces the customer's address. ``status`` (pending,
+    solved) is set in the same transaction ("send and solve")."""
     if text is None and template is None and not approved_template:
         raise BadInput("give the reply text or a template")
+    if status is not None and status not in ("open", "pending", "solved"):
+        raise BadInput(f"the status after a reply is open, pending or solved, not {status!r}")
     for p in attachments or []:
         if not p.is_file():
             raise BadInput(f"the attachment {p} is not a readable file")
@@ -693,10 +702,16 @@ def reply(
             body = text or ""
         else:
             body = _template_text(s, desk, template or "", t)[1]
-        ch, to = _channel_for(desk, s, t, channel)
+        ch, to_address = _channel_for(desk, s, t, channel)
         from supportdesk.outbound.outbox import queue_outbound
+        from supportdesk.tickets.recipients import reply_recipients
 
-        return queue_outbound(
+        extra_cc: list[str] = []
+        if reply_all and not note:
+            extra_cc = reply_recipients(s, desk, t, reply_all=True).cc
+        if not note and not approved_template:
+            body = with_signature(s, desk, t, body, ch or t.channel)
+        msg = queue_outbound(
             s,
             desk,
             t,
@@ -705,10 +720,104 @@ def reply(
             note=note,
             attachments=attachments,
             channel=ch,
-            to_address=to,
+            to_address=to or to_address,
             template=template,
             approved_template=approved_template,
             template_params=template_params,
+            cc=None if note else [*extra_cc, *(cc or [])],
+            bcc=None if note else bcc,
+        )
+        if status is not None and not note and t.status != status:
+            before = t.status
+            t.status = status
+            now = msg.created_at
+            if status == "solved":
+                t.solved_at = now
+            sla.refresh_due(t)
+            s.add(t)
+            events.record(s, "status", agent=desk.agent, ticket_id=t.id, before=before,
+                          after=status, at=now)  # fmt: skip
+        return msg
+
+
+def with_signature(session: Session, desk: Desk, ticket: Ticket, body: str, channel: str) -> str:
+    """``body`` with the agent's and the channel's signatures in the customer's language
+    (the desk's when unknown), each added once."""
+    import json as json_mod
+
+    from supportdesk.desk.identity import resolve_customer
+    from supportdesk.store.models import Agent
+
+    lang = (resolve_customer(session, ticket.customer_id).language or "").split("-")[0]
+    lang = lang or desk.config.desk.language or "en"
+    parts: list[str] = []
+    agent = session.exec(select(Agent).where(Agent.name == desk.agent)).first()
+    sigs: dict[str, str] = {}
+    if agent is not None and agent.signature:
+        try:
+            sigs = json_mod.loads(agent.signature)
+        except ValueError:
+            sigs = {}
+    if isinstance(sigs, dict) and (sigs.get(lang) or sigs.get("en")):
+        parts.append(str(sigs.get(lang) or sigs.get("en")))
+    ch_sigs = desk.config.signatures.get(channel) or {}
+    if ch_sigs.get(lang) or ch_sigs.get("en"):
+        parts.append(ch_sigs.get(lang) or ch_sigs.get("en") or "")
+    out = body.rstrip("\n")
+    for sig in parts:
+        sig = sig.strip("\n")
+        if sig and sig not in out:
+            out += ("\n" + sig) if "\n-- \n" in out else ("\n\n-- \n" + sig)
+    return out + ("\n" if body.endswith("\n") else "")
+
+
+def forward(
+    desk: Desk,
+    ticket_id: int,
+    *,
+    to: str,
+    message_id: int | None = None,
+    text: str | None = None,
+    cc: list[str] | None = None,
+) -> Message:
+    """Forward one message (or the whole ticket) with its attachments to ``to``; recorded in
+    the thread as an outgoing message, not as an answer to the customer."""
+    from supportdesk.outbound.outbox import clean_addresses, queue_outbound
+    from supportdesk.tickets.recipients import forward_body
+
+    with desk.db.write() as s:
+        t = get_ticket(s, ticket_id)
+        _check_not_merged(t)
+        if t.kind != "email":
+            email_channels = [c.name for c in desk.config.channel if c.type == "email"]
+            if not email_channels:
+                raise BadInput("forwarding needs an e-mail channel; none is configured")
+            channel: str | None = email_channels[0]
+        else:
+            channel = None
+        dest = clean_addresses([to], "To")
+        if not dest:
+            raise BadInput("give the address to forward to")
+        fw = forward_body(s, desk, t, message_id, text or "")
+        body = with_signature(s, desk, t, fw.text, channel or t.channel)
+        # the HTML part: the agent's words as Markdown, the forwarded mail verbatim
+        forwarded = body[len(text or "") :].strip("\n")
+        fence = "~" * max(3, 1 + max((len(r) for r in re.findall(r"~+", forwarded)), default=0))
+        markdown = f"{text or ''}\n\n{fence}\n{forwarded}\n{fence}\n"
+        return queue_outbound(
+            s,
+            desk,
+            t,
+            body,
+            agent=desk.agent,
+            channel=channel,
+            to_address=dest[0],
+            to_name="",
+            subject=fw.subject,
+            cc=cc,
+            forward=True,
+            forward_files=fw.files,
+            markdown=markdown,
         )
 
 

@@ -237,6 +237,9 @@ def build_email(
     em["Date"] = email.utils.formatdate(localtime=True)
     em["From"] = _header_address(from_name, from_address, "sender")
     em["To"] = _header_address(msg.to_name, msg.to_address, "recipient")
+    cc = [a for a in dict.fromkeys(msg.cc) if a]
+    if cc:
+        em["Cc"] = [_header_address("", a, "Cc") for a in cc]
     em["Subject"] = _one_line(msg.subject)
 
     parent = _clean_id(msg.in_reply_to) if msg.in_reply_to else None
@@ -346,10 +349,13 @@ class SmtpSender:
             raise SendError(f"The SMTP sender cannot deliver a {msg.kind} message.", permanent=True)
         sender = envelope_address(from_address, "sender")
         recipient = envelope_address(msg.to_address, "recipient")
+        others = [envelope_address(a, "Cc") for a in msg.cc if a]
+        others += [envelope_address(a, "Bcc") for a in msg.bcc if a]
+        recipients = list(dict.fromkeys([recipient, *others]))
         raw = build_email(msg, from_address, from_name, self.domain_hint)
         conn = self._connection()
         try:
-            self._transmit(conn, sender, recipient, raw, msg.fence)
+            self._transmit(conn, sender, recipients, raw, msg.fence)
         except SendError as exc:
             if isinstance(exc, SendAborted) or exc.maybe_delivered:
                 self._discard(conn)  # the connection is in the middle of DATA or broken
@@ -358,7 +364,7 @@ class SmtpSender:
             raise
         if not self._reuse:
             self._discard(conn, polite=True)
-        log.info("SMTP %s accepted <%s> for %s", self.where, msg.message_id, recipient)
+        log.info("SMTP %s accepted <%s> for %s", self.where, msg.message_id, ", ".join(recipients))
         return SendResult(external_ids=[msg.message_id], detail=f"accepted by {self.where}")
 
     # -- internals --------------------------------------------------------------------------
@@ -457,7 +463,7 @@ class SmtpSender:
         self,
         conn: smtplib.SMTP,
         sender: str,
-        recipient: str,
+        recipients: list[str],
         raw: bytes,
         fence: Any = None,
     ) -> None:
@@ -472,10 +478,16 @@ class SmtpSender:
             if code != 250:
                 _rset(conn)
                 raise smtplib.SMTPSenderRefused(code, reply, sender)
-            code, reply = conn.rcpt(recipient)
-            if code not in (250, 251):
+            refused: dict[str, tuple[int, bytes]] = {}
+            for recipient in recipients:
+                code, reply = conn.rcpt(recipient)
+                if code not in (250, 251):
+                    refused[recipient] = (code, reply)
+            if len(refused) == len(recipients):  # nobody to deliver to
                 _rset(conn)
-                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+                raise smtplib.SMTPRecipientsRefused(refused)
+            for rcpt, (code, reply) in refused.items():  # the others get it: no retry
+                log.warning("SMTP %s refused %s: %s %s", self.where, rcpt, code, _reply_text(reply))
             conn.putcmd("data")
             code, reply = conn.getreply()
             if code != 354:
@@ -495,7 +507,7 @@ class SmtpSender:
         except SendError:
             raise
         except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = exc.recipients.get(recipient, (0, b""))
+            recipient, (code, reply) = next(iter(exc.recipients.items()), (recipients[0], (0, b"")))
             raise self._rejected(code, reply, f"refused the recipient {recipient}") from None
         except smtplib.SMTPSenderRefused as exc:
             raise self._rejected(
