@@ -467,7 +467,8 @@ def mark_sent(
             if msg is not None and not msg.message_id and external_ids:
                 msg.message_id = external_ids[0]
                 s.add(msg)
-            if msg is not None and msg.direction == "out" and not msg.is_auto:
+            forward = bool(json.loads(row.payload or "{}").get("forward"))  # not an answer
+            if msg is not None and msg.direction == "out" and not msg.is_auto and not forward:
                 _first_response(s, row.ticket_id, row.sent_at or utcnow())
         events.record(
             s,

@@ -128,6 +128,7 @@ def test_forward_whole_ticket_with_attachments(
     assert att.get_filename() == "invoice.pdf" and att.get_content() == b"%PDF-1.4 fake"
     doc = json.loads(cli("tickets", "show", str(tid), "--json").stdout)
     assert doc["status"] == "new"  # a forward is not an answer to the customer
+    assert doc["first_response_at"] is None
     assert doc["messages"][-1]["direction"] == "out"
     assert doc["messages"][-1]["to"] == ["accountant@acme.test"]
 
