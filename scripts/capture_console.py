@@ -1,4 +1,5 @@
-"""Plain-text captures of the console for the README: the queue and one ticket, at 100x30.
+"""Plain-text captures of the console for the README: the queue, one ticket, and the composer
+beside the thread (a short draft with a Cc), at 100x30.
 
     .venv/bin/python scripts/capture_console.py [--home DIR] [--ticket N] [--size 100x30]
 
@@ -42,6 +43,14 @@ async def capture(home: Path, ticket: int | None, size: tuple[int, int]) -> dict
             app.open_ticket(target)
             await settle()
             out["ticket"] = screen_text(app)
+            await pilot.press("r")
+            await settle()
+            composer = app.screen.composer  # type: ignore[attr-defined]
+            if composer.email:
+                composer.query_one("#cc").value = "accounts@example.com"
+            composer.body.insert("Hello,\n\nthank you for writing. We have **refunded** the duplicate.")
+            await settle()
+            out["composer"] = screen_text(app)
     desk.close()
     return out
 

@@ -195,6 +195,7 @@ class DeskConfig(Strict):
     ack_template: str = "acknowledgement"
     ack_limit_per_hour: int = 3
     keymap: dict[str, str] = Field(default_factory=dict)
+    kb_url: str | None = None  # where `kb export --html` is published: public articles link there
 
 
 class SlaTargets(Strict):

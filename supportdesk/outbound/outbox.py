@@ -162,18 +162,7 @@ def queue_outbound(
         if forward and kind == "email":
             clean_addresses([dest], "To")
         last_in, refs = _thread_ids(session, ticket.id)
-        base = subject if subject is not None else ticket.subject
-        token = f"[#{ticket.id}]"
-        if forward:
-            subj = f"Fwd: {base}" + ("" if token in base else f" {token}")
-        else:
-            subj = (
-                base
-                if token in base
-                else f"Re: {base} {token}".strip()
-                if not auto
-                else f"{base} {token}"
-            )
+        subj = reply_subject(ticket, subject, auto=auto, forward=forward)
         if kind == "email":
             msg.message_id = make_message_id(channel_address(desk, channel))
             msg.dedupe_key = msg.message_id
@@ -226,6 +215,20 @@ def queue_outbound(
         outbox.message_id = msg.id
         session.add(outbox)
         session.flush()
+    limit = attachment_limit(kind)
+    total = 0
+    for path in attachments or []:
+        try:
+            total += path.stat().st_size
+        except OSError as exc:
+            raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    if attachments and not note and total > limit:
+        raise BadInput(
+            f"the attachments add up to {total / 1048576:.1f} MB; a {kind} message carries "
+            f"at most {limit / 1048576:.0f} MB"
+            if limit
+            else f"a {kind} message cannot carry attachments"
+        )
     for i, path in enumerate(attachments or []):
         try:
             data = path.read_bytes()
@@ -283,6 +286,29 @@ def queue_outbound(
 
     search_index.index_message(session, msg, ticket)
     return msg
+
+
+# What each kind of channel accepts per message (Telegram's Bot API uploads up to 50 MB; most
+# mail servers refuse more than 25 MB, and base64 makes a file a third bigger on the wire).
+ATTACHMENT_LIMITS = {"email": 18 * 1024 * 1024, "telegram": 50 * 1024 * 1024}
+
+
+def attachment_limit(kind: str) -> int:
+    """The most bytes of attachments one message on a ``kind`` channel may carry (0: none)."""
+    return ATTACHMENT_LIMITS.get(kind, 0)
+
+
+def reply_subject(
+    ticket: Ticket, subject: str | None = None, *, auto: bool = False, forward: bool = False
+) -> str:
+    """The subject a reply (or forward) goes out with: the ticket's, with its [#N] token."""
+    base = subject if subject is not None else ticket.subject
+    token = f"[#{ticket.id}]"
+    if forward:
+        return f"Fwd: {base}" + ("" if token in base else f" {token}")
+    if token in base:
+        return base
+    return f"Re: {base} {token}".strip() if not auto else f"{base} {token}"
 
 
 def clean_addresses(addresses: list[str], role: str, *, exclude: Sequence[str] = ()) -> list[str]:

@@ -306,6 +306,18 @@ code {{ background: #f5f5f5; padding: 0 .2rem; }}
 """
 
 
+def public_link(desk: Desk, article_id: int) -> str | None:
+    """The article's page on the published help site (``[desk] kb_url``), if it is public."""
+    base = desk.config.desk.kb_url
+    if not base:
+        return None
+    with desk.db.read() as session:
+        a = session.get(KbArticle, article_id)
+        if a is None or not a.public:
+            return None
+        return f"{base.rstrip('/')}/{a.slug}.html"
+
+
 def export_html(desk: Desk, path: Path) -> int:
     """Write the public articles as a static help site: ``index.html`` (articles by tag) and
     one ``<slug>.html`` per article. Returns the number of articles written."""

@@ -223,6 +223,7 @@ def show_ticket(desk: Desk, ticket_id: int) -> dict[str, Any]:
         from supportdesk.tickets.recipients import participants
 
         doc["participants"] = participants(session, desk, t)
+        doc["reply_to"] = t.reply_to_address
         doc["history"] = [
             {
                 "id": h.id,

@@ -740,6 +740,109 @@ def reply(
         return msg
 
 
+def never_answered(desk: Desk, ids: list[int]) -> list[int]:
+    """Those of ``ids`` that never got an agent reply (closing them deserves a second look)."""
+    if not ids:
+        return []
+    from supportdesk.store.models import Message as Msg
+
+    with desk.db.read() as s:
+        answered = set(
+            s.exec(
+                select(Msg.ticket_id)
+                .where(
+                    col(Msg.ticket_id).in_(ids), Msg.direction == "out", col(Msg.is_auto).is_(False)
+                )
+                .distinct()
+            ).all()
+        )
+    return [i for i in ids if i not in answered]
+
+
+@dataclass
+class Preview:
+    """Exactly what a reply would send, before it is queued."""
+
+    kind: str
+    channel: str
+    sender: str
+    to: str
+    cc: list[str]
+    bcc: list[str]
+    subject: str
+    text: str
+    html: bool
+    attachments: list[tuple[str, int]]
+    limit: int
+    note: bool
+
+
+def preview_reply(
+    desk: Desk,
+    ticket_id: int,
+    *,
+    text: str,
+    note: bool = False,
+    channel: str | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    reply_all: bool = False,
+    to: str | None = None,
+    attachments: list[Path] | None = None,
+) -> Preview:
+    """The recipients, subject, text (signature included) and files of a reply, checked as
+    queueing would check them (BadInput naming the field), without queueing anything."""
+    from supportdesk.outbound.outbox import (
+        attachment_limit,
+        channel_address,
+        clean_addresses,
+        reply_subject,
+    )
+    from supportdesk.tickets.recipients import reply_recipients
+
+    if not text.strip() and not attachments:
+        raise BadInput("the reply is empty")
+    files: list[tuple[str, int]] = []
+    for p in attachments or []:
+        if not p.is_file():
+            raise BadInput(f"the attachment {p} is not a readable file")
+        files.append((p.name, p.stat().st_size))
+    with desk.db.read() as s:
+        t = get_ticket(s, ticket_id)
+        ch, to_address = _channel_for(desk, s, t, channel)
+        ch = ch or t.channel
+        kind = next((c.type for c in desk.config.channel if c.name == ch), t.kind)
+        dest = to or to_address or t.reply_to_address
+        limit = attachment_limit(kind)
+        if note:
+            return Preview(kind, ch, "", "", [], [], "", text, False, files, limit, True)
+        extra = reply_recipients(s, desk, t, reply_all=True).cc if reply_all else []
+        cc_list = clean_addresses([*extra, *(cc or [])], "Cc", exclude=[dest])
+        bcc_list = clean_addresses(bcc or [], "Bcc", exclude=[dest, *cc_list])
+        if (cc_list or bcc_list) and kind != "email":
+            raise BadInput(f"Cc and Bcc need an e-mail channel; {ch} is {kind}")
+        if sum(size for _n, size in files) > limit:
+            raise BadInput(
+                f"the attachments add up to {sum(n for _f, n in files) / 1048576:.1f} MB; a {kind} "
+                f"message carries at most {limit / 1048576:.0f} MB"
+            )
+        body = with_signature(s, desk, t, text, ch)
+        return Preview(
+            kind=kind,
+            channel=ch,
+            sender=channel_address(desk, ch),
+            to=dest,
+            cc=cc_list,
+            bcc=bcc_list,
+            subject=reply_subject(t) if kind == "email" else "",
+            text=body,
+            html=kind == "email",
+            attachments=files,
+            limit=limit,
+            note=False,
+        )
+
+
 def with_signature(session: Session, desk: Desk, ticket: Ticket, body: str, channel: str) -> str:
     """``body`` with the agent's and the channel's signatures in the customer's language
     (the desk's when unknown), each added once."""

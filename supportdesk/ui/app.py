@@ -202,14 +202,16 @@ class SupportDeskApp(App[None]):
             self.screen.show_view(view)
 
     def help_sections(self) -> list[tuple[str, type[DOMNode]]]:
-        from supportdesk.ui.screens.composer import ComposerScreen
+        from supportdesk.ui.screens.composer import PreviewScreen
+        from supportdesk.ui.widgets.composer import Composer
 
         sections: list[tuple[str, type[DOMNode]]] = [
             (_("Everywhere"), SupportDeskApp),
             (_("Queue"), QueueScreen),
             (_("Ticket list"), TicketList),
             (_("Ticket"), TicketScreen),
-            (_("Composer"), ComposerScreen),
+            (_("Composer"), Composer),
+            (_("Preview"), PreviewScreen),
             (_("Pickers"), PickerScreen),
         ]
         dash = _dashboard_screen()

@@ -56,7 +56,7 @@ async def test_reply_with_template_goes_to_outbox(console_desk: tuple[Any, dict[
         await open_ticket(pilot, ids["invoice"])
         await pilot.press("r")
         await settle(pilot)
-        assert app.screen.__class__.__name__ == "ComposerScreen"
+        assert app.screen.composer is not None  # type: ignore[attr-defined]
         await pilot.press("ctrl+t")
         await settle(pilot)
         await pilot.press(*"thanks", "enter")
@@ -65,7 +65,13 @@ async def test_reply_with_template_goes_to_outbox(console_desk: tuple[Any, dict[
         assert body.startswith("Hello Olga,")
         await pilot.press("ctrl+s")
         await settle(pilot)
+        assert app.screen.__class__.__name__ == "PreviewScreen"
+        shown = text_of(app)
+        assert "To:" in shown and "olga@example.com" in shown and "Re: Invoice 4471" in shown
+        await pilot.press("enter")
+        await settle(pilot)
         assert app.screen.__class__.__name__ == "TicketScreen"
+        assert app.screen.composer is None  # type: ignore[attr-defined]
         assert "Thank you for writing." in text_of(app)
     with desk.db.read() as s:
         rows = s.exec(select(Outbox).where(Outbox.ticket_id == ids["invoice"])).all()
@@ -91,7 +97,7 @@ async def test_unresolved_placeholder_refuses_to_send(
         assert "Fill in before sending: customer.company" in text_of(app)
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert app.screen.__class__.__name__ == "ComposerScreen"  # refused
+        assert app.screen.__class__.__name__ == "TicketScreen"  # refused, no preview
         error = str(app.screen.query_one("#composer-error").render())
         assert "customer.company" in error and "Fill in" not in error
         # the agent replaces the placeholder: now it sends
@@ -99,7 +105,9 @@ async def test_unresolved_placeholder_refuses_to_send(
         area.load_text(body.replace("{{ customer.company }}", "Acme"))  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert app.screen.__class__.__name__ == "TicketScreen"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.composer is None  # type: ignore[attr-defined]
     with desk.db.read() as s:
         texts = [m.text for m in s.exec(select(Message).where(Message.ticket_id == ids["invoice"]))]
     assert any(t.startswith("Dear Acme team") for t in texts)
@@ -115,7 +123,7 @@ async def test_note_channel_choice_draft_and_empty(
         await pilot.press("r")
         await settle(pilot)
         # the customer also has Telegram: the composer offers it
-        routes = [name for name, _label in app.screen.routes]  # type: ignore[attr-defined]
+        routes = [name for name, _label in app.screen.composer.routes]  # type: ignore[attr-defined]
         assert routes == ["support", "telegram"]
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -129,6 +137,9 @@ async def test_note_channel_choice_draft_and_empty(
         assert "Internal note" in text_of(app)
         assert app.screen.query_one("#body").text == "draft text"  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "Preview: internal note" in text_of(app)
+        await pilot.press("enter")
         await settle(pilot)
         assert ids["printer"] not in app.drafts
     with desk.db.read() as s:
@@ -148,6 +159,8 @@ async def test_reply_on_telegram_route(console_desk: tuple[Any, dict[str, int]])
         await settle(pilot)
         app.screen.query_one("#route").value = "telegram"  # type: ignore[attr-defined]
         await pilot.press(*"hi there", "ctrl+s")
+        await settle(pilot)
+        await pilot.press("enter")
         await settle(pilot)
     with desk.db.read() as s:
         row = s.exec(select(Outbox).order_by(Outbox.id.desc())).first()  # type: ignore[union-attr]

@@ -108,6 +108,21 @@ class TicketScreen(TriageMixin, Screen[None]):
             tooltip="Open another ticket of this customer.",
         ),
         Binding("ctrl+r", "refresh", "Refresh", show=False, id="ticket.refresh"),
+        Binding(
+            "F",
+            "forward",
+            "Forward",
+            show=False,
+            id="ticket.forward",
+            tooltip="Forward the ticket (or one message) with its files to an address.",
+        ),
+        Binding(
+            "f2",
+            "flip_composer",
+            "Draft",
+            id="ticket.flip",
+            tooltip="Back to the draft (narrow screens show the thread or the draft).",
+        ),  # fmt: skip
     ]
 
     def __init__(self, desk: Desk, ticket_id: int, *, compose: str | None = None) -> None:
@@ -121,6 +136,7 @@ class TicketScreen(TriageMixin, Screen[None]):
         self._compose_on_mount = compose
         self._stale = False
         self._fresh = True
+        self.show_thread = False  # narrow screens: the thread instead of the draft
 
     @property
     def deskapp(self) -> SupportDeskApp:
@@ -151,6 +167,60 @@ class TicketScreen(TriageMixin, Screen[None]):
         self.query_one("#side").display = self.app.size.width >= SIDE_MIN_WIDTH
         self.query_one("#presence").display = False
         self.set_interval(HEARTBEAT_SECONDS, self._heartbeat)
+
+    # -- the composer beside the thread -------------------------------------------------------
+
+    @property
+    def composer(self) -> Any:
+        from supportdesk.ui.widgets.composer import Composer
+
+        found = self.query(Composer)
+        return found.first() if found else None
+
+    def layout_composer(self) -> None:
+        """From 100 columns the draft sits beside the thread; below, one of them fills the
+        screen (f2 flips). The customer panel makes room while composing."""
+        composer = self.composer
+        thread = self.query_one("#thread")
+        wide = self.app.size.width >= SIDE_MIN_WIDTH
+        if composer is None:
+            thread.display = True
+            return
+        self.query_one("#side").display = False
+        if wide:
+            thread.display = composer.display = True
+        else:
+            thread.display = self.show_thread
+            composer.display = not self.show_thread
+        self.refresh_bindings()
+
+    def on_resize(self) -> None:
+        self.layout_composer()
+
+    def flip_composer(self) -> None:
+        composer = self.composer
+        if composer is None:
+            return
+        if self.app.size.width >= SIDE_MIN_WIDTH:
+            if composer.body.has_focus:
+                self.query_one("#thread").focus()
+            else:
+                composer.body.focus()
+            return
+        self.show_thread = not self.show_thread
+        self.layout_composer()
+        if self.show_thread:
+            self.query_one("#thread").focus()
+        else:
+            composer.body.focus()
+
+    def action_flip_composer(self) -> None:
+        self.flip_composer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "flip_composer":
+            return self.composer is not None
+        return True
 
     def _open_fresh(self) -> None:
         self._fresh = False
@@ -262,16 +332,69 @@ class TicketScreen(TriageMixin, Screen[None]):
         self.open_composer(True)
 
     def open_composer(self, note: bool) -> None:
-        from supportdesk.ui.screens.composer import ComposerScreen
+        from supportdesk.ui.widgets.composer import Composer
 
+        current = self.composer
+        if current is not None:
+            if current.note != note:
+                current.action_toggle_note()
+            self.show_thread = False
+            self.layout_composer()
+            current.body.focus()
+            return
         self.set_activity("replying")
+        self.show_thread = False
+        composer = Composer(self.desk, self.doc, note=note)
+        self.query_one("#ticket-main").mount(composer)
+        self.layout_composer()
 
-        def closed(sent: bool | None) -> None:
-            self.set_activity("viewing")
-            if sent:
-                self.load()
+    def on_composer_done(self, message: Any) -> None:
+        composer = self.composer
+        if composer is not None:
+            composer.remove()
+        self.set_activity("viewing")
+        self.show_thread = False
+        self.call_after_refresh(self._after_composer, bool(message.sent))
 
-        self.app.push_screen(ComposerScreen(self.desk, self.doc, note=note), closed)
+    def _after_composer(self, sent: bool) -> None:
+        self.query_one("#thread").display = True
+        self.query_one("#side").display = self.app.size.width >= SIDE_MIN_WIDTH
+        self.refresh_bindings()
+        if sent:
+            self.load()
+        self.query_one("#thread").focus()
+
+    def action_forward(self) -> None:
+        messages = [m for m in self.doc.get("messages", []) if m["direction"] in ("in", "out")]
+        items: list[PickItem[int]] = [
+            PickItem(_("The whole ticket"), 0, _("every message and file"))
+        ]
+        for m in reversed(messages):
+            arrow = "←" if m["direction"] == "in" else "→"
+            who = m.get("author") or m.get("author_address") or ""
+            items.append(PickItem(f"{arrow} {who}", int(m["id"]),
+                                  inert(m.get("text", ""), one_line=True)[:60]))  # fmt: skip
+
+        def picked(which: int | None) -> None:
+            if which is None:
+                return
+
+            def entered(address: str | None) -> None:
+                if not address or not address.strip():
+                    return
+                from supportdesk.tickets import triage
+
+                self.run_service(
+                    lambda: triage.forward(
+                        self.desk, self.ticket_id, to=address.strip(), message_id=which or None
+                    ),  # fmt: skip
+                    _("Forward to {to} queued.").format(to=address.strip()),
+                )
+
+            self.app.push_screen(PromptScreen(_("Forward to"), placeholder="name@example.com"),
+                                 entered)  # fmt: skip
+
+        self.app.push_screen(PickerScreen(_("Forward what?"), items), picked)
 
     def action_fold(self) -> None:
         self.show_quotes = not self.show_quotes
@@ -429,6 +552,9 @@ class TicketScreen(TriageMixin, Screen[None]):
     def desk_changed(self) -> None:
         if self.is_current:
             self.load()
+            composer = self.composer
+            if composer is not None and not composer.note and not composer.collision_warned:
+                composer.warn_newer()
         else:
             self._stale = True
 

@@ -115,12 +115,33 @@ class TriageMixin:
         self._screen().app.push_screen(PickerScreen(_("Status"), items), chosen)
 
     def set_status(self, ids: list[int], status: str) -> None:
+        """Set the status; several tickets, or closing tickets nobody answered, ask first."""
         from supportdesk.tickets import triage
 
-        self.run_service(
-            lambda: triage.set_fields(self.desk, ids, status=status),
-            _("Status set to {s}.").format(s=status_label(status)),
-        )
+        label = status_label(status)
+
+        def apply() -> None:
+            self.run_service(
+                lambda: triage.set_fields(self.desk, ids, status=status),
+                _("Status set to {s} on {n} ticket(s).").format(s=label, n=len(ids)),
+            )
+
+        silent = triage.never_answered(self.desk, ids) if status in ("solved", "closed") else []
+        if len(ids) == 1 and not silent:
+            apply()
+            return
+        question = _("Set {n} ticket(s) to {s}?").format(n=len(ids), s=label)
+        if silent:
+            question += " " + _("{k} of them never got a reply: {ids}.").format(
+                k=len(silent), ids=", ".join(f"#{i}" for i in silent[:8])
+                + ("…" if len(silent) > 8 else "")
+            )  # fmt: skip
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                apply()
+
+        self._screen().app.push_screen(ConfirmScreen(question), confirmed)
 
     def action_priority(self) -> None:
         from supportdesk.tickets import triage

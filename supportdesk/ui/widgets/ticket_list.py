@@ -108,7 +108,29 @@ class TicketList(ScrollView, can_focus=True):
         Binding("home,g", "first", "First", show=False, id="list.first"),
         Binding("end,G", "last", "Last", show=False, id="list.last"),
         Binding("enter", "open", "Open", id="list.open"),
-        Binding("space", "toggle_select", "Select", id="list.select"),
+        Binding(
+            "space",
+            "toggle_select",
+            "Select",
+            id="list.select",
+            tooltip="Select the ticket and move down (several: bulk actions).",
+        ),  # fmt: skip
+        Binding(
+            "plus",
+            "select_query",
+            "Select…",
+            show=False,
+            id="list.select_query",
+            tooltip="Select the tickets of this view that match a query.",
+        ),
+        Binding(
+            "asterisk",
+            "select_all",
+            "All",
+            show=False,
+            id="list.select_all",
+            tooltip="Select every ticket in this view (again: none).",
+        ),  # fmt: skip
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
@@ -296,6 +318,43 @@ class TicketList(ScrollView, can_focus=True):
         cur = self.current_id
         if cur is not None:
             self.post_message(self.Opened(cur))
+
+    def action_select_all(self) -> None:
+        """Every ticket of the view (all of them, not only the loaded pages); again: none."""
+        ids = views.ordered_ids(self.desk, self.view_query)
+        if self.selected and set(ids) <= self.selected:
+            self.selected.clear()
+        else:
+            self.selected = set(ids)
+        self.post_message(self.SelectionChanged(frozenset(self.selected)))
+        self.refresh()
+
+    def action_select_query(self) -> None:
+        from supportdesk.ui.screens.dialogs import PromptScreen
+
+        def entered(query: str | None) -> None:
+            if query is None or not query.strip():
+                return
+            from supportdesk.search.query import QueryError
+
+            try:
+                ids = views.ordered_ids(self.desk, f"{self.view_query} {query}".strip())
+            except QueryError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self.select_ids(sorted(self.selected | set(ids)))
+            self.notify(_("Selected {n} ticket(s) matching {q}.").format(n=len(ids), q=query),
+                        markup=False)  # fmt: skip
+
+        self.app.push_screen(
+            PromptScreen(_("Select the tickets matching"), placeholder="tag:billing status:new"),
+            entered,
+        )
+
+    def select_ids(self, ids: list[int]) -> None:
+        self.selected = set(ids)
+        self.post_message(self.SelectionChanged(frozenset(self.selected)))
+        self.refresh()
 
     def action_toggle_select(self) -> None:
         cur = self.current_id
