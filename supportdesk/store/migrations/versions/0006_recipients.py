@@ -21,16 +21,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("message") as batch:
-        for name in ("to_addresses", "cc_addresses", "bcc_addresses"):
-            batch.add_column(sa.Column(name, sa.String(), nullable=False, server_default=""))
-    with op.batch_alter_table("agent") as batch:
-        batch.add_column(sa.Column("signature", sa.String(), nullable=False, server_default=""))
+    # plain ADD/DROP COLUMN (SQLite 3.35+, PostgreSQL): a batch copy of the message table
+    # would trip the foreign keys that point at it
+    for name in ("to_addresses", "cc_addresses", "bcc_addresses"):
+        op.add_column("message", sa.Column(name, sa.String(), nullable=False, server_default=""))
+    op.add_column("agent", sa.Column("signature", sa.String(), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("agent") as batch:
-        batch.drop_column("signature")
-    with op.batch_alter_table("message") as batch:
-        for name in ("bcc_addresses", "cc_addresses", "to_addresses"):
-            batch.drop_column(name)
+    op.execute("ALTER TABLE agent DROP COLUMN signature")
+    for name in ("bcc_addresses", "cc_addresses", "to_addresses"):
+        op.execute(f"ALTER TABLE message DROP COLUMN {name}")
