@@ -47,6 +47,10 @@ Outcome = Literal["new_ticket", "joined", "duplicate", "updated", "outbound", "b
 
 CHUNK = 500
 
+# Messenger-like kinds: one open conversation per customer and channel is the thread (no
+# subjects, no Message-ID references); the conversation's address is where replies go.
+CHAT_KINDS = frozenset({"telegram", "web"})
+
 
 @dataclass
 class IngestResult:
@@ -385,7 +389,7 @@ class _Batch:
         tg = [
             (c.id, m.channel)
             for m in msgs
-            if m.kind == "telegram"
+            if m.kind in CHAT_KINDS
             for c in [self.customers.get(self._customer_key(m))]
             if c is not None
         ]
@@ -540,10 +544,11 @@ class _Batch:
                     cand = self._ticket(n)
                     if cand is not None and cust.id is not None and cand.customer_id == cust.id:
                         ticket, reason = cand, f"[#{n}] token in the subject"
-        elif kind == "telegram":
+        elif kind in CHAT_KINDS:
             t = self.open_chats.get((cust.id or -id(cust), msg.channel))
             if t is not None and t.status in OPEN_STATUSES + ("solved",):
-                ticket, reason = t, "open Telegram chat"
+                what = "Telegram chat" if kind == "telegram" else "website chat"
+                ticket, reason = t, f"open {what}"
         if ticket is not None and ticket.status == "closed":
             reason = f"new ticket (#{ticket.id} is closed)"
             ticket = None
@@ -567,7 +572,7 @@ class _Batch:
         self._apply_to_ticket(placed)
         if msg.external_id and kind == "email":
             self.by_msgid[msg.external_id] = ticket
-        if kind == "telegram":
+        if kind in CHAT_KINDS:
             self.open_chats[(cust.id or -id(cust), msg.channel)] = ticket
         self.placed.append((i, placed))
         self.results.append(None)
@@ -575,8 +580,10 @@ class _Batch:
     def _new_ticket(
         self, msg: InboundMessage, cust: Customer, sent_at: datetime, outbound: bool
     ) -> Ticket:
-        titled = msg.kind != "telegram"  # the title is ticket_title(subject), as stems_of has it
-        if msg.kind == "telegram":
+        titled = (
+            msg.kind not in CHAT_KINDS
+        )  # the title is ticket_title(subject), as stems_of has it
+        if msg.kind in CHAT_KINDS:
             subject = _telegram_subject(msg)
             reply_to = str(msg.extra.get("chat_id") or msg.sender_address)
         else:

@@ -46,10 +46,11 @@ def _thread_ids(session: Session, ticket_id: int) -> tuple[str, list[str]]:
         .where(col(Message.direction).in_(["in", "out"]))
         .order_by(col(Message.created_at), col(Message.id))
     ).all()
-    ids = [m for m, _d in rows if m and not m.startswith(("tg:", "sha256:"))]
+    chat = ("tg:", "sha256:", "web:", "web-out:", "webform:")
+    ids = [m for m, _d in rows if m and not m.startswith(chat)]
     last_in = ""
     for m, d in rows:
-        if d == "in" and m and not m.startswith(("tg:", "sha256:")):
+        if d == "in" and m and not m.startswith(chat):
             last_in = m
     return last_in, ids[-20:]
 
@@ -171,6 +172,10 @@ def queue_outbound(
             msg.to_addresses = dest
             msg.cc_addresses = " ".join(cc_list)
             msg.bcc_addresses = " ".join(bcc_list)
+        elif kind == "web":
+            # one id for the push and the visitor's history: the widget shows it once
+            msg.message_id = f"web-out:{secrets.token_hex(10)}"
+            msg.dedupe_key = msg.message_id
         msg.subject = subj
         payload: dict[str, Any] = {
             "subject": subj,

@@ -469,3 +469,37 @@ def article_rows(
 ) -> list[dict[str, Any]]:
     with desk.db.read() as session:
         return [article_dict(a, body=False) for a in list_articles(session, tag=tag, public=public)]
+
+
+def suggest_public(session: Session, text: str, limit: int = 3) -> list[dict[str, Any]]:
+    """Public articles matching free text (what a website visitor is typing), best first:
+    ``[{"id", "slug", "title", "snippet"}]``. Internal articles never appear."""
+    stems = _query_stems(text, cap=16)
+    if not stems:
+        return []
+    wanted = set(stems)
+    terms = [store.Term([s]) for s in stems]
+    rows = (
+        session.connection()
+        .execute(
+            store.ranked_docs([store.KIND_KB], terms, any_of=True)
+            .order_by("score")
+            .limit(limit * 8)
+        )
+        .all()
+    )
+    rank = {store.ref_from_key(rowid): float(score) for rowid, score in rows}
+    if not rank:
+        return []
+    found: list[tuple[float, float, dict[str, Any]]] = []
+    q = select(KbArticle).where(col(KbArticle.id).in_(list(rank)), col(KbArticle.public))
+    for a in session.exec(q).all():
+        have = set(store.stem_text(f"{a.title} {a.body} {a.tags}").split())
+        common = wanted & have
+        if not common:
+            continue
+        snippet, _hl, _n = store.highlight(a.body, common, set())
+        doc = {"id": a.id, "slug": a.slug, "title": a.title, "snippet": snippet}
+        found.append((len(common) / len(wanted), rank[a.id or 0], doc))
+    found.sort(key=lambda x: (-x[0], x[1]))
+    return [doc for _c, _r, doc in found[:limit]]

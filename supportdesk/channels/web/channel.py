@@ -30,9 +30,12 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import policy as email_policy
+from email.parser import BytesParser
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
@@ -70,6 +73,37 @@ def _json_for_script(value: Any) -> str:
     for a, b in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         out = out.replace(a, b)
     return out.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], list[tuple[str, bytes]]]:
+    """A posted form's text fields (first value of each) and its non-empty files, from the
+    exact bytes received (those bytes are what the raw ledger keeps)."""
+    fields: dict[str, str] = {}
+    files: list[tuple[str, bytes]] = []
+    ctype = content_type.split(";")[0].strip().lower()
+    if ctype == "application/x-www-form-urlencoded":
+        for k, v in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            fields.setdefault(k, v)
+        return fields, files
+    if ctype != "multipart/form-data":
+        return fields, files
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
+    msg = BytesParser(policy=email_policy.default).parsebytes(head + body)
+    if not msg.is_multipart():
+        return fields, files
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        data = part.get_payload(decode=True)
+        data = data if isinstance(data, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None or name == "files":
+            if data:
+                files.append((filename or "", data))
+        else:
+            fields.setdefault(name, data.decode("utf-8", "replace"))
+    return fields, files
 
 
 def _static(name: str) -> str:
@@ -404,18 +438,15 @@ class WebChannel:
             return self._page(lang, "<p>Too many requests; try again in a minute.</p>", 429)
         try:
             raw = await request.read()
-            form = await request.post()
         except web.HTTPRequestEntityTooLarge:
             return self._page(lang, "<p>The form is too large.</p>", 413)
-        except ValueError:
-            return self._page(lang, "<p>The form could not be read.</p>", 400)
+        form, uploads = parse_form(request.headers.get("Content-Type", ""), raw)
         lang = str(form.get("lang") or lang) if form.get("lang") in TEXTS else lang
         t = self.config.text_table(lang, self.desk_name)
         vid = self.signer.visitor_of(request.cookies.get(security.VISITOR_COOKIE))
 
         def field_(name: str, limit: int) -> str:
-            value = form.get(name)
-            return clean_text(value, limit) if isinstance(value, str) else ""
+            return clean_text(form.get(name, ""), limit)
 
         values = {
             "name": field_("name", 100),
@@ -437,36 +468,27 @@ class WebChannel:
                 lang,
                 f"<p>{html.escape(t['thanks'].replace('#{ticket}', '').replace('{ticket}', ''))}</p>",
             )
-        csrf = form.get("csrf")
-        if not self.signer.csrf_ok(vid, csrf if isinstance(csrf, str) else None):
+        if not self.signer.csrf_ok(vid, form.get("csrf")):
             return again("the form has expired; please send it again", 403)
         if not _EMAIL.match(values["email"]):
             return again("the e-mail address is not valid")
         if not values["message"]:
             return again("the message is empty")
-        submission = form.get("submission")
-        if not isinstance(submission, str) or not _CID.match(submission):
+        submission = form.get("submission", "")
+        if not _CID.match(submission):
             return again("the form is incomplete; please send it again")
         atts: list[Attachment] = []
-        for item in form.getall("files", []):
-            if not isinstance(item, web.FileField):
-                continue
-            data = item.file.read(self.config.max_attachment_bytes + 1)
-            if not data and not item.filename:
-                continue  # the empty file input
+        for filename, data in uploads:
+            shown = clean_text(filename or "a file", 100)
             if len(data) > self.config.max_attachment_bytes:
-                return again(
-                    f"{clean_text(item.filename or 'a file', 100)} is larger than {_human_size(self.config.max_attachment_bytes)}",
-                    413,
-                )
+                limit = _human_size(self.config.max_attachment_bytes)
+                return again(f"{shown} is larger than {limit}", 413)
             ctype = security.sniff_upload(data)
             if ctype is None:
-                return again(
-                    f"{clean_text(item.filename or 'a file', 100)} is not an image or a PDF", 415
-                )
+                return again(f"{shown} is not an image or a PDF", 415)
             atts.append(
                 Attachment(
-                    filename=security.safe_filename(item.filename or "", ctype),
+                    filename=security.safe_filename(filename, ctype),
                     content_type=ctype,
                     data=data,
                     size=len(data),

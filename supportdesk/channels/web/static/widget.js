@@ -1,4 +1,4 @@
-/* supportdesk chat widget: <script src="https://help.example.com/widget.js" async></script>
+/* supportdesk chat widget, embedded with one tag: script src="https://help.example.com/widget.js" async
    No build step, no dependencies. Everything a visitor or an agent wrote is put on the page with
    textContent, never as HTML. Messages carry a client id and wait in localStorage until the desk
    acknowledges them, so a reload, a retry or a reconnect never loses or doubles one. */
