@@ -87,10 +87,12 @@ class DeskSink:
             return msg.channel
         web = self._web_config(msg.channel)
         wanted = getattr(web, "mail_channel", None) if web is not None else None
-        for ch in self.desk.config.channel:
-            if ch.type == "email" and (ch.name == wanted or (wanted is None and ch.smtp)):
+        mail = [ch for ch in self.desk.config.channel if ch.type == "email"]
+        for ch in mail:
+            if ch.name == wanted:
                 return ch.name
-        return msg.channel
+        sending = [ch for ch in mail if getattr(ch, "smtp", None)]
+        return (sending or mail)[0].name if mail else msg.channel
 
     def _web_config(self, name: str) -> Any:
         for ch in self.desk.config.channel:
