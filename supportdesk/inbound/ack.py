@@ -39,6 +39,8 @@ DEFAULT_ACK = {
 def ack_allowed(session: Session, desk: Desk, msg: InboundMessage, address: str) -> bool:
     if msg.auto_reason:
         return False
+    if msg.kind == "web":
+        return False  # the widget itself shows presence and the promised time, live
     for ch in desk.config.channel:
         if ch.name == msg.channel and not ch.acknowledge:
             return False

@@ -452,7 +452,7 @@ class _Batch:
             display = "@" + str(m.extra["username"])
         cust = self.customers.get(key)
         if cust is not None:
-            if name and not cust.name and isinstance(cust, _Known):
+            if name and cust.name in ("", "Website visitor") and isinstance(cust, _Known):
                 cust.name = name  # written by write(), with the search index
                 self.renamed[int(cust.id)] = cust
             return cust
@@ -460,7 +460,14 @@ class _Batch:
         row = _Row(
             Customer,
             id=None,
-            name=name or (addr.split("@")[0] if kind == "email" else addr),
+            name=name
+            or (
+                addr.split("@")[0]
+                if kind == "email"
+                else "Website visitor"
+                if kind == "web"
+                else addr
+            ),
             created_at=self.now,
             updated_at=self.now,
         )

@@ -68,7 +68,7 @@ async def test_reply_has_one_id_for_push_and_history(desk: Any) -> None:
         row = s.exec(select(Outbox).where(Outbox.message_id == reply.id)).one()
         assert row.external_message_id == rid and row.to_address == "vBBBB"
     lines = await sink.conversation("site", "vBBBB")
-    # the acknowledgement, then the agent's answer (notes never appear)
+    # the agent's answer (notes never appear; a chat gets no e-mail-style acknowledgement)
     assert [ln.text for ln in lines if ln.direction == "out"][-1] == "answer <b>"
     assert lines[-1].id == rid
 
