@@ -208,12 +208,45 @@ class Stored:
     outcome: Outcome
 
 
+@dataclass(frozen=True)
+class ChatLine:
+    """One line of a conversation as a push channel shows it back to the customer (a website
+    visitor's reconnect). ``id`` is the message's external id: the channel's own id for the
+    customer's lines (``web:<visitor>:<client id>``), ``web-out:...`` for replies, so a client
+    shows each line once whether it came pushed, acknowledged or from history."""
+
+    id: str
+    direction: Literal["in", "out"] | str
+    text: str
+    at: datetime
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class Article:
+    """A public knowledge-base article offered to a customer (``slug`` names its page)."""
+
+    title: str
+    slug: str
+    snippet: str = ""
+
+
+@dataclass(frozen=True)
+class Availability:
+    online: bool  # an agent is at work now (and it is within the channel's business hours)
+    first_response: timedelta  # the promised reply time (the SLA first response of the channel)
+
+
 class InboundSink(Protocol):
     """Given to push channels (web listener, webhooks).
 
     Each call runs the one inbound pipeline (raw ledger, parse/normalise, ingest, quarantine,
     acknowledgement, CSAT, audit) and returns only after the transaction committed, so a
     channel may tell its peer "received" after the await.
+
+    ``conversation``, ``suggest``, ``availability`` and ``forward_by_email`` are the few
+    questions a live chat (the website) asks the desk (read-only, except ``forward_by_email``);
+    a channel that needs none of them calls only ``__call__`` (and ``delivery``).
     """
 
     async def __call__(self, messages: list[InboundMessage]) -> list[Stored]: ...
@@ -221,6 +254,26 @@ class InboundSink(Protocol):
     async def delivery(self, reports: list[DeliveryReport]) -> None:
         """Record what the peer reports about our messages (delivered, read, failed) on their
         outbox rows; returns after the commit."""
+        ...
+
+    async def conversation(self, channel: str, address: str, limit: int = 100) -> list[ChatLine]:
+        """The newest conversation of ``address`` (the channel's identity kind) on ``channel``,
+        oldest line first; internal notes never appear."""
+        ...
+
+    async def suggest(self, text: str, limit: int = 3) -> list[Article]:
+        """Public knowledge-base articles matching ``text`` (Russian and English stems)."""
+        ...
+
+    async def availability(self, channel: str) -> Availability:
+        """Whether anyone is online for ``channel`` now, and the promised reply time."""
+        ...
+
+    async def forward_by_email(
+        self, channel: str, address: str, msg: OutboundMessage
+    ) -> str | None:
+        """The customer has gone: deliver ``msg`` by e-mail to the address they left, on the
+        same ticket; returns that address, or None when there is none."""
         ...
 
 

@@ -22,8 +22,14 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from supportdesk.channels.base import InboundMessage, OutboundMessage
-from supportdesk.channels.web.sink import Article, Availability, ChatLine, Stored
+from supportdesk.channels.base import (
+    Article,
+    Availability,
+    ChatLine,
+    InboundMessage,
+    OutboundMessage,
+    Stored,
+)
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import Desk
 from supportdesk.desk.identity import normalize_email
@@ -120,7 +126,8 @@ class DeskSink:
             )
             if len(results) == len(msgs):
                 for m, r in zip(msgs, results, strict=True):
-                    out[id(m)] = Stored(m.external_id, r.ticket_id, r.message_id, r.outcome)
+                    outcome = r.outcome if r.outcome in ("new_ticket", "duplicate") else "joined"
+                    out[id(m)] = Stored(m.external_id, r.ticket_id, r.message_id, outcome)
             else:  # some went to quarantine: find the others by their ids
                 with self.desk.db.read() as s:
                     for m in msgs:
@@ -233,7 +240,7 @@ class DeskSink:
 
         now = utcnow()
         promise = sla.promised_response(self.desk.config, "web", channel)
-        if not BusinessHours.from_config(self.desk.config).is_open(now):
+        if not BusinessHours.from_config(self.desk.config, channel).is_open(now):
             return Availability(False, promise)
         with self.desk.db.read() as s:
             present = s.exec(select(Presence.id).where(col(Presence.expires_at) >= now)).first()

@@ -41,16 +41,19 @@ from aiohttp import WSMsgType, web
 
 from supportdesk.channels.base import (
     Attachment,
+    Availability,
+    Capabilities,
+    Channel,
     ChannelError,
     InboundMessage,
+    InboundSink,
     OutboundMessage,
     SendError,
     SendResult,
 )
 from supportdesk.channels.web import security
 from supportdesk.channels.web.config import TEXTS, WebConfig
-from supportdesk.channels.web.sink import Availability, InboundSink
-from supportdesk.core.config import parse_duration
+from supportdesk.core.config import ChannelConfigBase, parse_duration
 
 log = logging.getLogger("supportdesk.channels.web")
 
@@ -116,18 +119,6 @@ def _human_size(n: int) -> str:
     return f"{max(n // 1024, 1)} KB"
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    attachments: bool = False
-    max_attachment_bytes: int = 0
-    max_text: int = 0
-    edits: bool = False
-    buttons: bool = False
-    html: bool = False
-    idempotent_send: bool = False
-    subjects: bool = False
-
-
 @dataclass
 class _Visitor:
     vid: str
@@ -140,20 +131,21 @@ class _Visitor:
     waiting: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
 
 
-class WebChannel:
+class WebChannel(Channel):
     type: ClassVar[str] = "web"
     title: ClassVar[str] = "Website"
     icon: ClassVar[str] = "◎"
     identity_kind: ClassVar[str] = "web"
-    config_model: ClassVar[builtins.type[WebConfig]] = WebConfig
+    config_model: ClassVar[builtins.type[ChannelConfigBase]] = WebConfig
     # a reply carries its message id; the widget drops one it already shows
     capabilities: ClassVar[Capabilities] = Capabilities(max_text=5000, idempotent_send=True)
 
-    def __init__(self, config: WebConfig, *, home: Path, desk_name: str) -> None:
-        self.config = config
-        self.name = config.name
-        self.home = home
-        self.desk_name = desk_name
+    config: WebConfig
+
+    def __init__(self, config: ChannelConfigBase, *, home: Path, desk_name: str) -> None:
+        if not isinstance(config, WebConfig):
+            raise ChannelError(f"channel {config.name} is not configured as a website channel")
+        super().__init__(config, home=home, desk_name=desk_name)
         self.signer: security.Signer | None = None
         self.sink: InboundSink | None = None
         self.visitors: dict[str, _Visitor] = {}

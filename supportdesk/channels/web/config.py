@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from supportdesk.core.config import Secret, parse_duration
+from supportdesk.core.config import ChannelConfigBase, parse_duration
 
 # The widget's and the contact page's texts. A desk overrides any of them per language:
 #   [channel.texts.ru]
@@ -72,14 +72,11 @@ TEXTS: dict[str, dict[str, str]] = {
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-class WebConfig(Secret):
-    """A `[[channel]]` table with `type = "web"`."""
+class WebConfig(ChannelConfigBase):
+    """A `[[channel]]` table with `type = "web"` (display_name is the widget's title, greeting
+    its first line before the visitor writes)."""
 
-    name: str
     type: Literal["web"] = "web"
-    display_name: str | None = None  # the widget's title; default: the desk's name
-    acknowledge: bool = True
-    greeting: str | None = None  # the widget's first line, shown before the visitor writes
     listen: str = "127.0.0.1:8085"  # behind a TLS reverse proxy in production
     public_url: str | None = None  # how browsers reach `listen` (https://help.example.com)
     allowed_origins: list[str] = Field(default_factory=list)  # sites that may embed the widget
@@ -98,13 +95,6 @@ class WebConfig(Secret):
     rate_per_minute: int = 30  # requests per client address
     visitor_messages_per_minute: int = 12  # chat messages per visitor
     trust_proxy: bool = True  # take X-Forwarded-For / X-Real-IP from a loopback peer
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", v):
-            raise ValueError("a channel name is 1-40 letters, digits, '-', '_' or '.'")
-        return v
 
     @field_validator("listen")
     @classmethod

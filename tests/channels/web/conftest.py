@@ -12,10 +12,16 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, CookieJar
 
-from supportdesk.channels.base import InboundMessage, OutboundMessage
+from supportdesk.channels.base import (
+    Article,
+    Availability,
+    ChatLine,
+    InboundMessage,
+    OutboundMessage,
+    Stored,
+)
 from supportdesk.channels.web.channel import WebChannel
 from supportdesk.channels.web.config import WebConfig
-from supportdesk.channels.web.sink import Article, Availability, ChatLine, Stored
 
 
 @dataclass

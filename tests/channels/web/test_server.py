@@ -310,3 +310,34 @@ async def test_contact_form_upload_size_limit(tmp_path: Path) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_web_channel_in_config_toml(home: Path) -> None:
+    from supportdesk.channels.registry import make_channel
+    from supportdesk.channels.web.channel import WebChannel
+    from supportdesk.core.config import ConfigError, load_config
+    from tests.conftest import write_config
+
+    write_config(
+        home,
+        '[[channel]]\nname = "site"\ntype = "web"\nlisten = "127.0.0.1:8085"\n'
+        'public_url = "https://help.acme.test"\nallowed_origins = ["https://acme.test"]\n'
+        '[channel.texts.ru]\ntitle = "Поддержка Acme"\n',
+    )
+    cfg = load_config(home)
+    ch = make_channel(cfg.channel[0], home=home, desk_name="Acme")
+    assert isinstance(ch, WebChannel) and ch.origins == {
+        "https://acme.test",
+        "https://help.acme.test",
+    }
+    assert ch.config.text_table("ru", "Acme")["title"] == "Поддержка Acme"
+    for bad, words in [
+        ('listen = "8085"', "listen is host:port"),
+        ('colour = "#fff"', "colour"),
+        ('color = "red"', "#rrggbb"),
+        ("[channel.texts.de]\ntitle = 'x'", "en and ru"),
+    ]:
+        write_config(home, f'[[channel]]\nname = "site"\ntype = "web"\n{bad}\n')
+        with pytest.raises(ConfigError) as exc:
+            load_config(home)
+        assert words in str(exc.value)
