@@ -39,7 +39,7 @@ pytest: $(VENV)/.installed
 	$(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 	SUPPORTDESK_TEST_DB=postgres $(BIN)/pytest -n 2 --dist loadgroup -q tests/inbound tests/tickets tests/people tests/replies tests/reports tests/sla tests/search tests/team tests/runner/test_lease.py tests/faults/test_freeze.py $(PYTEST_ARGS)
 
-# Real test peers (Dovecot, PostgreSQL, tmux, mu, notmuch): installed when missing and root.
+# Real test peers (Dovecot, PostgreSQL, tmux, mu, notmuch, Chromium + chromedriver): installed when missing and root.
 peers:
 	@sh scripts/install_peers.sh
 

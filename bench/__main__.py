@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         import_bench,
         search_compare,
         startup_bench,
+        web_bench,
     )
 
     if args.quick:
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         channels_bench.ARRIVALS = 2
         channels_bench.INGEST_COUNT = 300
         channels_bench.OUTBOX_COUNT = 50
+        web_bench.SOCKETS = 100
     count = 1000 if args.quick else import_bench.COUNT
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="supportdesk-bench-"))
@@ -159,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         _step("Channels", lambda: channels_bench.run_channels(work / "channels"), sections)
         _step("Delivery", lambda: deliv_bench.run_delivery(work / "delivery"), sections)
+        _step(
+            "Website channel", lambda: web_bench.run_web(work / "web", web_bench.SOCKETS), sections
+        )
     finally:
         if args.keep is None:
             _remove_later(work)

@@ -8,6 +8,9 @@ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need="$need do
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v mu >/dev/null 2>&1 || need="$need maildir-utils"
 command -v notmuch >/dev/null 2>&1 || need="$need notmuch"
+# the website channel's end-to-end tests drive a real headless Chromium through chromedriver
+[ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || need="$need chromium"
+[ -x /usr/bin/chromedriver ] || command -v chromedriver >/dev/null 2>&1 || need="$need chromium-driver"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing test peers:$need"

@@ -47,6 +47,10 @@ from supportdesk.runner import state as runtime
 
 log = logging.getLogger("supportdesk.runner.loop")
 
+# channel types this (older) loop fetches itself; any other type is a push channel served by a
+# PushWorker (runner/push.py) through the Channel interface
+POLLED = ("email", "telegram")
+
 ChannelConfig = Any  # the typed per-channel models; the Channel objects replace this
 
 
@@ -202,6 +206,7 @@ class Runner:
         self.breakers: dict[str, Breaker] = {}
         self.on_event = on_event or (lambda kind, data: None)
         self._imap_sources: list[Any] = []
+        self.push_workers: list[Any] = []
         self._lock = threading.Lock()
 
     # ---- configuration ------------------------------------------------------------------
@@ -409,7 +414,8 @@ class Runner:
         """Send up to ``limit`` due rows, one claim at a time (each committed as soon as the
         channel confirms it). Stops at once when this runner's lease epoch is no longer live."""
         rep = PassReport()
-        chans = {c.name: c for c in self.channels()}
+        # push channels (the website) deliver through their own worker (runner/push.py)
+        chans = {c.name: c for c in self.channels() if c.type in POLLED}
         names = [n for n in (channels or list(chans)) if n in chans]
         smtp: dict[str, Any] = {}
         tg: list[tuple[ChannelConfig, runtime.Claimed]] = []
@@ -645,6 +651,8 @@ class Runner:
     def _pass(self, telegram_timeout: float) -> PassReport:
         rep = PassReport()
         for ch in self.channels():
+            if ch.type not in POLLED:
+                continue  # a push channel (the website) is served only under `run`
             try:
                 if ch.type == "email":
                     if ch.imap is None:
@@ -716,9 +724,26 @@ class Runner:
                         daemon=True,
                     )
                 )
-        for (
-            ch
-        ) in self.channels():  # one delivery worker per channel: a hung peer stalls only its own
+            elif ch.type not in POLLED:
+                from supportdesk.runner.push import PushWorker
+
+                worker = PushWorker(
+                    self.desk,
+                    ch,
+                    active=self.active,
+                    stop=self.stop_event,
+                    on_event=self.on_event,
+                    wake_outbox=self.outbox_wakeup.set,
+                    epoch=lambda: self.epoch,
+                )
+                self.push_workers.append(worker)
+                threads.append(
+                    threading.Thread(target=worker.run, name=f"push:{ch.name}", daemon=True)
+                )
+        # one delivery worker per channel: a hung peer stalls only its own
+        for ch in self.channels():
+            if ch.type not in POLLED:
+                continue  # a push channel's worker delivers (above)
             threads.append(
                 threading.Thread(
                     target=self._outbox_loop, args=(ch.name,), name=f"outbox:{ch.name}", daemon=True

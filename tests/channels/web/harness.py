@@ -1,26 +1,26 @@
-"""A desk with its website channel served on loopback, in a background thread.
+"""A desk whose website channel is served by a real `supportdesk run`, on loopback.
 
-``LiveSite`` runs what the runner runs for a push channel: ``channel.serve(DeskSink(desk))``
-and a delivery worker that claims the channel's outbox rows and calls ``channel.send`` (plus
-the e-mail outbox, so acknowledgements reach the SMTP sink). A second small server on another
-loopback port plays the customer's site that embeds the widget with one script tag.
+``LiveSite`` writes the desk's config.toml (the web channel, plus an e-mail channel whose SMTP is
+the test's sink), starts `supportdesk run` as a subprocess and waits for ``/healthz``. A small
+server on another loopback port plays the customer's site that embeds the widget with one
+script tag. ``restart_runner()`` kills the runner outright and starts a new one: every
+websocket drops, and what the browser sends meanwhile must neither be lost nor doubled.
 """
 
 from __future__ import annotations
 
-import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
-from collections.abc import Callable, Coroutine
+import time
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
-from supportdesk.channels.base import OutboundMessage, SendError
-from supportdesk.channels.web.channel import WebChannel
-from supportdesk.channels.web.config import WebConfig
-from supportdesk.inbound.push import DeskSink
-from supportdesk.runner import state as runtime
 from tests.peers.util import free_port
 
 HOST_PAGE = """<!doctype html>
@@ -32,148 +32,7 @@ HOST_PAGE = """<!doctype html>
 """
 
 
-class LiveSite:
-    def __init__(self, desk: Any, *, mail: bool = True, lang: str = "en", **web_over: Any) -> None:
-        self.desk = desk
-        self.mail = mail
-        self.port = free_port()
-        self.site_port = free_port()
-        self.lang = lang
-        self.origin = f"http://127.0.0.1:{self.site_port}"
-        cfg: dict[str, Any] = {
-            "name": "site",
-            "listen": f"127.0.0.1:{self.port}",
-            "allowed_origins": [self.origin],
-            "color": "#0b7a75",
-            "display_name": "Acme support",
-            "greeting": "Hello! Ask us anything.",
-        }
-        cfg.update(web_over)
-        self.config = WebConfig.model_validate(cfg)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        self.channel: WebChannel | None = None
-        self.wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.sent: list[tuple[float, OutboundMessage]] = []
-
-    # ---- life cycle ---------------------------------------------------------------------
-    def start(self) -> LiveSite:
-        self._thread.start()
-        self.call(self._start())
-        return self
-
-    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.call(self._stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-
-    async def _start(self) -> None:
-        await self._serve()
-        self._tasks.append(asyncio.create_task(self._deliver()))
-        app = web.Application()
-        app.router.add_get("/", self._host_page)
-        self._site_runner = web.AppRunner(app, access_log=None)
-        await self._site_runner.setup()
-        await web.TCPSite(self._site_runner, "127.0.0.1", self.site_port).start()
-
-    async def _serve(self) -> None:
-        self.channel = WebChannel(self.config, home=self.desk.home, desk_name="Acme")
-        sink = DeskSink(
-            self.desk, wake_outbox=lambda: self.loop.call_soon_threadsafe(self.wake.set)
-        )
-        self._serve_task = asyncio.create_task(self.channel.serve(sink))
-        await asyncio.wait_for(self.channel.ready.wait(), 10)
-
-    async def _stop(self) -> None:
-        for t in [*self._tasks, self._serve_task]:
-            t.cancel()
-        await asyncio.gather(*self._tasks, self._serve_task, return_exceptions=True)
-        await self._site_runner.cleanup()
-
-    def restart_channel(self) -> None:
-        """The runner restarts: every websocket drops, the listener comes back on the port."""
-
-        async def again() -> None:
-            self._serve_task.cancel()
-            await asyncio.gather(self._serve_task, return_exceptions=True)
-            await self._serve()
-
-        self.call(again())
-
-    def drop_sockets(self) -> int:
-        """Close every open widget connection from the server side (a proxy timing out)."""
-
-        async def drop() -> int:
-            assert self.channel is not None
-            n = 0
-            for v in self.channel.visitors.values():
-                for ws in list(v.sockets):
-                    await ws.close()
-                    n += 1
-            return n
-
-        return int(self.call(drop()))
-
-    async def _host_page(self, request: web.Request) -> web.Response:
-        body = HOST_PAGE.format(lang=self.lang, widget=f"{self.url}/widget.js")
-        return web.Response(text=body, content_type="text/html")
-
-    # ---- the runner's delivery worker, in small ------------------------------------------
-    async def _deliver(self) -> None:
-        from supportdesk.runner.loop import Runner
-
-        mailer = Runner(self.desk, channels=["support"]) if self.mail else None
-        while True:
-            try:
-                await self._deliver_web()
-                if mailer is not None:
-                    await asyncio.to_thread(mailer.send_outbox)
-            except Exception:  # keep delivering; the test sees what is missing
-                import logging
-
-                logging.getLogger(__name__).exception("delivery")
-            try:
-                await asyncio.wait_for(self.wake.wait(), 0.05)
-            except TimeoutError:
-                pass
-            self.wake.clear()
-
-    async def _deliver_web(self) -> None:
-        assert self.channel is not None
-        for item in await asyncio.to_thread(runtime.claim_due, self.desk, channels=["site"]):
-            out = OutboundMessage(
-                kind="web",  # type: ignore[arg-type]
-                to_address=item.to_address,
-                text=item.text,
-                message_id=item.message_id,
-                auto=item.auto,
-            )
-            try:
-                res = await self.channel.send(out)
-            except SendError as exc:
-                await asyncio.to_thread(
-                    runtime.mark_failed,
-                    self.desk,
-                    item.outbox_id,
-                    str(exc),
-                    permanent=exc.permanent,
-                    retry_after=exc.retry_after,
-                )
-                continue
-            await asyncio.to_thread(runtime.mark_sent, self.desk, item.outbox_id, res.external_ids)
-            import time
-
-            self.sent.append((time.monotonic(), out))
-
-
 def wait_until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "a condition") -> Any:
-    import time
-
     end = time.monotonic() + timeout
     while True:
         got = pred()
@@ -184,5 +43,118 @@ def wait_until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "a co
         time.sleep(0.05)
 
 
-def page_path(tmp: Path) -> Path:
-    return tmp
+class LiveSite:
+    def __init__(
+        self, home: Path, *, smtp: Any = None, lang: str = "en", extra_config: str = ""
+    ) -> None:
+        self.home = home
+        self.port = free_port()
+        self.site_port = free_port()
+        self.origin = f"http://127.0.0.1:{self.site_port}"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lang = lang
+        mail = ""
+        if smtp is not None:
+            mail = f"""
+[[channel]]
+name = "support"
+type = "email"
+address = "support@acme.test"
+[channel.smtp]
+host = "{smtp.host}"
+port = {smtp.port}
+security = "none"
+"""
+        config = f"""
+[desk]
+name = "Acme support"
+{mail}
+[[channel]]
+name = "site"
+type = "web"
+listen = "127.0.0.1:{self.port}"
+allowed_origins = ["{self.origin}"]
+color = "#0b7a75"
+display_name = "Acme support"
+greeting = "Hello! Ask us anything."
+kb_url = "https://help.acme.test/kb"
+away_after = "30s"
+{extra_config}
+[sla]
+first_response = "4h"
+"""
+        path = home / "config.toml"
+        path.write_text(config, encoding="utf-8")
+        os.chmod(path, 0o600)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = home.parent / "runner.log"
+        page = HOST_PAGE.format(lang=lang, widget=f"{self.url}/widget.js").encode()
+
+        class Page(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.site = ThreadingHTTPServer(("127.0.0.1", self.site_port), Page)
+        self._site_thread = threading.Thread(target=self.site.serve_forever, daemon=True)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "SUPPORTDESK_AGENT": "alice", "NO_COLOR": "1", "COLUMNS": "200"}
+        return subprocess.run(
+            [sys.executable, "-m", "supportdesk", "--home", str(self.home), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    def start(self) -> LiveSite:
+        self._site_thread.start()
+        self.start_runner()
+        return self
+
+    def start_runner(self) -> None:
+        env = {**os.environ, "SUPPORTDESK_AGENT": "alice"}
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "supportdesk", "--home", str(self.home), "run"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(self._healthy, 60, what="the runner to serve the website channel")
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"the runner exited: {self.log.read_text(errors='replace')[-2000:]}"
+            )
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:  # noqa: S310
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def restart_runner(self) -> None:
+        """Kill the runner (no goodbye to any socket) and start a new one."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.start_runner()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.site.shutdown()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -69,39 +70,19 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def mail_desk(home: Path, smtp_sink: Any) -> Iterator[Any]:
-    from supportdesk.desk.desk import open_desk
-    from tests.conftest import write_config
-
-    write_config(
-        home,
-        f"""
-[desk]
-name = "Acme support"
-
-[[channel]]
-name = "support"
-type = "email"
-address = "support@acme.test"
-[channel.smtp]
-host = "{smtp_sink.host}"
-port = {smtp_sink.port}
-security = "none"
-
-[sla]
-first_response = "4h"
-""",
-    )
-    d = open_desk(home, agent="alice")
-    yield d
-    d.close()
+def live(home: Path, smtp_sink: Any) -> Iterator[LiveSite]:
+    site = LiveSite(home, smtp=smtp_sink).start()
+    yield site
+    site.stop()
 
 
 @pytest.fixture
-def live(mail_desk: Any) -> Iterator[LiveSite]:
-    site = LiveSite(mail_desk, kb_url="https://help.acme.test/kb").start()
-    yield site
-    site.stop()
+def mail_desk(live: LiveSite) -> Iterator[Any]:
+    from supportdesk.desk.desk import open_desk
+
+    d = open_desk(live.home, agent="alice")
+    yield d
+    d.close()
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -222,10 +203,13 @@ def test_dropped_websocket_loses_and_doubles_nothing(
     w.open()
     w.write("first message")
     wait_until(lambda: w.received() == ["received"], what="the first ack")
-    live.restart_channel()  # every socket drops; the widget reconnects on its own
+    assert live.proc is not None
+    live.proc.send_signal(signal.SIGKILL)  # the runner dies: every socket drops at once
+    live.proc.wait(10)
     w.write("written while the connection was down")
+    wait_until(lambda: "reconnecting" in w.q(".status").text.lower(), what="the widget to notice")
     w.write("and one more")
-    assert live.drop_sockets() >= 0
+    live.start_runner()  # a new runner; the widget reconnects on its own and sends what waits
     wait_until(lambda: w.received() == ["received"] * 3, timeout=30, what="all three acknowledged")
     texts = sorted(m.text for m in in_messages(mail_desk))
     assert texts == ["and one more", "first message", "written while the connection was down"]
