@@ -51,6 +51,15 @@ log = logging.getLogger("supportdesk.runner.loop")
 # PushWorker (runner/push.py) through the Channel interface
 POLLED = ("email", "telegram")
 
+
+def is_push(channel_type: str) -> bool:
+    """The channel type serves (a listener calling the inbound sink) instead of being polled."""
+    from supportdesk.channels.base import Channel
+    from supportdesk.channels.registry import channel_class
+
+    return channel_class(channel_type).serve is not Channel.serve
+
+
 ChannelConfig = Any  # the typed per-channel models; the Channel objects replace this
 
 
@@ -724,7 +733,7 @@ class Runner:
                         daemon=True,
                     )
                 )
-            elif ch.type not in POLLED:
+            elif ch.type not in POLLED and is_push(ch.type):
                 from supportdesk.runner.push import PushWorker
 
                 worker = PushWorker(

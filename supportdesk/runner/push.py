@@ -77,6 +77,7 @@ class PushWorker:
             try:
                 await self._serve_while_active()
                 backoff = 1.0
+                await asyncio.to_thread(self.stop.wait, 0.5)  # never a busy loop
             except (ChannelError, ConfigError) as exc:
                 runtime.record_error(self.desk, self.config.name, str(exc))
                 await asyncio.to_thread(self.stop.wait, backoff)
