@@ -563,7 +563,11 @@ class _Batch:
         if ticket is None:
             ticket = self._new_ticket(msg, cust, sent_at, outbound)
             reason = reason or "new ticket"
+        page = msg.extra.get("page") if kind == "web" else None
+        if page and isinstance(page, str):
+            reason = f"{reason}; the visitor is on {page[:300]}"  # shown beside the message
         placed = _Placed(msg, raw_sha, sent_at, outbound, cust, ticket, created, reason)
+
         if (
             not outbound
             and not created

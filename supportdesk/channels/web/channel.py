@@ -545,9 +545,9 @@ class WebChannel(Channel):
                     return SendResult([mid], "shown in the visitor's widget")
             finally:
                 v.waiting.pop(mid, None)
+        # the last frame the visitor's widget sent (it pings every 20 s while the page is open);
+        # a socket that stays connected but silent (a frozen tab) does not count as presence
         last = v.last_seen if v is not None else self.started
-        if v is not None and v.sockets:
-            last = now  # connected but not confirming: treat as present, try again
         gone_for = now - last
         if gone_for < self.away_after:
             raise SendError(
@@ -598,6 +598,7 @@ class _Conn:
 
     async def run(self) -> None:
         async for frame in self.ws:
+            self.v.last_seen = time.monotonic()
             if frame.type != WSMsgType.TEXT:
                 if frame.type == WSMsgType.BINARY:
                     await self.send({"t": "error", "text": "frames are JSON text"})

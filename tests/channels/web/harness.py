@@ -45,7 +45,13 @@ def wait_until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "a co
 
 class LiveSite:
     def __init__(
-        self, home: Path, *, smtp: Any = None, lang: str = "en", extra_config: str = ""
+        self,
+        home: Path,
+        *,
+        smtp: Any = None,
+        lang: str = "en",
+        extra_config: str = "",
+        away_after: str = "30s",
     ) -> None:
         self.home = home
         self.port = free_port()
@@ -78,7 +84,7 @@ color = "#0b7a75"
 display_name = "Acme support"
 greeting = "Hello! Ask us anything."
 kb_url = "https://help.acme.test/kb"
-away_after = "30s"
+away_after = "{away_after}"
 {extra_config}
 [sla]
 first_response = "4h"

@@ -184,6 +184,7 @@ def test_visitor_writes_agent_replies_browser_shows_it(
     shown = cli(mail_desk.home, "tickets", "show", str(ticket["id"]))
     assert shown.returncode == 0 and "<script>window.pwned=1</script>" in shown.stdout
     assert "\x1b" not in shown.stdout
+    assert f"the visitor is on {live.origin}/" in shown.stdout
     # a reload shows the same conversation once
     browser.refresh()
     w = Widget(browser)
@@ -247,3 +248,34 @@ def test_contact_form_makes_a_ticket_and_the_ack_reaches_smtp(
     assert f"[#{t['id']}]" in mail.message["Subject"]
     shown = cli(mail_desk.home, "tickets", "show", str(t["id"]), "--json")
     assert "screenshot.png" in shown.stdout
+
+
+def test_offline_widget_asks_for_email_and_the_reply_follows_by_mail(
+    home: Path, smtp_sink: Any, browser: Any
+) -> None:
+    site = LiveSite(home, smtp=smtp_sink, lang="ru", away_after="1s").start()
+    try:
+        browser.get(site.origin + "/")
+        w = Widget(browser)
+        w.open()
+        assert "никого нет" in w.q(".status").text  # Russian texts from the page's lang
+        assert w.q(".off").is_displayed()
+        w.q(".off input[type=email]").send_keys("dana@example.test")
+        w.q(".off input[type=text]").send_keys("Дана")
+        w.write("Здравствуйте, не приходит счёт")
+        wait_until(lambda: w.received() == ["получено"], what="the acknowledgement")
+        browser.get("about:blank")  # the visitor leaves
+        listed = json.loads(site.cli("tickets", "list", "--json").stdout)
+        [t] = [x for x in listed if x["channel"] == "site"]
+        assert t["customer"]["name"] == "Дана"
+        kinds = {(i["kind"], i["address"]) for i in t["customer"]["identities"]}
+        assert ("email", "dana@example.test") in kinds and "web" in {k for k, _a in kinds}
+        assert (
+            site.cli("tickets", "reply", str(t["id"]), "--text", "Счёт отправлен").returncode == 0
+        )
+        [mail] = smtp_sink.wait_for(1, timeout=60)
+        assert "dana@example.test" in mail.message["To"]
+        assert "Счёт отправлен" in mail.message.get_content()
+        assert f"[#{t['id']}]" in mail.message["Subject"]
+    finally:
+        site.stop()

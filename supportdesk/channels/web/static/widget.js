@@ -81,7 +81,7 @@
 
   var shown = {};       // message id -> element (dedupes pushes, history and acks)
   var pending = store("pending") || [];  // [{cid, text}] not yet acknowledged
-  var ws = null, retry = 0, welcomed = false, emailSent = false;
+  var ws = null, retry = 0, welcomed = false, contactSent = "";
 
   function line(id, dir, text, note) {
     if (id && shown[id]) return shown[id];
@@ -102,7 +102,7 @@
 
   function flush() {
     if (!welcomed) return;
-    if (!emailSent && email.value) { frame({ t: "contact", email: email.value, name: name.value }); emailSent = true; }
+    sendContact();
     pending.forEach(function (p) { frame({ t: "msg", cid: p.cid, text: p.text }); });
   }
   function connect() {
@@ -145,7 +145,7 @@
     };
     ws.onclose = function () {
       welcomed = false;
-      emailSent = false;
+      contactSent = "";
       if (!panel.hidden) status.textContent = T.reconnecting;
       var wait = Math.min(500 * Math.pow(2, retry++), 10000) * (0.75 + Math.random() / 2);
       setTimeout(connect, wait);
@@ -193,7 +193,12 @@
     var q = input.value.trim();
     timer = setTimeout(function () { if (q.length >= 3) frame({ t: "suggest", q: q }); else showKb([]); }, 350);
   });
-  email.addEventListener("change", function () { emailSent = false; if (email.value) off.dataset.done = "1"; flush(); });
+  function sendContact() {
+    var k = email.value + "\n" + name.value;
+    if (welcomed && email.value && k !== contactSent) { frame({ t: "contact", email: email.value, name: name.value }); contactSent = k; }
+  }
+  email.addEventListener("change", function () { if (email.value) off.dataset.done = "1"; sendContact(); });
+  name.addEventListener("change", sendContact);
   function submit(e) {
     e.preventDefault();
     var text = input.value.trim();
@@ -204,10 +209,16 @@
     line("c:" + cid, "in", text, T.sending);
     input.value = "";
     showKb([]);
-    if (!emailSent && email.value) { frame({ t: "contact", email: email.value, name: name.value }); emailSent = true; }
+    sendContact();
     frame({ t: "msg", cid: cid, text: text });
   }
   form.addEventListener("submit", submit);
+  // a page put away (navigation, back-forward cache) closes its socket; coming back reconnects
+  window.addEventListener("pagehide", function () {
+    if (ws) { ws.onclose = null; ws.close(); ws = null; welcomed = false; contactSent = ""; }
+  });
+  window.addEventListener("pageshow", function (e) { if (e.persisted && !ws && (pending.length || store("token"))) connect(); });
+  setInterval(function () { frame({ t: "ping" }); }, 20000);  // presence while the page is open
   if (C.greeting) info(C.greeting);
   pending.forEach(function (p) { line("c:" + p.cid, "in", p.text, T.sending); });
   (document.body || document.documentElement).appendChild(host);
