@@ -147,24 +147,19 @@ async def test_contact_form_message_lives_on_the_mail_channel_and_is_acknowledge
 async def test_public_kb_suggestions_only(desk: Any) -> None:
     from supportdesk.replies import kb
 
-    with desk.db.write() as s:
-        kb.add_article(
-            s,
-            desk,
-            title="Reset your password",
-            body="Open settings and choose Reset password.",
-            public=True,
-        )
-        kb.add_article(
-            s, desk, title="Password internals", body="Internal password notes.", public=False
-        )
-        kb.add_article(
-            s,
-            desk,
-            title="Сброс пароля",
-            body="Откройте настройки и нажмите «Сбросить пароль».",
-            public=True,
-        )
+    kb.add_article(
+        desk,
+        title="Reset your password",
+        body="Open settings and choose Reset password.",
+        public=True,
+    )
+    kb.add_article(desk, title="Password internals", body="Internal password notes.", public=False)
+    kb.add_article(
+        desk,
+        title="Сброс пароля",
+        body="Откройте настройки и нажмите «Сбросить пароль».",
+        public=True,
+    )
     sink = DeskSink(desk)
     found = await sink.suggest("I forgot my password")
     assert [a.title for a in found] == ["Reset your password"]
