@@ -151,8 +151,42 @@ def queue_ack(
         text = templating.render_text(
             session, desk, DEFAULT_ACK[lang], ticket, extra=extra, strict=False
         )
+    if tpl is None or "kb" not in tpl.body:
+        text += _articles_block(session, desk, ticket, first, lang, now or utcnow())
     msg = outbox.queue_outbound(session, desk, ticket, text, agent="system", auto=True, at=now)
     ticket.ack_sent = True
     session.add(ticket)
     session.add(AckLog(address=address.lower()))
     return msg
+
+
+ARTICLES_INTRO = {
+    "en": "While you wait, these articles may already answer it:",
+    "ru": "Пока вы ждёте, возможно, ответ уже есть в этих статьях:",
+}
+
+
+def _articles_block(
+    session: Session, desk: Desk, ticket: Ticket, first: Message | None, lang: str, now: datetime
+) -> str:
+    """When nobody is at work, up to three public KB articles matching the request (with links
+    to the help site a website channel names in ``kb_url``); "" otherwise."""
+    from supportdesk.channels.web.config import WebConfig
+    from supportdesk.people.presence import agents_online
+    from supportdesk.replies import kb
+
+    if agents_online(session, now=now):
+        return ""
+    found = kb.suggest_public(session, f"{ticket.subject}\n{first.text if first else ''}", 3)
+    if not found:
+        return ""
+    base = next(
+        (
+            ch.kb_url.rstrip("/")
+            for ch in desk.config.channel
+            if isinstance(ch, WebConfig) and ch.kb_url
+        ),
+        "",
+    )
+    lines = [f"- {a['title']}" + (f" {base}/{a['slug']}.html" if base else "") for a in found]
+    return "\n\n" + ARTICLES_INTRO[lang] + "\n" + "\n".join(lines)

@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from sqlmodel import col, select
@@ -34,12 +33,11 @@ from supportdesk.desk import audit as events
 from supportdesk.desk.desk import Desk
 from supportdesk.desk.identity import normalize_email
 from supportdesk.inbound.importing import ImportSummary, store_batch
-from supportdesk.store.models import Event, Identity, Message, Outbox, Presence, Ticket, utcnow
+from supportdesk.store.models import Identity, Message, Outbox, Ticket, utcnow
 
 log = logging.getLogger("supportdesk.inbound.push")
 
 BATCH = 200  # messages per transaction at most
-AGENT_ACTIVE = timedelta(minutes=15)  # an agent who acted this recently counts as online
 
 
 class DeskSink:
@@ -242,18 +240,10 @@ class DeskSink:
         promise = sla.promised_response(self.desk.config, "web", channel)
         if not BusinessHours.from_config(self.desk.config, channel).is_open(now):
             return Availability(False, promise)
+        from supportdesk.people.presence import agents_online
+
         with self.desk.db.read() as s:
-            present = s.exec(select(Presence.id).where(col(Presence.expires_at) >= now)).first()
-            active = present is not None or (
-                s.exec(
-                    select(Event.id)
-                    .where(col(Event.created_at) >= now - AGENT_ACTIVE)
-                    .where(Event.agent != "system", Event.agent != "")
-                    .where(col(Event.kind).in_(["reply", "note", "status", "assign", "viewed"]))
-                    .limit(1)
-                ).first()
-                is not None
-            )
+            active = agents_online(s, now=now)
         return Availability(active, promise)
 
     async def availability(self, channel: str) -> Availability:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, delete, select
@@ -75,3 +76,24 @@ def others(desk: Desk, ticket_id: int, *, now: datetime | None = None) -> list[P
         ).all()
     out = [Present(r.agent, r.activity, r.expires_at) for r in rows]
     return sorted(out, key=lambda p: (p.activity != "replying", p.agent))
+
+
+AGENT_ACTIVE = timedelta(minutes=15)  # an agent who acted this recently counts as at work
+
+
+def agents_online(session: Any, *, now: datetime | None = None) -> bool:
+    """Someone is at work now: a console holds a live presence lease, or an agent replied,
+    noted, assigned or changed a ticket within the last 15 minutes (a website chat's "online")."""
+    from supportdesk.store.models import Event
+
+    now = now or utcnow()
+    if session.exec(select(Presence.id).where(col(Presence.expires_at) >= now)).first() is not None:
+        return True
+    recent = session.exec(
+        select(Event.id)
+        .where(col(Event.created_at) >= now - AGENT_ACTIVE)
+        .where(Event.agent != "system", Event.agent != "")
+        .where(col(Event.kind).in_(["reply", "note", "status", "assign", "viewed"]))
+        .limit(1)
+    ).first()
+    return recent is not None

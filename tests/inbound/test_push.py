@@ -177,3 +177,36 @@ async def test_availability_follows_agents_at_work(desk: Any) -> None:
     assert av.online is False and av.first_response.total_seconds() == 4 * 3600
     presence.heartbeat(desk, 1)
     assert (await sink.availability("site")).online is True
+
+
+async def test_acknowledgement_lists_articles_when_nobody_is_online(desk: Any) -> None:
+    from supportdesk.people import presence
+    from supportdesk.replies import kb
+
+    kb.add_article(
+        desk, title="Printer offline fix", body="Restart the printer spooler.", public=True
+    )
+    kb.add_article(desk, title="Printer internals", body="Spooler notes.", public=False)
+    sink = DeskSink(desk)
+
+    async def ack_text(sender: str, subject: str) -> str:
+        mail = InboundMessage(
+            kind="email",
+            external_id=f"webform:{sender}",
+            sender_address=sender,
+            subject=subject,
+            text="It says offline since this morning.",
+            channel="site",
+        )
+        [st] = await sink([mail])
+        with desk.db.read() as s:
+            row = s.exec(select(Outbox).where(Outbox.ticket_id == st.ticket_id)).one()
+            msg = s.get(Message, row.message_id)
+            assert msg is not None
+            return msg.text
+
+    text = await ack_text("pat@example.test", "My printer is offline")
+    assert "these articles may already answer it" in text and "- Printer offline fix" in text
+    assert "internals" not in text
+    presence.heartbeat(desk, 1)  # an agent at the console: a person answers, no article list
+    assert "articles" not in await ack_text("quinn@example.test", "Printer offline again")
