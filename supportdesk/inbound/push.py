@@ -25,6 +25,7 @@ from supportdesk.channels.base import (
     Article,
     Availability,
     ChatLine,
+    DeliveryReport,
     InboundMessage,
     OutboundMessage,
     Stored,
@@ -45,10 +46,12 @@ class DeskSink:
         self,
         desk: Desk,
         *,
+        channel: str = "",
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         wake_outbox: Callable[[], None] | None = None,
     ) -> None:
         self.desk = desk
+        self.channel = channel  # the channel whose delivery reports this sink records
         self.on_event = on_event or (lambda kind, data: None)
         self.wake_outbox = wake_outbox or (lambda: None)
         self._queue: asyncio.Queue[tuple[InboundMessage, asyncio.Future[Stored]]] | None = None
@@ -182,6 +185,16 @@ class DeskSink:
                         )
                     )
                 s.flush()
+
+    async def delivery(self, reports: list[DeliveryReport]) -> None:
+        """The peer's delivery reports (WhatsApp statuses) on this channel's outbox rows."""
+        from supportdesk.outbound import receipts
+
+        def work() -> None:
+            with self.desk.db.write() as s:
+                receipts.record_delivery(s, self.desk, self.channel, reports)
+
+        await asyncio.to_thread(work)
 
     # ---- read-only questions ------------------------------------------------------------
     def _conversation(self, channel: str, address: str, limit: int) -> list[ChatLine]:

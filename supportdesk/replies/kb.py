@@ -498,7 +498,7 @@ def suggest_public(session: Session, text: str, limit: int = 3) -> list[dict[str
         common = wanted & have
         if not common:
             continue
-        snippet, _hl, _n = store.highlight(a.body, common, set())
+        snippet, _hl, _n = highlight(a.body, common, set())
         doc = {"id": a.id, "slug": a.slug, "title": a.title, "snippet": snippet}
         found.append((len(common) / len(wanted), rank[a.id or 0], doc))
     found.sort(key=lambda x: (-x[0], x[1]))

@@ -92,7 +92,12 @@ class PushWorker:
         ch = make_channel(self.config, home=self.desk.home, desk_name=self.desk.config.desk.name)
         await ch.open()
         self.channel = ch
-        sink = DeskSink(self.desk, on_event=self.on_event, wake_outbox=self.wake_outbox)
+        sink = DeskSink(
+            self.desk,
+            channel=self.config.name,
+            on_event=self.on_event,
+            wake_outbox=self.wake_outbox,
+        )
         serve = asyncio.create_task(ch.serve(sink))
         deliver = asyncio.create_task(self._deliver(ch))
         ready = getattr(ch, "ready", None)
