@@ -183,6 +183,8 @@ def queue_outbound(
             "in_reply_to": last_in,
             "references": refs,
         }
+        if kind == "web" and not auto:
+            payload["author"] = agent  # the widget names who answered, as its history does
         if cc_list:
             payload["cc"] = cc_list
         if bcc_list:
