@@ -700,7 +700,12 @@ class _Conn:
             )
             return
         now = datetime.now(UTC)
-        extra: dict[str, Any] = {"conversation": self.v.vid, "page": self.v.page, "client_id": cid}
+        extra: dict[str, Any] = {
+            "conversation": self.v.vid,  # one conversation per browser
+            "chat_id": self.v.vid,  # where replies go (the pipeline's name for it)
+            "page": self.v.page,
+            "client_id": cid,
+        }
         if self.v.email:
             extra["email"] = self.v.email
         raw = json.dumps(
