@@ -12,6 +12,10 @@ from supportdesk.channels.base import Attachment, ChannelError, InboundMessage
 CHAT_PEER_BASE = 2_000_000_000  # peer ids of multi-user chats start here
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def external_id(peer_id: int, cmid: int) -> str:
     return f"vk:{peer_id}:{cmid}"
 
@@ -56,7 +60,7 @@ def describe(message: dict[str, Any]) -> tuple[list[str], list[Wanted]]:
     """Lines describing what is not plain text, and the files to download."""
     lines: list[str] = []
     files: list[Wanted] = []
-    for item in message.get("attachments") or []:
+    for item in _list(message.get("attachments")):
         if not isinstance(item, dict):
             continue
         kind = str(item.get("type") or "")
@@ -123,7 +127,7 @@ def describe(message: dict[str, Any]) -> tuple[list[str], list[Wanted]]:
     if isinstance(geo, dict) and isinstance(geo.get("coordinates"), dict):
         c = geo["coordinates"]
         lines.append(f"Location: {c.get('latitude')}, {c.get('longitude')}")
-    for fwd in message.get("fwd_messages") or []:
+    for fwd in _list(message.get("fwd_messages")):
         if isinstance(fwd, dict):
             text = str(fwd.get("text") or "").strip()
             lines.append("Forwarded: " + (text[:1000] if text else "(no text)"))

@@ -90,6 +90,10 @@ class Parsed:
     statuses: list[Status] = field(default_factory=list)
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -110,10 +114,10 @@ def parse(payload: Any, phone_number_id: str) -> Parsed:
     out = Parsed()
     if not isinstance(payload, dict):
         return out
-    for entry in payload.get("entry") or []:
+    for entry in _list(payload.get("entry")):
         if not isinstance(entry, dict):
             continue
-        for change in entry.get("changes") or []:
+        for change in _list(entry.get("changes")):
             if not isinstance(change, dict) or change.get("field") != "messages":
                 continue
             value = change.get("value")
@@ -124,15 +128,15 @@ def parse(payload: Any, phone_number_id: str) -> Parsed:
                 continue
             names = {
                 str(c.get("wa_id")): _str((c.get("profile") or {}).get("name"), 200)
-                for c in value.get("contacts") or []
+                for c in _list(value.get("contacts"))
                 if isinstance(c, dict) and isinstance(c.get("profile") or {}, dict)
             }
-            for m in value.get("messages") or []:
+            for m in _list(value.get("messages")):
                 if isinstance(m, dict):
                     made = message(m, names)
                     if made is not None:
                         out.messages.append(made)
-            for s in value.get("statuses") or []:
+            for s in _list(value.get("statuses")):
                 if isinstance(s, dict) and s.get("id"):
                     errors = s.get("errors") if isinstance(s.get("errors"), list) else []
                     first = errors[0] if errors and isinstance(errors[0], dict) else {}
@@ -191,12 +195,12 @@ def message(
             f"Location: {where + ' ' if where else ''}({body.get('latitude')}, {body.get('longitude')})"
         )
     elif kind == "contacts":
-        for c in m.get("contacts") or []:
+        for c in _list(m.get("contacts")):
             if not isinstance(c, dict):
                 continue
-            name = _str((c.get("name") or {}).get("formatted_name"), 200)
+            name = _str(_dict(c.get("name")).get("formatted_name"), 200)
             phones = ", ".join(
-                _str(p.get("phone"), 40) for p in c.get("phones") or [] if isinstance(p, dict)
+                _str(p.get("phone"), 40) for p in _list(c.get("phones")) if isinstance(p, dict)
             )
             lines.append(f"Contact: {name} {phones}".strip())
     elif kind == "interactive":
