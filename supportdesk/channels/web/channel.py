@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from supportdesk.channels import hub
 from supportdesk.channels.base import (
     Attachment,
     Availability,
@@ -220,7 +221,12 @@ class WebChannel(Channel):
         app.router.add_get("/contact", self.contact_page)
         app.router.add_post("/contact", self.contact_post)
         app.router.add_get("/healthz", self.healthz)
+        # webhooks of other channels served here (WhatsApp: GET|POST /whatsapp/<channel>)
+        app.router.add_route("*", "/whatsapp/{name}", self.mounted)
         return app
+
+    async def mounted(self, request: web.Request) -> web.StreamResponse:
+        return await hub.dispatch(self.name, request)
 
     @web.middleware
     async def _headers(self, request: web.Request, handler: Any) -> web.StreamResponse:

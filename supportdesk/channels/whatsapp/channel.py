@@ -42,6 +42,7 @@ import httpx
 from aiohttp import web
 from pydantic import Field
 
+from supportdesk.channels import hub
 from supportdesk.channels.base import (
     Capabilities,
     Channel,
@@ -84,7 +85,9 @@ class WhatsAppConfig(ChannelConfigBase):
     verify_token_env: str | None = None
     verify_token_cmd: str | None = None
     api_url: str = "https://graph.facebook.com/v21.0"
-    # its own listener while the website channel's cannot mount it: host:port
+    # the website channel whose listener serves the webhook (GET|POST /whatsapp/<name>); without
+    # one, the channel listens on its own (host:port)
+    web: str | None = None
     listen: str = "127.0.0.1:8788"
     # approved message templates that may be sent outside the 24-hour window ("name" or
     # "name:language"); the language defaults to template_language
@@ -194,6 +197,12 @@ class WhatsAppChannel(Channel):
     async def serve(self, sink: InboundSink) -> None:
         await self.open()
         self._sink = sink
+        if self.config.web:
+            hub.mount(self.config.web, self.path(), self._dispatch)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                hub.unmount(self.config.web, self.path())
         app = web.Application(client_max_size=MAX_BODY)
         app.add_routes(self.routes())
         runner = web.AppRunner(app, access_log=None)
@@ -216,6 +225,13 @@ class WhatsAppChannel(Channel):
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET":
+            return await self._handle_get(request)
+        if request.method == "POST":
+            return await self._handle_post(request)
+        raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
 
     async def _handle_get(self, request: web.Request) -> web.StreamResponse:
         challenge = verify_challenge(dict(request.query), self._verify)
