@@ -111,9 +111,11 @@ class _DiskFullOs:
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)
 
-    def open(self, path: Any, flags: int, mode: int = 0o777) -> int:
-        fd = os.open(path, flags, mode)
-        self.paths[fd] = Path(path)
+    def open(self, path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        fd = os.open(path, flags, mode, dir_fd=dir_fd)
+        # files are opened relative to folder descriptors: name the folder to know the tree
+        base = Path(os.readlink(f"/proc/self/fd/{dir_fd}")) if dir_fd is not None else Path()
+        self.paths[fd] = base / path
         return fd
 
     def write(self, fd: int, data: Any) -> int:
