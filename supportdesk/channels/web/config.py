@@ -14,6 +14,7 @@ from supportdesk.core.config import ChannelConfigBase, parse_duration
 #   title = "Поддержка Acme"
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        "greeting": "",  # the first line before the visitor writes; default: the channel's greeting
         "open": "Chat with us",
         "close": "Close the chat",
         "title": "Support",
@@ -41,6 +42,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "form_error": "The form could not be sent",
     },
     "ru": {
+        "greeting": "",
         "open": "Напишите нам",
         "close": "Закрыть чат",
         "title": "Поддержка",

@@ -1,4 +1,5 @@
-"""Capture the widget for the README: ``python -m tests.channels.web.capture docs/widget.png``.
+"""Capture the widget for the README: ``python -m tests.channels.web.capture docs/widget.png``
+(``--offline docs/widget-offline.png``: nobody at work, Russian texts).
 
 A throw-away desk with one public article; a visitor asks, an agent answers; headless Chromium
 takes the picture."""
@@ -69,5 +70,32 @@ def main(out: Path) -> None:
             site.stop()
 
 
+def offline(out: Path) -> None:
+    """Nobody at work, a Russian page: the widget says so and asks for an e-mail address."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "desk"
+        home.mkdir(mode=0o700)
+        site = LiveSite(
+            home,
+            lang="ru",
+            extra_config='[channel.texts.ru]\ngreeting = "Здравствуйте! Чем помочь?"',
+        ).start()
+        driver = make_driver(Path(tmp) / "profile")
+        try:
+            driver.get(site.origin + "/")
+            w = Widget(driver)
+            w.open()
+            w.q(".off input[type=email]").send_keys("dana@example.test")
+            w.q("textarea").send_keys("Здравствуйте! Не пришёл счёт за ноябрь.")
+            time.sleep(0.3)
+            driver.save_screenshot(str(out))
+        finally:
+            driver.quit()
+            site.stop()
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/widget.png"))
+    if sys.argv[1:2] == ["--offline"]:
+        offline(Path(sys.argv[2] if len(sys.argv) > 2 else "docs/widget-offline.png"))
+    else:
+        main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/widget.png"))

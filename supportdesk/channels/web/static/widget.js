@@ -219,7 +219,7 @@
   });
   window.addEventListener("pageshow", function (e) { if (e.persisted && !ws && (pending.length || store("token"))) connect(); });
   setInterval(function () { frame({ t: "ping" }); }, 20000);  // presence while the page is open
-  if (C.greeting) info(C.greeting);
+  if (T.greeting || C.greeting) info(T.greeting || C.greeting);
   pending.forEach(function (p) { line("c:" + p.cid, "in", p.text, T.sending); });
   (document.body || document.documentElement).appendChild(host);
   if (pending.length || store("token")) connect();
