@@ -49,6 +49,7 @@ from supportdesk.channels.base import (
     InboundMessage,
     InboundSink,
     OutboundMessage,
+    ParseError,
     SendError,
     SendResult,
 )
@@ -522,6 +523,29 @@ class WebChannel(Channel):
         return self._page(
             lang,
             f'<h1>{html.escape(t["form_title"])}</h1><p role="status">{html.escape(thanks)}</p>',
+        )
+
+    def parse_raw(self, raw: bytes) -> InboundMessage:
+        """A widget message again from the ledger (the JSON frame kept before it was stored);
+        a contact form's request body cannot be parsed again without its headers."""
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            vid, cid, text = str(data["visitor"]), str(data["cid"]), str(data["text"])
+            at = datetime.fromisoformat(str(data["at"]))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise ParseError("this is not a website chat message kept by this channel") from None
+        if not _CID.match(cid) or not vid.startswith("v"):
+            raise ParseError("the kept website message has no valid visitor or client id")
+        keep = ("conversation", "chat_id", "page", "client_id", "email")
+        return InboundMessage(
+            kind="web",
+            external_id=f"web:{vid}:{cid}",
+            sender_address=vid,
+            text=clean_text(text, self.config.max_message_chars),
+            sent_at=at,
+            raw=raw,
+            extra={k: data[k] for k in keep if isinstance(data.get(k), str)},
+            channel=self.name,
         )
 
     # ---- outbound -----------------------------------------------------------------------

@@ -341,3 +341,25 @@ def test_web_channel_in_config_toml(home: Path) -> None:
         with pytest.raises(ConfigError) as exc:
             load_config(home)
         assert words in str(exc.value)
+
+
+async def test_a_kept_chat_message_parses_again_from_the_ledger(served: Served) -> None:
+    from supportdesk.channels.base import ParseError
+
+    ws = await served.ws()
+    await hello(ws)
+    await ws.send_json({"t": "msg", "cid": "ledger-01", "text": "keep me"})
+    await next_frame(ws, "ack")
+    await ws.close()
+    [m] = served.sink.stored
+    assert m.raw is not None
+    again = served.channel.parse_raw(m.raw)
+    assert (again.external_id, again.text, again.sender_address) == (
+        m.external_id,
+        m.text,
+        m.sender_address,
+    )
+    assert again.extra["page"] == m.extra["page"]
+    for bad in (b"--boundary\r\nContent-Disposition: form-data", b'{"visitor": "x"}', b"\xff"):
+        with pytest.raises(ParseError):
+            served.channel.parse_raw(bad)
