@@ -92,10 +92,14 @@ def edit_cmd(
         None, "--group", help="A group, or none.", autocompletion=complete_group
     ),
     active: bool | None = typer.Option(None, "--active/--inactive"),
+    signature: str | None = typer.Option(
+        None, "--signature", help='Added under this agent\'s replies ("" removes it; \\n breaks lines).'
+    ),
+    lang: str = typer.Option("en", "--lang", help="The signature's language: en or ru."),
 ) -> None:
     """Change an agent (role and other agents: lead only).
 
-    Example: supportdesk agents edit bob --role lead
+    Example: supportdesk agents edit bob --signature "Bob, Acme support" --lang en
     """
     from supportdesk.people.agents import edit_agent
 
@@ -108,6 +112,8 @@ def edit_cmd(
         email=email,
         group=group,
         active=active,
+        signature=signature,
+        signature_lang=lang,
     )
     console().print(
         f"Agent {a.name}: {a.role}, group {a.group or '-'}, {'active' if a.active else 'inactive'}."

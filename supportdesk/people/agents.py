@@ -77,7 +77,11 @@ def edit_agent(
     email: str | None = None,
     group: str | None = None,
     active: bool | None = None,
+    signature: str | None = None,
+    signature_lang: str = "en",
 ) -> Agent:
+    """Change an agent; ``signature`` ("" removes it) is kept per language (``signature_lang``)
+    and added under the agent's replies in the customer's language."""
     with desk.db.write() as session:
         agent = find_agent(session, name)
         if agent is None:
@@ -101,6 +105,22 @@ def edit_agent(
                 agent.group = None
         if active is not None:
             agent.active = active
+        if signature is not None:
+            import json
+
+            if signature_lang not in ("en", "ru"):
+                raise BadInput(f"the signature language is en or ru, not {signature_lang!r}")
+            if len(signature) > 2000:
+                raise BadInput("the signature is longer than 2,000 characters")
+            try:
+                sigs = json.loads(agent.signature) if agent.signature else {}
+            except ValueError:
+                sigs = {}
+            if signature:
+                sigs[signature_lang] = signature.replace("\\n", "\n")
+            else:
+                sigs.pop(signature_lang, None)
+            agent.signature = json.dumps(sigs, ensure_ascii=False) if sigs else ""
         session.add(agent)
         after = agent_row(agent)
         events.record(

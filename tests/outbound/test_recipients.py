@@ -145,3 +145,20 @@ def test_bad_addresses_are_one_sentence(
     assert res.exit_code != 0 and "To address" in res.stderr
     res = cli("tickets", "forward", str(tid), "--to", "a@b.test", "--message", "999")
     assert res.exit_code != 0 and "no message 999" in res.stderr
+
+
+def test_agent_and_channel_signatures_in_the_customers_language(
+    home: Path, cli: Callable[..., Any], smtp_sink: Any
+) -> None:
+    write_config(home, _config(smtp_sink.port))
+    tid = _thread(home)
+    assert cli("agents", "add", "alice", "--role", "lead").exit_code == 0
+    res = cli("agents", "edit", "alice", "--signature", "Алиса\\nслужба поддержки", "--lang", "ru")
+    assert res.exit_code == 0, res.output
+    assert cli("agents", "edit", "alice", "--signature", "Alice", "--lang", "en").exit_code == 0
+    assert cli("customers", "edit", "ann@client.test", "--language", "ru").exit_code == 0
+    assert cli("tickets", "reply", str(tid), "--text", "Готово.").exit_code == 0
+    doc = json.loads(cli("tickets", "show", str(tid), "--json").stdout)
+    assert doc["messages"][-1]["text"] == (
+        "Готово.\n\n-- \nАлиса\nслужба поддержки\nСлужба поддержки Acme"
+    )
