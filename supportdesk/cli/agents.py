@@ -93,7 +93,9 @@ def edit_cmd(
     ),
     active: bool | None = typer.Option(None, "--active/--inactive"),
     signature: str | None = typer.Option(
-        None, "--signature", help='Added under this agent\'s replies ("" removes it; \\n breaks lines).'
+        None,
+        "--signature",
+        help='Added under this agent\'s replies ("" removes it; \\n breaks lines).',
     ),
     lang: str = typer.Option("en", "--lang", help="The signature's language: en or ru."),
 ) -> None:

@@ -61,3 +61,49 @@ def sanitized_page(html: str, title: str = "") -> str:
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'">'
         f"<title>{html_mod.escape(title)}</title></head>\n<body>\n{body}\n</body></html>\n"
     )
+
+
+MAX_HTML = 2_000_000  # characters of an inbound mail's HTML worth laying out
+
+
+def html_to_readable(html: str) -> str:
+    """An inbound mail's HTML as readable text: paragraphs, lists with bullets, tables in
+    columns, and every link as a numbered footnote (``text [1]`` ... ``[1] https://...``), so
+    a link's real target is visible next to the words that show it."""
+    import lxml.html
+    from inscriptis import get_text
+    from lxml import etree
+
+    if not html or not html.strip():
+        return ""
+    try:
+        root = lxml.html.document_fromstring(html[:MAX_HTML])
+    except (etree.ParserError, ValueError):
+        return get_text(html[:MAX_HTML]).strip()
+    notes: list[str] = []
+    for a in root.iter("a"):
+        href = (a.get("href") or "").strip()
+        if not href or href.startswith("#"):
+            continue
+        label = " ".join((a.text_content() or "").split())
+        if href in notes:
+            n = notes.index(href) + 1
+        else:
+            notes.append(href)
+            n = len(notes)
+        if label == href or label == href.removeprefix("mailto:"):
+            continue  # the words already are the address
+        marker = etree.SubElement(a, "span")
+        marker.text = f" [{n}]"
+    for img in root.iter("img"):  # remote images are never fetched: say what was there
+        alt = (img.get("alt") or "").strip()
+        if alt:
+            img.tail = f"[{alt}]" + (img.tail or "")
+    text = get_text(lxml.html.tostring(root, encoding="unicode"))
+    lines = [line.rstrip() for line in text.splitlines()]
+    out = "\n".join(lines).strip("\n")
+    while "\n\n\n" in out:
+        out = out.replace("\n\n\n", "\n\n")
+    if notes:
+        out += "\n\n" + "\n".join(f"[{i}] {href}" for i, href in enumerate(notes, 1))
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from supportdesk.core.text import iso
-from supportdesk.desk.desk import Desk
+from supportdesk.desk.desk import Desk, NotFound
 from supportdesk.desk.permissions import agent_names
 from supportdesk.desk.records import get_ticket
 from supportdesk.outbound.outbox import delivery_of
@@ -255,3 +255,12 @@ def queue_rows(
     """The queue as rows (the JSON shape of ``tickets list``), in a read transaction of its own."""
     with desk.db.read() as session:
         return ticket_rows(session, list_tickets(session, desk, query, limit=limit, order=order))
+
+
+def message_html(desk: Desk, ticket_id: int, message_id: int) -> str | None:
+    """The HTML an inbound message came with (None when it had none)."""
+    with desk.db.read() as session:
+        m = session.get(Message, message_id)
+        if m is None or m.ticket_id != ticket_id:
+            raise NotFound(f"ticket #{ticket_id} has no message {message_id}")
+        return m.html if m.html and m.html.strip() else None

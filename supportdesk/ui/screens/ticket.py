@@ -109,6 +109,22 @@ class TicketScreen(TriageMixin, Screen[None]):
         ),
         Binding("ctrl+r", "refresh", "Refresh", show=False, id="ticket.refresh"),
         Binding(
+            "H",
+            "html",
+            "HTML",
+            show=False,
+            id="ticket.html",
+            tooltip="Show HTML mail laid out (lists, tables, links as numbered notes).",
+        ),
+        Binding(
+            "B",
+            "browser",
+            "Browser",
+            show=False,
+            id="ticket.browser",
+            tooltip="Open the newest HTML mail, sanitised, in $BROWSER.",
+        ),
+        Binding(
             "F",
             "forward",
             "Forward",
@@ -137,6 +153,8 @@ class TicketScreen(TriageMixin, Screen[None]):
         self._stale = False
         self._fresh = True
         self.show_thread = False  # narrow screens: the thread instead of the draft
+        self.show_html = False
+        self._html_text: dict[int, str] = {}
 
     @property
     def deskapp(self) -> SupportDeskApp:
@@ -265,6 +283,10 @@ class TicketScreen(TriageMixin, Screen[None]):
             side.append("\n\n")
         side.rstrip()
         self.query_one("#side-panel", Static).update(side)
+        if self.show_html:
+            for m in doc.get("messages", []):
+                if m.get("html") and m["direction"] == "in":
+                    m["html_text"] = self._readable(int(m["id"]))
         thread = self.query_one("#thread", VerticalScroll)
         at_end = thread.scroll_y >= thread.max_scroll_y - 1
         with self.app.batch_update():
@@ -363,6 +385,65 @@ class TicketScreen(TriageMixin, Screen[None]):
         if sent:
             self.load()
         self.query_one("#thread").focus()
+
+    def _readable(self, message_id: int) -> str:
+        got = self._html_text.get(message_id)
+        if got is None:
+            from supportdesk.core.markup import html_to_readable
+            from supportdesk.tickets.read import message_html
+
+            try:
+                got = html_to_readable(message_html(self.desk, self.ticket_id, message_id) or "")
+            except Exception:  # a mail that cannot be laid out keeps its text part
+                got = ""
+            self._html_text[message_id] = got
+        return got
+
+    def action_html(self) -> None:
+        if not any(m.get("html") for m in self.doc.get("messages", [])):
+            self.notify(_("No message of this ticket came as HTML."), markup=False)
+            return
+        self.show_html = not self.show_html
+        if not self.show_html:
+            for m in self.doc.get("messages", []):
+                m.pop("html_text", None)
+        self.render_doc()
+
+    def action_browser(self) -> None:
+        import os
+        import shlex
+        import tempfile
+
+        from supportdesk.core.markup import sanitized_page
+        from supportdesk.tickets.read import message_html
+
+        newest = [m for m in self.doc.get("messages", []) if m.get("html")]
+        if not newest:
+            self.notify(_("No message of this ticket came as HTML."), markup=False)
+            return
+        m = newest[-1]
+        html = message_html(self.desk, self.ticket_id, int(m["id"])) or ""
+        folder = Path(tempfile.mkdtemp(prefix="supportdesk-html-"))  # 0700
+        page = folder / f"ticket-{self.ticket_id}-message-{m['id']}.html"
+        fd = os.open(page, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(sanitized_page(html, title=str(self.doc.get("subject", ""))))
+        browser = os.environ.get("BROWSER")
+        command = [*shlex.split(browser), str(page)] if browser else None
+        if command is None:
+            opener = system_opener()
+            command = [*opener, str(page)] if opener else None
+        if command is None:
+            self.notify(_("Set $BROWSER to open HTML mail; the sanitised copy is {path}").format(
+                path=page), markup=False)  # fmt: skip
+            return
+        try:
+            subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        except OSError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.notify(_("Opened a sanitised copy in the browser."), markup=False)
 
     def action_forward(self) -> None:
         messages = [m for m in self.doc.get("messages", []) if m["direction"] in ("in", "out")]

@@ -87,7 +87,9 @@ def message_body(m: dict[str, Any], now: datetime, *, show_quotes: bool) -> Text
         text.append(
             "  " + _("joined: ") + inert(m["thread_reason"], one_line=True) + "\n", style="dim"
         )
-    body = inert(m.get("text") or "").rstrip()
+    body = inert(m.get("html_text") or m.get("text") or "").rstrip()
+    if m.get("html_text"):
+        text.append("  " + _("shown from its HTML (H: the text part)") + "\n", style="dim")
     text.append(body or _("(no text)"), style="" if body else "dim italic")
     quoted = (m.get("quoted_text") or "").rstrip()
     if quoted:
