@@ -57,7 +57,7 @@ class DeskCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
         app = self.app
         assert isinstance(app, SupportDeskApp)
-        screen = app.screen
+        screen = self.screen  # the screen the palette was opened from
         out: list[tuple[str, Callable[[], Any], str]] = []
         queue = next((s for s in app.screen_stack if isinstance(s, QueueScreen)), None)
         if queue is not None:
@@ -94,6 +94,16 @@ class DeskCommands(Provider):
                 (f"{_('ticket')}: {_('open attachment')}", screen.action_open_attachment, "o")
             )
             out.append((f"{_('ticket')}: {_('customer history')}", screen.action_history, "h"))
+        # every key of the screen the palette was opened from, by its (translated) name
+        seen = {name for name, _run, _help in out}
+        for node, binding, enabled, tooltip in self.screen.active_bindings.values():
+            if not enabled or not binding.description or binding.action.startswith("command_"):
+                continue
+            name = f"{binding.description} ({app.get_key_display(binding)})"
+            if name in seen:
+                continue
+            seen.add(name)
+            out.append((name, partial(app.run_action, binding.action, node), tooltip or ""))
         out.append((f"{_('edit')}: {_('undo last action')}", app.action_undo, "u"))
         out.append((f"{_('help')}: {_('keys')}", app.action_help, "?"))
         out.append((f"{_('app')}: {_('quit')}", app.exit, "q"))

@@ -12,7 +12,7 @@ from supportdesk.store.models import Outbox, Ticket
 from supportdesk.ui.app import make_app
 from supportdesk.ui.widgets.composer import Article, kb_excerpt
 from tests.factories import inbound_email, ingest
-from tests.ui.conftest import frozen, notes, settle, text_of
+from tests.ui.conftest import frozen, notes, settle, text_of, wait_for
 
 
 async def test_beside_the_thread_and_flip_when_narrow(
@@ -129,3 +129,20 @@ async def test_select_all_and_confirm_closing_unanswered(
         await pilot.press("y")
         await settle(pilot)
         assert f"on {n} ticket(s)." in notes(app)
+
+
+async def test_palette_runs_every_key_of_the_screen_by_its_russian_name(
+    console_desk: tuple[Any, dict[str, int]],
+) -> None:
+    desk, ids = console_desk
+    app = make_app(desk, now=frozen, live=False, language="ru")
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.open_ticket(ids["printer"])
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*"Переслать")
+        await wait_for(pilot, lambda: "Переслать (F)" in text_of(app))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Что переслать?" in text_of(app)
