@@ -25,6 +25,15 @@ def _no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Input, "_toggle_cursor", lambda _self: None)
 
 
+@pytest.fixture(autouse=True)
+def _english_afterwards() -> Any:
+    """A test that runs the console in Russian leaves the process in English for the next."""
+    from supportdesk.core.i18n import set_language
+
+    yield
+    set_language("en")
+
+
 def build_console_desk(desk: Any) -> dict[str, int]:
     """Tickets on both channels, a cross-channel customer, a note, a reply, an attachment,
     a hostile subject, templates and a second agent. Returns ticket ids by name."""

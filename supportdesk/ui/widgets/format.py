@@ -27,17 +27,17 @@ KIND_MARK = {"email": "@", "telegram": "✈", "phone": "☎", "vk": "V", "whatsa
 
 
 def span(seconds: float) -> str:
-    """A short duration: 45s, 12m, 3h, 5d, 8w."""
+    """A short duration in the console's language: 45s, 12m, 3h, 5d, 8w (45с, 12м, 3ч, 5д, 8н)."""
     s = abs(int(seconds))
     if s < 60:
-        return f"{s}s"
+        return _("{n}s").format(n=s)
     if s < 3600:
-        return f"{s // 60}m"
+        return _("{n}m").format(n=s // 60)
     if s < 86400:
-        return f"{s // 3600}h"
+        return _("{n}h").format(n=s // 3600)
     if s < 86400 * 14:
-        return f"{s // 86400}d"
-    return f"{s // (86400 * 7)}w"
+        return _("{n}d").format(n=s // 86400)
+    return _("{n}w").format(n=s // (86400 * 7))
 
 
 def age(created: datetime | None, now: datetime) -> str:
@@ -65,8 +65,17 @@ def when(dt: datetime | None, now: datetime) -> str:
     if dt.date() == now.date():
         return dt.strftime("%H:%M")
     if dt.year == now.year:
-        return dt.strftime("%d %b %H:%M")
+        return _local_date(dt, "d MMM HH:mm")
     return dt.strftime("%Y-%m-%d %H:%M")
+
+
+def _local_date(dt: datetime, pattern: str) -> str:
+    """``dt`` with month names in the console's language (babel's CLDR data): 29 Nov, 29 нояб."""
+    from babel.dates import format_datetime
+
+    from supportdesk.core.i18n import language
+
+    return format_datetime(dt, pattern, tzinfo=dt.tzinfo, locale=language())
 
 
 def status_label(status: str) -> str:

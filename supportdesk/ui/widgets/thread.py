@@ -6,6 +6,7 @@ a subject stays literal and escape sequences become visible placeholders.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -79,13 +80,36 @@ def message_header(m: dict[str, Any], now: datetime) -> Text:
     return head
 
 
+_REASONS = [
+    (re.compile(r"^new ticket \(#(\d+) is closed\)"), "new ticket (#{n} is closed)"),
+    (re.compile(r"^new ticket"), "new ticket"),
+    (re.compile(r"^\[#(\d+)\] token in the subject"), "[#{n}] token in the subject"),
+    (re.compile(r"^open Telegram chat"), "open Telegram chat"),
+    (re.compile(r"^bounce of (<[^>]*>)"), "bounce of {n}"),
+]
+
+
+def reason_label(reason: str) -> str:
+    """Why a message joined its ticket, in the console's language (headers stay as they are)."""
+    reopened = reason.endswith(" (reopened)")
+    core = reason.removesuffix(" (reopened)")
+    out = core
+    for pattern, msgid in _REASONS:
+        m = pattern.match(core)
+        if m:
+            out = _(msgid).format(n=m.group(1) if m.groups() else "") + core[m.end() :]
+            break
+    return out + (" " + _("(reopened)") if reopened else "")
+
+
 def message_body(m: dict[str, Any], now: datetime, *, show_quotes: bool) -> Text:
     text = Text()
     text.append_text(message_header(m, now))
     text.append("\n")
     if m.get("thread_reason"):
         text.append(
-            "  " + _("joined: ") + inert(m["thread_reason"], one_line=True) + "\n", style="dim"
+            "  " + _("joined: ") + inert(reason_label(m["thread_reason"]), one_line=True) + "\n",
+            style="dim",
         )
     body = inert(m.get("html_text") or m.get("text") or "").rstrip()
     if m.get("html_text"):

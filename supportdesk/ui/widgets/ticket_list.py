@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from supportdesk.core.i18n import _
+from supportdesk.core.terms import PRIORITIES, STATUSES
 from supportdesk.core.text import inert
 from supportdesk.desk.desk import BadInput, Desk
 from supportdesk.tickets import views
@@ -50,18 +51,24 @@ class Column:
     rank: int  # columns with the highest rank are dropped first on narrow screens
 
 
+def _fit(default: int, title: str, labels: list[str] | None = None) -> int:
+    """A column as wide as its title and its longest value in the console's language."""
+    return max(default, cell_len(title), *(cell_len(x) for x in labels or [""]))
+
+
 def columns() -> list[Column]:
+    status, prio, age = _("Status"), _("Prio"), _("Age")
     return [
         Column("sel", "", 1, 0),
         Column("id", "#", 6, 0),
         Column("channel", _("Channel"), 9, 3),
         Column("customer", _("Customer"), 14, 1),
         Column("subject", _("Subject"), 0, 0),
-        Column("status", _("Status"), 7, 1),
-        Column("priority", _("Prio"), 6, 2),
+        Column("status", status, _fit(7, status, [status_label(s) for s in STATUSES]), 1),
+        Column("priority", prio, _fit(6, prio, [priority_label(p) for p in PRIORITIES]), 2),
         Column("assignee", _("Assignee"), 9, 4),
         Column("tags", _("Tags"), 12, 5),
-        Column("age", _("Age"), 4, 2),
+        Column("age", age, _fit(4, age), 2),
         Column("due", _("SLA"), 5, 1),
     ]
 
