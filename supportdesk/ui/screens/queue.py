@@ -249,7 +249,10 @@ class QueueScreen(TriageMixin, Screen[None]):
         self.app.call_from_thread(self._show_preview, doc)
 
     def _show_preview(self, doc: dict[str, Any] | None) -> None:
-        preview = self.query_one("#preview", Static)
+        found = self.query("#preview").results(Static)
+        preview = next(found, None)
+        if preview is None:  # the screen closed while the preview was loading
+            return
         if doc is None:
             preview.update(Text(_("Nothing selected."), style="dim"))
         else:
