@@ -3,7 +3,7 @@
 ``team_host`` (session) does, as root, what README's "A team on one host" section tells an
 admin to do on a fresh Debian host:
 
-* Unix users ``sdagent`` (agent), ``sdlead`` (lead), ``sdrunner`` (the runner) and
+* Unix users ``sdagent`` (agent), ``sdlead`` (lead), ``sdrunner`` (the runner), ``sdtemp`` and
   ``sdoutsider`` (no part of the desk), made with ``useradd -M``; the group ``sdteam`` holds
   the first three (for the SQLite trusted-mode tests);
 * a venv built from Debian's ``/usr/bin/python3`` (the default python3 here lives under /root,
@@ -36,7 +36,7 @@ import pytest
 from tests.peers.util import is_root, peer_unavailable, require_binary, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-USERS = {"sdagent": True, "sdlead": True, "sdrunner": True, "sdoutsider": False}
+USERS = {"sdagent": True, "sdlead": True, "sdrunner": True, "sdoutsider": False, "sdtemp": False}
 GROUP = "sdteam"
 SYSTEM_PYTHON = "/usr/bin/python3"
 LOCK = Path(tempfile.gettempdir()) / "supportdesk-team-host.lock"

@@ -380,6 +380,22 @@ def test_the_runner_refuses_a_config_others_can_write(team_desk: TeamDesk) -> No
             url=team_desk.url, secret=home / "imap-password"), 0o640)  # fmt: skip
 
 
+def test_team_init_again_and_a_removed_agent_loses_their_grants(team_desk: TeamDesk) -> None:
+    host = team_desk.host
+    res = host.run("postgres", "team", "init", "--db", team_desk.url, "--runner", "sdrunner")
+    assert res.returncode == 0, res.stderr  # idempotent: after an upgrade, run it again
+    res = team_desk.agent("agents", "add", "sdtemp", "--role", "agent", user="sdlead")
+    assert res.returncode == 0, res.stderr
+    assert team_desk.psql("sdtemp", "SELECT count(*) > 0 FROM ticket").stdout.strip() == "t"
+    res = team_desk.agent("agents", "rm", "sdtemp", user="sdlead")
+    assert res.returncode == 0, res.stderr
+    res = team_desk.psql("sdtemp", "SELECT count(*) FROM ticket")
+    assert res.returncode != 0 and "denied" in res.stderr
+    res = team_desk.agent("agents", "add", "postgres", "--role", "agent", user="sdlead")
+    assert res.returncode == 4
+    assert "superuser or the runner" in one_sentence(res)
+
+
 # ---- SQLite trusted mode ---------------------------------------------------------------------
 
 
