@@ -342,12 +342,20 @@ def _start_runner(desk: Desk) -> tuple[Any, threading.Thread] | None:
         return None
     if not desk.config.channel:
         return None
+    if desk.login is not None and not desk.login.runner:
+        return None  # a team desk: only the runner's login fetches and sends
     status = desk_status(desk)
     if status.get("runner"):
         return None
+    from supportdesk.core.config import ConfigError
     from supportdesk.runner.loop import Runner
 
-    runner = Runner(desk)
+    try:
+        runner = Runner(desk)
+    except ConfigError:
+        # strict modes: a config this user does not own (a shared home's runner's) is not
+        # theirs to run; the console works without a runner of its own
+        return None
     thread = threading.Thread(target=runner.run_forever, name="console-runner", daemon=True)
     thread.start()
     return runner, thread

@@ -122,3 +122,16 @@ def test_a_planted_link_in_the_raw_ledger_is_refused(home: Path, tmp_path: Path)
     (home / "raw" / digest[:2]).unlink()
     assert store_raw(home, data) == digest
     assert (home / "raw" / digest[:2] / digest).read_bytes() == data
+
+
+def test_the_console_runs_no_runner_on_a_config_it_may_not_trust(home: Path) -> None:
+    from supportdesk.desk.desk import open_desk
+    from supportdesk.ui.app import _start_runner
+
+    write_config(home, DEFAULT_TEST_CONFIG)
+    os.chmod(home / "config.toml", 0o660)
+    desk = open_desk(home, agent="alice")
+    try:
+        assert _start_runner(desk) is None  # the console opens; it just runs no runner
+    finally:
+        desk.close()
