@@ -295,14 +295,17 @@ def queue_outbound(
     return msg
 
 
-# What each kind of channel accepts per message (Telegram's Bot API uploads up to 50 MB; most
-# mail servers refuse more than 25 MB, and base64 makes a file a third bigger on the wire).
-ATTACHMENT_LIMITS = {"email": 18 * 1024 * 1024, "telegram": 50 * 1024 * 1024}
-
-
 def attachment_limit(kind: str) -> int:
-    """The most bytes of attachments one message on a ``kind`` channel may carry (0: none)."""
-    return ATTACHMENT_LIMITS.get(kind, 0)
+    """The most bytes of attachments one message on a ``kind`` channel may carry (0: none), as
+    the channel declares it (``Capabilities.max_attachment_bytes``)."""
+    from supportdesk.channels.registry import channel_class
+    from supportdesk.core.config import ConfigError
+
+    try:
+        caps = channel_class(kind).capabilities
+    except ConfigError:  # a phone ticket, or a channel type that is not installed
+        return 0
+    return caps.max_attachment_bytes if caps.attachments else 0
 
 
 def reply_subject(

@@ -49,7 +49,7 @@ async def test_reply_all_file_limit_and_send_and_solve(desk: Any, tmp_path: Path
     small.write_text("ok\n")
     big = tmp_path / "big.bin"
     with big.open("wb") as fh:
-        fh.truncate(19 * 1024 * 1024)
+        fh.truncate(26 * 1024 * 1024)
     app = make_app(desk, live=False)
     async with app.run_test(size=(120, 30), notifications=True) as pilot:
         app.open_ticket(r.ticket_id)
@@ -62,7 +62,7 @@ async def test_reply_all_file_limit_and_send_and_solve(desk: Any, tmp_path: Path
         assert composer.query_one("#cc").value == "bob@client.test, eve@client.test"
         await pilot.press("ctrl+f")
         await settle(pilot)
-        assert "carries up to 18.0 MB" in text_of(app)
+        assert "carries up to 25.0 MB" in text_of(app)
         app.screen.dismiss(str(big))
         await settle(pilot)
         error = str(composer.query_one("#composer-error").render())
