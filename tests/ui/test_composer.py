@@ -3,6 +3,7 @@ size limit, the KB excerpt, send-and-solve; bulk selection and its confirmation.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,34 @@ async def test_palette_runs_every_key_of_the_screen_by_its_russian_name(
         await pilot.press("enter")
         await settle(pilot)
         assert "Что переслать?" in text_of(app)
+
+
+async def test_russian_console_undo_units_dates_reasons_and_help(
+    console_desk: tuple[Any, dict[str, int]],
+) -> None:
+    desk, ids = console_desk
+    app = make_app(desk, now=frozen, live=False, language="ru")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        assert "? Справка" in text_of(app).rstrip().splitlines()[-1].replace("  ", " ")
+        assert "4ч" in text_of(app) and "4h" not in text_of(app)
+        app.open_ticket(ids["old"])
+        await settle(pilot)
+        shown = text_of(app)
+        assert "причина: новое обращение" in shown and "10 нояб." in shown
+        await pilot.press("a")
+        await settle(pilot)
+        await pilot.press("enter")  # me
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        assert f"Отменено ваше последнее действие; обращений: 1 — #{ids['old']}." in notes(app)
+        from rich.console import Console
+
+        from supportdesk.ui.screens.help import binding_table
+
+        out = Console(width=120, record=True, file=io.StringIO())
+        out.print(binding_table(app, app.help_sections()))
+        table = out.export_text()
+        assert "Выделить обращение и перейти ниже" in table  # space: select and move down
+        assert "Переслать обращение" in table and "Ответить всем" in table

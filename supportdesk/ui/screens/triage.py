@@ -260,7 +260,14 @@ class TriageMixin:
         except ServiceError as exc:
             self._screen().notify(str(exc), severity="error", markup=False)
             return
-        self._screen().notify(
-            _("Undone: {what}").format(what=result.description), markup=False, timeout=4
-        )
+        from supportdesk.core.i18n import language
+
+        if language() == "en" or not result.tickets:
+            done = _("Undone: {what}").format(what=result.description)
+        else:  # the journal's description is English: say what was undone by count and number
+            ids = ", ".join(f"#{i}" for i in result.tickets[:8])
+            done = _("Undone: your last action on {n} ticket(s), {ids}.").format(
+                n=len(result.tickets), ids=ids + ("…" if len(result.tickets) > 8 else "")
+            )
+        self._screen().notify(done, markup=False, timeout=4)
         self.after_change()
