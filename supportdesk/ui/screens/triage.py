@@ -100,7 +100,10 @@ class TriageMixin:
 
         ids = self._targets_or_warn()
         if ids:
-            self.run_service(lambda: triage.assign(self.desk, ids, "me"), _("Assigned to you."))
+            self.run_service(
+                lambda: triage.assign(self.desk, ids, "me"),
+                _("Assigned {n} ticket(s) to you.").format(n=len(ids)),
+            )
 
     def action_status(self) -> None:
         ids = self._targets_or_warn()
@@ -155,7 +158,9 @@ class TriageMixin:
             if priority is not None:
                 self.run_service(
                     lambda: triage.set_fields(self.desk, ids, priority=priority),
-                    _("Priority set to {p}.").format(p=priority_label(priority)),
+                    _("Priority set to {p} on {n} ticket(s).").format(
+                        p=priority_label(priority), n=len(ids)
+                    ),
                 )
 
         self._screen().app.push_screen(PickerScreen(_("Priority"), items), chosen)
@@ -174,7 +179,8 @@ class TriageMixin:
             add = [w.lstrip("+") for w in words if not w.startswith("-")]
             remove = [w[1:] for w in words if w.startswith("-") and len(w) > 1]
             self.run_service(
-                lambda: triage.tag(self.desk, ids, add=add, remove=remove), _("Tags changed.")
+                lambda: triage.tag(self.desk, ids, add=add, remove=remove),
+                _("Tags changed on {n} ticket(s).").format(n=len(ids)),
             )
 
         self._screen().app.push_screen(
@@ -197,14 +203,20 @@ class TriageMixin:
             if text is None:
                 return
             if not text.strip():
-                self.run_service(lambda: triage.snooze(self.desk, ids, None), _("Woken up."))
+                self.run_service(
+                    lambda: triage.snooze(self.desk, ids, None),
+                    _("Woke {n} ticket(s) up.").format(n=len(ids)),
+                )
                 return
             try:
                 until = triage.parse_until(text, self.desk)
             except ServiceError as exc:
                 self._screen().notify(str(exc), severity="error", markup=False)
                 return
-            self.run_service(lambda: triage.snooze(self.desk, ids, until), _("Snoozed."))
+            self.run_service(
+                lambda: triage.snooze(self.desk, ids, until),
+                _("Snoozed {n} ticket(s).").format(n=len(ids)),
+            )
 
         self._screen().app.push_screen(
             PromptScreen(
