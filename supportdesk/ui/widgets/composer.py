@@ -266,9 +266,10 @@ class Composer(Vertical):
         self._update()
 
     def action_flip(self) -> None:
-        flip = getattr(self.screen, "flip_composer", None)
-        if flip is not None:
-            flip()
+        from supportdesk.ui.screens.ticket import TicketScreen
+
+        if isinstance(self.screen, TicketScreen):
+            self.screen.flip_composer()
 
     def action_cancel(self) -> None:
         self.keep_draft()
