@@ -6,10 +6,13 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test check lint types contracts pytest bench peers fmt snapshots-update clean
 
-$(VENV)/.installed: pyproject.toml
+# The example third-party channel (tests/plugins/echo_channel) is installed next to the
+# package, through its own entry point, for tests/channels/test_plugin.py.
+$(VENV)/.installed: pyproject.toml tests/plugins/echo_channel/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e tests/plugins/echo_channel
 	touch $@
 
 demo: $(VENV)/.installed

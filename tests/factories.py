@@ -81,6 +81,7 @@ def inbound_telegram(
         text=text,
         sent_at=kw.pop("sent_at", datetime(2026, 11, 20, 10, 0, tzinfo=UTC)),
         channel=kw.pop("channel", "telegram"),
+        conversation=str(chat_id),
         extra=extra,
         attachments=kw.pop("attachments", []),
         **kw,

@@ -48,6 +48,7 @@ class SendError(ChannelError):
         retry_after: float | None = None,
         maybe_delivered: bool = False,
         connection: bool = False,
+        sent_parts: int = 0,
     ):
         super().__init__(message)
         self.permanent = permanent
@@ -57,6 +58,8 @@ class SendError(ChannelError):
         # message: the runner pauses the channel's deliveries (a circuit breaker) rather than
         # running the next row into the same wall
         self.connection = connection
+        # parts of a split message delivered before the failure; the retry skips them
+        self.sent_parts = sent_parts
 
 
 class SendAborted(SendError):
@@ -116,8 +119,10 @@ class InboundMessage:
     extra: dict[str, Any] = field(default_factory=dict)
     edited: bool = False
     channel: str = ""  # the configured channel name; the runner fills it in
-    # Messenger threading: messages with the same conversation key (a Telegram chat, a VK peer,
-    # a website visitor) join that conversation's open ticket. "" = thread by headers/subject.
+    # Messenger threading: a message with a conversation key (a Telegram chat, a VK peer, a
+    # website visitor) joins the customer's open ticket on this channel, and a new ticket is
+    # titled by its first line; replies go to extra["chat_id"] when set. "" = e-mail-like:
+    # threading by In-Reply-To/References and the [#N] token, titles from the subject.
     conversation: str = ""
     # Where the bytes came from (an IMAP UID, a file path); defaults to external_id.
     source: str = ""
@@ -127,6 +132,11 @@ class InboundMessage:
     @property
     def dedupe_key(self) -> str:
         return self.external_id
+
+    @property
+    def conversation_key(self) -> str:
+        """The conversation key: the field, else ``extra["conversation"]`` (CHANNEL_SPEC)."""
+        return self.conversation or str(self.extra.get("conversation") or "")
 
 
 @dataclass
@@ -195,7 +205,12 @@ class Fetched:
     more: bool = False  # True: call fetch again at once (a backlog)
 
 
-Outcome = Literal["new_ticket", "joined", "duplicate", "quarantined"]
+# what the pipeline did: the four of the spec, and "updated" (an edit), "outbound" (our own
+# message, imported), "bounce" (a delivery failure noted on its ticket), "ignored" (a
+# conversation opener or a button press: no ticket message)
+Outcome = Literal[
+    "new_ticket", "joined", "duplicate", "quarantined", "updated", "outbound", "bounce", "ignored"
+]
 
 
 @dataclass(frozen=True)
@@ -338,10 +353,11 @@ class Channel(ABC):
     async def serve(self, sink: InboundSink) -> None:
         return None
 
-    def parse_raw(self, raw: bytes) -> InboundMessage:
-        """Parse raw bytes kept in the ledger again (``quarantine retry``). Channels whose raw
-        form cannot be parsed again raise ParseError."""
-        raise ParseError(f"{self.title} messages are kept for reading and cannot be parsed again")
+    def parse_raw(self, raw: bytes) -> InboundMessage | None:
+        """Parse raw bytes kept in the ledger again (``quarantine retry``); raise ParseError
+        when they still cannot be parsed. None: this channel keeps its raw form for a person
+        to read only (the default)."""
+        return None
 
     @classmethod
     def approved_templates(cls, config: ChannelConfigBase) -> list[str]:

@@ -43,6 +43,11 @@ def channel_class(type_: str) -> type[Channel]:
     return cls
 
 
+def is_push(type_: str) -> bool:
+    """The channel type serves (a listener calling the inbound sink) instead of being polled."""
+    return channel_class(type_).serve is not Channel.serve
+
+
 def make_channel(config: ChannelConfigBase, *, home: Path, desk_name: str) -> Channel:
     """A Channel object for one configured ``[[channel]]`` table."""
     return channel_class(config.type)(config, home=home, desk_name=desk_name)

@@ -177,6 +177,7 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
                     text=rnd.choice(D.TELEGRAM_LINES[lang]) if k else opening,
                     sent_at=start,
                     channel="telegram",
+                    conversation=str(chat),
                     extra={
                         "chat_id": chat,
                         "message_id": 100 + seq,
@@ -240,6 +241,7 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
                             in_reply_to=[m.message_id] if m.message_id else [],
                             sent_at=min(at + timedelta(minutes=rnd.randint(5, 300)), now),
                             channel=msg.channel,
+                            conversation=msg.conversation,
                             extra=msg.extra,
                         )
                         ingest(s, desk, fm, historical=True, now=fm.sent_at)

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, func, select
 
 from supportdesk.channels.base import InboundMessage
 from supportdesk.desk.desk import BadInput, Desk
-from supportdesk.desk.identity import normalize_email
+from supportdesk.desk.identity import normalize_address
 from supportdesk.sla import clocks as sla
 from supportdesk.sla.hours import BusinessHours
 from supportdesk.store.models import AckLog, Message, Template, Ticket, utcnow
@@ -44,14 +44,12 @@ def ack_allowed(session: Session, desk: Desk, msg: InboundMessage, address: str)
     for ch in desk.config.channel:
         if ch.name == msg.channel and not ch.acknowledge:
             return False
-    if msg.kind == "email":
-        addr = normalize_email(address)
-        if addr in desk.own_addresses:
-            return False
-        local = addr.split("@")[0]
-        if any(local.startswith(r) for r in _ROBOTS):
-            return False
-    elif msg.kind == "telegram" and msg.extra.get("group"):
+    addr = normalize_address(msg.kind, address)
+    if addr in desk.own_addresses:
+        return False
+    if "@" in addr and any(addr.split("@")[0].startswith(r) for r in _ROBOTS):
+        return False  # noreply@, mailer-daemon@...
+    if msg.extra.get("group"):  # a group chat: nobody there asked for an automatic answer
         return False
     return _under_hourly_limit(session, desk, address)
 

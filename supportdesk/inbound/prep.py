@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,12 +60,15 @@ class Prepared:
         return self.sha is None
 
 
-def parse(data: bytes) -> tuple[InboundMessage | None, str | None]:
-    """Parse one raw e-mail; a failure is a reason, never an exception."""
+def parse(
+    data: bytes, parse_one: Callable[[bytes], InboundMessage | None] | None = None
+) -> tuple[InboundMessage | None, str | None]:
+    """Parse one raw message (an e-mail unless ``parse_one`` says how); a failure is a reason,
+    never an exception. (None, None): ``parse_one`` does not parse this raw form again."""
     from supportdesk.channels.email.parse import parse_email
 
     try:
-        return parse_email(data), None
+        return (parse_one or parse_email)(data), None
     except ParseError as exc:
         return None, str(exc) or "the message cannot be parsed"
     except Exception as exc:  # the parser's contract is ParseError; never let one mail stop a batch
@@ -74,7 +77,7 @@ def parse(data: bytes) -> tuple[InboundMessage | None, str | None]:
 
 def stems_of(msg: InboundMessage) -> tuple[str, str, str]:
     """What the index stores for the message (subject, text) and for a ticket it would open."""
-    title = ticket_title(msg.subject) if msg.kind == "email" else ""
+    title = "" if msg.conversation_key else ticket_title(msg.subject)
     return stem_text(msg.subject[:998]), stem_text(msg.text), stem_text(title)
 
 

@@ -33,7 +33,8 @@ from supportdesk.channels.base import (
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import Desk
 from supportdesk.desk.identity import normalize_email
-from supportdesk.inbound.importing import ImportSummary, store_batch
+from supportdesk.inbound import pipeline
+from supportdesk.inbound.pipeline import Summary
 from supportdesk.store.models import Identity, Message, Outbox, Ticket, utcnow
 
 log = logging.getLogger("supportdesk.inbound.push")
@@ -115,37 +116,19 @@ class DeskSink:
             groups.setdefault(self._home_channel(m), []).append(m)
         for channel, msgs in groups.items():
             self._link_identities(msgs)
-            summary = ImportSummary()
-            items = [(f"{m.channel}:{m.external_id}", m.raw or m.text.encode()) for m in msgs]
-            results = store_batch(
-                self.desk,
-                items,
-                [(m, None) for m in msgs],
-                channel=channel,
-                historical=False,
-                summary=summary,
-            )
-            if len(results) == len(msgs):
-                for m, r in zip(msgs, results, strict=True):
-                    outcome = r.outcome if r.outcome in ("new_ticket", "duplicate") else "joined"
-                    out[id(m)] = Stored(m.external_id, r.ticket_id, r.message_id, outcome)
-            else:  # some went to quarantine: find the others by their ids
-                with self.desk.db.read() as s:
-                    for m in msgs:
-                        row = s.exec(
-                            select(Message).where(Message.dedupe_key == m.dedupe_key)
-                        ).first()
-                        out[id(m)] = (
-                            Stored(m.external_id, row.ticket_id, row.id, "joined")
-                            if row is not None
-                            else Stored(m.external_id, None, None, "quarantined")
-                        )
+            summary = Summary()
+            stored = pipeline.store(self.desk, msgs, channel=channel, summary=summary)
+            for m, st in zip(msgs, stored, strict=True):
+                outcome = st.outcome
+                if outcome not in ("new_ticket", "duplicate", "quarantined"):
+                    outcome = "joined"
+                out[id(m)] = Stored(st.external_id, st.ticket_id, st.message_id, outcome)
             self._link_identities(msgs)
             if summary.acks:
                 self.wake_outbox()
-            for r in results:
-                if r.outcome in ("new_ticket", "joined"):
-                    self.on_event("message", {"ticket_id": r.ticket_id, "outcome": r.outcome})
+            for st in stored:
+                if st.outcome in ("new_ticket", "joined"):
+                    self.on_event("message", {"ticket_id": st.ticket_id, "outcome": st.outcome})
         return [out[id(m)] for m in messages]
 
     def _link_identities(self, msgs: list[InboundMessage]) -> None:

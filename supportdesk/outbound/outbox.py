@@ -476,3 +476,27 @@ def delivery_of(session: Session, message_ids: list[int]) -> dict[int, Outbox]:
         return {}
     rows = session.exec(select(Outbox).where(col(Outbox.message_id).in_(message_ids))).all()
     return {r.message_id: r for r in rows if r.message_id is not None}
+
+
+def queue_plain(
+    session: Session,
+    *,
+    channel: str,
+    kind: str,
+    to_address: str,
+    text: str,
+    ticket_id: int | None = None,
+    auto: bool = True,
+) -> Outbox:
+    """An outbox row without a ticket message (a messenger's greeting)."""
+    row = Outbox(
+        ticket_id=ticket_id,
+        channel=channel,
+        kind=kind,
+        to_address=to_address,
+        state="queued",
+        next_attempt_at=utcnow(),
+        payload=json.dumps({"text": text, "auto": auto}, ensure_ascii=False),
+    )
+    session.add(row)
+    return row

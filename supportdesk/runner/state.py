@@ -43,7 +43,6 @@ from supportdesk.sla import clocks as sla
 from supportdesk.store.models import (
     AttachmentRow,
     ChannelState,
-    Cursor,
     Customer,
     Lease,
     Message,
@@ -194,20 +193,6 @@ def release_lease(desk: Desk, name: str = "runner", *, holder: str | None = None
         if lease is not None and lease.holder == holder and lease.epoch == mine[0]:
             lease.expires_at = _db_now(s, desk)
             s.add(lease)
-
-
-def get_cursor(session: Session, channel: str, key: str) -> Any:
-    row = session.exec(select(Cursor).where(Cursor.channel == channel, Cursor.key == key)).first()
-    return json.loads(row.value) if row is not None else None
-
-
-def set_cursor(session: Session, channel: str, key: str, value: Any) -> None:
-    row = session.exec(select(Cursor).where(Cursor.channel == channel, Cursor.key == key)).first()
-    if row is None:
-        row = Cursor(channel=channel, key=key, value="null")
-    row.value = json.dumps(value)
-    row.updated_at = utcnow()
-    session.add(row)
 
 
 def record_success(desk: Desk, channel: str, *, polled: bool = True) -> None:
@@ -590,27 +575,3 @@ def mark_failed(
             row.next_attempt_at = utcnow() + wait
         s.add(row)
         return row.state
-
-
-def queue_plain(
-    session: Session,
-    *,
-    channel: str,
-    kind: str,
-    to_address: str,
-    text: str,
-    ticket_id: int | None = None,
-    auto: bool = True,
-) -> Outbox:
-    """An outbox row without a ticket message (the Telegram /start greeting)."""
-    row = Outbox(
-        ticket_id=ticket_id,
-        channel=channel,
-        kind=kind,
-        to_address=to_address,
-        state="queued",
-        next_attempt_at=utcnow(),
-        payload=json.dumps({"text": text, "auto": auto}, ensure_ascii=False),
-    )
-    session.add(row)
-    return row

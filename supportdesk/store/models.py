@@ -37,6 +37,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+def sqlite_utc_text(value: datetime | None) -> str | None:
+    """A UTCDateTime value as SQLAlchemy's SQLite dialect stores it (naive UTC, microseconds),
+    without the two layers of processors: the same text, a third of the time (bulk writes)."""
+    if value is None:
+        return None
+    tz = value.tzinfo
+    if tz is UTC:
+        return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+    if tz is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
 def dt_field(*, index: bool = False, nullable: bool = True, default_now: bool = False) -> Any:
     kw: dict[str, Any] = {"sa_type": UTCDateTime, "nullable": nullable, "index": index}
     if default_now:

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import func, select
 
-from supportdesk.inbound.importing import ImportSummary, parse_many, store_batch
+from supportdesk.channels.email.channel import parse_raw_email
+from supportdesk.inbound.pipeline import Summary, store
 from supportdesk.store.models import Message, Quarantine
 
 SETTINGS = settings(
@@ -137,13 +138,11 @@ def broken_mails(draw: Any) -> bytes:
     return sep.join(lines)
 
 
-def _ingest_all(desk: Any, raws: list[bytes]) -> ImportSummary:
-    summary = ImportSummary()
-    items = [(f"hostile:{i}", raw) for i, raw in enumerate(raws)]
-    store_batch(
+def _ingest_all(desk: Any, raws: list[bytes]) -> Summary:
+    summary = Summary()
+    store(
         desk,
-        items,
-        parse_many(raws, None),
+        [parse_raw_email(raw, f"hostile:{i}") for i, raw in enumerate(raws)],
         channel="support",
         historical=False,
         summary=summary,

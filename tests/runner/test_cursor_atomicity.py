@@ -19,8 +19,8 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from supportdesk.desk.desk import open_desk
-from supportdesk.runner import state as runtime
 from supportdesk.runner.loop import Runner
+from supportdesk.store.cursors import set_cursor
 from supportdesk.store.models import Cursor, Message
 from tests.factories import raw_email
 from tests.runner.helpers import setup_email_home, setup_telegram_home
@@ -134,7 +134,7 @@ def test_the_fault_helper_sees_the_cursor_writes(desk: Any, fault: list[StoreFau
     fault.append(f)
     with pytest.raises(sa.exc.OperationalError):
         with desk.db.write() as s:
-            runtime.set_cursor(s, "x", "k", 1)
+            set_cursor(s, "x", "k", 1)
     with desk.db.write() as s:
-        runtime.set_cursor(s, "x", "k", 2)
+        set_cursor(s, "x", "k", 2)
     assert _cursors(desk) == {"x/k": "2"} and f.fired == 1

@@ -99,7 +99,7 @@ def parse_raw_email(raw: bytes, source: str) -> InboundMessage:
     return msg
 
 
-def failed_parse(raw: bytes, source: str, error: str) -> InboundMessage:
+def failed_parse(raw: bytes | None, source: str, error: str) -> InboundMessage:
     return InboundMessage(
         kind="email",
         external_id=source,
@@ -113,7 +113,7 @@ def failed_parse(raw: bytes, source: str, error: str) -> InboundMessage:
 class EmailChannel(Channel):
     type: ClassVar[str] = "email"
     title: ClassVar[str] = "E-mail"
-    icon: ClassVar[str] = "✉"
+    icon: ClassVar[str] = "@"
     identity_kind: ClassVar[str] = "email"
     config_model: ClassVar[builtins.type[ChannelConfigBase]] = EmailConfig
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -129,9 +129,11 @@ class EmailChannel(Channel):
 
     def __init__(self, config: ChannelConfigBase, *, home: Any, desk_name: str) -> None:
         super().__init__(config, home=home, desk_name=desk_name)
-        self._sources: dict[str, ImapSource] = {}  # one IMAP connection per folder loop
+        # one IMAP connection per folder loop; its lock is held while a thread uses it
+        self._sources: dict[str, tuple[ImapSource, threading.Lock]] = {}
         self._batches: dict[str, tuple[Iterator[Any], Any]] = {}
         self._smtp: SmtpSender | None = None
+        self._smtp_lock = threading.Lock()
         self._lock = threading.Lock()
 
     # -- inbound ------------------------------------------------------------------------------
@@ -140,16 +142,17 @@ class EmailChannel(Channel):
             return []  # a send-only channel
         return [f"imap:{folder}" for folder in self.config.imap.folders]
 
-    def _source(self, key: str) -> ImapSource:
+    def _source(self, key: str) -> tuple[ImapSource, threading.Lock]:
         from supportdesk.channels.email.imap import ImapSource
 
         with self._lock:
-            src = self._sources.get(key)
-            if src is None:
-                src = self._sources[key] = ImapSource(imap_settings(self.config))
-        if not src.connected:
-            src.connect()
-        return src
+            got = self._sources.get(key)
+            if got is None:
+                got = self._sources[key] = (
+                    ImapSource(imap_settings(self.config)),
+                    threading.Lock(),
+                )
+        return got
 
     def _cursor(self, key: str, cursor: Any | None) -> FolderCursor | None:
         from supportdesk.channels.email.imap import FolderCursor
@@ -160,19 +163,22 @@ class EmailChannel(Channel):
 
     def _next_batch(self, key: str, cursor: Any | None) -> Fetched:
         folder = key.removeprefix("imap:")
-        try:
-            src = self._source(key)
-            running = self._batches.get(key)
-            if running is None or running[1] != cursor:
-                running = (iter(src.fetch_new(folder, self._cursor(key, cursor))), cursor)
-            batch, new = next(running[0])
-        except StopIteration:
-            self._batches.pop(key, None)
-            return Fetched([], cursor, more=False)
-        except BaseException:
-            self._batches.pop(key, None)
-            self._drop(key)
-            raise
+        src, busy = self._source(key)
+        with busy:
+            try:
+                if not src.connected:
+                    src.connect()
+                running = self._batches.get(key)
+                if running is None or running[1] != cursor:
+                    running = (iter(src.fetch_new(folder, self._cursor(key, cursor))), cursor)
+                batch, new = next(running[0])
+            except StopIteration:
+                self._batches.pop(key, None)
+                return Fetched([], cursor, more=False)
+            except BaseException:
+                self._batches.pop(key, None)
+                self._drop(key, src)
+                raise
         value = {"uidvalidity": new.uidvalidity, "last_uid": new.last_uid}
         self._batches[key] = (running[0], value)
         prefix = f"imap:{self.name}/{folder}/{new.uidvalidity}"
@@ -182,30 +188,38 @@ class EmailChannel(Channel):
     async def fetch(self, key: str, cursor: Any | None, *, timeout: float) -> Fetched:
         return await asyncio.to_thread(self._next_batch, key, cursor)
 
+    def _idle(self, key: str, cursor: Any | None) -> None:
+        src, busy = self._source(key)
+        with busy:
+            try:
+                if not src.connected:
+                    src.connect()
+                wait = max(self.config.poll_interval, 1.0)
+                src.idle_wait(key.removeprefix("imap:"), wait, self._cursor(key, cursor))
+            except BaseException:
+                self._drop(key, src)
+                raise
+
     async def wait(self, key: str, cursor: Any | None, timeout: float) -> None:
         """IMAP IDLE (or NOOP polling) until new mail, ``poll_interval`` at most."""
-        src = self._source(key)
-        since = self._cursor(key, cursor)
-        wait = max(self.config.poll_interval, 1.0)
-        try:
-            await asyncio.to_thread(src.idle_wait, key.removeprefix("imap:"), wait, since)
-        except BaseException:
-            self._drop(key)
-            raise
+        await asyncio.to_thread(self._idle, key, cursor)
 
-    def interrupt(self) -> None:
-        """Make running IDLE waits return soon (the runner is stopping). Thread-safe."""
+    def _drop(self, key: str, src: ImapSource) -> None:
         with self._lock:
-            for src in self._sources.values():
-                src.interrupt()
+            if self._sources.get(key, (None,))[0] is src:
+                del self._sources[key]
+        src.close()
 
-    def _drop(self, key: str) -> None:
+    def _close_sources(self) -> None:
         with self._lock:
-            src = self._sources.pop(key, None)
-        if src is not None:
-            src.close()
+            sources, self._sources = list(self._sources.values()), {}
+        for src, _busy in sources:
+            src.interrupt()  # a running IDLE returns soon
+        for src, busy in sources:
+            with busy:
+                src.close()
 
-    def parse_raw(self, raw: bytes) -> InboundMessage:
+    def parse_raw(self, raw: bytes) -> InboundMessage | None:
         from supportdesk.channels.email.parse import parse_email
 
         return parse_email(raw)
@@ -214,21 +228,23 @@ class EmailChannel(Channel):
     def _send(self, msg: OutboundMessage) -> SendResult:
         from supportdesk.channels.email.smtp import SmtpSender
 
-        if self._smtp is None:
-            self._smtp = SmtpSender(smtp_settings(self.config)).__enter__()
-        from_addr = self.config.address or (self.config.smtp.username if self.config.smtp else "")
-        return self._smtp.send(msg, from_addr or "", self.config.display_name or self.desk_name)
+        with self._smtp_lock:
+            if self._smtp is None:
+                self._smtp = SmtpSender(smtp_settings(self.config)).__enter__()
+            cfg = self.config
+            from_addr = cfg.address or (cfg.smtp.username if cfg.smtp else "") or ""
+            return self._smtp.send(msg, from_addr, cfg.display_name or self.desk_name)
 
     async def send(self, msg: OutboundMessage) -> SendResult:
         return await asyncio.to_thread(self._send, msg)
 
-    async def close(self) -> None:
-        self.interrupt()
-        with self._lock:
-            sources, self._sources = list(self._sources.values()), {}
+    def _close(self) -> None:
+        self._close_sources()
         self._batches.clear()
-        smtp, self._smtp = self._smtp, None
-        for src in sources:
-            await asyncio.to_thread(src.close)
+        with self._smtp_lock:
+            smtp, self._smtp = self._smtp, None
         if smtp is not None:
-            await asyncio.to_thread(smtp.close)
+            smtp.close()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)

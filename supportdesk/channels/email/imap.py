@@ -1,5 +1,8 @@
 """IMAP source: fetch new mail by UID without touching it, and wait for more with IDLE.
 
+Long because: one connection class (connect, fetch, IDLE, interrupt) and
+the error wording for each way a server or a socket fails, kept beside the calls that meet them.
+
 Nothing on the server changes: folders are selected read-only and bodies fetched with
 ``BODY.PEEK[]``, so no message gets ``\\Seen``. Progress is a :class:`FolderCursor`
 (folder, UIDVALIDITY, last UID) that the caller stores in the same transaction as the messages

@@ -1,5 +1,8 @@
 """Raw RFC 5322 bytes -> :class:`InboundMessage`.
 
+Long because: one MIME walker with its charset repairs, header decoding and
+bounce/auto-reply detection, which share their small helpers and read best together.
+
 The parser is built for real-world mail, which is often broken: it never raises anything but
 :class:`ParseError`, walks MIME trees of any depth with an explicit stack (no recursion), repairs
 mislabelled Russian charsets (cp1251 / koi8-r sent as us-ascii or iso-8859-1) and raw 8-bit

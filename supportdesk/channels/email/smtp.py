@@ -1,5 +1,8 @@
 """SMTP sender: turn an OutboundMessage into a standards-clean e-mail and deliver it.
 
+Long because: building the message (encodings, folding, threading headers)
+and the delivery with its reply-code wording are one protocol and are read together.
+
 The message is built for any server: no SMTPUTF8 (non-ASCII headers are RFC 2047 encoded,
 attachment names RFC 2231, internationalized domains IDNA), bodies in quoted-printable or base64,
 and threading headers (Message-ID, In-Reply-To, References) that are never mangled by folding.

@@ -1,4 +1,8 @@
-"""Telegram bot channel: long-polls the Bot API and sends replies, on python-telegram-bot.
+"""Telegram Bot API client: long-polls updates and sends replies, on python-telegram-bot.
+
+Long because: normalising every kind of update (text, media, contacts,
+buttons, edits, groups) and the send path (splitting, files, error wording) share the Bot API
+objects and its error classes; ``channel.py`` is the Channel on top of it.
 
 The connector owns no cursor.  :meth:`TelegramConnector.fetch` makes exactly one ``getUpdates``
 call with the offset the caller passes: that call confirms every update below the offset to
@@ -520,6 +524,7 @@ class TelegramConnector:
             extra=extra,
             edited=edited,
             raw=update_bytes(update),
+            conversation=str(chat.id),  # the chat: its open ticket takes the message
         )
 
     def _normalize_callback(self, update: Update, query: CallbackQuery) -> InboundMessage | None:
@@ -539,6 +544,7 @@ class TelegramConnector:
             subject="",
             text="",
             sent_at=dt.datetime.now(dt.UTC),
+            conversation=str(chat_id),
             extra={
                 "chat_id": chat_id,
                 "message_id": carrier.message_id if carrier is not None else None,
@@ -682,7 +688,7 @@ class TelegramConnector:
                 part = index + 1
         except TelegramError as exc:
             error = self._send_error(exc, chat_id)
-            error.sent_parts = part  # type: ignore[attr-defined]
+            error.sent_parts = part
             error.sent_external_ids = ids  # type: ignore[attr-defined]
             raise error from exc
         detail = f"{len(ids)} part(s)" + (f", {skip} sent earlier" if skip else "")

@@ -113,10 +113,6 @@ class TelegramChannel(Channel):
         conn = await self._connector()
         messages, next_offset = await conn.fetch(cursor, timeout)
         self._unconfirmed = None  # this call confirmed everything below `cursor`
-        for msg in messages:
-            chat = msg.extra.get("chat_id")
-            if chat is not None:
-                msg.conversation = f"tg:{chat}"
         self._callbacks = [m for m in messages if m.extra.get("callback_query_id")]
         return Fetched(messages, next_offset, more=bool(messages))
 

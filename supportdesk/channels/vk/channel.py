@@ -84,7 +84,7 @@ def random_id(group_id: int, key: str, part: int) -> int:
 class VkChannel(Channel):
     type: ClassVar[str] = "vk"
     title: ClassVar[str] = "VK"
-    icon: ClassVar[str] = "В"
+    icon: ClassVar[str] = "V"
     identity_kind: ClassVar[str] = "vk"
     config_model: ClassVar[builtins.type[ChannelConfigBase]] = VkConfig
     capabilities: ClassVar[Capabilities] = Capabilities(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 from rich.style import Style
 
+from supportdesk.channels.registry import channel_class, channel_types
+from supportdesk.core.config import ConfigError
 from supportdesk.core.i18n import _
 
 PRIORITY_STYLE = {
@@ -23,7 +26,25 @@ STATUS_STYLE = {
 }
 OVERDUE = Style(color="bright_red", bold=True)
 SOON = Style(color="yellow")
-KIND_MARK = {"email": "@", "telegram": "✈", "phone": "☎", "vk": "V", "whatsapp": "W"}
+PHONE_MARK = "☎"  # a logged call: no channel carries it
+
+
+@cache
+def _channel_marks() -> dict[str, str]:
+    """Each installed channel type's icon, by the kind of address its customers have."""
+    marks = {"phone": PHONE_MARK}
+    for type_ in channel_types():
+        try:
+            cls = channel_class(type_)
+        except ConfigError:  # a broken plugin: its messages get the plain mark
+            continue
+        marks.setdefault(cls.identity_kind, cls.icon)
+    return marks
+
+
+def kind_mark(kind: str) -> str:
+    """The one-cell mark of a message's or ticket's kind (its channel's icon)."""
+    return _channel_marks().get(kind, "·")
 
 
 def span(seconds: float) -> str:

@@ -16,11 +16,11 @@ from textual.widgets import Static
 from supportdesk.core.i18n import _, ngettext
 from supportdesk.core.text import inert
 from supportdesk.ui.widgets.format import (
-    KIND_MARK,
     OVERDUE,
     PRIORITY_STYLE,
     STATUS_STYLE,
     due,
+    kind_mark,
     priority_label,
     span,
     status_label,
@@ -65,7 +65,7 @@ def message_header(m: dict[str, Any], now: datetime) -> Text:
         head.append(_("internal note"), style="bold yellow")
     else:
         kind = m.get("kind", "")
-        head.append(f"{KIND_MARK.get(kind, '·')} {inert(m.get('channel', ''), one_line=True)}")
+        head.append(f"{kind_mark(kind)} {inert(m.get('channel', ''), one_line=True)}")
     head.append("  " + when(_dt(m.get("created_at")), now), style="dim")
     d = m.get("delivery")
     if d:
@@ -198,7 +198,7 @@ def customer_card(doc: dict[str, Any], now: datetime) -> Text:
         text.append(inert(cust["company"], one_line=True) + "\n")
     for ident in cust.get("identities") or []:
         kind = ident.get("kind", "")
-        text.append(f"{KIND_MARK.get(kind, '·')} {kind}: ", style="dim")
+        text.append(f"{kind_mark(kind)} {kind}: ", style="dim")
         text.append(inert(ident.get("address", ""), one_line=True))
         if ident.get("display") and ident["display"] != ident.get("address"):
             text.append(f" ({inert(ident['display'], one_line=True)})", style="dim")
@@ -221,7 +221,7 @@ def history_text(doc: dict[str, Any], now: datetime, limit: int = 30) -> Text:
         return text
     for h in hist[:limit]:
         text.append(f"#{h['id']} ", style="bold")
-        text.append(f"{KIND_MARK.get(h.get('kind', ''), '·')} ")
+        text.append(f"{kind_mark(h.get('kind', ''))} ")
         text.append(
             status_label(h.get("status", "")), style=STATUS_STYLE.get(h.get("status", ""), "")
         )
@@ -247,7 +247,7 @@ def ticket_meta(doc: dict[str, Any], now: datetime) -> Text:
     text.append(" · ")
     text.append(priority_label(doc["priority"]), style=PRIORITY_STYLE.get(doc["priority"], ""))
     text.append(
-        f" · {KIND_MARK.get(doc.get('kind', ''), '·')} {inert(doc.get('channel', ''), one_line=True)}"
+        f" · {kind_mark(doc.get('kind', ''))} {inert(doc.get('channel', ''), one_line=True)}"
     )
     text.append(" · " + _("assignee") + " ")
     text.append(inert(doc.get("assignee") or "—", one_line=True), style="bold")

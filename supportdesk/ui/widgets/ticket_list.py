@@ -30,11 +30,11 @@ from supportdesk.core.text import inert
 from supportdesk.desk.desk import BadInput, Desk
 from supportdesk.tickets import views
 from supportdesk.ui.widgets.format import (
-    KIND_MARK,
     PRIORITY_STYLE,
     STATUS_STYLE,
     age,
     due,
+    kind_mark,
     priority_label,
     status_label,
 )
@@ -418,9 +418,7 @@ class TicketList(ScrollView, can_focus=True):
             elif k == "id":
                 out.append((str(row.id), Style(dim=True)))
             elif k == "channel":
-                out.append(
-                    (f"{KIND_MARK.get(row.kind, '·')} {inert(row.channel, one_line=True)}", Style())
-                )
+                out.append((f"{kind_mark(row.kind)} {inert(row.channel, one_line=True)}", Style()))
             elif k == "customer":
                 out.append((inert(row.customer, one_line=True), Style()))
             elif k == "subject":

@@ -1,0 +1,122 @@
+"""The state of one ingest batch and the plain data it works with (see inbound/ingest.py).
+
+The batch is one class in four layers, one module each: ``BatchState`` (here: what a batch
+knows), ``Lookups`` (inbound/lookup.py: the few queries for the whole batch, customers),
+``Placing`` (inbound/placing.py: threading each message in memory) and ``Batch``
+(inbound/writing.py: the bulk writes, the search index, the results).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlmodel import Session
+
+from supportdesk.channels.base import InboundMessage
+from supportdesk.desk.desk import Desk
+from supportdesk.sla import clocks as sla
+from supportdesk.store.models import (
+    Customer,
+    Identity,
+    Ticket,
+)
+
+Outcome = Literal["new_ticket", "joined", "duplicate", "updated", "outbound", "bounce", "ignored"]
+
+
+@dataclass
+class IngestResult:
+    outcome: Outcome
+    ticket_id: int | None = None
+    message_id: int | None = None
+    customer_id: int | None = None
+    reason: str = ""
+    needs_ack: bool = False
+    is_start: bool = False
+
+
+def address_list(addresses: list[str]) -> str:
+    """At most 50 addresses, space-separated, without blanks or duplicates (hostile headers)."""
+    seen = dict.fromkeys(a.strip() for a in addresses[:50] if a and " " not in a.strip())
+    return " ".join(a for a in seen if a)[:4000]
+
+
+# The name a new customer of these kinds gets until they give one (a website visitor may write
+# before saying who they are); ingest replaces it with the first name a message brings.
+PLACEHOLDER_NAMES = {"web": "Website visitor"}
+
+
+def reply_address(msg: InboundMessage) -> str:
+    """Where replies to a messenger conversation go (``extra["chat_id"]``: a Telegram chat, a
+    VK peer); "" = the customer's own address."""
+    chat = msg.extra.get("chat_id")
+    return "" if chat is None or chat == "" else str(chat)
+
+
+def _first_line_subject(msg: InboundMessage) -> str:
+    """A conversation's ticket subject: its first line (messages there have no subject)."""
+    first = (msg.text or "").strip().splitlines()[0] if (msg.text or "").strip() else ""
+    if not first and msg.attachments:
+        first = "(" + ", ".join(a.filename for a in msg.attachments[:3]) + ")"
+    first = first or "(no text)"
+    return first[:80] + ("…" if len(first) > 80 else "")
+
+
+class _Known:
+    """An existing customer as a batch reads it (not an object the session tracks)."""
+
+    def __init__(self, ident: int, name: str, merged_into_id: int | None) -> None:
+        self.id = ident
+        self.name = name
+        self.merged_into_id = merged_into_id
+
+
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b > a else a
+
+
+@dataclass
+class _Placed:
+    """What the batch decided for one message before anything is written."""
+
+    msg: InboundMessage
+    raw_sha256: str | None
+    sent_at: datetime
+    outbound: bool
+    customer: Any
+    ticket: Any
+    created: bool
+    reason: str
+    message: Any = None
+    reopened: bool = False
+    rating: bool = False
+    att_names: list[str] = field(default_factory=list)
+
+
+class BatchState:
+    def __init__(self, session: Session, desk: Desk, *, historical: bool, now: datetime):
+        self.s = session
+        self.desk = desk
+        self.historical = historical
+        self.now = now
+        self.own = desk.own_addresses
+        self.clock = sla.Deadlines(desk.config)
+        self.results: list[IngestResult | None] = []
+        self.placed: list[tuple[int, _Placed]] = []
+        self.events: list[tuple[str, dict[str, Any], Any, Any, dict[str, Any]]] = []
+        self.by_msgid: dict[str, Ticket] = {}  # Message-ID -> ticket, known and in this batch
+        # (kind, normalized address) -> a new customer (Row) or an existing one (_Known)
+        self.customers: dict[tuple[str, str], Any] = {}
+        self.new_customers: list[tuple[Customer, Identity]] = []
+        self.all_new_customers: list[tuple[Customer, Identity]] = []  # for the search index
+        self.renamed: dict[int, Any] = {}  # existing customers whose name ingest set
+        self.tickets: dict[int, Ticket] = {}
+        self.open_chats: dict[tuple[int, str], Ticket] = {}
+        self.new_tickets: list[Ticket] = []
+        self.seen_keys: set[str] = set()
+        self.stems: dict[int, tuple[str, str, str]] = {}  # by position in the batch
+        self._keys: dict[int, tuple[str, str]] = {}  # id(message) -> its customer key
+        self._titled: set[int] = set()  # id(ticket) of new tickets titled from the subject
+        self._titles: dict[str, str] = {}  # channel name -> its type's title ("Telegram")

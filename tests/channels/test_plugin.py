@@ -1,0 +1,111 @@
+"""A channel defined outside the package (tests/plugins/echo_channel, installed through the
+`supportdesk.channels` entry point) is polled, replied to and shown in the console, with
+nothing in supportdesk/ knowing it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from supportdesk.store.models import Message, Quarantine, Ticket
+from tests.configs import desk_config
+
+ECHO = """
+[[channel]]
+name = "echo"
+type = "echo"
+acknowledge = false
+spool = "{spool}"
+"""
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Path:
+    if "echo" not in {ep.name for ep in entry_points(group="supportdesk.channels")}:
+        why = "the example echo channel is not installed (make .venv/.installed installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    (tmp_path / "spool" / "in").mkdir(parents=True)
+    return tmp_path / "spool"
+
+
+@pytest.fixture
+def echo_desk(home: Path, spool: Path) -> Any:
+    from supportdesk.desk.desk import open_desk
+
+    (home / "config.toml").write_text(
+        desk_config(channels=[ECHO.format(spool=spool)]), encoding="utf-8"
+    )
+    d = open_desk(home, agent="alice")
+    yield d
+    d.close()
+
+
+def _say(spool: Path, n: int, sender: str, text: str) -> None:
+    body = {"id": str(n), "from": sender, "name": sender.title(), "text": text}
+    (spool / "in" / f"{n:04d}.json").write_text(json.dumps(body), encoding="utf-8")
+
+
+def _sent(spool: Path) -> list[dict[str, Any]]:
+    out = spool / "out"
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))] if out.is_dir() else []
+
+
+def test_echo_is_polled_replied_to_and_threads_by_conversation(echo_desk: Any, spool: Path) -> None:
+    from supportdesk.runner.loop import Runner
+    from supportdesk.tickets import triage
+
+    _say(spool, 1, "alice", "My order 42 is late")
+    _say(spool, 2, "bob", "Where is my refund?")
+    (spool / "in" / "0003.json").write_text("not json", encoding="utf-8")
+    rep = Runner(echo_desk).run_once()
+    assert rep.ok and rep.channels[0].fetched == 3 and rep.channels[0].new_tickets == 2
+    with echo_desk.db.read() as s:
+        tickets = s.exec(select(Ticket).order_by(Ticket.id)).all()  # type: ignore[arg-type]
+        assert [(t.channel, t.kind, t.subject) for t in tickets] == [
+            ("echo", "echo", "My order 42 is late"),
+            ("echo", "echo", "Where is my refund?"),
+        ]
+        (bad,) = s.exec(select(Quarantine)).all()
+        assert bad.channel == "echo" and "JSON" in bad.error
+        first = tickets[0].id
+    assert first is not None
+
+    triage.reply(echo_desk, first, text="It ships today.")
+    _say(spool, 4, "alice", "Thanks!")
+    rep = Runner(echo_desk).run_once()
+    assert rep.outbox_sent == 1 and rep.channels[0].fetched == 1
+    assert _sent(spool) == [{"to": "alice", "text": "It ships today.", "auto": False}]
+    with echo_desk.db.read() as s:
+        msgs = s.exec(select(Message).where(Message.ticket_id == first)).all()
+        assert [m.text for m in msgs] == ["My order 42 is late", "It ships today.", "Thanks!"]
+        assert msgs[-1].thread_reason == "open Echo chat"
+
+    # nothing new: the cursor was committed with the messages
+    rep = Runner(echo_desk).run_once()
+    assert rep.channels[0].fetched == 0
+
+
+async def test_echo_is_shown_in_the_queue_with_its_icon(echo_desk: Any, spool: Path) -> None:
+    from supportdesk.runner.loop import Runner
+    from supportdesk.ui.app import make_app
+    from supportdesk.ui.widgets.ticket_list import TicketList
+    from tests.ui.conftest import settle, text_of
+
+    _say(spool, 1, "carol", "The app crashes on start")
+    await asyncio.to_thread(Runner(echo_desk).run_once)
+    app = make_app(echo_desk, live=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one(TicketList).total == 1
+        text = text_of(app)
+        assert "◎ echo" in text  # the channel's own icon, from its class
+        assert "The app crashes on start" in text
