@@ -24,7 +24,12 @@ async def test_hostile_website_chat_is_inert_in_the_console(desk: Any) -> None:
         raw=json.dumps({"text": HOSTILE}).encode(),
         sent_at=datetime.now(UTC),
         channel="site",
-        extra={"page": "https://shop.test/pricing?x=[b]y[/b]"},
+        # as the widget sends it: the visitor's conversation, where replies go, the page
+        extra={
+            "conversation": "vHOSTILE",
+            "chat_id": "vHOSTILE",
+            "page": "https://shop.test/pricing?x=[b]y[/b]",
+        },
     )
     [stored] = await DeskSink(desk)([msg])
     assert stored.ticket_id
