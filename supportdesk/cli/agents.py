@@ -98,28 +98,72 @@ def edit_cmd(
         help='Added under this agent\'s replies ("" removes it; \\n breaks lines).',
     ),
     lang: str = typer.Option("en", "--lang", help="The signature's language: en or ru."),
+    notify: list[str] | None = typer.Option(
+        None,
+        "--notify",
+        help="Where notifications go (repeatable): telegram:CHAT_ID, email:ADDR or an apprise "
+        "URL such as ntfy://host/topic; 'none' clears.",
+    ),
+    quiet: str | None = typer.Option(
+        None, "--quiet", help="Quiet hours in desk time, e.g. 22:00-08:00 ('none' ends them)."
+    ),
+    shift: str | None = typer.Option(
+        None, "--shift", help="Working hours for routing, e.g. 'mon-fri 09:00-18:00' ('none')."
+    ),
+    notify_on: list[str] | None = typer.Option(
+        None,
+        "--notify-on",
+        help="Events to be told about (repeatable): assigned, answered, mention, sla_due, "
+        "breached, rule.",
+    ),
+    sla_minutes: int | None = typer.Option(
+        None, "--sla-minutes", help="Tell me this many minutes before a deadline of mine."
+    ),
 ) -> None:
-    """Change an agent (role and other agents: lead only).
+    """Change an agent (role and other agents: lead only), and where they are notified.
 
-    Example: supportdesk agents edit bob --signature "Bob, Acme support" --lang en
+    Example: supportdesk agents edit bob --notify telegram:5550001 --quiet 22:00-08:00
     """
     from supportdesk.people.agents import edit_agent
 
     desk = desk_of(ctx)
-    a = edit_agent(
-        desk,
-        name,
-        role=role,
-        display_name=display_name,
-        email=email,
-        group=group,
-        active=active,
-        signature=signature,
-        signature_lang=lang,
-    )
-    console().print(
-        f"Agent {a.name}: {a.role}, group {a.group or '-'}, {'active' if a.active else 'inactive'}."
-    )
+    fields = (role, display_name, email, group, active, signature)
+    own = (notify, quiet, shift, notify_on, sla_minutes)
+    if any(v is not None for v in fields) or all(v is None for v in own):
+        a = edit_agent(
+            desk,
+            name,
+            role=role,
+            display_name=display_name,
+            email=email,
+            group=group,
+            active=active,
+            signature=signature,
+            signature_lang=lang,
+        )
+        console().print(
+            f"Agent {a.name}: {a.role}, group {a.group or '-'}, "
+            f"{'active' if a.active else 'inactive'}."
+        )
+    if any(v is not None for v in own):
+        from supportdesk.automation import settings as agent_settings
+
+        st = agent_settings.edit_for(
+            desk,
+            name,
+            notify=notify,
+            quiet=quiet,
+            shift=shift,
+            events=notify_on,
+            sla_minutes=sla_minutes,
+        )
+        targets = ", ".join(agent_settings.redact(u) for u in st.notify) or "nowhere"
+        console().print(
+            f"Agent {name} is notified at {targets}"
+            + (f", quiet {st.quiet}" if st.quiet else "")
+            + (f", shift {st.shift}" if st.shift else "")
+            + "."
+        )
 
 
 @app.command("rm")

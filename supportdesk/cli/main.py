@@ -80,6 +80,7 @@ def _register() -> None:
         importer,
         kb,
         reports,
+        rules,
         runner_cmd,
         search_cmd,
         teams,
@@ -90,7 +91,7 @@ def _register() -> None:
 
     app.add_typer(tickets.app, name="tickets")
     for mod in (admin, importer, triage, customers, templates, kb, agents, reports, search_cmd,
-                demo, runner_cmd, teams):  # fmt: skip
+                demo, runner_cmd, teams, rules):  # fmt: skip
         mod.register(app)
 
 

@@ -51,6 +51,10 @@ def ack_allowed(session: Session, desk: Desk, msg: InboundMessage, address: str)
         return False  # noreply@, mailer-daemon@...
     if msg.extra.get("group"):  # a group chat: nobody there asked for an automatic answer
         return False
+    from supportdesk.automation.spam import is_spam_address
+
+    if is_spam_address(session, address):
+        return False  # spam gets no acknowledgement
     return _under_hourly_limit(session, desk, address)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from supportdesk.automation import hook as automation_hook
 from supportdesk.channels.base import InboundMessage, Stored
 from supportdesk.core.config import ConfigError
 from supportdesk.core.i18n import pick_language, translations
@@ -126,6 +127,8 @@ def store(
             set_cursor(s, channel, cursor[0], cursor[1])
         if extra_in_tx is not None:
             extra_in_tx(s)
+    if not historical:
+        automation_hook.after_inbound_commit(desk)  # rules run after the commit, off this path
     return [o for o in out if o is not None]
 
 

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from supportdesk.automation import hook as automation_hook
 from supportdesk.channels.base import Channel, ChannelError, Stored
 from supportdesk.channels.registry import is_push, make_channel
 from supportdesk.core.config import ChannelConfigBase, ConfigError
@@ -116,6 +117,7 @@ class Runner:
         with self.desk.db.write() as s:
             sla.tick(s, self.desk, now)
             triage.wake_snoozed(s, self.desk, now)
+        automation_hook.on_timer_tick(self.desk)  # rules, notifications, routing timers
 
     # ---- one pass -----------------------------------------------------------------------
     def run_once(self, *, fetch_timeout: float = 0) -> PassReport:

@@ -1,0 +1,80 @@
+"""The runner's two calls into automation, and the worker that keeps rules off the intake path.
+
+- :func:`after_inbound_commit` — called by the inbound pipeline right after a batch of messages
+  has been committed. It only wakes the automation worker (a daemon thread per desk, started on
+  first use) and returns at once: rules never run inside, or in the way of, an ingest.
+- :func:`on_timer_tick` — called from the runner's timer tick (every few seconds, and at the end
+  of ``poll --once``). It runs the whole automation pass in the calling thread: event-driven
+  rules, timed rules, SLA-due notices, off-shift returns, notification delivery.
+
+Both only ever run in the process that holds the runner lease, so one desk has one automation
+worker. A lock per desk keeps the worker and the tick from running a pass at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from supportdesk.desk.desk import Desk
+
+log = logging.getLogger(__name__)
+
+_locks: dict[Path, threading.Lock] = {}
+_workers: dict[Path, _Worker] = {}
+_guard = threading.Lock()
+
+
+def _lock(desk: Desk) -> threading.Lock:
+    with _guard:
+        return _locks.setdefault(desk.home, threading.Lock())
+
+
+class _Worker:
+    def __init__(self, desk: Desk):
+        self.desk = desk
+        self.wake = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, name=f"automation:{desk.home.name}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            try:
+                run_events(self.desk)
+            except Exception:
+                log.exception("automation worker")
+
+
+def run_events(desk: Desk) -> None:
+    """One pass over new events: rules and notifications (delivery included)."""
+    from supportdesk.automation import engine, notify
+
+    with _lock(desk):
+        rep = engine.process(desk)
+        if rep.notifications:
+            notify.deliver(desk)
+
+
+def after_inbound_commit(desk: Desk) -> None:
+    """Wake the automation worker: new tickets and messages are committed (returns at once)."""
+    with _guard:
+        w = _workers.get(desk.home)
+        if w is None or not w.thread.is_alive():
+            w = _workers[desk.home] = _Worker(desk)
+    w.wake.set()
+
+
+def on_timer_tick(desk: Desk) -> None:
+    """The timer's automation pass, in the caller's thread (errors are logged, not raised)."""
+    from supportdesk.automation import engine
+
+    try:
+        with _lock(desk):
+            engine.tick(desk)
+    except Exception:
+        log.exception("automation tick")
