@@ -26,6 +26,7 @@ pytest_plugins: list[str] = [
     "tests.peers.smtp_sink",
     "tests.peers.botapi",
     "tests.peers.postgres",
+    "tests.peers.http_sink",
 ]
 
 TEST_BACKEND = os.environ.get("SUPPORTDESK_TEST_DB", "sqlite").strip().lower() or "sqlite"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import typer
 from rich.text import Text
@@ -34,6 +34,16 @@ def _since(text: str) -> timedelta:
     return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n)}.get(
         unit, timedelta(weeks=n)
     )
+
+
+def _until(text: str) -> datetime:
+    from supportdesk.desk.desk import BadInput
+
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"until: {text!r} is not a date or time such as 2026-11-25T09:00") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _line(text: str) -> None:
@@ -127,6 +137,9 @@ def test_cmd(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The rule's name."),
     since: str = typer.Option("7d", "--since", help="How far back to replay: 12h, 7d, 2w."),
+    until: str | None = typer.Option(
+        None, "--until", help="Replay up to this moment (ISO date or time; default now)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
     """Replay a rule over real history and print, ticket by ticket, what it would have done.
@@ -138,7 +151,7 @@ def test_cmd(
     from supportdesk.automation.engine import render_simulation, simulate
 
     desk = desk_of(ctx)
-    sim = simulate(desk, name, _since(since))
+    sim = simulate(desk, name, _since(since), now=_until(until) if until else None)
     if json_out:
         print_json(sim.as_dict())
         return

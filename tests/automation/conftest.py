@@ -1,0 +1,37 @@
+"""A desk with a small team (alice the lead, bob and carol in billing) and a rules folder."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def write_rules(home: Path, text: str, name: str = "rules.toml") -> Path:
+    folder = home / "rules"
+    folder.mkdir(exist_ok=True)
+    p = folder / name
+    p.write_text(textwrap.dedent(text), encoding="utf-8")
+    return p
+
+
+@pytest.fixture
+def team(desk: Any) -> Iterator[Any]:
+    from supportdesk.automation import engine
+    from supportdesk.people.agents import add_agent
+    from supportdesk.people.groups import add_group
+    from supportdesk.replies.templates import add_template
+
+    with desk.db.write() as s:
+        add_agent(s, desk, "alice", role="lead")
+        add_group(s, desk, "billing")
+        add_group(s, desk, "escalations")
+        add_agent(s, desk, "bob", group="billing")
+        add_agent(s, desk, "carol", group="billing")
+        add_template(s, desk, "reminder", "Hello {{ customer.name }}, is ticket #{{ ticket.id }} still an issue?")
+        add_template(s, desk, "refund-done", "Your refund for #{{ ticket.id }} is on its way.")
+    engine.process(desk)  # switches automation on: the cursor starts after this history
+    yield desk
