@@ -31,7 +31,12 @@ def team(desk: Any) -> Iterator[Any]:
         add_group(s, desk, "escalations")
         add_agent(s, desk, "bob", group="billing")
         add_agent(s, desk, "carol", group="billing")
-        add_template(s, desk, "reminder", "Hello {{ customer.name }}, is ticket #{{ ticket.id }} still an issue?")
+        add_template(
+            s,
+            desk,
+            "reminder",
+            "Hello {{ customer.name }}, is ticket #{{ ticket.id }} still an issue?",
+        )
         add_template(s, desk, "refund-done", "Your refund for #{{ ticket.id }} is on its way.")
     engine.process(desk)  # switches automation on: the cursor starts after this history
     yield desk

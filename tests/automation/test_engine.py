@@ -74,7 +74,11 @@ def test_ticket_created_routes_to_group_round_robin_and_the_audit_names_the_rule
     c = _new(team, "Another refund", "refund again", "c@x.test")
     rep = engine.process(team)
     assert [(r, t) for r, t, _ in rep.fired] == [("route-billing", a), ("route-billing", c)]
-    assert (_ticket(team, a).group, _assignee(team, a), _tags(team, a)) == ("billing", "bob", ["billing"])
+    assert (_ticket(team, a).group, _assignee(team, a), _tags(team, a)) == (
+        "billing",
+        "bob",
+        ["billing"],
+    )
     assert (_ticket(team, c).group, _assignee(team, c)) == ("billing", "carol")
     assert _ticket(team, b).group is None and _assignee(team, b) is None
     changes = [e for e in _events(team, a) if e.kind in ("group", "assign", "tag")]
@@ -121,7 +125,9 @@ def test_least_loaded_with_a_cap_leaves_the_ticket_unassigned_when_everyone_is_f
     ids = [_new(team, f"Q{i}", "question", f"c{i}@x.test") for i in range(3)]
     rep = engine.process(team)
     assert [_assignee(team, i) for i in ids] == ["bob", "carol", None]
-    assert any("everyone in billing has 1 open tickets or more" in " ".join(x) for _r, _t, x in rep.fired)
+    assert any(
+        "everyone in billing has 1 open tickets or more" in " ".join(x) for _r, _t, x in rep.fired
+    )
     skipped = _events(team, ids[2], "routing_skipped")
     assert skipped and skipped[0].agent == "rule:fair"
 
@@ -286,10 +292,14 @@ def test_sla_breached_escalates(team: Any) -> None:
     t = _ticket(team, tid)
     assert (t.priority, t.group) == ("urgent", "escalations")
     with team.db.read() as s:
-        notes = s.exec(select(Message).where(Message.ticket_id == tid, Message.direction == "note")).all()
+        notes = s.exec(
+            select(Message).where(Message.ticket_id == tid, Message.direction == "note")
+        ).all()
     # both targets (first response, resolution) breached: one firing per breach
     assert [n.text for n in notes] == ["Breached: escalated by a rule."] * 2
-    assert [json.loads(e.data)["trigger"] for e in _events(team, tid, "rule_fired")] == ["sla.breached"] * 2
+    assert [json.loads(e.data)["trigger"] for e in _events(team, tid, "rule_fired")] == [
+        "sla.breached"
+    ] * 2
 
 
 def test_pending_reminder_then_auto_close_from_templates(team: Any) -> None:
@@ -321,7 +331,9 @@ def test_pending_reminder_then_auto_close_from_templates(team: Any) -> None:
     rep = engine.tick(team, now)
     assert [r for r, _t, _x in rep.fired] == ["remind-pending"]
     with team.db.read() as s:
-        out = s.exec(select(Message).where(Message.ticket_id == tid, Message.direction == "out")).all()
+        out = s.exec(
+            select(Message).where(Message.ticket_id == tid, Message.direction == "out")
+        ).all()
         assert [m.text for m in out][-1] == f"Hello Ivan Petrov, is ticket #{tid} still an issue?"
         assert s.exec(select(Outbox).where(Outbox.ticket_id == tid)).all()
     assert engine.tick(team, now).fired == []  # once per pending spell
