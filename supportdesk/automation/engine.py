@@ -209,14 +209,16 @@ def _trigger_of(ev: Event, data: dict[str, Any]) -> tuple[str, list[str]]:
     return "", []
 
 
-def _notifications(s: Session, desk: Desk, ev: Event, data: dict[str, Any]) -> int:
-    """Queue the agents' notifications this event calls for; returns how many."""
+def _notifications(
+    s: Session, desk: Desk, ev: Event, data: dict[str, Any], wanted: set[str]
+) -> int:
+    """Queue the notifications this event calls for, to agents in ``wanted``; returns how many."""
     n = 0
-    if ev.ticket_id is None:
+    if ev.ticket_id is None or not wanted:
         return 0
     if data.get("undo") == "ticket_fields" and (data.get("after") or {}).get("assignee_id"):
         agent = s.get(Agent, int(data["after"]["assignee_id"]))
-        if agent is not None and agent.name != ev.agent:
+        if agent is not None and agent.name != ev.agent and agent.name in wanted:
             t = s.get(Ticket, ev.ticket_id)
             notify.queue(s, agent.name, "assigned", t, agent=ev.agent, by=ev.agent)
             n += 1
@@ -224,7 +226,7 @@ def _notifications(s: Session, desk: Desk, ev: Event, data: dict[str, Any]) -> i
         t = s.get(Ticket, ev.ticket_id)
         if t is not None and t.assignee_id is not None and not t.spam:
             agent = s.get(Agent, t.assignee_id)
-            if agent is not None:
+            if agent is not None and agent.name in wanted:
                 notify.queue(s, agent.name, "answered", t, agent="system")
                 n += 1
     elif ev.kind == "note" and ev.message_id is not None:
@@ -236,7 +238,7 @@ def _notifications(s: Session, desk: Desk, ev: Event, data: dict[str, Any]) -> i
                 t = s.get(Ticket, ev.ticket_id)
                 excerpt = " ".join((m.text or "").split())[:120]
                 for name in known:
-                    if name != ev.agent:
+                    if name != ev.agent and name in wanted:
                         notify.queue(
                             s, name, "mention", t, agent=ev.agent, by=ev.agent, excerpt=excerpt
                         )
@@ -245,7 +247,7 @@ def _notifications(s: Session, desk: Desk, ev: Event, data: dict[str, Any]) -> i
         t = s.get(Ticket, ev.ticket_id)
         if t is not None and t.assignee_id is not None:
             agent = s.get(Agent, t.assignee_id)
-            if agent is not None:
+            if agent is not None and agent.name in wanted:
                 notify.queue(
                     s, agent.name, "breached", t, agent="system", target=data.get("target", "")
                 )
@@ -291,11 +293,13 @@ def process(desk: Desk, *, rules: RuleSet | None = None, limit: int = 1000) -> R
                 name: matching(s, desk, rs.rule(name), sorted(ids)) for name, ids in by_rule.items()
             }
         rep.events += len(evs)
-        with desk.db.write() as s:
-            for ev, data in parsed:
-                rep.notifications += _notifications(s, desk, ev, data)
-                if ev.kind == "created" and ev.ticket_id is not None:
-                    _spam_list_check(s, desk, ev.ticket_id)
+        wanted = {n for n, p in agent_settings.load(desk.home).items() if p.notify}
+        if wanted or any(ev.kind == "created" for ev, _d in parsed):
+            with desk.db.write() as s:
+                for ev, data in parsed:
+                    rep.notifications += _notifications(s, desk, ev, data, wanted)
+                    if ev.kind == "created" and ev.ticket_id is not None:
+                        _spam_list_check(s, desk, ev.ticket_id)
         for ev, r, trig in plan:
             if (ev.ticket_id or 0) in hits.get(r.name, set()):
                 _fire(desk, r, ev.ticket_id or 0, trig, rep, key=f"event:{ev.id}", cursor=ev.id)

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 _locks: dict[Path, threading.Lock] = {}
 _workers: dict[Path, _Worker] = {}
 _guard = threading.Lock()
+IDLE_EXIT = 30.0  # seconds a worker waits for the next commit before it ends
 
 
 def _lock(desk: Desk) -> threading.Lock:
@@ -41,13 +42,15 @@ class _Worker:
         self.thread.start()
 
     def _run(self) -> None:
-        while True:
-            self.wake.wait()
+        while self.wake.wait(IDLE_EXIT):
             self.wake.clear()
             try:
                 run_events(self.desk)
             except Exception:
                 log.exception("automation worker")
+        with _guard:  # idle: end the thread (the next commit starts another)
+            if _workers.get(self.desk.home) is self:
+                del _workers[self.desk.home]
 
 
 def run_events(desk: Desk) -> None:
@@ -60,8 +63,27 @@ def run_events(desk: Desk) -> None:
             notify.deliver(desk)
 
 
+def _has_work(desk: Desk) -> bool:
+    """Rules switched on, or an agent who wants notifications (a stat and a cached parse)."""
+    from supportdesk.automation import settings as agent_settings
+    from supportdesk.automation.rules import current_rules
+
+    try:
+        if current_rules(desk.home).enabled:
+            return True
+    except Exception:  # a broken rule file: the timer tick logs it once per pass
+        return False
+    return agent_settings.path(desk.home).exists()
+
+
 def after_inbound_commit(desk: Desk) -> None:
-    """Wake the automation worker: new tickets and messages are committed (returns at once)."""
+    """Wake the automation worker: new tickets and messages are committed (returns at once).
+
+    With no rules and no notification settings there is nothing to wake for; the timer tick
+    keeps the event cursor current either way.
+    """
+    if not _has_work(desk):
+        return
     with _guard:
         w = _workers.get(desk.home)
         if w is None or not w.thread.is_alive():

@@ -114,10 +114,12 @@ def _set_cursor(session: Session, value: int) -> None:
 
 
 def _channel(desk: Desk, kind: str) -> Any:
+    from supportdesk.channels.email.channel import EmailConfig
+
     for ch in desk.config.channel:
         if ch.type != kind:
             continue
-        if kind == "email" and ch.smtp is None:
+        if kind == "email" and not (isinstance(ch, EmailConfig) and ch.smtp is not None):
             continue
         return ch
     return None
@@ -175,7 +177,9 @@ def deliver(desk: Desk, *, limit: int = 200) -> list[Delivery]:
                         from supportdesk.outbound.outbox import make_message_id
 
                         row = _outbox(s, ch.name, "email", url.split(":", 1)[1], text, title)
-                        row.external_message_id = make_message_id(ch.address or "desk@localhost")
+                        row.external_message_id = make_message_id(
+                            ch.from_address() or "desk@localhost"
+                        )
                         dl.queued.append(url)
                     else:
                         apprise_jobs.append((dl, url, title, text))

@@ -25,12 +25,12 @@ def team(desk: Any) -> Iterator[Any]:
     from supportdesk.people.groups import add_group
     from supportdesk.replies.templates import add_template
 
+    add_agent(desk, "alice", role="lead")
+    add_group(desk, "billing")
+    add_group(desk, "escalations")
+    add_agent(desk, "bob", group="billing")
+    add_agent(desk, "carol", group="billing")
     with desk.db.write() as s:
-        add_agent(s, desk, "alice", role="lead")
-        add_group(s, desk, "billing")
-        add_group(s, desk, "escalations")
-        add_agent(s, desk, "bob", group="billing")
-        add_agent(s, desk, "carol", group="billing")
         add_template(
             s,
             desk,
