@@ -222,7 +222,7 @@ def _notifications(
             t = s.get(Ticket, ev.ticket_id)
             notify.queue(s, agent.name, "assigned", t, agent=ev.agent, by=ev.agent)
             n += 1
-    elif ev.kind == "message_in":
+    elif ev.kind == "message_in" and not str(data.get("reason", "")).startswith("new ticket"):
         t = s.get(Ticket, ev.ticket_id)
         if t is not None and t.assignee_id is not None and not t.spam:
             agent = s.get(Agent, t.assignee_id)
