@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from supportdesk.actions.journal import drop_batch_if_empty, new_batch
@@ -78,6 +79,15 @@ def _last_event_id(s: Session) -> int:
 # ---------------------------------------------------------------- conditions
 
 
+def restrict(stmt: Any, rule: Rule, desk: Desk, s: Session) -> Any:
+    """``stmt`` (over Ticket) narrowed to the rule's ``if`` (any one of a list)."""
+    conds = rule.conditions
+    if len(conds) == 1:
+        return apply_query(stmt, conds[0], desk=desk, session=s)
+    subs = [apply_query(select(Ticket.id), c, desk=desk, session=s) for c in conds]
+    return stmt.where(sa.or_(*[col(Ticket.id).in_(q) for q in subs]))
+
+
 def matching(s: Session, desk: Desk, rule: Rule, ids: list[int]) -> set[int]:
     """The tickets among ``ids`` that satisfy the rule's ``if`` (spam only when it asks)."""
     out: set[int] = set()
@@ -90,7 +100,7 @@ def matching(s: Session, desk: Desk, rule: Rule, ids: list[int]) -> set[int]:
             (col(Ticket.reply_to_address).is_(None))
             | (~col(Ticket.reply_to_address).startswith("merged:"))
         )
-        stmt = apply_query(stmt, rule.condition, desk=desk, session=s)
+        stmt = restrict(stmt, rule, desk, s)
         out.update(int(x) for x in s.exec(stmt).all())
     return out
 
@@ -135,38 +145,40 @@ def _capped(s: Session, tid: int, rule: Rule, now: datetime) -> bool:
 # ---------------------------------------------------------------- one firing
 
 
-def _fire(
+def _fire_in(
+    s: Session,
     desk: Desk,
     rule: Rule,
     tid: int,
     trigger: str,
     rep: Report,
     *,
-    key: str = "",
-    cursor: int | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Run ``rule`` on ticket ``tid`` in its own transaction (moving the cursor with it)."""
-    now = now or utcnow()
+    key: str,
+    now: datetime,
+    recheck: bool = True,
+) -> bool:
+    """Run ``rule`` on ticket ``tid`` in the caller's transaction; True when it changed something.
+
+    The firing is a savepoint: a rule whose action fails (a missing template...) is rolled back
+    alone and recorded as ``rule_failed``; the other rules of the same event still run.
+    """
     rdesk = replace(desk, agent=rule.agent)
+    if recheck and tid not in matching(s, desk, rule, [tid]):
+        return False
+    if _capped(s, tid, rule, now):
+        rep.capped.append(tid)
+        return False
     try:
-        with desk.db.write() as s:
-            if cursor is not None:
-                _set_meta(s, CURSOR, str(cursor))
-            if tid not in matching(s, desk, rule, [tid]):
-                return
-            if _capped(s, tid, rule, now):
-                rep.capped.append(tid)
-                return
+        with s.begin_nested():
             t = s.get(Ticket, tid)
             if t is None:
-                return
+                return False
             batch = new_batch(s, rdesk, f"rule {rule.name} on #{tid}")
             lines = run_actions(
                 s, rdesk, t, rule.actions, batch=batch, now=now, source=f"rule {rule.name}"
             )
             if drop_batch_if_empty(s, batch):
-                return
+                return False
             events.record(
                 s,
                 "rule_fired",
@@ -178,16 +190,31 @@ def _fire(
                 done=lines,
                 journal=batch,
             )
-            rep.fired.append((rule.name, tid, lines))
     except ServiceError as exc:
+        s.expire_all()  # the savepoint's changes are gone: reload what the rule had touched
         rep.failed.append((rule.name, tid, str(exc)))
         log.warning("rule %s on #%s: %s", rule.name, tid, exc)
-        with desk.db.write() as s:
-            if cursor is not None:
-                _set_meta(s, CURSOR, str(cursor))
-            events.record(
-                s, "rule_failed", agent=rule.agent, ticket_id=tid, rule=rule.name, error=str(exc)
-            )
+        events.record(
+            s, "rule_failed", agent=rule.agent, ticket_id=tid, rule=rule.name, error=str(exc)
+        )
+        return False
+    rep.fired.append((rule.name, tid, lines))
+    return True
+
+
+def _fire(
+    desk: Desk,
+    rule: Rule,
+    tid: int,
+    trigger: str,
+    rep: Report,
+    *,
+    key: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Run ``rule`` on ticket ``tid`` in its own transaction (the timed triggers)."""
+    with desk.db.write() as s:
+        _fire_in(s, desk, rule, tid, trigger, rep, key=key, now=now or utcnow())
 
 
 # ---------------------------------------------------------------- event-driven
@@ -267,6 +294,7 @@ def process(desk: Desk, *, rules: RuleSet | None = None, limit: int = 1000) -> R
                 _set_meta(s, CURSOR, str(_last_event_id(s)))
         return rep
     cursor = int(raw)
+    touched: set[int] = set()
     for _round in range(20):  # rules' own events are followed up to 20 rounds per call
         with desk.db.read() as s:
             evs = s.exec(
@@ -300,9 +328,25 @@ def process(desk: Desk, *, rules: RuleSet | None = None, limit: int = 1000) -> R
                     rep.notifications += _notifications(s, desk, ev, data, wanted)
                     if ev.kind == "created" and ev.ticket_id is not None:
                         _spam_list_check(s, desk, ev.ticket_id)
+        # one write transaction per event that some rule matched (each firing its own journal
+        # batch); the cursor moves with it. A ticket an earlier firing changed is checked again.
+        by_event: dict[int, list[tuple[Rule, str]]] = {}
+        order: list[Event] = []
         for ev, r, trig in plan:
             if (ev.ticket_id or 0) in hits.get(r.name, set()):
-                _fire(desk, r, ev.ticket_id or 0, trig, rep, key=f"event:{ev.id}", cursor=ev.id)
+                if (ev.id or 0) not in by_event:
+                    order.append(ev)
+                by_event.setdefault(ev.id or 0, []).append((r, trig))
+        for ev in order:
+            tid = ev.ticket_id or 0
+            with desk.db.write() as s:
+                _set_meta(s, CURSOR, str(ev.id))
+                for r, trig in by_event[ev.id or 0]:
+                    if _fire_in(
+                        s, desk, r, tid, trig, rep, key=f"event:{ev.id}", now=utcnow(),
+                        recheck=tid in touched,
+                    ):  # fmt: skip
+                        touched.add(tid)
         cursor = evs[-1].id or cursor
         with desk.db.write() as s:
             _set_meta(s, CURSOR, str(cursor))
@@ -357,7 +401,7 @@ def timed_due(s: Session, desk: Desk, rule: Rule, now: datetime) -> list[tuple[i
         )
     else:
         return []
-    q = apply_query(q.where(col(Ticket.spam).is_(False)), rule.condition, desk=desk, session=s)
+    q = restrict(q.where(col(Ticket.spam).is_(False)), rule, desk, s)
     rows = s.exec(q.order_by(col(Ticket.id)).limit(2000)).all()
     pairs = []
     for tid, due, paused in rows:
@@ -392,12 +436,7 @@ def tick(desk: Desk, now: datetime | None = None, *, rules: RuleSet | None = Non
             with desk.db.write() as s:
                 _set_meta(s, mkey, now.isoformat())
             with desk.db.read() as s:
-                q = apply_query(
-                    select(Ticket.id).where(col(Ticket.spam).is_(False)),
-                    rule.condition,
-                    desk=desk,
-                    session=s,
-                )
+                q = restrict(select(Ticket.id).where(col(Ticket.spam).is_(False)), rule, desk, s)
                 ids = [int(x) for x in s.exec(q.order_by(col(Ticket.id)).limit(1000)).all()]
             for tid in ids:
                 _fire(

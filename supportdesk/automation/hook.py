@@ -14,6 +14,7 @@ worker. A lock per desk keeps the worker and the tick from running a pass at the
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -25,6 +26,7 @@ _locks: dict[Path, threading.Lock] = {}
 _workers: dict[Path, _Worker] = {}
 _guard = threading.Lock()
 IDLE_EXIT = 30.0  # seconds a worker waits for the next commit before it ends
+WORKER_NICE = 10
 
 
 def _lock(desk: Desk) -> threading.Lock:
@@ -42,6 +44,10 @@ class _Worker:
         self.thread.start()
 
     def _run(self) -> None:
+        try:  # on Linux a thread has its own nice value: intake threads come first
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+        except (OSError, AttributeError):
+            pass
         while self.wake.wait(IDLE_EXIT):
             self.wake.clear()
             try:

@@ -235,3 +235,55 @@ def _apprise(url: str, title: str, body: str) -> tuple[bool, str]:
     except Exception as exc:  # a plug-in's own error: one line, the rest still go out
         return False, f"{type(exc).__name__}: {exc}"
     return ok, "" if ok else "the service did not accept it"
+
+
+# ---------------------------------------------------------------- the console's own alerts
+
+
+def in_my_views(desk: Desk, new: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The new tickets the console should ring for: those in the agent's own saved views, or all
+    of them when the agent has saved none (the built-in views show every open ticket)."""
+    if not new:
+        return []
+    with desk.db.read() as session:
+        return _in_my_views(session, desk, new)
+
+
+def _in_my_views(
+    session: Session, desk: Desk, new: list[tuple[int, str]]
+) -> list[tuple[int, str]]:
+    from sqlmodel import col as _col
+
+    from supportdesk.search.query import QueryError, apply_query
+    from supportdesk.store.models import SavedView
+
+    mine = session.exec(select(SavedView).where(SavedView.agent == desk.agent)).all()
+    if not mine:
+        return new
+    ids = [tid for tid, _s in new]
+    hit: set[int] = set()
+    for v in mine:
+        try:
+            q = apply_query(
+                select(Ticket.id).where(_col(Ticket.id).in_(ids)),
+                v.query,
+                desk=desk,
+                session=session,
+            )
+        except QueryError:
+            continue
+        hit.update(int(x) for x in session.exec(q).all())
+    return [(tid, s) for tid, s in new if tid in hit]
+
+
+def _osc_safe(text: str, limit: int = 200) -> str:
+    """Text for inside an OSC string: no control characters (ESC and BEL would end it early)."""
+    clean = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(clean.split())[:limit]
+
+
+def desktop_notification(title: str, body: str) -> str:
+    """The terminal's own desktop notification: OSC 9 (iTerm2, Windows Terminal, kitty, WezTerm)
+    and OSC 777 (rxvt-unicode, foot, Ghostty, VTE); a terminal ignores the one it does not know."""
+    t, b = _osc_safe(title, 80).replace(";", ","), _osc_safe(body)
+    return f"\x1b]9;{t}: {b}\x07\x1b]777;notify;{t};{b}\x07"

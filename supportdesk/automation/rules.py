@@ -6,7 +6,7 @@ A file holds ``[[rule]]`` tables and ``[[macro]]`` tables::
     name = "route-billing"
     when = "ticket.created"          # message.in | ticket.updated | sla.due_in | sla.breached
                                      # | pending.for | schedule
-    if = "channel:support refund"    # the queue's query language
+    if = "channel:support refund"    # the queue's query language (a list: any one of them)
     then = [
       { action = "group", group = "billing" },
       { action = "assign", to = "least-loaded", group = "billing", cap = 10 },
@@ -113,11 +113,16 @@ class Rule:
     pending_for: timedelta | None = None  # pending.for
     every: timedelta | None = None  # schedule
     fields: list[str] = field(default_factory=list)  # ticket.updated: only these fields
+    any_of: list[str] = field(default_factory=list)  # ``if`` given as a list: any one matches
 
     @property
     def agent(self) -> str:
         """The journal's agent for this rule's actions."""
         return f"rule:{self.name}"
+
+    @property
+    def conditions(self) -> list[str]:
+        return self.any_of or [self.condition]
 
     def trigger_text(self) -> str:
         if self.when == "sla.due_in" and self.within is not None:
@@ -339,11 +344,14 @@ def load_file(path: Path) -> RuleSet:
             raise _err(
                 path, lines.key("rule", n, "when"), f"{owner}: when is one of {', '.join(WHENS)}"
             )
-        cond = str(r.get("if", "") or "")
-        try:
-            parse(cond)
-        except QueryError as exc:
-            raise _err(path, lines.key("rule", n, "if"), f"{owner}: if: {exc}") from None
+        raw_if = r.get("if", "") or ""
+        alts = [str(x) for x in raw_if] if isinstance(raw_if, list) else []
+        cond = " | ".join(alts) if alts else str(raw_if)
+        for c in alts or [cond]:
+            try:
+                parse(c)
+            except QueryError as exc:
+                raise _err(path, lines.key("rule", n, "if"), f"{owner}: if: {exc}") from None
         rule = Rule(
             name=name,
             when=when,
@@ -353,6 +361,7 @@ def load_file(path: Path) -> RuleSet:
             line=line,
             enabled=bool(r.get("enabled", True)),
             fields=_list(r.get("fields")),
+            any_of=alts,
         )
         if when == "sla.due_in":
             if "within" not in r:

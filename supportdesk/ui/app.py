@@ -26,6 +26,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
 from textual.worker import get_current_worker
 
+from supportdesk.automation import notify
 from supportdesk.core.i18n import _, set_language
 from supportdesk.core.locations import is_shared_home
 from supportdesk.core.terms import utcnow
@@ -264,11 +265,14 @@ class SupportDeskApp(App[None]):
                     if current.last_ticket > last.last_ticket
                     else []
                 )
+                alerts = notify.in_my_views(self.desk, new)
             except Exception:  # a locked or vanished database: try again next second
                 continue
             if current != last:
                 last = current
                 self.call_from_thread(self._desk_changed, current, new)
+                if alerts:
+                    self.call_from_thread(self._ring, alerts)
             since_status += self.poll_interval
             if since_status >= STATUS_EVERY:
                 since_status = 0.0
@@ -290,6 +294,17 @@ class SupportDeskApp(App[None]):
             if changed is not None:
                 changed()
         self._refresh_status()
+
+    def _ring(self, alerts: list[tuple[int, str]]) -> None:
+        """New tickets in my views: the terminal bell and a desktop notification (OSC 9/777)."""
+        self.bell()
+        tid, subject = alerts[0]
+        more = _(" and {n} more").format(n=len(alerts) - 1) if len(alerts) > 1 else ""
+        body = _("New ticket #{id}: {subject}").format(id=tid, subject=subject) + more
+        driver = self._driver  # Textual has no public call for a raw escape sequence
+        if driver is not None and not self.is_headless:
+            driver.write(notify.desktop_notification(self.desk.config.desk.name, body))
+            driver.flush()
 
     @work(thread=True, exclusive=True, group="status", exit_on_error=False)
     def _refresh_status(self) -> None:

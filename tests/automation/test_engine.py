@@ -458,3 +458,21 @@ def test_a_disabled_rule_does_nothing(team: Any, cli: Any) -> None:
 def test_rule_desk_is_not_the_persons(team: Any) -> None:
     # the acting agent of a firing is rule:NAME, never the person whose desk runs the worker
     assert replace(team, agent="rule:x").agent == "rule:x" and team.agent == "alice"
+
+
+def test_if_as_a_list_matches_any_one_query(team: Any) -> None:
+    write_rules(
+        team.home,
+        """
+        [[rule]]
+        name = "billing-words"
+        when = "ticket.created"
+        if = ["refund", "invoice", "возврат"]
+        then = [{ action = "tag", add = ["billing"] }]
+        """,
+    )
+    a = _new(team, "Refund", "refund please", "a@x.test")
+    b = _new(team, "Счёт", "нужен возврат денег", "b@x.test")
+    c = _new(team, "Hello", "printer", "c@x.test")
+    engine.process(team)
+    assert [_tags(team, t) for t in (a, b, c)] == [["billing"], ["billing"], []]

@@ -13,6 +13,7 @@ from textual.screen import Screen
 
 from supportdesk.core.i18n import _
 from supportdesk.core.terms import PRIORITIES, STATUSES
+from supportdesk.core.text import inert
 from supportdesk.desk.desk import Desk, ServiceError
 from supportdesk.ui.screens.dialogs import ConfirmScreen, PickerScreen, PickItem, PromptScreen
 from supportdesk.ui.widgets.format import priority_label, status_label
@@ -31,6 +32,17 @@ TRIAGE_BINDINGS = [
         "M", "merge", "Merge", show=False, id="triage.merge", tooltip="Merge into another ticket."
     ),
     Binding("u,ctrl+z", "undo", "Undo", id="triage.undo", tooltip="Undo your last action."),
+    Binding(
+        "x", "macro", "Macro", show=False, id="triage.macro", tooltip="Run a macro (preview first)."
+    ),
+    Binding(
+        "exclamation_mark",
+        "spam",
+        "Spam",
+        show=False,
+        id="triage.spam",
+        tooltip="Mark as spam (closed, out of queue and metrics; u undoes).",
+    ),
 ]
 
 
@@ -94,6 +106,68 @@ class TriageMixin:
                 )
 
         self._screen().app.push_screen(PickerScreen(_("Assign to"), items), chosen)
+
+    def action_macro(self) -> None:
+        from supportdesk.automation.macros import list_macros, run_macro
+
+        ids = self._targets_or_warn()
+        if not ids:
+            return
+        try:
+            macros = list_macros(self.desk)
+        except ServiceError as exc:
+            self._screen().notify(str(exc), severity="error", markup=False, timeout=8)
+            return
+        if not macros:
+            self._screen().notify(
+                _("No macros yet: add [[macro]] tables to rules/*.toml in the desk home."),
+                severity="warning",
+                markup=False,
+            )
+            return
+        items = [
+            PickItem(m.name, m.name, "; ".join(a.describe() for a in m.actions)) for m in macros
+        ]
+        tid = ids[0]
+
+        def confirmed(ok: bool | None, name: str) -> None:
+            if ok:
+                self.run_service(
+                    lambda: run_macro(self.desk, tid, name),
+                    _("Macro {name} done on #{id}.").format(name=name, id=tid),
+                )
+
+        def chosen(name: str | None) -> None:
+            if name is None:
+                return
+            try:
+                preview = run_macro(self.desk, tid, name, dry_run=True)
+            except ServiceError as exc:
+                self._screen().notify(str(exc), severity="error", markup=False, timeout=8)
+                return
+            lines = "\n".join(preview.lines) or _("nothing to change")
+            if preview.reply_text:
+                lines += "\n\n" + preview.reply_text
+            self._screen().app.push_screen(
+                ConfirmScreen(
+                    _("Run macro {name} on #{id}?").format(name=name, id=tid)
+                    + "\n\n"
+                    + inert(lines)
+                ),
+                lambda ok: confirmed(ok, name),
+            )
+
+        self._screen().app.push_screen(PickerScreen(_("Macro"), items), chosen)
+
+    def action_spam(self) -> None:
+        from supportdesk.automation import spam
+
+        ids = self._targets_or_warn()
+        if ids:
+            self.run_service(
+                lambda: spam.mark(self.desk, ids),
+                _("Marked {n} ticket(s) as spam.").format(n=len(ids)),
+            )
 
     def action_assign_me(self) -> None:
         from supportdesk.tickets import triage

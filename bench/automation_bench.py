@@ -1,0 +1,158 @@
+"""Automation: does a rule set slow intake? (issue 19's goal: within 10% of no rules)
+
+A 100,000-ticket demo desk gets a Telegram channel pointed at the Bot API stand-in, then
+`supportdesk run` is measured twice on it: arrival latency (update pushed → ticket in the queue,
+looked at every 10 ms from this process) with no rules, then with 50 enabled rules (ticket.created
+and message.in rules with query-language conditions, ten of them matching and acting). Rules run
+after the ingest commit in the automation worker, so intake should not notice them. The same
+runs report how soon after its arrival a matching rule's change is visible.
+
+    python -m bench.automation_bench [--quick]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.channels_bench import TG_TOKEN_ENV, _runner, _telegram_config, _wait
+from bench.common import Section, median, run, supportdesk
+
+ARRIVALS = 15
+SIZE = 100_000
+RULES = 50
+
+
+def rules_text(n: int = RULES) -> str:
+    """``n`` rules: one in five matches the bench's messages and tags the ticket."""
+    out = []
+    for i in range(n):
+        acting = i % 5 == 0
+        cond = (
+            "channel:telegram автоматизация" if acting else f"channel:telegram нет-такого-слова{i}"
+        )
+        when = "ticket.created" if i % 2 == 0 else "message.in"
+        out.append(
+            f'[[rule]]\nname = "bench-{i}"\nwhen = "{when}"\nif = "{cond} -tag:bench{i}"\n'
+            f'then = [{{ action = "tag", add = ["bench{i}"] }}, '
+            f'{{ action = "priority", priority = "high" }}]\n'
+        )
+    return "\n".join(out)
+
+
+def _newest(desk: Any) -> tuple[str, int] | None:
+    from supportdesk.tickets.read import list_tickets
+
+    with desk.db.read() as s:
+        rows = list_tickets(s, desk, limit=1, order="newest")
+    return (rows[0].subject, rows[0].id) if rows else None
+
+
+def _tagged(desk: Any, tid: int) -> bool:
+    from supportdesk.tickets.read import tags_of
+
+    with desk.db.read() as s:
+        return "bench0" in tags_of(s, [tid]).get(tid, [])
+
+
+def _caught_up(desk: Any) -> bool:
+    from sqlmodel import func, select
+
+    from supportdesk.store.models import Event, Meta
+
+    with desk.db.read() as s:
+        row = s.get(Meta, "automation.cursor")
+        last = s.exec(select(func.max(Event.id))).one() or 0
+    return row is not None and int(row.value) >= int(last)
+
+
+def _arrivals(home: Path, bot: Any, tag: str, *, rules: bool) -> tuple[list[float], list[float]]:
+    from supportdesk.desk.desk import open_desk
+
+    desk = open_desk(home, agent="bench")
+    times: list[float] = []
+    acted: list[float] = []
+    try:
+        with _runner(home, {TG_TOKEN_ENV: bot.token}):
+            bot.wait_polling(timeout=60)
+            for i in range(ARRIVALS):
+                text = f"Автоматизация {tag} {i} {time.time_ns()}"
+                chat = 91000 + i + (1000 if rules else 0)
+                t0 = time.perf_counter()
+                bot.push_message(chat, text, user={"id": chat, "first_name": f"U{i}"})
+                got = _wait(
+                    lambda t=text: (_newest(desk) or ("", 0))[0] == t and _newest(desk),  # type: ignore[misc]
+                    60,
+                    "the Telegram message",
+                )
+                times.append(time.perf_counter() - t0)
+                if rules:
+                    _wait(lambda tid=got[1]: _tagged(desk, tid), 60, "the rule's tag")  # type: ignore[misc]
+                    acted.append(time.perf_counter() - t0)
+                    # arrivals are spaced: the next one comes when the worker has caught up
+                    _wait(lambda: _caught_up(desk), 120, "the automation worker", every=0.05)
+                bot.wait_polling(timeout=60)
+    finally:
+        desk.close()
+    return times, acted
+
+
+def run_automation(work: Path, size: int = SIZE) -> Section:
+    from tests.peers.botapi import BotAPIServer
+
+    sec = Section("Automation (rules off the intake path)")
+    home = work / "auto-desk"
+    work.mkdir(parents=True, exist_ok=True)
+    run(supportdesk(home, "demo", "--size", str(size), "--no-tui"), timeout=1800)
+    bot = BotAPIServer().start()
+    if bot._httpd is not None:  # a long poll cut short by stopping the runner is no error here
+        bot._httpd.handle_error = lambda *_a: None  # type: ignore[method-assign]
+    try:
+        (home / "config.toml").write_text(_telegram_config(bot), encoding="utf-8")
+        # automation switched on with no rules: the cursor starts at the demo's history
+        run(supportdesk(home, "rules", "run"))
+        none, _ = _arrivals(home, bot, "none", rules=False)
+        (home / "rules").mkdir(exist_ok=True)
+        (home / "rules" / "bench.toml").write_text(rules_text(), encoding="utf-8")
+        run(supportdesk(home, "rules", "check"))
+        with_rules, acted = _arrivals(home, bot, "rules", rules=True)
+    finally:
+        bot.stop()
+    a, b = median(none), median(with_rules)
+    ratio = (b / a - 1) * 100 if a else 0.0
+    sec.add(
+        f"Telegram arrival on a {size:,}-ticket desk, no rules (median of {len(none)})",
+        f"{a * 1000:.0f} ms",
+    )
+    sec.add(
+        f"Same with {RULES} enabled rules (median of {len(with_rules)})",
+        f"{b * 1000:.0f} ms ({ratio:+.0f}%)",
+        note="goal: within 10% of no rules",
+    )
+    sec.add(
+        "Arrival → a matching rule's change visible (median)",
+        f"{median(acted) * 1000:.0f} ms",
+        note="rules run after the ingest commit, in the automation worker",
+    )
+    return sec
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
+    global ARRIVALS
+    args = argv if argv is not None else sys.argv[1:]
+    size = SIZE
+    if "--quick" in args:
+        size, ARRIVALS = 10_000, 5
+    work = Path(tempfile.mkdtemp(prefix="supportdesk-autobench-"))
+    sec = run_automation(work, size)
+    for r in sec.rows:
+        print(f"{r.what}: {r.ours} {r.note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
