@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         args.no_write = True
 
     from bench import (
+        automation_bench,
         channels_bench,
         console_section,
         deliv_bench,
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         channels_bench.INGEST_COUNT = 300
         channels_bench.OUTBOX_COUNT = 50
         web_bench.SOCKETS = 100
+        automation_bench.ARRIVALS = 5
     count = 1000 if args.quick else import_bench.COUNT
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="supportdesk-bench-"))
@@ -163,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         _step("Delivery", lambda: deliv_bench.run_delivery(work / "delivery"), sections)
         _step(
             "Website channel", lambda: web_bench.run_web(work / "web", web_bench.SOCKETS), sections
+        )
+        _step(
+            "Automation",
+            lambda: automation_bench.run_automation(
+                work / "automation", console_section.SIZE, big[0] if big else None
+            ),
+            sections,
         )
     finally:
         if args.keep is None:

@@ -99,13 +99,19 @@ def _arrivals(home: Path, bot: Any, tag: str, *, rules: bool) -> tuple[list[floa
     return times, acted
 
 
-def run_automation(work: Path, size: int = SIZE) -> Section:
+def run_automation(work: Path, size: int = SIZE, base: Path | None = None) -> Section:
+    """``base``: a demo desk of ``size`` tickets already built (copied, not rebuilt)."""
+    import shutil
+
     from tests.peers.botapi import BotAPIServer
 
     sec = Section("Automation (rules off the intake path)")
     home = work / "auto-desk"
     work.mkdir(parents=True, exist_ok=True)
-    run(supportdesk(home, "demo", "--size", str(size), "--no-tui"), timeout=1800)
+    if base is not None:
+        shutil.copytree(base, home, ignore=shutil.ignore_patterns("*.lock", "raw"))
+    else:
+        run(supportdesk(home, "demo", "--size", str(size), "--no-tui"), timeout=1800)
     bot = BotAPIServer().start()
     if bot._httpd is not None:  # a long poll cut short by stopping the runner is no error here
         bot._httpd.handle_error = lambda *_a: None  # type: ignore[method-assign]
