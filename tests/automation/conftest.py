@@ -30,13 +30,9 @@ def team(desk: Any) -> Iterator[Any]:
     add_group(desk, "escalations")
     add_agent(desk, "bob", group="billing")
     add_agent(desk, "carol", group="billing")
-    with desk.db.write() as s:
-        add_template(
-            s,
-            desk,
-            "reminder",
-            "Hello {{ customer.name }}, is ticket #{{ ticket.id }} still an issue?",
-        )
-        add_template(s, desk, "refund-done", "Your refund for #{{ ticket.id }} is on its way.")
+    add_template(
+        desk, "reminder", "Hello {{ customer.name }}, is ticket #{{ ticket.id }} still an issue?"
+    )
+    add_template(desk, "refund-done", "Your refund for #{{ ticket.id }} is on its way.")
     engine.process(desk)  # switches automation on: the cursor starts after this history
     yield desk
