@@ -300,34 +300,55 @@ def process(desk: Desk, *, rules: RuleSet | None = None, limit: int = 1000) -> R
             evs = s.exec(
                 select(Event).where(col(Event.id) > cursor).order_by(col(Event.id)).limit(limit)
             ).all()
-            if not evs:
-                break
-            parsed = [(ev, json.loads(ev.data or "{}")) for ev in evs]
-            plan: list[tuple[Event, Rule, str]] = []
-            by_rule: dict[str, set[int]] = {}
-            enabled = rs.enabled
-            for ev, data in parsed:
-                trig, fields = _trigger_of(ev, data)
-                if not trig:
-                    continue
-                for r in enabled:
-                    if r.when != trig or ev.agent == r.agent:
-                        continue  # a rule's own actions never trigger it again
-                    if r.fields and not set(r.fields) & set(fields):
-                        continue
-                    plan.append((ev, r, trig))
-                    by_rule.setdefault(r.name, set()).add(ev.ticket_id or 0)
-            hits = {
-                name: matching(s, desk, rs.rule(name), sorted(ids)) for name, ids in by_rule.items()
-            }
+        if not evs:
+            break
+        parsed = [(ev, json.loads(ev.data or "{}")) for ev in evs]
         rep.events += len(evs)
+        # a ticket created by `import` (history) has no message_in event: rules leave it alone
+        created = [ev.ticket_id for ev, _d in parsed if ev.kind == "created" and ev.ticket_id]
+        if created:
+            with desk.db.read() as s:
+                live = {
+                    int(x or 0)
+                    for x in s.exec(
+                        select(Event.ticket_id).where(
+                            Event.kind == "message_in", col(Event.ticket_id).in_(created)
+                        )
+                    ).all()
+                }
+            parsed = [
+                (ev, d) for ev, d in parsed if ev.kind != "created" or (ev.ticket_id or 0) in live
+            ]
+        # first the bookkeeping rules may look at: a new ticket's spam check and its customer's
+        # language; then the agents' notifications for these events
         wanted = {n for n, p in agent_settings.load(desk.home).items() if p.notify}
         if wanted or any(ev.kind == "created" for ev, _d in parsed):
             with desk.db.write() as s:
                 for ev, data in parsed:
-                    rep.notifications += _notifications(s, desk, ev, data, wanted)
                     if ev.kind == "created" and ev.ticket_id is not None:
                         _spam_list_check(s, desk, ev.ticket_id)
+                        _guess_language(s, ev.ticket_id)
+                    rep.notifications += _notifications(s, desk, ev, data, wanted)
+        plan: list[tuple[Event, Rule, str]] = []
+        by_rule: dict[str, set[int]] = {}
+        for ev, data in parsed:
+            trig, fields = _trigger_of(ev, data)
+            if not trig:
+                continue
+            for r in rs.enabled:
+                if r.when != trig or ev.agent == r.agent:
+                    continue  # a rule's own actions never trigger it again
+                if r.fields and not set(r.fields) & set(fields):
+                    continue
+                plan.append((ev, r, trig))
+                by_rule.setdefault(r.name, set()).add(ev.ticket_id or 0)
+        hits: dict[str, set[int]] = {}
+        if by_rule:
+            with desk.db.read() as s:
+                hits = {
+                    name: matching(s, desk, rs.rule(name), sorted(ids))
+                    for name, ids in by_rule.items()
+                }
         # one write transaction per event that some rule matched (each firing its own journal
         # batch); the cursor moves with it. A ticket an earlier firing changed is checked again.
         by_event: dict[int, list[tuple[Rule, str]]] = {}
@@ -351,6 +372,34 @@ def process(desk: Desk, *, rules: RuleSet | None = None, limit: int = 1000) -> R
         with desk.db.write() as s:
             _set_meta(s, CURSOR, str(cursor))
     return rep
+
+
+def _looks_russian(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return (
+        bool(letters) and sum(1 for c in letters if "\u0400" <= c <= "\u04ff") / len(letters) > 0.3
+    )
+
+
+def _guess_language(s: Session, tid: int) -> None:
+    """A customer without a language gets the one their first message is written in (ru or en),
+    so ``lang:ru`` can route them; a language set by hand is never changed."""
+    from supportdesk.store.models import Customer
+
+    t = s.get(Ticket, tid)
+    if t is None:
+        return
+    c = s.get(Customer, t.customer_id)
+    if c is None or c.language:
+        return
+    first = s.exec(
+        select(Message.text)
+        .where(Message.ticket_id == tid, Message.direction == "in")
+        .order_by(col(Message.id))
+        .limit(1)
+    ).first()
+    c.language = "ru" if _looks_russian(f"{t.subject} {first or ''}") else "en"
+    s.add(c)
 
 
 def _spam_list_check(s: Session, desk: Desk, tid: int) -> None:

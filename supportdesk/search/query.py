@@ -1,7 +1,7 @@
 """The query language: one grammar for the console's search bar, saved views and the CLI.
 
     status:open channel:telegram assignee:me|none|NAME tag:billing priority:>=high
-    customer:EMAIL sla:breached sla:<2h created:>2026-11-01 group:billing id:12
+    customer:EMAIL sla:breached sla:<2h created:>2026-11-01 group:billing id:12 lang:ru
     is:open is:unassigned is:snoozed words "exact phrase" -negated
 
 Terms AND together; ``-term`` negates; a value list ``status:new,open`` ORs. Parsed once into
@@ -35,7 +35,7 @@ from supportdesk.store.models import (
 
 KEYS = (
     "status", "channel", "assignee", "tag", "priority", "customer", "sla", "created",
-    "updated", "group", "id", "is", "kind", "has", "due",
+    "updated", "group", "id", "is", "kind", "has", "due", "lang",
 )  # fmt: skip
 
 
@@ -184,6 +184,10 @@ def _validate(t: Term) -> None:
                 raise QueryError(
                     f"in {t.raw!r}: is: takes open, unassigned, assigned, mine, snoozed or closed"
                 )
+    elif t.key == "lang":
+        for v in vals:
+            if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?|none", v):
+                raise QueryError(f"in {t.raw!r}: lang takes a language code such as lang:ru")
     elif t.key == "has":
         for v in vals:
             if v.lower() not in ("attachment", "attachments", "csat", "notes"):
@@ -309,6 +313,13 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
         elif op is None and len(rest.strip()) == 10:
             return sa.and_(col(column) >= when, col(column) < when + timedelta(days=1))
         return _cmp(col(column), op, when)
+    if key == "lang":  # the customer's language (set by hand, or guessed on a new ticket)
+        from supportdesk.store.models import Customer
+
+        langs = ["" if v.lower() == "none" else v.lower() for v in vals]
+        return col(Ticket.customer_id).in_(
+            select(Customer.id).where(col(Customer.language).in_(langs))
+        )
     if key == "id":
         conds = []
         for v in vals:

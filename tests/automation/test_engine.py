@@ -476,3 +476,46 @@ def test_if_as_a_list_matches_any_one_query(team: Any) -> None:
     c = _new(team, "Hello", "printer", "c@x.test")
     engine.process(team)
     assert [_tags(team, t) for t in (a, b, c)] == [["billing"], ["billing"], []]
+
+
+def test_language_routing_uses_the_customers_language(team: Any, cli: Any) -> None:
+    write_rules(
+        team.home,
+        """
+        [[rule]]
+        name = "russian-line"
+        when = "ticket.created"
+        if = "lang:ru"
+        then = [{ action = "group", group = "billing" }]
+        """,
+    )
+    ru = ingest(team, inbound_telegram(chat_id=4100, text="Здравствуйте, не работает оплата"))
+    en = ingest(team, inbound_telegram(chat_id=4200, text="Hello, payment fails"))
+    engine.process(team)
+    assert _ticket(team, ru.ticket_id).group == "billing"
+    assert _ticket(team, en.ticket_id).group is None
+    listed = cli("tickets", "list", "lang:en", "--json")
+    assert [t["id"] for t in json.loads(listed.output)] == [en.ticket_id]
+    bad = cli("tickets", "list", "lang:русский")
+    assert bad.exit_code == 2 and "lang takes a language code" in bad.output
+
+
+def test_imported_history_triggers_no_rules(team: Any, cli: Any, tmp_path: Any) -> None:
+    from tests.factories import raw_email
+
+    write_rules(
+        team.home,
+        """
+        [[rule]]
+        name = "tagger"
+        when = "ticket.created"
+        then = [{ action = "tag", add = ["seen"] }]
+        """,
+    )
+    (tmp_path / "old.eml").write_bytes(raw_email(subject="Old question", msgid="old1@x.test"))
+    assert cli("import", str(tmp_path / "old.eml")).exit_code == 0
+    live = _new(team, "New", "new question", "n@x.test")
+    engine.process(team)
+    with team.db.read() as s:
+        old = s.exec(select(Ticket).where(Ticket.subject == "Old question")).one()
+    assert _tags(team, old.id or 0) == [] and _tags(team, live) == ["seen"]
