@@ -249,9 +249,7 @@ def in_my_views(desk: Desk, new: list[tuple[int, str]]) -> list[tuple[int, str]]
         return _in_my_views(session, desk, new)
 
 
-def _in_my_views(
-    session: Session, desk: Desk, new: list[tuple[int, str]]
-) -> list[tuple[int, str]]:
+def _in_my_views(session: Session, desk: Desk, new: list[tuple[int, str]]) -> list[tuple[int, str]]:
     from sqlmodel import col as _col
 
     from supportdesk.search.query import QueryError, apply_query
