@@ -27,6 +27,7 @@ _workers: dict[Path, _Worker] = {}
 _guard = threading.Lock()
 IDLE_EXIT = 30.0  # seconds a worker waits for the next commit before it ends
 WORKER_NICE = 10
+_last_error: dict[Path, str] = {}
 
 
 def _lock(desk: Desk) -> threading.Lock:
@@ -100,9 +101,15 @@ def after_inbound_commit(desk: Desk) -> None:
 def on_timer_tick(desk: Desk) -> None:
     """The timer's automation pass, in the caller's thread (errors are logged, not raised)."""
     from supportdesk.automation import engine
+    from supportdesk.desk.desk import ServiceError
 
     try:
         with _lock(desk):
             engine.tick(desk)
+        _last_error.pop(desk.home, None)
+    except ServiceError as exc:  # a broken rule file: said once, not every five seconds
+        if _last_error.get(desk.home) != str(exc):
+            _last_error[desk.home] = str(exc)
+            log.error("automation is paused: %s", exc)
     except Exception:
         log.exception("automation tick")
