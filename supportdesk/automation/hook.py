@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from supportdesk.desk.desk import Desk
@@ -27,6 +28,7 @@ _workers: dict[Path, _Worker] = {}
 _guard = threading.Lock()
 IDLE_EXIT = 30.0  # seconds a worker waits for the next commit before it ends
 WORKER_NICE = 10
+SETTLE = 0.2  # seconds between a wake-up and the pass
 _last_error: dict[Path, str] = {}
 
 
@@ -50,6 +52,9 @@ class _Worker:
         except (OSError, AttributeError):
             pass
         while self.wake.wait(IDLE_EXIT):
+            # let the intake finish what follows a commit (acknowledgement, offset confirm) and
+            # gather a burst of arrivals into one pass
+            time.sleep(SETTLE)
             self.wake.clear()
             try:
                 run_events(self.desk)
