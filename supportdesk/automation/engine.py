@@ -285,7 +285,6 @@ def _notifications(
 def process(desk: Desk, *, rules: RuleSet | None = None, limit: int = 1000) -> Report:
     """Evaluate the event-driven rules (and queue notifications) for events since the cursor."""
     rep = Report()
-    rs = rules if rules is not None else current_rules(desk.home)
     with desk.db.read() as s:
         raw = _get_meta(s, CURSOR)
     if raw is None:  # a desk switching automation on: start from now, not from its history
@@ -302,6 +301,9 @@ def process(desk: Desk, *, rules: RuleSet | None = None, limit: int = 1000) -> R
             ).all()
         if not evs:
             break
+        # the rules as they are now, read after the events: a rule switched on before an event
+        # was stored always sees it
+        rs = rules if rules is not None else current_rules(desk.home)
         parsed = [(ev, json.loads(ev.data or "{}")) for ev in evs]
         rep.events += len(evs)
         # a ticket created by `import` (history) has no message_in event: rules leave it alone
@@ -468,8 +470,8 @@ def tick(desk: Desk, now: datetime | None = None, *, rules: RuleSet | None = Non
     """The timer's share: event-driven rules, timed rules, SLA-due notices, off-shift returns,
     then delivery of the notifications queued so far."""
     now = now or utcnow()
+    rep = process(desk, rules=rules)
     rs = rules if rules is not None else current_rules(desk.home)
-    rep = process(desk, rules=rs)
     for rule in rs.enabled:
         if rule.when in ("sla.due_in", "pending.for"):
             with desk.db.read() as s:

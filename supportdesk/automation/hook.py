@@ -41,6 +41,8 @@ class _Worker:
     def __init__(self, desk: Desk):
         self.desk = desk
         self.wake = threading.Event()
+        self.passes = 0  # completed passes (tests wait on ``done`` for the next one)
+        self.done = threading.Condition()
         self.thread = threading.Thread(
             target=self._run, name=f"automation:{desk.home.name}", daemon=True
         )
@@ -60,6 +62,9 @@ class _Worker:
                 run_events(self.desk)
             except Exception:
                 log.exception("automation worker")
+            with self.done:
+                self.passes += 1
+                self.done.notify_all()
         with _guard:  # idle: end the thread (the next commit starts another)
             if _workers.get(self.desk.home) is self:
                 del _workers[self.desk.home]
@@ -118,3 +123,13 @@ def on_timer_tick(desk: Desk) -> None:
             log.error("automation is paused: %s", exc)
     except Exception:
         log.exception("automation tick")
+
+
+def wait_for_pass(desk: Desk, after: int = 0, timeout: float = 10.0) -> bool:
+    """Wait until the desk's worker has completed more than ``after`` passes (for tests)."""
+    with _guard:
+        w = _workers.get(desk.home)
+    if w is None:
+        return False
+    with w.done:
+        return w.done.wait_for(lambda: w.passes > after, timeout)
