@@ -116,7 +116,7 @@ def test_mention_in_a_note_is_a_telegram_dm_from_the_desk_bot(ndesk: Any, botapi
     tid = ingest(ndesk, inbound_email(subject="Refund", text="refund")).ticket_id
     triage.reply(ndesk, tid, text="@bob can you check the payment? @nobody", note=True)
     engine.tick(ndesk)
-    Runner(ndesk).send_outbox()
+    Runner(ndesk).run_once()  # takes the lease, sends the outbox
     [sent] = botapi.wait_sent(1)
     assert str(sent.chat_id) == "5550001"
     assert (
@@ -134,7 +134,7 @@ def test_customer_answer_on_my_ticket_is_mailed_through_the_desk_smtp(
     engine.tick(ndesk)  # "assigned"
     ingest(ndesk, inbound_telegram(chat_id=777, text="Карта Visa"))
     engine.tick(ndesk)  # "answered"
-    Runner(ndesk).send_outbox()
+    Runner(ndesk).run_once()  # takes the lease, sends the outbox
     mails = smtp_sink.wait_for(2)
     subjects = sorted(m.message["Subject"] for m in mails)
     assert subjects == ["Acme support: Assigned to you", "Acme support: Customer answered"]
