@@ -257,3 +257,47 @@ def test_agents_edit_notify_keeps_urls_out_of_the_database(team: Any, cli: Any) 
     assert r.exit_code == 2 and "quiet: 'late' is not a span" in r.output
     r = cli("agents", "edit", "bob", "--notify", "email:bob@acme.test", agent="carol")
     assert r.exit_code == 4
+
+
+def test_rules_test_for_timed_and_message_triggers(team: Any, cli: Any) -> None:
+    from datetime import timedelta
+
+    from supportdesk.tickets import triage
+    from tests.factories import inbound_telegram
+
+    write_rules(
+        team.home,
+        """
+        [[rule]]
+        name = "close-pending"
+        when = "pending.for"
+        for = "3d"
+        then = [{ action = "close", solved = true }]
+
+        [[rule]]
+        name = "urgent-words"
+        when = "message.in"
+        if = "urgent"
+        then = [{ action = "priority", priority = "urgent" }]
+        """,
+    )
+    p = ingest(team, inbound_email(subject="Waiting", text="q", sent_at=_at(15, 9, 0))).ticket_id
+    triage.set_fields(team, [p], status="pending")
+    with team.db.write() as s:
+        t = s.get(Ticket, p)
+        assert t is not None
+        t.sla_paused_since = _at(18, 12, 0)
+        s.add(t)
+    m = ingest(team, inbound_telegram(chat_id=31, text="this is urgent", sent_at=_at(22, 8, 30)))
+    r = cli("rules", "test", "close-pending", "--since", "7d", "--until", "2026-11-25", "--json")
+    doc = json.loads(r.output)
+    assert [(w["ticket"], w["at"], w["actions"]) for w in doc["would"]] == [
+        (p, (_at(18, 12, 0) + timedelta(days=3)).isoformat(), ["status solved"])
+    ]
+    r = cli("rules", "test", "urgent-words", "--since", "7d", "--until", "2026-11-25", "--json")
+    doc = json.loads(r.output)
+    assert [(w["ticket"], w["at"], w["actions"]) for w in doc["would"]] == [
+        (m.ticket_id, "2026-11-22T08:30:00+00:00", ["priority urgent"])
+    ]
+    with team.db.read() as s:
+        assert s.get(Ticket, p).status == "pending"  # type: ignore[union-attr]
