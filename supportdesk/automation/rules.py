@@ -288,8 +288,16 @@ def _check_action(name: str, args: dict[str, Any]) -> str:
         return f"status is one of {', '.join(STATUSES)}, not {args['status']!r}"
     if name == "priority" and str(args["priority"]).lower() not in PRIORITIES:
         return f"priority is one of {', '.join(PRIORITIES)}, not {args['priority']!r}"
-    if name == "tag" and not (_list(args.get("add")) or _list(args.get("remove"))):
-        return "the tag action needs add = [...] or remove = [...]"
+    if name == "tag":
+        if not (_list(args.get("add")) or _list(args.get("remove"))):
+            return "the tag action needs add = [...] or remove = [...]"
+        from supportdesk.tickets.triage import normalize_tag
+
+        for t in [*_list(args.get("add")), *_list(args.get("remove"))]:
+            try:
+                normalize_tag(t)
+            except BadInput as exc:
+                return str(exc)
     if name in ("reply", "note") and not (args.get("template") or args.get("text")):
         return f"the {name} action needs template = NAME or text = ..."
     if name == "assign":
