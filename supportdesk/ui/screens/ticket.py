@@ -370,6 +370,9 @@ class TicketScreen(TriageMixin, Screen[None]):
         self.query_one("#ticket-main").mount(composer)
         self.layout_composer()
 
+    def on_composer_flip_requested(self, _message: Any) -> None:
+        self.flip_composer()
+
     def on_composer_done(self, message: Any) -> None:
         composer = self.composer
         if composer is not None:

@@ -141,6 +141,9 @@ class Composer(Vertical):
         ),  # fmt: skip
     ]
 
+    class FlipRequested(Message):
+        """The agent asked to flip between the thread and the composer (narrow screens)."""
+
     class Done(Message):
         def __init__(self, sent: bool) -> None:
             super().__init__()
@@ -266,10 +269,7 @@ class Composer(Vertical):
         self._update()
 
     def action_flip(self) -> None:
-        from supportdesk.ui.screens.ticket import TicketScreen
-
-        if isinstance(self.screen, TicketScreen):
-            self.screen.flip_composer()
+        self.post_message(self.FlipRequested())
 
     def action_cancel(self) -> None:
         self.keep_draft()
