@@ -23,6 +23,10 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
 
+def _median_p90(fig: dict[str, Any]) -> str:
+    return f"median {_fmt(fig['median'])} · p90 {_fmt(fig['p90'])} (n={fig['count']})"
+
+
 def _print_report(doc: dict[str, Any]) -> None:
     from rich.text import Text
 
@@ -46,6 +50,23 @@ def _print_report(doc: dict[str, Any]) -> None:
             "value": f"median {_fmt(res['median'])} · p90 {_fmt(res['p90'])} (n={res['count']})",
         },
         {
+            "figure": "First response, calendar minutes",
+            "value": _median_p90(doc["first_response_minutes_calendar"]),
+        },
+        {
+            "figure": "Resolution, calendar minutes",
+            "value": _median_p90(doc["resolution_minutes_calendar"]),
+        },
+        {
+            "figure": "First-contact resolution",
+            "value": f"{_pct(doc['first_contact_resolution']['rate'])} "
+            f"({doc['first_contact_resolution']['count']} tickets)",
+        },
+        {
+            "figure": "Reopen rate",
+            "value": f"{_pct(doc['reopened']['rate'])} ({doc['reopened']['count']} tickets)",
+        },
+        {
             "figure": "SLA breach rate",
             "value": f"{_pct(doc['sla_breach_rate'])} ({doc['sla_breached']} tickets)",
         },
@@ -60,7 +81,11 @@ def _print_report(doc: dict[str, Any]) -> None:
     for title, key, cols in (
         ("By channel", "by_channel", ["created", "solved", "breached", "first_response_median"]),
         ("By priority", "by_priority", ["created", "solved", "breached"]),
-        ("By agent", "by_agent", ["replies", "solved", "complaints"]),
+        (
+            "By agent",
+            "by_agent",
+            ["replies", "solved", "complaints", "first_response_median", "resolution_median"],
+        ),
     ):
         con.print(Text(f"\n{title}", style="bold"))
         rows = [{"name": name, **figures} for name, figures in doc[key].items()]

@@ -10,11 +10,19 @@ period has not ended yet. Definitions:
   the period: ``status`` events. A ticket solved without such an event (seeded data) counts at
   its ``solved_at``.
 * ``first_response_minutes``: for tickets created in the period and answered by "as of", the
-  business time from creation to the first agent ``reply`` event (automatic messages are
-  ``auto_reply`` events and do not count). Median and p90 (nearest rank).
+  business time (the ticket's channel's hours) from creation to the first agent reply that was
+  delivered (its ``delivered`` event; a ``reply`` event without an outbox row counts at its
+  time; automatic messages are ``auto_reply`` events and do not count). Median and p90
+  (nearest rank). ``first_response_minutes_calendar``: the same in calendar time, so a
+  business-hours median of 0 for replies sent at night is explained.
 * ``resolution_minutes``: for tickets solved in the period, the business time from creation
   to the last solve in the period, less the business time the ticket spent waiting on the
-  customer (pending, or solved before a reopen) before it.
+  customer (pending, or solved before a reopen) before it. ``resolution_minutes_calendar``:
+  the same in calendar time.
+* ``first_contact_resolution``: of the tickets solved in the period, how many (and the share)
+  were solved with exactly one delivered agent reply.
+* ``reopened``: of the tickets solved in the period, how many (and the share) went back from
+  solved or closed to an active status after their first solve, by "as of".
 * ``sla_breach_rate``: of the tickets created in the period, the share that missed a target:
   answered (or solved unanswered, or still unanswered "as of") after ``first_response_due_at``,
   or solved (or paused, or still open "as of") after ``resolution_due_at``; or that have an
@@ -23,8 +31,10 @@ period has not ended yet. Definitions:
   latest rating per ticket given in the period; ``response_rate`` = the share of the period's
   surveys rated by "as of"; ``scores`` = how many of each rating.
 * ``by_channel`` / ``by_priority``: created, solved and breached per channel / priority.
-* ``by_agent``: ``replies`` (reply events), ``solved`` (tickets they solved), ``complaints``
-  (tickets created in the period and tagged ``complaint``, counted for the assignee).
+* ``by_agent``: ``replies`` (delivered replies), ``solved`` (tickets they solved), ``complaints``
+  (tickets created in the period and tagged ``complaint``, counted for the assignee),
+  ``first_response_median`` (business minutes, for the agent who sent the first reply) and
+  ``resolution_median`` (business minutes, for the agent who solved).
 * ``top_tags``: the most frequent tags of the tickets created in the period.
 * ``backlog_by_age``: tickets not solved "as of", by age at that moment.
 * ``volume_by_day``: created and solved per day of the period.
@@ -39,6 +49,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -68,7 +79,8 @@ AGE_BUCKETS: list[tuple[str, timedelta | None]] = [
     (">30d", None),
 ]
 MAX_DAYS = 3660
-EVENT_KINDS = ("reply", "status", "csat_requested", "csat_rated", "sla_breached")
+ALWAYS = BusinessHours(tz=ZoneInfo("UTC"))  # calendar time: open around the clock
+EVENT_KINDS = ("reply", "delivered", "status", "csat_requested", "csat_rated", "sla_breached")
 
 
 def parse_date(text: str, option: str = "date") -> date:
@@ -86,6 +98,10 @@ def percentile(values: list[float], p: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(p / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def _median_minutes(seconds: list[float]) -> float | None:
+    return round(statistics.median(seconds) / 60, 1) if seconds else None
 
 
 def _summary(seconds: list[float]) -> dict[str, Any]:
@@ -231,14 +247,11 @@ def _load(session: Session, end: datetime) -> dict[int, _TicketFacts]:
         .order_by(col(Event.created_at), col(Event.id))
     ).all()
     has_reply: set[int] = set()
+    delivered: dict[int, datetime] = {}  # outbox id -> when the channel accepted it
+    queued: list[tuple[_TicketFacts, datetime, str, Any]] = []
     for eid, tid, kind, agent, data, at in evs:
         t = facts.get(tid or -1)
         if t is None:
-            continue
-        if kind == "reply":
-            t.replies.append(at)
-            t.reply_agents.append((at, agent))
-            has_reply.add(t.id)
             continue
         try:
             d = json.loads(data or "{}")
@@ -246,6 +259,13 @@ def _load(session: Session, end: datetime) -> dict[int, _TicketFacts]:
             d = {}
         if not isinstance(d, dict):
             d = {}
+        if kind == "reply":
+            queued.append((t, at, agent, d.get("outbox_id")))
+            continue
+        if kind == "delivered":
+            if isinstance(d.get("outbox_id"), int):
+                delivered.setdefault(d["outbox_id"], at)
+            continue
         if kind == "status":
             before, after = str(d.get("before") or ""), str(d.get("after") or "")
             if after:
@@ -257,6 +277,15 @@ def _load(session: Session, end: datetime) -> dict[int, _TicketFacts]:
                 t.rated.append((at, eid or 0, int(d.get("score") or 0)))
             except (TypeError, ValueError):
                 continue
+    # a reply counts when it was delivered, at that time; one with no outbox row (seeded) as is
+    for t, at, agent, outbox_id in queued:
+        if outbox_id is not None:
+            if not isinstance(outbox_id, int) or outbox_id not in delivered:
+                continue
+            at = delivered[outbox_id]
+        t.replies.append(at)
+        t.reply_agents.append((at, agent))
+        has_reply.add(t.id)
     for tid, at in fallback_reply.items():
         if tid not in has_reply and tid in facts:
             facts[tid].replies.append(at)
@@ -278,6 +307,13 @@ def compute(
     since, until, start, end = period_bounds(desk, since, until, now, days)
     as_of = min(now, end)
     hours = BusinessHours.from_config(desk.config)
+    per_channel: dict[str, BusinessHours] = {}
+
+    def hours_of(channel: str) -> BusinessHours:
+        if channel not in per_channel:
+            per_channel[channel] = BusinessHours.from_config(desk.config, channel)
+        return per_channel[channel]
+
     facts = _load(session, end)
 
     def in_period(at: datetime | None) -> bool:
@@ -294,22 +330,43 @@ def compute(
                 solved[t.id] = s
 
     first_resp: list[float] = []
+    first_resp_cal: list[float] = []
     fr_by_channel: dict[str, list[float]] = defaultdict(list)
+    fr_by_agent: dict[str, list[float]] = defaultdict(list)
     breached: set[int] = set()
     for t in created:
         reply = t.first_reply()
         if reply is not None and reply <= as_of:
-            secs = hours.between(t.created_at, reply).total_seconds()
+            secs = hours_of(t.channel).between(t.created_at, reply).total_seconds()
             first_resp.append(secs)
+            first_resp_cal.append((reply - t.created_at).total_seconds())
             fr_by_channel[t.channel].append(secs)
+            who = next((a for at, a in sorted(t.reply_agents) if at == reply), None)
+            fr_by_agent[who or t.assignee or UNASSIGNED].append(secs)
         if _breached(t, as_of):
             breached.add(t.id)
 
     resolution: list[float] = []
+    resolution_cal: list[float] = []
+    res_by_agent: dict[str, list[float]] = defaultdict(list)
+    one_touch = 0
+    reopened = 0
     for tid, s in solved.items():
         t = facts[tid]
-        busy = hours.between(t.created_at, s.at) - t.waiting_time(hours, s.at)
-        resolution.append(max(busy, timedelta(0)).total_seconds())
+        h = hours_of(t.channel)
+        busy = max(h.between(t.created_at, s.at) - t.waiting_time(h, s.at), timedelta(0))
+        resolution.append(busy.total_seconds())
+        calendar = (s.at - t.created_at) - t.waiting_time(ALWAYS, s.at)
+        resolution_cal.append(max(calendar, timedelta(0)).total_seconds())
+        res_by_agent[s.agent or t.assignee or UNASSIGNED].append(busy.total_seconds())
+        if sum(1 for r in t.replies if t.created_at <= r <= s.at) == 1:
+            one_touch += 1  # solved with one agent reply
+        first_solve = t.solves()[0].at
+        if any(
+            st.before in DONE and st.after not in DONE and first_solve < st.at <= as_of
+            for st in t.statuses
+        ):
+            reopened += 1
 
     # CSAT
     requested = [
@@ -360,7 +417,7 @@ def compute(
         for p in reversed(PRIORITIES)
     }
     tags = _tags(session, sorted(created_ids))
-    agents: dict[str, dict[str, int]] = defaultdict(
+    agents: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"solved": 0, "replies": 0, "complaints": 0}
     )
     for t in created:
@@ -372,6 +429,12 @@ def compute(
                 agents[agent]["replies"] += 1
     for tid, s in solved.items():
         agents[s.agent or facts[tid].assignee or UNASSIGNED]["solved"] += 1
+    for name in set(fr_by_agent) | set(res_by_agent):
+        agents[name]  # noqa: B018 - every agent with a figure gets a row
+    for name in agents:
+        fr_a, res_a = fr_by_agent.get(name, []), res_by_agent.get(name, [])
+        agents[name]["first_response_median"] = _median_minutes(fr_a)
+        agents[name]["resolution_median"] = _median_minutes(res_a)
     by_agent = {name: agents[name] for name in sorted(agents)}
 
     tag_counts = Counter(tag for tid in created_ids for tag in tags.get(tid, []))
@@ -412,7 +475,17 @@ def compute(
         "tickets_created": len(created),
         "tickets_solved": len(solved),
         "first_response_minutes": _summary(first_resp),
+        "first_response_minutes_calendar": _summary(first_resp_cal),
         "resolution_minutes": _summary(resolution),
+        "resolution_minutes_calendar": _summary(resolution_cal),
+        "first_contact_resolution": {
+            "count": one_touch,
+            "rate": round(one_touch / len(solved), 4) if solved else None,
+        },
+        "reopened": {
+            "count": reopened,
+            "rate": round(reopened / len(solved), 4) if solved else None,
+        },
         "sla_breached": len(breached),
         "sla_breach_rate": round(len(breached) / len(created), 4) if created else None,
         "csat": csat,
@@ -488,8 +561,14 @@ def flatten(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
     for name in ("tickets_created", "tickets_solved", "sla_breached", "sla_breach_rate", "backlog"):
         add(name, "", doc[name])
-    for name in ("first_response_minutes", "resolution_minutes"):
+    for name in (
+        "first_response_minutes", "first_response_minutes_calendar",
+        "resolution_minutes", "resolution_minutes_calendar",
+    ):  # fmt: skip
         for k in ("median", "p90", "count"):
+            add(name, k, doc[name][k])
+    for name in ("first_contact_resolution", "reopened"):
+        for k in ("count", "rate"):
             add(name, k, doc[name][k])
     for k in ("requested", "responses", "average", "response_rate"):
         add("csat", k, doc["csat"][k])

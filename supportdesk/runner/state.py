@@ -489,6 +489,7 @@ def _mark_sent(
         agent="system",
         ticket_id=row.ticket_id,
         message_id=row.message_id,
+        at=row.sent_at,
         outbox_id=row.id,
         external_ids=external_ids,
     )

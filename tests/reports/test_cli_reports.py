@@ -20,6 +20,11 @@ def test_report_json_has_the_documented_keys(bdesk: Any, cli: Any) -> None:
     for key in ("tickets_created", "tickets_solved", "first_response_minutes", "resolution_minutes",
                 "sla_breach_rate", "csat", "by_channel", "by_agent", "by_priority", "top_tags"):  # fmt: skip
         assert key in doc
+    for key in ("first_response_minutes_calendar", "resolution_minutes_calendar",
+                "first_contact_resolution", "reopened"):  # fmt: skip
+        assert key in doc
+    assert doc["first_response_minutes_calendar"]["median"] == 16.5  # both within hours
+    assert set(doc["by_agent"]["alice"]) >= {"first_response_median", "resolution_median"}
     assert set(doc["first_response_minutes"]) >= {"median", "p90"}
     assert set(doc["resolution_minutes"]) >= {"median", "p90"}
     assert set(doc["csat"]) >= {"responses", "average"}

@@ -58,6 +58,9 @@ async def test_dashboard_shows_the_figures_at_80x24(bdesk: Any) -> None:
         assert "Created 5" in figures and "Solved 4" in figures
         assert "60m / p90 90m" in figures and "2.1h / p90 5.0h" in figures
         assert "60.0%" in figures and "4.5 (2/3)" in figures
+        # business and calendar time side by side, first-contact resolution and reopen rate
+        assert "calendar 1.7d" in figures and "calendar 23.0h" in figures
+        assert "First contact 100%" in figures and "Reopened 0%" in figures
         text = _screen_text(app)
         assert "2026-11-01 – 2026-11-30" in text
         assert "Created 5" in text

@@ -56,10 +56,19 @@ def test_november_report(bdesk: Any) -> None:
         "normal": {"created": 4, "solved": 4, "breached": 2},
         "low": {"created": 0, "solved": 0, "breached": 0},
     }
+    # the same in calendar time: 2430 (Tue 17:00 to Thu 09:30), 30, 3, 3855, 2760 minutes
+    assert doc["first_response_minutes_calendar"] == {"median": 2430.0, "p90": 3855.0, "count": 5}
+    # 2460, 300, 10 and 3915 (t2: 5430 less 1515 calendar minutes pending)
+    assert doc["resolution_minutes_calendar"] == {"median": 1380.0, "p90": 3915.0, "count": 4}
+    assert doc["first_contact_resolution"] == {"count": 4, "rate": 1.0}
+    assert doc["reopened"] == {"count": 0, "rate": 0.0}
+    # per agent, in business minutes: alice answered t4 (90) and t1 (30), bob t5, t2, t3
     assert doc["by_agent"] == {
-        "alice": {"solved": 2, "replies": 2, "complaints": 0},
-        "bob": {"solved": 2, "replies": 3, "complaints": 1},
-    }
+        "alice": {"solved": 2, "replies": 2, "complaints": 0, "first_response_median": 60.0,
+                  "resolution_median": 210.0},
+        "bob": {"solved": 2, "replies": 3, "complaints": 1, "first_response_median": 60.0,
+                "resolution_median": 72.5},
+    }  # fmt: skip
     assert doc["top_tags"] == [
         {"tag": "billing", "count": 2},
         {"tag": "bot", "count": 1},
@@ -135,3 +144,36 @@ def test_export_by_tag(bdesk: Any) -> None:
     assert rows[0]["first_message"] == "Hello, my printer is broken."
     assert rows[1]["csat"] == 5 and rows[1]["csat_comment"] == "great"
     assert rows[0]["customer_addresses"] == ["email:olga@x.test"]
+
+
+def test_reopen_rate_first_contact_resolution_and_undelivered_replies(bdesk: Any) -> None:
+    from supportdesk.outbound import outbox
+    from supportdesk.store.models import Ticket
+    from tests.factories import inbound_email, ingest
+    from tests.sla.conftest import msk
+    from tests.sla.helpers import desk_reply, set_status
+
+    def mail(sender: str, day: int) -> tuple[int, str]:
+        ext = f"{sender}-{day}@mail.test"
+        r = ingest(bdesk, inbound_email(sender_address=f"{sender}@x.test", external_id=ext,
+                                        sent_at=msk(day, 10)), historical=True)  # fmt: skip
+        return r.ticket_id, ext
+
+    a, ma = mail("a", 16)  # one reply, solved, reopened, solved again
+    desk_reply(bdesk, "a@x.test", ma, msk(16, 10, 30), "alice")
+    set_status(bdesk, a, "solved", msk(16, 11))
+    set_status(bdesk, a, "open", msk(17, 10))
+    set_status(bdesk, a, "solved", msk(17, 11))
+    b, mb = mail("b", 16)  # two replies before it was solved
+    desk_reply(bdesk, "b@x.test", mb, msk(16, 10, 20), "alice")
+    desk_reply(bdesk, "b@x.test", mb, msk(16, 12), "alice")
+    set_status(bdesk, b, "solved", msk(16, 13))
+    c, _mc = mail("c", 18)  # only a reply that was never delivered
+    with bdesk.db.write() as s:
+        outbox.queue_outbound(s, bdesk, s.get(Ticket, c), "On it", agent="bob", at=msk(18, 10, 5))
+    doc = metrics.report(bdesk, date(2026, 11, 16), date(2026, 11, 20), now=NOW)
+    assert doc["tickets_solved"] == 2
+    assert doc["reopened"] == {"count": 1, "rate": 0.5}
+    assert doc["first_contact_resolution"] == {"count": 1, "rate": 0.5}
+    assert doc["first_response_minutes"]["count"] == 2  # c's queued reply is not a response
+    assert "bob" not in doc["by_agent"]

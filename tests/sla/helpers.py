@@ -114,7 +114,12 @@ def build_history(desk: Any) -> dict[str, int]:
     ids["t5"] = r5.ticket_id
     with desk.db.write() as s:
         t = s.get(Ticket, ids["t5"])
-        outbox.queue_outbound(s, desk, t, "Перезапустите бота.", agent="bob", at=msk(18, 12, 3))
+        m = outbox.queue_outbound(s, desk, t, "Перезапустите бота.", agent="bob",
+                                  at=msk(18, 12, 2))  # fmt: skip
+        [ob] = outbox.delivery_of(s, [m.id or 0]).values()
+    from supportdesk.runner import state
+
+    state.mark_sent(desk, ob.id or 0, ["tg:1001:9"], at=msk(18, 12, 3))  # delivered
     set_status(desk, ids["t5"], "solved", msk(18, 12, 10), "bob")
     from supportdesk.channels.base import InboundMessage
 

@@ -116,6 +116,10 @@ def _num(v: Any) -> str:
     return str(v)
 
 
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{v * 100:.0f}%"
+
+
 def _minutes(v: float | None) -> str:
     if v is None:
         return "–"
@@ -244,8 +248,12 @@ class DashboardScreen(Screen[None]):
             (_("Solved"), _num(doc["tickets_solved"])),
             (_("Backlog"), _num(doc["backlog"])),
             (_("First response"), f"{_minutes(fr['median'])} / p90 {_minutes(fr['p90'])}"),
+            (_("calendar"), _minutes(doc["first_response_minutes_calendar"]["median"])),
             (_("Resolution"), f"{_minutes(res['median'])} / p90 {_minutes(res['p90'])}"),
+            (_("calendar"), _minutes(doc["resolution_minutes_calendar"]["median"])),
             (_("SLA breached"), "–" if rate is None else f"{rate * 100:.1f}%"),
+            (_("First contact"), _pct(doc["first_contact_resolution"]["rate"])),
+            (_("Reopened"), _pct(doc["reopened"]["rate"])),
             (
                 _("CSAT"),
                 f"{_num(cs['average'])} ({cs['responses']}/{cs['requested']})",
