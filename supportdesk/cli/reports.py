@@ -75,6 +75,12 @@ def _print_report(doc: dict[str, Any]) -> None:
             "value": f"average {_fmt(cs['average'])} · {cs['responses']} responses to "
             f"{cs['requested']} surveys ({_pct(cs['response_rate'])})",
         },
+        {
+            "figure": "NPS",
+            "value": f"{_fmt(doc['nps']['score'])} · {doc['nps']['responses']} responses "
+            f"({doc['nps']['promoters']} promoters, {doc['nps']['detractors']} detractors) "
+            f"to {doc['nps']['requested']} surveys",
+        },
         {"figure": "Backlog", "value": _fmt(doc["backlog"])},
     ]
     print_table(summary, [("figure", "Figure"), ("value", "Value")])

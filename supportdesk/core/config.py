@@ -223,6 +223,21 @@ class SlaConfig(Strict):
         return v
 
 
+class NpsConfig(Strict):
+    """The NPS survey: once per customer every ``every`` (absent = no survey), sent ``after``
+    a ticket of theirs was solved."""
+
+    every: str | None = None
+    after: str = "1d"
+
+    @field_validator("every", "after")
+    @classmethod
+    def _dur(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+
 class PriorityRule(Strict):
     priority: Literal["low", "normal", "high", "urgent"]
     channel: str | None = None
@@ -235,6 +250,7 @@ class Config(Strict):
     desk: DeskConfig = Field(default_factory=DeskConfig)
     channel: list[ChannelConfigBase] = Field(default_factory=list)
     sla: SlaConfig = Field(default_factory=SlaConfig)
+    nps: NpsConfig = Field(default_factory=NpsConfig)
     priority_rule: list[PriorityRule] = Field(default_factory=list)
     # [signatures.<channel name>] en = "...", ru = "...": added under every reply on that channel
     signatures: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -343,6 +359,10 @@ resolution = "3d"
 # first_response = "5m"
 # [sla.priority.urgent]
 # first_response = "15m"
+
+# [nps]                     # "how likely are you to recommend us?" 0-10, once per customer
+# every = "90d"             # absent = no NPS survey
+# after = "1d"              # sent this long after a ticket of theirs was solved
 """
 
 

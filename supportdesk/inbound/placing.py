@@ -98,7 +98,13 @@ class Placing(Lookups):
             t = self.open_chats.get((cust.id or -id(cust), msg.channel))
             if t is not None and t.status in OPEN_STATUSES + ("solved",):
                 ticket, reason = t, f"open {self._title(msg)} chat"
-        if ticket is not None and ticket.status == "closed":
+        nps_answer = False
+        if ticket is not None and not outbound and ticket.status in ("solved", "closed"):
+            from supportdesk.replies import nps
+
+            # "9" (or "10, great") answering the NPS survey sent on this ticket
+            nps_answer = nps.maybe_score_reply(s, self.desk, ticket, msg.text, at=sent_at)
+        if ticket is not None and ticket.status == "closed" and not nps_answer:
             reason = f"new ticket (#{ticket.id} is closed)"
             ticket = None
         created = ticket is None
@@ -109,9 +115,11 @@ class Placing(Lookups):
         if page and isinstance(page, str):
             reason = f"{reason}; the visitor is on {page[:300]}"  # shown beside the message
         placed = _Placed(msg, raw_sha, sent_at, outbound, cust, ticket, created, reason)
+        placed.rating = nps_answer
         if (
             not outbound
             and not created
+            and not nps_answer
             and ticket.csat_requested_at is not None
             and ticket.csat_score is None
         ):

@@ -235,7 +235,11 @@ def handle_inbound_callback(session: Session, desk: Desk, msg: InboundMessage) -
     if msg.kind != "telegram" or not isinstance(data, str):
         return False
     chat_id = msg.extra.get("chat_id", msg.sender_address)
+    from supportdesk.replies import nps
+
     answer = handle_callback(session, desk, data, chat_id, at=msg.sent_at)
+    if answer is None:
+        answer = nps.handle_callback(session, desk, data, chat_id, at=msg.sent_at)
     if answer is None:
         return False
     msg.extra["callback_answer"] = answer

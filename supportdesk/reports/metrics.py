@@ -30,6 +30,9 @@ period has not ended yet. Definitions:
 * ``csat``: ``requested`` = surveys sent in the period; ``responses`` and ``average`` = the
   latest rating per ticket given in the period; ``response_rate`` = the share of the period's
   surveys rated by "as of"; ``scores`` = how many of each rating.
+* ``nps``: ``requested`` = NPS surveys sent in the period; of the latest score (0-10) per
+  customer given in the period, ``responses``, ``promoters`` (9-10), ``passives`` (7-8),
+  ``detractors`` (0-6) and ``score`` = % promoters - % detractors (-100..100).
 * ``by_channel`` / ``by_priority``: created, solved and breached per channel / priority.
 * ``by_agent``: ``replies`` (delivered replies), ``solved`` (tickets they solved), ``complaints``
   (tickets created in the period and tagged ``complaint``, counted for the assignee),
@@ -55,6 +58,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from supportdesk.desk.desk import BadInput, Desk
+from supportdesk.replies.nps import summary as nps_summary
 from supportdesk.sla.hours import BusinessHours
 from supportdesk.store.models import (
     PRIORITIES,
@@ -391,6 +395,29 @@ def compute(
         "scores": {str(n): responses.count(n) for n in range(1, 6)},
     }
 
+    # NPS: the latest score per customer given in the period
+    nps_rated: list[tuple[datetime, int, int]] = []
+    nps_requested = 0
+    for kind, cid, data, at in session.execute(
+        sa.select(Event.kind, Event.customer_id, Event.data, Event.created_at).where(
+            col(Event.kind).in_(("nps_requested", "nps_rated")),
+            col(Event.created_at) >= start,
+            col(Event.created_at) < end,
+        )
+    ).all():
+        if not in_period(at):
+            continue
+        if kind == "nps_requested":
+            nps_requested += 1
+            continue
+        try:
+            score = int(json.loads(data or "{}").get("score"))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        if 0 <= score <= 10 and cid is not None:
+            nps_rated.append((at, cid, score))
+    nps = {"requested": nps_requested, **nps_summary(nps_rated)}
+
     # by channel, priority, agent
     channels = [c.name for c in desk.config.channel]
     for t in created:
@@ -489,6 +516,7 @@ def compute(
         "sla_breached": len(breached),
         "sla_breach_rate": round(len(breached) / len(created), 4) if created else None,
         "csat": csat,
+        "nps": nps,
         "by_channel": by_channel,
         "by_agent": by_agent,
         "by_priority": by_priority,
@@ -574,6 +602,8 @@ def flatten(doc: dict[str, Any]) -> list[dict[str, Any]]:
         add("csat", k, doc["csat"][k])
     for score, n in doc["csat"]["scores"].items():
         add("csat", f"score_{score}", n)
+    for k, v in doc["nps"].items():
+        add("nps", k, v)
     for group in ("by_channel", "by_agent", "by_priority"):
         for name, figures in doc[group].items():
             for k, v in figures.items():

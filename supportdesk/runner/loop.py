@@ -24,6 +24,7 @@ import random
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ class Runner:
         self._stopping: asyncio.Event | None = None
         self._wakeups: dict[str, asyncio.Event] = {}
         self.push_workers: list[PushWorker] = []
+        self._next_nps = datetime.min.replace(tzinfo=UTC)  # NPS surveys: once a minute
 
     # ---- configuration ------------------------------------------------------------------
     def channels(self) -> list[ChannelConfigBase]:
@@ -112,11 +114,16 @@ class Runner:
 
     # ---- timers -------------------------------------------------------------------------
     def tick(self) -> None:
-        """SLA breaches, snoozed tickets waking up."""
+        """SLA breaches, snoozed tickets waking up, NPS surveys due (once a minute)."""
         now = utcnow()
         with self.desk.db.write() as s:
             sla.tick(s, self.desk, now)
             triage.wake_snoozed(s, self.desk, now)
+            if self.desk.config.nps.every and now >= self._next_nps:
+                from supportdesk.replies import nps
+
+                nps.send_due(s, self.desk, now)
+                self._next_nps = now + timedelta(minutes=1)
         automation_hook.on_timer_tick(self.desk)  # rules, notifications, routing timers
 
     # ---- one pass -----------------------------------------------------------------------

@@ -61,6 +61,7 @@ async def test_dashboard_shows_the_figures_at_80x24(bdesk: Any) -> None:
         # business and calendar time side by side, first-contact resolution and reopen rate
         assert "calendar 1.7d" in figures and "calendar 23.0h" in figures
         assert "First contact 100%" in figures and "Reopened 0%" in figures
+        assert "NPS – (0)" in figures  # no NPS answers in this history
         text = _screen_text(app)
         assert "2026-11-01 – 2026-11-30" in text
         assert "Created 5" in text

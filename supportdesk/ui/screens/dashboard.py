@@ -258,6 +258,7 @@ class DashboardScreen(Screen[None]):
                 _("CSAT"),
                 f"{_num(cs['average'])} ({cs['responses']}/{cs['requested']})",
             ),
+            (_("NPS"), f"{_num(doc['nps']['score'])} ({doc['nps']['responses']})"),
         ]
         for i, (label, value) in enumerate(rows):
             if i:
