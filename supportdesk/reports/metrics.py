@@ -398,8 +398,9 @@ def compute(
     # NPS: the latest score per customer given in the period
     nps_rated: list[tuple[datetime, int, int]] = []
     nps_requested = 0
+    nps_cols: list[Any] = [Event.kind, Event.customer_id, Event.data, Event.created_at]
     for kind, cid, data, at in session.execute(
-        sa.select(Event.kind, Event.customer_id, Event.data, Event.created_at).where(
+        sa.select(*nps_cols).where(
             col(Event.kind).in_(("nps_requested", "nps_rated")),
             col(Event.created_at) >= start,
             col(Event.created_at) < end,
