@@ -202,12 +202,13 @@ class UndoResult:
     created_at: datetime | None
     tickets: list[int] = field(default_factory=list)
     customers: list[int] = field(default_factory=list)
+    dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "batch": self.batch, "action": self.description, "agent": self.agent,
             "created_at": _jsonable(self.created_at), "tickets": self.tickets,
-            "customers": self.customers,
+            "customers": self.customers, "dry_run": self.dry_run,
         }  # fmt: skip
 
 
@@ -422,14 +423,32 @@ def sa_or_null_ne(column: Any, value: str) -> Any:
     return sa.or_(col(column).is_(None), col(column) != value)
 
 
-def undo_last(session: Session, desk: Desk) -> UndoResult:
-    """Revert the acting agent's last action that was not undone yet, in the caller's transaction."""
-    journal = last_action(session, desk.agent)
+def undo_last(
+    session: Session, desk: Desk, *, of: str | None = None, dry_run: bool = False
+) -> UndoResult:
+    """Revert the acting agent's last action that was not undone yet, in the caller's transaction.
+
+    ``of`` names another agent whose last action to revert (lead only); ``dry_run`` only says
+    which action would be reverted.
+    """
+    from supportdesk.desk.permissions import require_lead
+
+    who = of or desk.agent
+    if who != desk.agent:
+        require_lead(session, desk, f"undoing {who}'s action")
+    journal = last_action(session, who)
     if journal is None:
-        raise NotFound(f"{desk.agent} has no action to undo")
+        raise NotFound(f"{who} has no action to undo")
     evs = session.exec(
         select(Event).where(Event.batch == journal.batch).order_by(col(Event.id).desc())
     ).all()
+    if dry_run:
+        return UndoResult(
+            journal.batch, journal.description, journal.agent, journal.created_at,
+            sorted({e.ticket_id for e in evs if e.ticket_id is not None}),
+            sorted({e.customer_id for e in evs if e.customer_id is not None}),
+            dry_run=True,
+        )  # fmt: skip
     u = _Undoer(session, desk, journal)
     for ev in evs:
         u.apply(ev)
@@ -467,6 +486,9 @@ def undo_last(session: Session, desk: Desk) -> UndoResult:
     )
 
 
-def undo(desk: Desk) -> UndoResult:
+def undo(desk: Desk, *, of: str | None = None, dry_run: bool = False) -> UndoResult:
+    if dry_run:
+        with desk.db.read() as s:
+            return undo_last(s, desk, of=of, dry_run=True)
     with desk.db.write() as s:
-        return undo_last(s, desk)
+        return undo_last(s, desk, of=of)

@@ -44,7 +44,8 @@ def add_cmd(
 
     desk = desk_of(ctx)
     a = add_agent(desk, name, role=role, display_name=display_name, email=email, group=group)
-    console().print(f"Agent {a.name} added as {a.role}.")
+    why = " (the first agent of a desk is a lead)" if a.role != role else ""
+    console().print(f"Agent {a.name} added as {a.role}{why}.")
 
 
 @app.command("list")

@@ -302,16 +302,37 @@ def merge_cmd(
     ctx: typer.Context,
     ids: list[str] = typer.Argument(..., metavar="ID...|-", help="Tickets to merge (they close)."),
     into: int = typer.Option(..., "--into", help="The ticket that receives the messages."),
+    different_customers: bool = typer.Option(
+        False,
+        "--different-customers",
+        help="Confirm merging tickets of different customers (replies then go to whoever "
+        "wrote the message answered).",
+    ),
     dry_run: DryRun = False,
     json_out: JsonOut = False,
 ) -> None:
     """Merge tickets into another: messages and tags move, the merged ones close (lead only).
 
+    Tickets of different customers merge only with --different-customers.
+
     Example: supportdesk tickets merge 14 15 --into 12
     """
+    from supportdesk.desk.desk import Conflict
     from supportdesk.tickets import triage
 
-    show_result(triage.merge(desk_of(ctx), ticket_ids(ids), into, dry_run=dry_run), json_out)
+    try:
+        result = triage.merge(
+            desk_of(ctx),
+            ticket_ids(ids),
+            into,
+            dry_run=dry_run,
+            different_customers=different_customers,
+        )
+    except Conflict as exc:
+        if "different customers" in str(exc):
+            raise Conflict(f"{exc} (add --different-customers)") from None
+        raise
+    show_result(result, json_out)
 
 
 def split_cmd(
@@ -641,11 +662,17 @@ def undo_cmd(
     list_: bool = typer.Option(
         False, "--list", help="Show your recent actions instead of undoing."
     ),
+    agent: str | None = typer.Option(
+        None, "--agent", help="Undo this agent's last action instead of yours (lead only)."
+    ),
+    dry_run: DryRun = False,
     json_out: JsonOut = False,
 ) -> None:
-    """Revert your last triage action exactly (refuses if a ticket changed since).
+    """Revert your own last action exactly (refuses if a ticket changed since).
 
-    Example: supportdesk undo
+    Only your own actions: another agent's needs --agent NAME and the lead role.
+
+    Example: supportdesk undo --dry-run
     """
     from rich.text import Text
 
@@ -664,11 +691,22 @@ def undo_cmd(
                 max_width={"action": 60},
             )
         return
-    res = journal.undo(desk)
+    res = journal.undo(desk, of=agent, dry_run=dry_run)
     if json_out:
         print_json(res.as_dict())
-    else:
-        console().print(Text(inert(f"Undone: {res.description}.", one_line=True)))
+        return
+    whose = "your" if res.agent == desk.agent else f"{res.agent}'s"
+    when = iso(res.created_at) or ""
+    tickets = ", ".join(f"#{t}" for t in res.tickets[:10]) or "-"
+    verb = "Would undo" if res.dry_run else "Undone"
+    console().print(
+        Text(
+            inert(
+                f"{verb} {whose} action of {when}: {res.description} (tickets {tickets}).",
+                one_line=True,
+            )
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -24,6 +24,7 @@ from supportdesk.store.models import (
     PRIORITY_RANK,
     Agent,
     Customer,
+    Group,
     Identity,
     KbArticle,
     Message,
@@ -120,6 +121,8 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
     rnd = random.Random(seed)
     now = now or utcnow()
     with desk.db.write() as s:
+        for group_name in dict.fromkeys(g for *_rest, g in D.AGENTS if g):
+            s.add(Group(name=group_name, title=group_name.replace("-", " ").capitalize()))
         for name, display, role, group in D.AGENTS:
             s.add(
                 Agent(

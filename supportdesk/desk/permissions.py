@@ -2,7 +2,9 @@
 
 The acting agent (``--as``, ``SUPPORTDESK_AGENT`` or the OS user) is looked up in the Agent
 table. An agent who is not in the table acts as a plain agent, so a fresh desk works; a desk with
-no agents at all treats the acting user as a lead, so the first person can set the desk up.
+no agents at all treats the acting user as a lead, so the first person can set the desk up. A desk
+always keeps at least one active lead: the first agent added is a lead, and the last lead cannot
+be demoted or removed.
 
 Lead-only: merging and unmerging (tickets and customers), deleting (agents, templates, groups)
 and any bulk action over ``BULK_LIMIT`` tickets.
@@ -30,12 +32,26 @@ def agent_count(session: Session) -> int:
     return int(session.exec(select(func.count()).select_from(Agent)).one())
 
 
+def lead_count(session: Session) -> int:
+    """Active leads on the desk."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Agent)
+            .where(Agent.role == "lead", col(Agent.active).is_(True))
+        ).one()
+    )
+
+
 def acting_role(session: Session, desk: Desk) -> str:
-    """The role of the acting agent: their row's role, "agent" if unknown, "lead" on an empty desk."""
+    """The role of the acting agent: their row's role, "agent" if unknown; "lead" on a desk that
+    has no active lead at all (an empty desk, or one locked before leads were kept)."""
+    if lead_count(session) == 0:
+        return "lead"
     agent = find_agent(session, desk.agent)
     if agent is not None:
         return agent.role if agent.active else "agent"
-    return "lead" if agent_count(session) == 0 else "agent"
+    return "agent"
 
 
 def require_lead(session: Session, desk: Desk, what: str) -> None:

@@ -89,6 +89,27 @@ def _check_window(
         payload["window_closes_at"] = closes.isoformat()
 
 
+def _writer_answered(session: Session, ticket: Ticket) -> str | None:
+    """The address of whoever wrote the message being answered (the last one in), when that is
+    not the ticket's customer: after a merge of two customers' tickets, a reply goes to the
+    person who wrote, never to the other customer."""
+    from supportdesk.desk.identity import resolve_customer
+
+    last = session.exec(
+        select(Message.customer_id, Message.author_address, Message.kind)
+        .where(Message.ticket_id == ticket.id, Message.direction == "in")
+        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+        .limit(1)
+    ).first()
+    if last is None or last[0] is None or not last[1] or last[2] != ticket.kind:
+        return None
+    if last[0] == ticket.customer_id:
+        return None
+    if resolve_customer(session, last[0]).id == resolve_customer(session, ticket.customer_id).id:
+        return None
+    return str(last[1])
+
+
 def queue_outbound(
     session: Session,
     desk: Desk,
@@ -153,7 +174,7 @@ def queue_outbound(
     )
     outbox: Outbox | None = None
     if not note:
-        dest = to_address or ticket.reply_to_address
+        dest = to_address or _writer_answered(session, ticket) or ticket.reply_to_address
         if not dest:
             raise BadInput(f"ticket #{ticket.id} has no address to reply to")
         cc_list = clean_addresses(cc or [], "Cc", exclude=[dest])

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from supportdesk.core.text import iso
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
-from supportdesk.desk.permissions import ROLES, agent_count, find_agent, require_lead
+from supportdesk.desk.permissions import ROLES, agent_count, find_agent, lead_count, require_lead
 from supportdesk.store.models import Agent, Group
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -57,6 +57,8 @@ def add_agent(
             require_lead(session, desk, "adding an agent")
         if find_agent(session, name) is not None:
             raise Conflict(f"agent {name!r} already exists")
+        if lead_count(session) == 0:
+            role = "lead"  # a desk always keeps a lead: the first agent added is one
         if group:
             ensure_group(session, group)
         agent = Agent(
@@ -89,9 +91,11 @@ def edit_agent(
         if name != desk.agent or role is not None or active is not None:
             require_lead(session, desk, "changing another agent, a role or activity")
         before = agent_row(agent)
+        if role is not None and role not in ROLES:
+            raise BadInput(f"the role is agent or lead, not {role!r}")
+        if (role not in (None, "lead") or active is False) and agent.role == "lead":
+            _keep_a_lead(session, agent)
         if role is not None:
-            if role not in ROLES:
-                raise BadInput(f"the role is agent or lead, not {role!r}")
             agent.role = role
         if display_name is not None:
             agent.display_name = display_name
@@ -141,10 +145,18 @@ def remove_agent(desk: Desk, name: str) -> Agent:
         agent = find_agent(session, name)
         if agent is None:
             raise NotFound(f"there is no agent named {name!r}")
+        if agent.role == "lead":
+            _keep_a_lead(session, agent)
         agent.active = False
         session.add(agent)
         events.record(session, "agent_removed", agent=desk.agent, name=name)
         return agent
+
+
+def _keep_a_lead(session: Session, agent: Agent) -> None:
+    """Refuse to take the lead role from the desk's last active lead."""
+    if agent.active and lead_count(session) <= 1:
+        raise Conflict(f"{agent.name} is the desk's last lead; make another agent a lead first")
 
 
 def list_agents(desk: Desk, *, include_inactive: bool = False) -> list[Agent]:

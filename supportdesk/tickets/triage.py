@@ -28,7 +28,7 @@ from supportdesk.actions.journal import (
     snapshot,
 )
 from supportdesk.desk import audit as events
-from supportdesk.desk.desk import BadInput, Desk, NotFound
+from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
 from supportdesk.desk.permissions import require_bulk, require_lead, resolve_assignee
 from supportdesk.desk.records import get_ticket
 from supportdesk.outbound.outbox import delivery_of
@@ -455,8 +455,39 @@ def _timestamps_from_messages(session: Session, t: Ticket) -> None:
         t.updated_at = max([t.updated_at, *(m.created_at for m in msgs)])
 
 
-def merge(desk: Desk, sources: list[int], into: int, *, dry_run: bool = False) -> ActionResult:
-    """Merge tickets into ``into``: their messages and tags move, they close as "merged:<id>"."""
+def merge_customers(desk: Desk, sources: list[int], into: int) -> dict[int, tuple[int, str]]:
+    """Each ticket's customer (id, name) for a merge's confirmation: ``{ticket: (id, name)}``."""
+    with desk.db.read() as s:
+        return _customers_of(s, [*sources, into])
+
+
+def _customers_of(s: Session, ids: list[int]) -> dict[int, tuple[int, str]]:
+    from supportdesk.desk.identity import resolve_customer
+    from supportdesk.store.models import Identity
+
+    out: dict[int, tuple[int, str]] = {}
+    for tid in ids:
+        c = resolve_customer(s, get_ticket(s, tid).customer_id)
+        name = c.name or next(
+            iter(s.exec(select(Identity.address).where(Identity.customer_id == c.id)).all()), ""
+        )
+        out[tid] = (c.id or 0, name or f"customer {c.id}")
+    return out
+
+
+def merge(
+    desk: Desk,
+    sources: list[int],
+    into: int,
+    *,
+    dry_run: bool = False,
+    different_customers: bool = False,
+) -> ActionResult:
+    """Merge tickets into ``into``: their messages and tags move, they close as "merged:<id>".
+
+    Tickets of different customers merge only with ``different_customers`` (the caller asked
+    about exactly that); replies afterwards go to whoever wrote the message answered.
+    """
     if into in sources:
         raise BadInput(f"ticket #{into} cannot be merged into itself")
     if not sources:
@@ -468,6 +499,14 @@ def merge(desk: Desk, sources: list[int], into: int, *, dry_run: bool = False) -
         target = get_ticket(s, into)
         _check_not_merged(target)
         srcs = _load(s, sources)
+        whose = _customers_of(s, [*sources, into])
+        others = [t for t in sources if whose[t][0] != whose[into][0]]
+        if others and not different_customers:
+            other = others[0]
+            raise Conflict(
+                f"ticket #{other} ({whose[other][1]}) and ticket #{into} ({whose[into][1]}) belong "
+                "to different customers; a merge of different customers must be confirmed as such"
+            )
         for src in srcs:
             _check_not_merged(src)
             snap_src, snap_dst = snapshot(src), snapshot(target)

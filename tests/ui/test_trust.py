@@ -19,3 +19,34 @@ async def test_sla_panel_says_a_queued_reply_is_not_delivered(
         text = " ".join(text_of(app).replace("▏", " ").split())
         assert "First response: reply queued, not" in text
         assert "First response: done" not in text
+
+
+async def test_merging_two_customers_names_both_and_replies_reach_the_writer(
+    console_desk: tuple[Any, dict[str, int]],
+) -> None:
+    from sqlmodel import select
+
+    from supportdesk.store.models import Outbox
+    from supportdesk.tickets import triage
+    from tests.ui.conftest import notes
+
+    desk, ids = console_desk
+    app = make_app(desk, now=frozen, live=False)
+    async with app.run_test(size=(160, 50), notifications=True) as pilot:
+        app.open_ticket(ids["hostile"])
+        await settle(pilot)
+        await pilot.press("M")
+        await settle(pilot)
+        await pilot.press(*str(ids["invoice"]), "enter")
+        await settle(pilot)
+        question = " ".join(text_of(app).split())
+        assert "Mallory" in question and "Olga Sidorova" in question
+        assert "DIFFERENT customers" in question
+        await pilot.press("y")
+        await settle(pilot)
+        assert "Merged into" in notes(app)
+    # the reply answers Mallory's message (the last one in): it goes to Mallory only
+    msg = triage.reply(desk, ids["invoice"], text="We are looking into it.")
+    with desk.db.read() as s:
+        ob = s.exec(select(Outbox).where(Outbox.message_id == msg.id)).one()
+        assert ob.to_address == "mallory@evil.test"

@@ -321,17 +321,31 @@ class TriageMixin:
                 return
             into = int(raw)
             sources = [i for i in ids if i != into]
+            try:
+                whose = triage.merge_customers(self.desk, sources, into)
+            except ServiceError as exc:
+                self._screen().notify(str(exc), severity="error", markup=False)
+                return
+            different = any(whose[i][0] != whose[into][0] for i in sources)
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
                     self.run_service(
-                        lambda: triage.merge(self.desk, sources, into),
+                        lambda: triage.merge(
+                            self.desk, sources, into, different_customers=different
+                        ),
                         _("Merged into #{n}.").format(n=into),
                     )
 
-            question = _("Merge {src} into #{dst}? (u undoes it)").format(
-                src=", ".join(f"#{i}" for i in sources), dst=into
-            )
+            src = ", ".join(f"#{i} ({inert(whose[i][1], one_line=True)})" for i in sources)
+            dst = f"#{into} ({inert(whose[into][1], one_line=True)})"
+            if different:
+                question = _(
+                    "Merge {src} into {dst}? These are DIFFERENT customers; replies will go "
+                    "to whoever wrote the message answered. (u undoes it)"
+                ).format(src=src, dst=dst)
+            else:
+                question = _("Merge {src} into {dst}? (u undoes it)").format(src=src, dst=dst)
             self._screen().app.push_screen(ConfirmScreen(question), confirmed)
 
         self._screen().app.push_screen(
