@@ -58,7 +58,7 @@ def test_first_run_user_is_lead_then_plain_agents_are_refused(
 ) -> None:
     a, b = str(seeded["a"]), str(seeded["b"])
     # an empty desk: the acting user may merge
-    ok(cli("tickets", "merge", b, "--into", a, "--dry-run"))
+    ok(cli("tickets", "merge", b, "--into", a, "--dry-run", "--different-customers"))
     _team(cli)
     bad(
         cli("tickets", "merge", b, "--into", a, agent="bob"),
@@ -73,7 +73,7 @@ def test_first_run_user_is_lead_then_plain_agents_are_refused(
     )
     bad(cli("customers", "unmerge", "1", agent="bob"), 4, "lead role")
     bad(cli("agents", "rm", "carol", agent="bob"), 4, "lead role")
-    ok(cli("tickets", "merge", b, "--into", a))  # alice is a lead
+    ok(cli("tickets", "merge", b, "--into", a, "--different-customers"))  # alice is a lead
     assert show(cli, seeded["b"])["status"] == "closed"
 
 

@@ -60,7 +60,7 @@ def _changers(s: dict[str, int]) -> list[tuple[str, ...]]:
         ("tickets", "set", a, "--status", "pending", "--priority", "urgent"),
         ("tickets", "close", a, b),
         ("tickets", "snooze", a, "--until", "3d"),
-        ("tickets", "merge", b, "--into", a),
+        ("tickets", "merge", b, "--into", a, "--different-customers"),
         ("tickets", "split", "1"),
         ("tickets", "move", "1", "--to", b),
     ]
