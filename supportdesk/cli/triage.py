@@ -677,6 +677,7 @@ def undo_cmd(
     from rich.text import Text
 
     from supportdesk.actions import journal
+    from supportdesk.core.text import iso
 
     desk = desk_of(ctx)
     if list_:
