@@ -67,6 +67,17 @@ def _fail_for(exc: Exception) -> NoReturn:
         fail(str(denied), 4)
     if isinstance(exc, StoreError):
         fail(str(exc), 7)
+    if type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith(
+        ("sqlalchemy", "sqlite3", "psycopg")
+    ):
+        if "locked" in str(exc) or "lock timeout" in str(exc):
+            fail(
+                "the database stayed locked by another writer longer than the wait allows; "
+                "try again in a moment",
+                7,
+            )
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        fail(f"the database could not be used: {first}", 7)
     if isinstance(exc, BrokenPipeError):
         sys.stderr.close()
         raise typer.Exit(0) from None

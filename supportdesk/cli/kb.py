@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from supportdesk.cli.context import desk_of
-from supportdesk.cli.options import CsvOut, JsonOut
+from supportdesk.cli.options import CsvOut, JsonOut, stdin_or
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ def _body(file: Path | None, text: str | None, *, required: bool) -> str | None:
 
     if file is not None and text is not None:
         raise BadInput("give the body with --file or --text, not both")
+    text = stdin_or(text)
     if file is not None:
         if str(file) == "-":
             import sys

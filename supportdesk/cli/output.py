@@ -94,7 +94,12 @@ def print_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
     w.writerow(columns)
     for r in rows:
         w.writerow([_csv_cell(r.get(c)) for c in columns])
-    sys.stdout.write(buf.getvalue())
+    text = buf.getvalue()
+    if sys.stdout.isatty():
+        # on a terminal CSV is human output too: no escape sequence of a customer reaches it
+        # (to a file or a pipe the bytes stay exact)
+        text = "\n".join(inert(line) for line in text.split("\n"))
+    sys.stdout.write(text)
 
 
 def _csv_cell(v: Any) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from supportdesk.cli.context import desk_of
-from supportdesk.cli.options import CsvOut, JsonOut
+from supportdesk.cli.options import CsvOut, JsonOut, QueryCommand
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 
 
@@ -184,4 +184,4 @@ def export_cmd(
 
 def register(app: typer.Typer) -> None:
     app.command("report")(report_cmd)
-    app.command("export-tickets")(export_cmd)
+    app.command("export-tickets", cls=QueryCommand)(export_cmd)

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from supportdesk.cli.context import desk_of
-from supportdesk.cli.options import CsvOut, JsonOut
+from supportdesk.cli.options import CsvOut, JsonOut, QueryCommand
 from supportdesk.cli.output import console, inert, print_csv, print_json
 
 CSV_COLUMNS = ["kind", "id", "ticket_id", "title", "snippet", "score", "when"]
@@ -86,4 +86,4 @@ def search_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("search")(search_cmd)
+    app.command("search", cls=QueryCommand)(search_cmd)

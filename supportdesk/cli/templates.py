@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from supportdesk.cli.context import desk_of
-from supportdesk.cli.options import CsvOut, JsonOut
+from supportdesk.cli.options import CsvOut, JsonOut, stdin_or
 from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
 from supportdesk.cli.triage import complete_template, open_editor
 
@@ -24,6 +24,9 @@ def _body(file: Path | None, text: str | None) -> str | None:
 
     if file is not None and text is not None:
         raise BadInput("give --file or --text, not both")
+    text = stdin_or(text)
+    if file is not None and str(file) == "-":
+        return stdin_or("-")
     if file is not None:
         try:
             return file.read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from supportdesk.cli.context import desk_of
-from supportdesk.cli.options import CsvOut, JsonOut
+from supportdesk.cli.options import CsvOut, JsonOut, QueryCommand
 from supportdesk.cli.output import (
     console,
     human_time,
@@ -86,7 +86,7 @@ def flat(row: dict[str, Any]) -> dict[str, Any]:
     return r
 
 
-@app.command("list")
+@app.command("list", cls=QueryCommand)
 def list_cmd(
     ctx: typer.Context,
     query: list[str] = typer.Argument(None, help="Query terms, e.g. status:open tag:billing"),

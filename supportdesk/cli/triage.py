@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from supportdesk.cli.context import desk_of
-from supportdesk.cli.options import DryRun, JsonOut
+from supportdesk.cli.options import DryRun, JsonOut, stdin_or
 from supportdesk.cli.output import console, inert, print_json, print_table
 from supportdesk.cli.tickets import app as tickets_app
 
@@ -436,6 +436,7 @@ def _reply(
     from supportdesk.desk.desk import BadInput
     from supportdesk.tickets import triage
 
+    text = stdin_or(text)
     if note and (cc or bcc or reply_all):
         raise BadInput("a note is never sent, so it has no Cc, Bcc or reply-all")
 
@@ -639,7 +640,7 @@ def new_cmd(
         customer=customer,
         via=via,
         subject=subject,
-        text=text,
+        text=stdin_or(text),
         template=template,
         channel=channel,
     )

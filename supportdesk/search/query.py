@@ -86,6 +86,7 @@ def parse(text: str) -> Query:
     q = Query()
     text = (text or "").strip()
     pos = 0
+    negate_next = False  # "NOT term" is "-term"
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
@@ -94,6 +95,13 @@ def parse(text: str) -> Query:
         neg, key, val = m.group(1) == "-", (m.group(2) or "").lower(), m.group(3)
         raw = m.group(0).strip()
         t0, t1 = m.start(1), m.end()
+        if not neg and not key and val == "NOT":
+            if negate_next or pos >= len(text.rstrip()):
+                raise QueryError("NOT must be followed by a term", term=raw, start=t0, end=t1)
+            negate_next = True
+            continue
+        if negate_next:
+            neg, negate_next = not neg, False
         if val.startswith('"'):
             if len(val) < 2 or not val.endswith('"'):
                 raise QueryError(
@@ -128,6 +136,7 @@ def parse(text: str) -> Query:
 
 
 _REL = re.compile(r"^(\d+)\s*(m|h|d|w)$")
+MAX_MINUTES = 100 * 366 * 1440  # durations longer than a hundred years are a mistake
 _CMP = re.compile(r"^(>=|<=|>|<|=)?(.*)$")
 
 
@@ -136,6 +145,9 @@ def _duration(text: str, term: Term) -> timedelta:
     if not m:
         raise QueryError(f"in {term.raw!r}: {text!r} is not a duration such as 30m, 2h or 3d")
     n, unit = int(m.group(1)), m.group(2)
+    minutes = n * {"m": 1, "h": 60, "d": 1440, "w": 10080}[unit]
+    if minutes > MAX_MINUTES:
+        raise QueryError(f"in {term.raw!r}: {text!r} is longer than a hundred years")
     return (
         timedelta(minutes=n)
         if unit == "m"
@@ -143,6 +155,10 @@ def _duration(text: str, term: Term) -> timedelta:
         if unit == "h"
         else (timedelta(days=n) if unit == "d" else timedelta(weeks=n))
     )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _validate(t: Term) -> None:
@@ -267,19 +283,19 @@ def _clause(t: Term, desk: Desk | None, session: Session | None) -> Any:
         from supportdesk.desk.identity import normalize_email
 
         v = value.strip()
-        like = f"%{v.lower()}%"
+        like = f"%{_escape_like(v.lower())}%"  # % and _ in the value match literally
         sub = select(Identity.customer_id).where(
             sa.or_(
                 col(Identity.address) == normalize_email(v),
-                col(Identity.address).like(like),
-                col(Identity.display).ilike(like),
+                col(Identity.address).like(like, escape="\\"),
+                col(Identity.display).ilike(like, escape="\\"),
             )
         )
         if v.isdigit() and len(v) <= 12:
             return sa.or_(col(Ticket.customer_id) == int(v), col(Ticket.customer_id).in_(sub))
         from supportdesk.store.models import Customer
 
-        by_name = select(Customer.id).where(col(Customer.name).ilike(like))
+        by_name = select(Customer.id).where(col(Customer.name).ilike(like, escape="\\"))
         return sa.or_(col(Ticket.customer_id).in_(sub), col(Ticket.customer_id).in_(by_name))
     if key == "sla":
         lv = value.lower()
