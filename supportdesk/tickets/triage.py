@@ -721,12 +721,15 @@ def reply(
     reply_all: bool = False,
     to: str | None = None,
     status: str | None = None,
+    from_template: str | None = None,
 ) -> Message:
     """Queue a reply (or store an internal note) on a ticket; a template's use is counted.
     ``approved_template``: one of the channel's provider-approved templates (WhatsApp outside
     the 24-hour window). ``reply_all`` adds the thread's other participants (inbound To/Cc) in
     Cc; ``cc``/``bcc`` add more; ``to`` replaces the customer's address. ``status`` (pending,
-    solved) is set in the same transaction ("send and solve")."""
+    solved) is set in the same transaction ("send and solve"). ``from_template`` names the
+    template an edited ``text`` was written from (the console's composer): it counts as a use,
+    in the same transaction as the reply."""
     if text is None and template is None and not approved_template:
         raise BadInput("give the reply text or a template")
     if status is not None and status not in ("open", "pending", "solved"):
@@ -741,6 +744,13 @@ def reply(
             body = text or ""
         else:
             body = _template_text(s, desk, template or "", t)[1]
+        if text is not None and from_template:
+            from supportdesk.replies.templates import get_template
+
+            tpl = get_template(s, from_template)
+            tpl.usage_count += 1
+            s.add(tpl)
+            template = from_template
         ch, to_address = _channel_for(desk, s, t, channel)
         from supportdesk.outbound.outbox import queue_outbound
         from supportdesk.tickets.recipients import reply_recipients

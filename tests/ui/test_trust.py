@@ -50,3 +50,31 @@ async def test_merging_two_customers_names_both_and_replies_reach_the_writer(
     with desk.db.read() as s:
         ob = s.exec(select(Outbox).where(Outbox.message_id == msg.id)).one()
         assert ob.to_address == "mallory@evil.test"
+
+
+async def test_a_template_used_in_the_console_counts_as_used(
+    console_desk: tuple[Any, dict[str, int]],
+) -> None:
+    from sqlmodel import select
+
+    from supportdesk.store.models import Outbox, Template
+
+    desk, ids = console_desk
+    app = make_app(desk, now=frozen, live=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.open_ticket(ids["invoice"])
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        await pilot.press(*"thanks", "enter")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen.__class__.__name__ == "TicketScreen"
+    with desk.db.read() as s:
+        tpl = s.exec(select(Template).where(Template.name == "thanks")).one()
+        assert tpl.usage_count == 1
+        ob = s.exec(select(Outbox).where(Outbox.ticket_id == ids["invoice"])).one()
+        assert '"template": "thanks"' in ob.payload

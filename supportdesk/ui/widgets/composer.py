@@ -332,7 +332,7 @@ class Composer(Vertical):
                 to=self.to_override(),
                 cc=self.addresses("cc") if self.email and not self.note else None,
                 bcc=self.addresses("bcc") if self.email and not self.note else None,
-                attachments=self.files, status=status,
+                attachments=self.files, status=status, from_template=self.template_name,
             )  # fmt: skip
         except ServiceError as exc:
             self.show_error(str(exc))
