@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -106,8 +109,37 @@ def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list
     return out
 
 
-def _worker_init() -> None:
-    """Parsers yield the CPU to the process that stores their output (it is the bottleneck)."""
+def _die_with_parent(parent: int) -> None:
+    """A parser process ends when the import that started it ends, even by SIGKILL.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``. Elsewhere (or if that fails) a daemon thread
+    watches for the parent to change. Either way, a parent already gone by now ends us at once.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:
+        os._exit(1)
+    if not armed:
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_init(parent: int) -> None:
+    """Parsers yield the CPU to the process that stores their output (it is the bottleneck),
+    and die with it."""
+    _die_with_parent(parent)
     try:
         os.nice(15)
     except (AttributeError, OSError):
@@ -160,7 +192,10 @@ class Preparer:
             if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
                 ctx = multiprocessing.get_context("fork")
             self.pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=ctx, initializer=_worker_init
+                max_workers=self.workers,
+                mp_context=ctx,
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
             )
         self._fill()
         return self
