@@ -8,7 +8,8 @@ Used by ``supportdesk import``. Kinds are told apart by content, not only by nam
 - a directory with ``cur/`` or ``new/`` is a Maildir: every file in ``cur/`` and ``new/`` is a
   message, and Maildir++ sub-folders (``.Sent``, ``.Archive.2024``...) are walked too;
 - any other directory is walked recursively; files in it that look like mail (a header line or
-  an mbox ``From `` line first) are read, other files (indexes, READMEs) are skipped.
+  an mbox ``From `` line first) are read, other files (indexes, READMEs) are skipped: they come
+  as a :class:`RawItem` with ``skipped`` set, so the import can count and name them.
 
 A file that cannot be read becomes a :class:`RawItem` with ``error`` set, so one bad file never
 stops an import. A path that does not exist raises :class:`FileNotFoundError` up front.
@@ -63,6 +64,7 @@ class RawItem:
     source: str
     data: bytes | None = None
     error: str | None = None
+    skipped: str | None = None  # why a file found in a folder was not read as mail
 
 
 @dataclass
@@ -238,7 +240,10 @@ def _iter_file(path: Path, *, explicit: bool) -> Iterator[RawItem]:
                 yield from _iter_mbox(fh, str(path))
                 return
             if not explicit and not _looks_like_mail(head):
-                return  # not mail: an index file, a README...
+                # not mail (an index file, a README, an Outlook .msg): named in the summary
+                why = "a binary file" if b"\x00" in head else "no mail header at the start"
+                yield RawItem(str(path), skipped=why)
+                return
             data = head + fh.read()
     except OSError as exc:
         yield _read_error(path, exc)

@@ -10,6 +10,7 @@ import typer
 from supportdesk.cli.context import desk_of, state
 from supportdesk.cli.options import JsonOut
 from supportdesk.cli.output import console, print_json, say
+from supportdesk.core.text import inert
 
 
 def import_cmd(
@@ -84,9 +85,13 @@ def import_cmd(
     else:
         say(
             f"Imported {summary.imported}, duplicates {summary.duplicates}, "
-            f"quarantined {summary.quarantined}, unreadable {summary.unreadable} "
-            f"({len(summary.new_tickets)} new tickets)."
+            f"quarantined {summary.quarantined}, unreadable {summary.unreadable}, "
+            f"skipped {len(summary.skipped)} ({len(summary.new_tickets)} new tickets)."
         )
+        for path, why in summary.skipped[:20]:
+            say(inert(f"  skipped {path}: {why}", one_line=True))
+        if len(summary.skipped) > 20:
+            say(f"  and {len(summary.skipped) - 20} more skipped (see --json).")
 
 
 def register(app: typer.Typer) -> None:

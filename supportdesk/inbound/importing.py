@@ -76,6 +76,8 @@ def _store_prepared(
     summary: Summary,
     progress: Callable[[int], None] | None,
 ) -> None:
+    summary.skipped.extend((p.source, p.skipped) for p in batch if p.skipped is not None)
+    batch = [p for p in batch if p.skipped is None]
     good = [p for p in batch if not p.unreadable]
     for p in good:
         if p.data is not None:

@@ -52,6 +52,7 @@ class Summary:
     duplicates: int = 0
     quarantined: int = 0
     unreadable: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why): not mail
     outcomes: Counter[str] = field(default_factory=Counter)
     new_tickets: list[int] = field(default_factory=list)
     acks: list[int] = field(default_factory=list)
@@ -64,6 +65,8 @@ class Summary:
             "duplicates": self.duplicates,
             "quarantined": self.quarantined,
             "unreadable": self.unreadable,
+            "skipped": len(self.skipped),
+            "skipped_files": [{"file": f, "reason": why} for f, why in self.skipped],
             "new_tickets": len(self.new_tickets),
             "outcomes": dict(self.outcomes),
         }

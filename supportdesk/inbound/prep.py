@@ -57,6 +57,7 @@ class Prepared:
     error: str | None = None
     stems: tuple[str, str, str] | None = None  # subject, text, a new ticket's title
     data: bytes | None = None  # only when parsing failed: the quarantine keeps a file of it
+    skipped: str | None = None  # a file in a folder that is not mail: why
 
     @property
     def unreadable(self) -> bool:
@@ -96,6 +97,9 @@ def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list
     shas = iter(keep_raw(Path(home), datas, pack=pack))
     out: list[Prepared] = []
     for r in raws:
+        if r.skipped is not None:
+            out.append(Prepared(r.source, skipped=r.skipped))
+            continue
         if r.data is None:
             out.append(Prepared(r.source, error=r.error))
             continue

@@ -119,3 +119,22 @@ def test_a_mistyped_home_is_not_created(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["--home", str(missing), "tickets", "list"])
     assert res.exit_code == 3 and "there is no desk" in res.stderr
     assert not missing.exists()
+
+
+def test_folder_import_counts_and_names_skipped_files(home: Path, tmp_path: Path) -> None:
+    box = tmp_path / "export"
+    box.mkdir()
+    (box / "1.eml").write_bytes(raw_email(msgid="skip-1@x"))
+    (box / "notes.txt").write_bytes(b"just some notes, no headers\n")
+    (box / "old.msg").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64)
+    doc = _import(home, box)
+    assert doc["imported"] == 1
+    assert doc["skipped"] == 2
+    assert {Path(s["file"]).name: s["reason"] for s in doc["skipped_files"]} == {
+        "notes.txt": "no mail header at the start",
+        "old.msg": "a binary file",
+    }
+    res = CliRunner().invoke(app, ["--home", str(home), "import", str(box), "--workers", "1"])
+    assert (
+        res.exit_code == 0 and "skipped 2" in res.stdout and "old.msg: a binary file" in res.stdout
+    )

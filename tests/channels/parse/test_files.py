@@ -114,9 +114,12 @@ def test_directory_of_eml_files_recursively(tmp_path: Path) -> None:
     (tmp_path / "a" / "b" / "box.mbox").write_bytes(b"From x Mon Jun  2 10:00:00 2025\n" + mail(3))
     (tmp_path / "README.txt").write_bytes(b"This folder holds exported mail.\n")
     (tmp_path / "a" / "noext").write_bytes(b"Received: from x\r\n" + mail(4))
+    (tmp_path / "a" / "outlook.msg").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00")
     items = list(iter_raw_messages([tmp_path]))
-    names = sorted(Path(i.source.split("#")[0]).name for i in items)
+    names = sorted(Path(i.source.split("#")[0]).name for i in items if i.skipped is None)
     assert names == ["1.eml", "2.eml", "box.mbox", "noext"]
+    skipped = {Path(i.source).name: i.skipped for i in items if i.skipped is not None}
+    assert skipped == {"README.txt": "no mail header at the start", "outlook.msg": "a binary file"}
     assert count_raw_messages([tmp_path]) == 4
 
 
@@ -147,7 +150,7 @@ def test_corpus_folder_imports_every_message_file() -> None:
     corpus = corpus_dir()
     if not corpus.is_dir():
         pytest.fail(f"the shared corpus is missing at {corpus}")
-    items = list(iter_raw_messages([corpus]))
+    items = [i for i in iter_raw_messages([corpus]) if i.skipped is None]
     names = {Path(i.source).name for i in items}
     assert "LICENSE" not in names and "README.md" not in names
     assert "plain_emails_basic_email.eml" in names
