@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from supportdesk.cli.main import app
 from tests.factories import raw_email
+from tests.peers.util import corpus_dir, require_corpus
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file()) if CORPUS.exists() else []
+CORPUS = corpus_dir()
+FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file()) if CORPUS.is_dir() else []
 
 
 def _import(home: Path, *paths: Path) -> dict[str, Any]:
@@ -29,7 +30,7 @@ def _import(home: Path, *paths: Path) -> dict[str, Any]:
 
 
 def test_corpus_imports_and_second_run_adds_nothing(home: Path) -> None:
-    assert FILES, f"the shared corpus is missing at {CORPUS}"
+    require_corpus()
     first = _import(home, CORPUS)
     assert (
         first["seen"]

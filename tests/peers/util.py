@@ -157,3 +157,17 @@ def corpus_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+def require_corpus() -> Path:
+    """The shared corpus, or skip with one clear line (fail under CI=true) when it is absent."""
+    corpus = corpus_dir()
+    if corpus.is_dir():
+        return corpus
+    message = (
+        f"SHARED CORPUS MISSING: not at {corpus}; set SUPPORTDESK_CORPUS or put it at "
+        "../shared/corpus beside the checkout"
+    )
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: a missing corpus fails the run)", pytrace=False)
+    pytest.skip(message)

@@ -28,7 +28,7 @@ async def test_merging_two_customers_names_both_and_replies_reach_the_writer(
 
     from supportdesk.store.models import Outbox
     from supportdesk.tickets import triage
-    from tests.ui.conftest import notes
+    from tests.ui.conftest import notes, wait_for
 
     desk, ids = console_desk
     app = make_app(desk, now=frozen, live=False)
@@ -44,7 +44,7 @@ async def test_merging_two_customers_names_both_and_replies_reach_the_writer(
         assert "DIFFERENT customers" in question
         await pilot.press("y")
         await settle(pilot)
-        assert "Merged into" in notes(app)
+        await wait_for(pilot, lambda: "Merged into" in notes(app))
     # the reply answers Mallory's message (the last one in): it goes to Mallory only
     msg = triage.reply(desk, ids["invoice"], text="We are looking into it.")
     with desk.db.read() as s:

@@ -8,7 +8,7 @@ import pytest
 
 from supportdesk.channels.base import InboundMessage, ParseError
 from supportdesk.channels.email.parse import parse_email
-from tests.peers.util import corpus_dir
+from tests.peers.util import corpus_dir, require_corpus
 
 CORPUS = corpus_dir()
 SKIP_NAMES = {"LICENSE", "README.md"}
@@ -24,7 +24,7 @@ FILES = _corpus_files()
 
 
 def test_corpus_is_present() -> None:
-    assert CORPUS.is_dir(), f"the shared corpus is missing at {CORPUS}"
+    require_corpus()
     assert len(FILES) > 100
 
 

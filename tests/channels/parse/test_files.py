@@ -8,7 +8,7 @@ import pytest
 
 from supportdesk.channels.email.parse import parse_email
 from supportdesk.channels.files import RawItem, count_raw_messages, iter_raw_messages
-from tests.peers.util import corpus_dir
+from tests.peers.util import require_corpus
 
 
 def mail(n: int, body: bytes = b"hello\n") -> bytes:
@@ -147,9 +147,7 @@ def test_unreadable_file_becomes_an_error_item(tmp_path: Path) -> None:
 
 
 def test_corpus_folder_imports_every_message_file() -> None:
-    corpus = corpus_dir()
-    if not corpus.is_dir():
-        pytest.fail(f"the shared corpus is missing at {corpus}")
+    corpus = require_corpus()
     items = [i for i in iter_raw_messages([corpus]) if i.skipped is None]
     names = {Path(i.source).name for i in items}
     assert "LICENSE" not in names and "README.md" not in names
