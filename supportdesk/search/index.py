@@ -28,7 +28,15 @@ from sqlmodel import Session, col, select
 
 from supportdesk.desk.desk import BadInput
 from supportdesk.store import search as store
-from supportdesk.store.models import AttachmentRow, Customer, Identity, Message, Ticket
+from supportdesk.store.models import (
+    AttachmentRow,
+    Customer,
+    Identity,
+    Message,
+    Tag,
+    Ticket,
+    TicketTag,
+)
 
 
 def _conn(session: Session) -> Any:
@@ -146,7 +154,8 @@ def to_terms(words: Sequence[Any]) -> list[store.Term]:
 
 
 def tickets_with_term(term: store.Term) -> Any:
-    """Ticket ids whose subject, messages (text, attachment names) or customer match ``term``."""
+    """Ticket ids whose subject, messages (text, attachment names), customer (name, company,
+    addresses) or tags match ``term``."""
     term = dataclasses.replace(term, negated=False)
     in_subject = store.refs_matching(store.KIND_TICKET, [term])
     in_messages = (
@@ -161,7 +170,20 @@ def tickets_with_term(term: store.Term) -> Any:
         .where(sa.or_(col(Ticket.customer_id).in_(custs), col(Ticket.customer_id).in_(merged)))
         .correlate(None)
     )
-    return sa.union(in_subject, in_messages, of_customer)
+    parts = [in_subject, in_messages, of_customer]
+    if len(term.stems) == 1 and term.stems[0]:
+        # a tag is a word too: "printer" finds the tickets tagged printer (or printers)
+        stem = term.stems[0]
+        tagged = (
+            select(TicketTag.ticket_id)
+            .join(Tag, col(Tag.id) == col(TicketTag.tag_id))
+            .where(
+                sa.or_(sa.func.lower(Tag.name) == stem, sa.func.lower(Tag.name).like(f"{stem}%"))
+            )
+            .correlate(None)
+        )
+        parts.append(tagged)
+    return sa.union(*parts)
 
 
 def ticket_ids_for_terms(terms: Sequence[store.Term]) -> Any:
