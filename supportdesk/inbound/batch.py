@@ -8,8 +8,9 @@ knows), ``Lookups`` (inbound/lookup.py: the few queries for the whole batch, cus
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlmodel import Session
@@ -116,7 +117,55 @@ class BatchState:
         self.open_chats: dict[tuple[int, str], Ticket] = {}
         self.new_tickets: list[Ticket] = []
         self.seen_keys: set[str] = set()
+        self.signatures: dict[str, str] = {}  # dedupe key -> content signature (e-mail)
+        self.dates: dict[str, datetime | None] = {}  # dedupe key -> its Date, where known
+        self.reused: dict[int, str] = {}  # id(msg) -> its own key: a reused Message-ID
         self.stems: dict[int, tuple[str, str, str]] = {}  # by position in the batch
         self._keys: dict[int, tuple[str, str]] = {}  # id(message) -> its customer key
         self._titled: set[int] = set()  # id(ticket) of new tickets titled from the subject
         self._titles: dict[str, str] = {}  # channel name -> its type's title ("Telegram")
+
+
+def signature(
+    sender: str,
+    subject: str,
+    text: str,
+    quoted: str = "",
+    date: datetime | None = None,
+    attachments: Sequence[tuple[str, int]] = (),
+) -> str:
+    """A message's content signature: From, Date, Subject and the body (its words, the quoted
+    part included and whitespace folded, and its attachments' names and sizes)."""
+    import hashlib
+
+    words = " ".join(f"{text or ''} {quoted or ''}".split())
+    when = ""
+    if date is not None:
+        utc = (date if date.tzinfo else date.replace(tzinfo=UTC)).astimezone(UTC)
+        when = utc.replace(microsecond=0).isoformat()
+    files = "\x01".join(f"{n}:{size}" for n, size in sorted(attachments))
+    norm = "\x00".join(
+        [(sender or "").strip().lower(), " ".join((subject or "").split()), when, words, files]
+    )
+    return hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def content_signature(msg: InboundMessage, *, dated: bool = True) -> str:
+    files = [(a.filename, a.size) for a in msg.attachments]
+    when = msg.sent_at if dated else None
+    return signature(msg.sender_address, msg.subject[:998], msg.text, msg.quoted_text, when, files)
+
+
+def reused_key(msg: InboundMessage) -> str:
+    """The dedupe key of a message whose Message-ID another, different message already has."""
+    return f"{msg.dedupe_key}#sig:{content_signature(msg)}"
+
+
+def other_date(stored: datetime | None, msg: InboundMessage) -> bool:
+    """Both have a Date and they differ by more than a second (a message without a Date
+    header is stored at its arrival: that says nothing)."""
+    if stored is None or msg.sent_at is None:
+        return False
+    a = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+    b = msg.sent_at if msg.sent_at.tzinfo else msg.sent_at.replace(tzinfo=UTC)
+    return abs((a - b).total_seconds()) > 1

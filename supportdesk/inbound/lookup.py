@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 
 from supportdesk.channels.base import InboundMessage
@@ -13,11 +14,18 @@ from supportdesk.channels.email.subject import ticket_token
 from supportdesk.channels.registry import channel_class
 from supportdesk.core.config import ConfigError
 from supportdesk.desk.identity import normalize_address
-from supportdesk.inbound.batch import PLACEHOLDER_NAMES, BatchState, _Known
+from supportdesk.inbound.batch import (
+    PLACEHOLDER_NAMES,
+    BatchState,
+    _Known,
+    reused_key,
+    signature,
+)
 from supportdesk.store.bulk import Row, chunks, insert_rows
 from supportdesk.store.merges import follow_merges, merged_into
 from supportdesk.store.models import (
     OPEN_STATUSES,
+    AttachmentRow,
     Customer,
     Identity,
     Message,
@@ -29,15 +37,33 @@ class Lookups(BatchState):
     # ---- look-ups for the whole batch ------------------------------------------------------
     def prefetch(self, msgs: Sequence[InboundMessage]) -> dict[str, tuple[int, int]]:
         s = self.s
-        keys = list({m.dedupe_key for m in msgs})
+        keys = list(
+            {m.dedupe_key for m in msgs} | {reused_key(m) for m in msgs if not m.conversation_key}
+        )
         existing: dict[str, tuple[int, int]] = {}  # dedupe key -> (message id, ticket id)
         for chunk in chunks(keys):
-            for dkey, msg_pk, msg_ticket in s.exec(
-                select(Message.dedupe_key, Message.id, Message.ticket_id).where(
-                    col(Message.dedupe_key).in_(chunk)
-                )
-            ).all():
-                existing[dkey or ""] = (msg_pk or 0, msg_ticket)
+            cols: list[Any] = [
+                Message.dedupe_key, Message.id, Message.ticket_id, Message.author_address,
+                Message.subject, Message.text, Message.quoted_text, Message.direction,
+                Message.created_at,
+            ]  # fmt: skip
+            rows = s.execute(sa.select(*cols).where(col(Message.dedupe_key).in_(chunk))).all()
+            inbound = [r[1] for r in rows if r[7] == "in"]
+            files: dict[int, list[tuple[str, int]]] = {}
+            att_cols: list[Any] = [
+                AttachmentRow.message_id, AttachmentRow.filename, AttachmentRow.size,
+            ]  # fmt: skip
+            for mid, name, size in s.execute(
+                sa.select(*att_cols).where(col(AttachmentRow.message_id).in_(inbound))
+            ).all() if inbound else []:  # fmt: skip
+                files.setdefault(mid or 0, []).append((name, size))
+            for dkey, pk, tid, author, subject, text, quoted, direction, created in rows:
+                existing[dkey or ""] = (pk or 0, tid)
+                if direction == "in":  # our own replies come back as sent: always the same
+                    self.signatures[dkey or ""] = signature(
+                        author, subject, text, quoted, None, files.get(pk or 0, [])
+                    )
+                    self.dates[dkey or ""] = created
         refs: set[str] = set()
         for m in msgs:
             if not m.conversation_key:

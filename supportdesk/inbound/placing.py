@@ -18,7 +18,10 @@ from supportdesk.inbound.batch import (
     _first_line_subject,
     _later,
     _Placed,
+    content_signature,
+    other_date,
     reply_address,
+    reused_key,
 )
 from supportdesk.inbound.lookup import Lookups
 from supportdesk.sla import priority as priority_rules
@@ -40,6 +43,18 @@ class Placing(Lookups):
         s, now = self.s, self.now
         key = msg.dedupe_key
         known = existing.get(key)
+        if not msg.conversation_key and (known is not None or key in self.seen_keys):
+            sig = content_signature(msg, dated=False)
+            if self.signatures.get(key, sig) != sig or other_date(self.dates.get(key), msg):
+                # the same Message-ID on a different message (mailers reuse them): keep it
+                key = reused_key(msg)
+                known = existing.get(key)
+                if known is None and key not in self.seen_keys:
+                    self.reused[id(msg)] = key
+            self.signatures.setdefault(key, sig)
+        elif not msg.conversation_key:
+            self.signatures[key] = content_signature(msg, dated=False)
+            self.dates[key] = msg.sent_at
         if known is not None:
             old = s.get(Message, known[0]) if msg.edited else None
             if old is not None and msg.text != old.text:

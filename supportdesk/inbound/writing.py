@@ -48,7 +48,7 @@ class Batch(Placing):
                 author=m.sender_name or m.sender_address,
                 author_address=m.sender_address,
                 customer_id=None if p.outbound else p.customer.id,
-                dedupe_key=m.dedupe_key,
+                dedupe_key=self.reused.get(id(m), m.dedupe_key),
                 message_id=m.external_id,
                 in_reply_to=(m.in_reply_to[-1] if m.in_reply_to else None),
                 references=" ".join(m.references[-50:]),
@@ -58,7 +58,11 @@ class Batch(Placing):
                 html=m.html,
                 created_at=p.sent_at,
                 received_at=self.now,
-                thread_reason=p.reason,
+                thread_reason=(
+                    f"{p.reason}; reused Message-ID <{m.external_id}>"
+                    if id(m) in self.reused
+                    else p.reason
+                ),
                 raw_sha256=p.raw_sha256,
                 auto_reason=m.auto_reason,
                 to_addresses=address_list(m.to_addresses),
