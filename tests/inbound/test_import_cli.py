@@ -74,7 +74,7 @@ def test_mbox_single_from_line_and_maildir(home: Path, tmp_path: Path) -> None:
     box.flush()
     md = mailbox.Maildir(str(tmp_path / "Maildir"))
     md.add(raw_email(msgid="md1@x"))
-    md.add(raw_email(msgid="mb2@x"))  # the same mail in two places is one message
+    md.add(raw_email(msgid="mb2@x", subject="Тема 0"))  # the same mail twice is one message
     doc = _import(home, single, tmp_path / "many.mbox", tmp_path / "Maildir")
     assert doc["imported"] == 5 and doc["duplicates"] == 1
 
