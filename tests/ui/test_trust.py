@@ -72,6 +72,9 @@ async def test_a_template_used_in_the_console_counts_as_used(
         await settle(pilot)
         await pilot.press("ctrl+s")
         await settle(pilot)
+        if app.screen.__class__.__name__ == "PreviewScreen":  # what will be sent: confirm
+            await pilot.press("enter")
+            await settle(pilot)
         assert app.screen.__class__.__name__ == "TicketScreen"
     with desk.db.read() as s:
         tpl = s.exec(select(Template).where(Template.name == "thanks")).one()
