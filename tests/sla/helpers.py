@@ -118,8 +118,10 @@ def build_history(desk: Any) -> dict[str, int]:
                                   at=msk(18, 12, 2))  # fmt: skip
         [ob] = outbox.delivery_of(s, [m.id or 0]).values()
     from supportdesk.runner import state
+    from tests.factories import claim
 
-    state.mark_sent(desk, ob.id or 0, ["tg:1001:9"], at=msk(18, 12, 3))  # delivered
+    state.mark_sent(desk, ob.id or 0, ["tg:1001:9"], epoch=claim(desk, ob.id or 0),
+                    at=msk(18, 12, 3))  # delivered  # fmt: skip
     set_status(desk, ids["t5"], "solved", msk(18, 12, 10), "bob")
     from supportdesk.channels.base import InboundMessage
 
