@@ -187,8 +187,12 @@ class Delivery:
 
     async def deliver(self, channel: Channel, item: runtime.Claimed, rep: PassReport) -> None:
         """Send one claimed row and record the outcome (sent, retry later, failed, in doubt)."""
-        msg = outbound_message(self.desk, item, channel.identity_kind, self.fence(item))
+        fence = self.fence(item)
+        msg = outbound_message(self.desk, item, channel.identity_kind, fence)
         try:
+            if not channel.capabilities.fenced_send:
+                # the channel cannot tell its point of no return: all of send() is in flight
+                await asyncio.to_thread(fence)
             result = await channel.send(msg)
         except SendError as exc:
             await asyncio.to_thread(self._failed, item, exc, exc.sent_parts or None, rep)
