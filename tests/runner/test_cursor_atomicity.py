@@ -138,3 +138,41 @@ def test_the_fault_helper_sees_the_cursor_writes(desk: Any, fault: list[StoreFau
     with desk.db.write() as s:
         set_cursor(s, "x", "k", 2)
     assert _cursors(desk) == {"x/k": "2"} and f.fired == 1
+
+
+@pytest.mark.parametrize("table", ["message", "cursor"])
+def test_vk_messages_and_long_poll_ts_commit_together(
+    home: Path, monkeypatch: pytest.MonkeyPatch, fault: list[StoreFault], table: str
+) -> None:
+    from tests.configs import desk_config
+    from tests.peers.vkapi import VkAPIServer
+
+    with VkAPIServer() as vk:
+        vk.add_user(601, "Ivan", "Petrov")
+        vk.add_user(602, "Мария", "Иванова")
+        monkeypatch.setenv("TEST_VK_TOKEN", vk.token)
+        channel = (
+            f'\n[[channel]]\nname = "vk"\ntype = "vk"\ngroup_id = {vk.group_id}\n'
+            f'token_env = "TEST_VK_TOKEN"\napi_url = "{vk.api_url}"\n'
+        )
+        (home / "config.toml").write_text(desk_config(channels=[channel]), encoding="utf-8")
+        desk = open_desk(home, agent="alice")
+        Runner(desk).run_once()  # the first run takes the starting ts
+        before = _cursors(desk)
+        for i, user in enumerate((601, 602, 601)):
+            vk.push_message(user, f"сообщение {i}")
+        f = StoreFault(desk.db.write_engine, table)
+        fault.append(f)
+        try:
+            Runner(desk).run_once()
+        except Exception as exc:
+            assert "injected" in str(exc)
+        assert f.fired == 1, "the store fault was never injected: the pipeline changed"
+        assert _inbound(desk) == [] and _cursors(desk) == before
+        Runner(desk).run_once()
+        got = _inbound(desk)
+        assert len(got) == 3 == len(set(got))
+        assert _cursors(desk) != before
+        Runner(desk).run_once()
+        assert len(_inbound(desk)) == 3
+        desk.close()
