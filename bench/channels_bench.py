@@ -26,6 +26,8 @@ INGEST_COUNT = 2000
 OUTBOX_COUNT = 300
 IMAP_PASSWORD_ENV = "BENCH_IMAP_PASSWORD"
 TG_TOKEN_ENV = "BENCH_TG_TOKEN"
+VK_TOKEN_ENV = "BENCH_VK_TOKEN"
+WA_ENV = {"token": "BENCH_WA_TOKEN", "secret": "BENCH_WA_SECRET", "verify": "BENCH_WA_VERIFY"}
 
 
 def _email_config(account: Any, sink: Any, *, acknowledge: bool = True) -> str:
@@ -66,6 +68,39 @@ type = "telegram"
 token_env = "{TG_TOKEN_ENV}"
 api_url = "{bot.api_url}"
 file_url = "{bot.file_url}"
+"""
+
+
+def _vk_config(vk: Any) -> str:
+    return f"""
+[desk]
+name = "Bench desk"
+timezone = "UTC"
+
+[[channel]]
+name = "vk"
+type = "vk"
+group_id = {vk.group_id}
+token_env = "{VK_TOKEN_ENV}"
+api_url = "{vk.api_url}"
+"""
+
+
+def _wa_config(graph: Any, port: int) -> str:
+    return f"""
+[desk]
+name = "Bench desk"
+timezone = "UTC"
+
+[[channel]]
+name = "whatsapp"
+type = "whatsapp"
+phone_number_id = "{graph.phone_number_id}"
+token_env = "{WA_ENV["token"]}"
+app_secret_env = "{WA_ENV["secret"]}"
+verify_token_env = "{WA_ENV["verify"]}"
+api_url = "{graph.api_url}"
+listen = "127.0.0.1:{port}"
 """
 
 
@@ -178,6 +213,73 @@ def _telegram_arrival(work: Path) -> list[float]:
     return times
 
 
+def _vk_arrival(work: Path) -> list[float]:
+    from supportdesk.desk.desk import open_desk
+    from tests.peers.vkapi import VkAPIServer
+
+    vk = VkAPIServer().start()
+    if vk._httpd is not None:  # a long poll cut short by stopping the runner is no error here
+        vk._httpd.handle_error = lambda *_a: None  # type: ignore[method-assign]
+    home = _home(work, "vk-run", _vk_config(vk))
+    desk = open_desk(home, agent="bench")
+    times: list[float] = []
+    try:
+        with _runner(home, {VK_TOKEN_ENV: vk.token}):
+            vk.wait_polling(timeout=30)
+            for i in range(ARRIVALS):
+                text = f"Сообщение VK {i} {time.time_ns()}"
+                user = 91000 + i
+                vk.add_user(user, f"U{i}")
+                t0 = time.perf_counter()
+                vk.push_message(user, text)
+                _wait(lambda t=text: _newest_subject(desk) == t, 30, "the VK message")  # type: ignore[misc]
+                times.append(time.perf_counter() - t0)
+                vk.wait_polling(timeout=30)  # the runner is long-polling again
+    finally:
+        desk.close()
+        vk.stop()
+    return times
+
+
+def _whatsapp_arrival(work: Path) -> list[float]:
+    import urllib.request
+
+    from supportdesk.desk.desk import open_desk
+    from tests.peers.graphapi import GraphAPIServer, sign, text_message
+    from tests.peers.util import free_port, port_open
+
+    secret = "bench-app-secret"
+    port = free_port()
+    with GraphAPIServer() as graph:
+        home = _home(work, "wa-run", _wa_config(graph, port))
+        desk = open_desk(home, agent="bench")
+        env = {WA_ENV["token"]: graph.token, WA_ENV["secret"]: secret, WA_ENV["verify"]: "v"}
+        times: list[float] = []
+        try:
+            with _runner(home, env):
+                _wait(lambda: port_open("127.0.0.1", port), 30, "the WhatsApp webhook listener")
+                url = f"http://127.0.0.1:{port}/whatsapp/whatsapp"
+                for i in range(ARRIVALS):
+                    text = f"Сообщение WhatsApp {i} {time.time_ns()}"
+                    body = text_message(f"7900555{i:04d}", text)
+                    req = urllib.request.Request(
+                        url,
+                        data=body,
+                        headers={
+                            "Content-Type": "application/json",
+                            "X-Hub-Signature-256": sign(body, secret),
+                        },
+                    )
+                    t0 = time.perf_counter()
+                    with urllib.request.urlopen(req, timeout=30) as resp:
+                        assert resp.status == 200
+                    _wait(lambda t=text: _newest_subject(desk) == t, 30, "the WhatsApp message")  # type: ignore[misc]
+                    times.append(time.perf_counter() - t0)
+        finally:
+            desk.close()
+    return times
+
+
 def _imap_ingest(work: Path, server: Any, sink: Any) -> tuple[float, int]:
     from sqlmodel import func, select
 
@@ -237,7 +339,7 @@ def _outbox(work: Path, server: Any, sink: Any) -> tuple[float, int]:
 
 
 def run_channels(work: Path) -> Section:
-    sec = Section("Channels (loopback: Dovecot, aiosmtpd, Bot API stand-in)")
+    sec = Section("Channels (loopback: Dovecot, aiosmtpd, Bot API, VK API and Graph API stand-ins)")
     from tests.peers.dovecot import DOVECOT_BIN, DovecotServer
     from tests.peers.smtp_sink import SmtpSink
 
@@ -262,6 +364,18 @@ def run_channels(work: Path) -> Section:
             f"Telegram arrival under `supportdesk run` (update → in the queue), median of {len(t)}",
             f"{secs(median(t))} (max {secs(max(t))})",
             note="long polling",
+        )
+        t = _vk_arrival(work)
+        sec.add(
+            f"VK arrival under `supportdesk run` (message → in the queue), median of {len(t)}",
+            f"{secs(median(t))} (max {secs(max(t))})",
+            note="< 1 s; Bots Long Poll",
+        )
+        t = _whatsapp_arrival(work)
+        sec.add(
+            f"WhatsApp arrival under `supportdesk run` (signed webhook → in the queue), median of {len(t)}",
+            f"{secs(median(t))} (max {secs(max(t))})",
+            note="< 1 s; answered 200 after the commit",
         )
         if server is not None:
             took, stored = _imap_ingest(work, server, sink)
