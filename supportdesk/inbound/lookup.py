@@ -13,7 +13,7 @@ from supportdesk.channels.base import InboundMessage
 from supportdesk.channels.email.subject import ticket_token
 from supportdesk.channels.registry import channel_class
 from supportdesk.core.config import ConfigError
-from supportdesk.desk.identity import normalize_address
+from supportdesk.desk.identity import customer_with_phone, normalize_address
 from supportdesk.inbound.batch import (
     PLACEHOLDER_NAMES,
     BatchState,
@@ -31,6 +31,9 @@ from supportdesk.store.models import (
     Message,
     Ticket,
 )
+
+# identity kinds whose addresses are phone numbers: a new one joins the customer with that phone
+PHONE_KINDS = frozenset({"whatsapp"})
 
 
 class Lookups(BatchState):
@@ -212,6 +215,10 @@ class Lookups(BatchState):
                 self.renamed[int(cust.id)] = cust
             return cust
         kind, addr = key
+        if kind in PHONE_KINDS and not outbound:
+            linked = self._customer_by_phone(kind, addr, display or name)
+            if linked is not None:
+                return linked
         row = Row(
             Customer,
             id=None,
@@ -232,6 +239,25 @@ class Lookups(BatchState):
         self.new_customers.append((row, ident))  # type: ignore[arg-type]
         self.all_new_customers.append((row, ident))  # type: ignore[arg-type]
         return row  # type: ignore[return-value]
+
+    def _customer_by_phone(self, kind: str, addr: str, display: str) -> Customer | None:
+        """A new phone-number identity (WhatsApp) joins the customer whose phone it is."""
+        found = customer_with_phone(self.s, addr)
+        if found is None or found.id is None:
+            return None
+        ident = Row(
+            Identity,
+            id=None,
+            customer_id=found.id,
+            kind=kind,
+            address=addr,
+            display=display,
+            created_at=self.now,
+        )
+        insert_rows(self.s.connection(), Identity, [ident])  # type: ignore[list-item]
+        known = _Known(found.id, found.name, None)
+        self.customers[(kind, addr)] = known  # type: ignore[assignment]
+        return known  # type: ignore[return-value]
 
     def _flush_customers(self) -> None:
         if not self.new_customers:

@@ -78,6 +78,10 @@ def outbound_message(
     if item.sent_parts:
         extra["skip_parts"] = item.sent_parts
     extra["outbox_id"] = item.outbox_id  # VK derives its random_id (idempotency) from it
+    # a provider-approved template (WhatsApp outside its window) and the window's deadline
+    for key in ("approved_template", "template_params", "window_closes_at"):
+        if item.payload.get(key):
+            extra[key] = item.payload[key]
     return OutboundMessage(
         kind=kind,
         to_address=item.to_address,
