@@ -99,6 +99,24 @@ def _queue_chats(desk: Any, bot: Any, n: int, first: int) -> list[str]:
     return texts
 
 
+def _takeover_tries(work: Path, name: str, sink: Any, bot: Any, db_url: str | None) -> str:
+    """The takeover time; on SQLite a freeze that lands inside a write transaction keeps the
+    database locked until the runner resumes (README: Limits), so such a try is counted and
+    the freeze repeated on a fresh desk."""
+    blocked = 0
+    for attempt in range(3):
+        try:
+            took = _takeover(work, f"{name}-{attempt}", sink, bot, db_url)
+        except RuntimeError:
+            blocked += 1
+            continue
+        note = (
+            f" ({blocked} earlier freeze(s) landed inside a write transaction)" if blocked else ""
+        )
+        return secs(took) + note
+    return f"no takeover in {blocked} tries (each froze inside a write transaction)"
+
+
 def _takeover(work: Path, name: str, sink: Any, bot: Any, db_url: str | None) -> float:
     from supportdesk.desk.desk import open_desk
 
@@ -115,7 +133,7 @@ def _takeover(work: Path, name: str, sink: Any, bot: Any, db_url: str | None) ->
         _wait(lambda: len(bot.sent) >= sent + 2, 30, "the active runner to send")
         first.send_signal(signal.SIGSTOP)
         frozen = time.monotonic()
-        _wait(lambda: _holder(desk) == second.pid, 60, "the standby to take over")
+        _wait(lambda: _holder(desk) == second.pid, 40, "the standby to take over")
         return time.monotonic() - frozen
     finally:
         bot.delays.clear()
@@ -186,9 +204,9 @@ def run_delivery(work: Path) -> Section:
     bot = BotAPIServer().start()
     os.environ[TG_TOKEN_ENV] = bot.token
     try:
-        took = _takeover(work, "freeze-sqlite", sink, bot, None)
+        took = _takeover_tries(work, "freeze-sqlite", sink, bot, None)
         sec.add("Takeover after the active runner froze (SIGSTOP) in mid-send, SQLite",
-                secs(took), note=f"bound {TAKEOVER_BOUND:g} s (lease TTL + one poll)")  # fmt: skip
+                took, note=f"bound {TAKEOVER_BOUND:g} s (lease TTL + one poll)")  # fmt: skip
         try:
             pg = postgres.start_server()
         except BaseException as exc:  # noqa: BLE001 - pytest's skip/fail outcome when missing
@@ -197,9 +215,9 @@ def run_delivery(work: Path) -> Section:
             try:
                 postgres.make_template(pg)
                 url = pg.url(pg.create_database(postgres.TEMPLATE_DB))
-                took = _takeover(work, "freeze-pg", sink, bot, url)
+                took = _takeover_tries(work, "freeze-pg", sink, bot, url)
                 sec.add("Takeover after the active runner froze (SIGSTOP) in mid-send, PostgreSQL",
-                        secs(took), note=f"bound {TAKEOVER_BOUND:g} s; the frozen runner keeps its session")  # fmt: skip
+                        took, note=f"bound {TAKEOVER_BOUND:g} s; the frozen runner keeps its session")  # fmt: skip
             finally:
                 pg.stop()
         normal, hung = _blackhole(work, sink, bot)
