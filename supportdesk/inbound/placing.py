@@ -7,7 +7,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import col, select
 
 from supportdesk.channels.base import InboundMessage
 from supportdesk.channels.email.subject import ticket_title, ticket_token
@@ -129,6 +130,16 @@ class Placing(Lookups):
         page = msg.extra.get("page") if conversation else None
         if page and isinstance(page, str):
             reason = f"{reason}; the visitor is on {page[:300]}"  # shown beside the message
+        if (
+            not created
+            and not outbound
+            and not conversation
+            and reason.startswith(("In-Reply-To", "References"))
+            and self._third_party(msg, cust, ticket)
+        ):
+            # neither the ticket's customer nor on its To/Cc: shown as such, and never the
+            # person replies go to (the ticket's customer stays who it was)
+            reason = f"{reason}; third party (not the customer, not on To/Cc)"
         placed = _Placed(msg, raw_sha, sent_at, outbound, cust, ticket, created, reason)
         placed.rating = nps_answer
         if (
@@ -180,6 +191,40 @@ class Placing(Lookups):
         if titled:
             self._titled.add(id(ticket))
         return ticket
+
+    def _third_party(self, msg: InboundMessage, cust: Any, ticket: Ticket) -> bool:
+        """The sender is not the ticket's customer (nor merged with them) and not on the To/Cc
+        of any message of the ticket."""
+        from supportdesk.desk.identity import resolve_customer
+
+        if cust.id is not None and ticket.customer_id:
+            if cust.id == ticket.customer_id:
+                return False
+            if (
+                resolve_customer(self.s, cust.id).id
+                == resolve_customer(self.s, ticket.customer_id).id
+            ):
+                return False
+        sender = normalize_address(msg.kind, msg.sender_address)
+        seen: set[str] = set()
+        if ticket.id is not None:
+            cols: list[Any] = [
+                Message.to_addresses, Message.cc_addresses, Message.author_address,
+                Message.thread_reason,
+            ]  # fmt: skip
+            for to, cc, author, why in self.s.execute(
+                sa.select(*cols).where(col(Message.ticket_id) == ticket.id)
+            ).all():
+                if "third party" not in (why or ""):  # a third party adds no participants
+                    seen.update(f"{to} {cc} {author}".lower().split())
+        for _i, p in self.placed:
+            if p.ticket is ticket:
+                m = p.msg
+                if "third party" not in p.reason:
+                    seen.update(
+                        a.lower() for a in [*m.to_addresses, *m.cc_addresses, m.sender_address]
+                    )
+        return sender not in seen
 
     def _apply_to_ticket(self, p: _Placed) -> None:
         t = p.ticket

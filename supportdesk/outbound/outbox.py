@@ -98,6 +98,7 @@ def _writer_answered(session: Session, ticket: Ticket) -> str | None:
     last = session.exec(
         select(Message.customer_id, Message.author_address, Message.kind)
         .where(Message.ticket_id == ticket.id, Message.direction == "in")
+        .where(col(Message.thread_reason).not_like("%third party%"))
         .order_by(col(Message.created_at).desc(), col(Message.id).desc())
         .limit(1)
     ).first()

@@ -44,7 +44,7 @@ async def test_merging_two_customers_names_both_and_replies_reach_the_writer(
         assert "DIFFERENT customers" in question
         await pilot.press("y")
         await settle(pilot)
-        await wait_for(pilot, lambda: "Merged into" in notes(app))
+        await wait_for(pilot, lambda: "Merged into" in notes(app), timeout=30)
     # the reply answers Mallory's message (the last one in): it goes to Mallory only
     msg = triage.reply(desk, ids["invoice"], text="We are looking into it.")
     with desk.db.read() as s:
