@@ -203,3 +203,8 @@ def for_each(
         return ids
 
     return execute(desk, action, description, work, dry_run=dry_run)
+
+
+def describe_ids(ids: list[int], hash_: str = "#") -> str:
+    shown = ", ".join(f"{hash_}{i}" for i in ids[:5])
+    return shown + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")

@@ -37,9 +37,9 @@ def run_macro(desk: Desk, ticket_id: int, name: str, *, dry_run: bool = False) -
 
     def work(s: Session, batch: str) -> list[int]:
         t = get_ticket(s, ticket_id)
-        from supportdesk.tickets.triage import _check_not_merged
+        from supportdesk.tickets.triage import check_not_merged
 
-        _check_not_merged(t)
+        check_not_merged(t)
         before = t.last_message_id or 0
         run.lines = run_actions(
             s, desk, t, macro.actions, batch=batch, now=utcnow(), source=f"macro {name}"

@@ -318,10 +318,10 @@ def merge_cmd(
     Example: supportdesk tickets merge 14 15 --into 12
     """
     from supportdesk.desk.desk import Conflict
-    from supportdesk.tickets import triage
+    from supportdesk.tickets import repair
 
     try:
-        result = triage.merge(
+        result = repair.merge(
             desk_of(ctx),
             ticket_ids(ids),
             into,
@@ -348,10 +348,10 @@ def split_cmd(
 
     Example: supportdesk tickets split 311 --subject "Second question: invoices"
     """
-    from supportdesk.tickets import triage
+    from supportdesk.tickets import repair
 
     show_result(
-        triage.split(desk_of(ctx), list(message_ids), subject=subject, dry_run=dry_run), json_out
+        repair.split(desk_of(ctx), list(message_ids), subject=subject, dry_run=dry_run), json_out
     )
 
 
@@ -366,9 +366,9 @@ def move_cmd(
 
     Example: supportdesk tickets move 311 312 --to 40
     """
-    from supportdesk.tickets import triage
+    from supportdesk.tickets import repair
 
-    show_result(triage.move(desk_of(ctx), list(message_ids), to, dry_run=dry_run), json_out)
+    show_result(repair.move(desk_of(ctx), list(message_ids), to, dry_run=dry_run), json_out)
 
 
 def escalate_cmd(
@@ -434,7 +434,7 @@ def _reply(
     status: str | None = None,
 ) -> None:
     from supportdesk.desk.desk import BadInput
-    from supportdesk.tickets import triage
+    from supportdesk.tickets import replying
 
     text = stdin_or(text)
     if note and (cc or bcc or reply_all):
@@ -478,7 +478,7 @@ def _reply(
         left = unfilled(text)
         if left and not note:
             raise BadInput(f"fill in {', '.join(left)} before sending; nothing was sent")
-    msg = triage.reply(
+    msg = replying.reply(
         desk,
         ticket_id,
         text=text,
@@ -578,9 +578,9 @@ def forward_cmd(
 
     Example: supportdesk tickets forward 42 --to accountant@acme.test --text "Please check the invoice"
     """
-    from supportdesk.tickets import triage
+    from supportdesk.tickets import outgoing
 
-    msg = triage.forward(desk_of(ctx), ticket_id, to=to, message_id=message, text=text,
+    msg = outgoing.forward(desk_of(ctx), ticket_id, to=to, message_id=message, text=text,
                          cc=list(cc or []))  # fmt: skip
     if json_out:
         print_json({"ticket": ticket_id, "message": msg.id, "direction": msg.direction,
@@ -631,11 +631,11 @@ def new_cmd(
     Example: supportdesk tickets new --customer ann@example.com --via email --subject "Your order" --text "Hello Ann"
     """
     from supportdesk.desk.desk import BadInput
-    from supportdesk.tickets import triage
+    from supportdesk.tickets import outgoing
 
     if text is not None and template is not None:
         raise BadInput("give --text or --template, not both")
-    res = triage.new_ticket(
+    res = outgoing.new_ticket(
         desk_of(ctx),
         customer=customer,
         via=via,

@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from supportdesk.channels.base import InboundMessage
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
 from supportdesk.desk.identity import resolve_customer
+from supportdesk.replies.language import customer_language
 from supportdesk.store.models import Customer, Message, Ticket, utcnow
 
 CALLBACK_PREFIX = "csat:"
@@ -53,21 +54,6 @@ TEXTS = {
         "unknown": "Этот опрос больше не доступен.",
     },
 }
-
-
-def _language(session: Session, ticket: Ticket, customer: Customer) -> str:
-    if customer.language:
-        return "ru" if customer.language.lower().startswith("ru") else "en"
-    first = session.exec(
-        select(Message.text)
-        .where(Message.ticket_id == ticket.id, Message.direction == "in")
-        .order_by(col(Message.created_at))
-        .limit(1)
-    ).first()
-    text = f"{ticket.subject} {first or ''}"
-    letters = [c for c in text if c.isalpha()]
-    cyr = sum(1 for c in letters if "\u0400" <= c <= "\u04ff")
-    return "ru" if letters and cyr / len(letters) > 0.3 else "en"
 
 
 def survey_allowed(session: Session, ticket: Ticket) -> bool:
@@ -101,7 +87,7 @@ def request_survey(
 
     now = now or utcnow()
     customer = resolve_customer(session, ticket.customer_id)
-    lang = _language(session, ticket, customer)
+    lang = customer_language(session, ticket, customer)
     texts = TEXTS[lang]
     name = customer.name or ("клиент" if lang == "ru" else "there")
     buttons: list[list[dict[str, str]]] | None = None
@@ -210,7 +196,7 @@ def handle_callback(
     ticket = session.get(Ticket, int(m.group(1))) if m else None
     lang = "en"
     if ticket is not None:
-        lang = _language(session, ticket, resolve_customer(session, ticket.customer_id))
+        lang = customer_language(session, ticket, resolve_customer(session, ticket.customer_id))
     if (
         m is None
         or ticket is None

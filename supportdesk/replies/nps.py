@@ -77,7 +77,7 @@ def send_due(session: Session, desk: Desk, now: datetime | None = None) -> list[
     if not nps.every:
         return []
     from supportdesk.outbound.outbox import queue_outbound
-    from supportdesk.replies.csat import _language
+    from supportdesk.replies.language import customer_language
 
     now = now or utcnow()
     every, after = parse_duration(nps.every), parse_duration(nps.after)
@@ -109,7 +109,7 @@ def send_due(session: Session, desk: Desk, now: datetime | None = None) -> list[
         if cid in asked or customer.csat_opt_out:
             continue
         asked.add(cid)  # the latest solved ticket only, even when this one is not allowed
-        lang = _language(session, t, customer)
+        lang = customer_language(session, t, customer)
         texts = TEXTS[lang]
         buttons: list[list[dict[str, str]]] | None = None
         if t.kind == "telegram":

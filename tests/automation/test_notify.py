@@ -18,7 +18,7 @@ from supportdesk.automation import settings as agent_settings
 from supportdesk.desk.desk import open_desk
 from supportdesk.runner.loop import Runner
 from supportdesk.store.models import Event, Ticket, utcnow
-from supportdesk.tickets import triage
+from supportdesk.tickets import replying, triage
 from tests.conftest import write_config
 from tests.factories import inbound_email, inbound_telegram, ingest
 
@@ -114,7 +114,7 @@ def test_mention_in_a_note_is_a_telegram_dm_from_the_desk_bot(ndesk: Any, botapi
     botapi.add_chat(5550001)
     agent_settings.edit(ndesk.home, "bob", notify=["telegram:5550001"])
     tid = ingest(ndesk, inbound_email(subject="Refund", text="refund")).ticket_id
-    triage.reply(ndesk, tid, text="@bob can you check the payment? @nobody", note=True)
+    replying.reply(ndesk, tid, text="@bob can you check the payment? @nobody", note=True)
     engine.tick(ndesk)
     Runner(ndesk).run_once()  # takes the lease, sends the outbox
     [sent] = botapi.wait_sent(1)

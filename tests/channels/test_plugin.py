@@ -61,7 +61,7 @@ def _sent(spool: Path) -> list[dict[str, Any]]:
 
 def test_echo_is_polled_replied_to_and_threads_by_conversation(echo_desk: Any, spool: Path) -> None:
     from supportdesk.runner.loop import Runner
-    from supportdesk.tickets import triage
+    from supportdesk.tickets import replying
 
     _say(spool, 1, "alice", "My order 42 is late")
     _say(spool, 2, "bob", "Where is my refund?")
@@ -79,7 +79,7 @@ def test_echo_is_polled_replied_to_and_threads_by_conversation(echo_desk: Any, s
         first = tickets[0].id
     assert first is not None
 
-    triage.reply(echo_desk, first, text="It ships today.")
+    replying.reply(echo_desk, first, text="It ships today.")
     _say(spool, 4, "alice", "Thanks!")
     rep = Runner(echo_desk).run_once()
     assert rep.outbox_sent == 1 and rep.channels[0].fetched == 1

@@ -13,7 +13,7 @@ import pytest
 from supportdesk.desk.desk import open_desk
 from supportdesk.runner import state as runtime
 from supportdesk.store.models import Lease
-from supportdesk.tickets import collisions, triage
+from supportdesk.tickets import collisions, replying
 from tests.conftest import write_config
 from tests.factories import inbound_email, ingest, raw_email
 
@@ -118,7 +118,7 @@ def test_sqlite_backup_is_a_consistent_copy(cli: Any, team_desk: Any, tmp_path: 
 def test_newer_customer_messages_since_a_draft(team_desk: Any) -> None:
     t = ingest(team_desk, inbound_email(subject="Draft", external_id="d1@x")).ticket_id or 0
     started = collisions.newest_message_id(team_desk, t)
-    triage.reply(team_desk, t, text="internal", note=True)  # ours: not a collision
+    replying.reply(team_desk, t, text="internal", note=True)  # ours: not a collision
     assert collisions.newer_customer_messages(team_desk, t, started) == []
     r1 = ingest(
         team_desk,

@@ -14,7 +14,7 @@ from supportdesk.people import customers, presence
 from supportdesk.replies import kb
 from supportdesk.store.models import Customer, Message, Ticket
 from supportdesk.team.move import migrate_to, tables
-from supportdesk.tickets import live, triage
+from supportdesk.tickets import live, replying, triage
 from tests.factories import Attachment, inbound_email, inbound_telegram, ingest
 
 
@@ -33,8 +33,8 @@ def _fill(desk: Any) -> dict[str, int]:
     triage.assign(desk, [t1], "me")
     triage.tag(desk, [t1, t2], add=["billing", "vip"])
     triage.set_fields(desk, [t2], priority="urgent")
-    triage.reply(desk, t1, text="Перезагрузите принтер, пожалуйста.")
-    triage.reply(desk, t2, text="Внутренняя заметка", note=True)
+    replying.reply(desk, t1, text="Перезагрузите принтер, пожалуйста.")
+    replying.reply(desk, t2, text="Внутренняя заметка", note=True)
     # customer 1 merged into customer 3: a self-reference pointing at a higher id
     customers.merge(desk, "ivan@example.ru", "anna@example.com")
     kb.add_article(desk, title="Как перезагрузить принтер", body="Выключите и включите.")

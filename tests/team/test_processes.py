@@ -21,7 +21,7 @@ from sqlmodel import col, func, select
 from supportdesk.desk.desk import open_desk
 from supportdesk.runner import state as runtime
 from supportdesk.store.models import Event, Lease, Message, Outbox, Tag, Ticket, TicketTag
-from supportdesk.tickets import triage
+from supportdesk.tickets import replying
 from tests.factories import inbound_email, ingest, raw_email
 from tests.runner.helpers import setup_email_home
 from tests.runner.proc import start_runner, stop, wait_until
@@ -159,13 +159,13 @@ def test_standby_takes_over_and_delivers_the_outbox_exactly_once(
         active = procs[active_pid]
         standby = first if active is second else second
         for i in range(3):
-            triage.reply(desk, t, text=f"reply {i}")
+            replying.reply(desk, t, text=f"reply {i}")
         smtp_sink.wait_for(3, timeout=15)  # the active runner delivers
 
         # the next replies fail for now (greylisting), so the active runner holds them
         smtp_sink.fail_with(451, at="rcpt")
         for i in range(3, 6):
-            triage.reply(desk, t, text=f"reply {i}")
+            replying.reply(desk, t, text=f"reply {i}")
 
         def tried() -> bool:
             with desk.db.read() as s:

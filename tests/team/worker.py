@@ -15,7 +15,7 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     from supportdesk.desk.desk import open_desk
-    from supportdesk.tickets import triage
+    from supportdesk.tickets import replying, triage
 
     home, agent, rounds = Path(argv[0]), argv[1], int(argv[2])
     tickets = [int(x) for x in argv[3:]]
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
                 if kind == "tag":
                     triage.tag(desk, [t], add=[label])
                 elif kind == "note":
-                    triage.reply(desk, t, text=f"note {label}", note=True)
+                    replying.reply(desk, t, text=f"note {label}", note=True)
                 elif kind == "assign":
                     triage.assign(desk, [t], "me")
                 else:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import select
 
 from supportdesk.store.models import Outbox, Ticket
-from supportdesk.tickets import triage
+from supportdesk.tickets import replying
 from tests.factories import inbound_email, ingest
 from tests.tickets.conftest import bad, ok
 
@@ -45,7 +45,7 @@ def test_merging_different_customers_is_deliberate(desk: Any, cli: Callable[...,
     # Michael writes again: the next reply is his
     ingest(desk, inbound_email(external_id="m2@x", sender_address="m.brown@x.test",
                                in_reply_to=["m1@x"], text="And mine?"))  # fmt: skip
-    msg = triage.reply(desk, michael, text="Yours too.")
+    msg = replying.reply(desk, michael, text="Yours too.")
     with desk.db.read() as s:
         ob = s.exec(select(Outbox).where(Outbox.message_id == msg.id)).one()
         assert ob.to_address == "m.brown@x.test"

@@ -27,7 +27,7 @@ async def test_merging_two_customers_names_both_and_replies_reach_the_writer(
     from sqlmodel import select
 
     from supportdesk.store.models import Outbox
-    from supportdesk.tickets import triage
+    from supportdesk.tickets import replying
     from tests.ui.conftest import notes, wait_for
 
     desk, ids = console_desk
@@ -46,7 +46,7 @@ async def test_merging_two_customers_names_both_and_replies_reach_the_writer(
         await settle(pilot)
         await wait_for(pilot, lambda: "Merged into" in notes(app), timeout=30)
     # the reply answers Mallory's message (the last one in): it goes to Mallory only
-    msg = triage.reply(desk, ids["invoice"], text="We are looking into it.")
+    msg = replying.reply(desk, ids["invoice"], text="We are looking into it.")
     with desk.db.read() as s:
         ob = s.exec(select(Outbox).where(Outbox.message_id == msg.id)).one()
         assert ob.to_address == "mallory@evil.test"

@@ -17,7 +17,7 @@ from textual.widgets import Input, Label, Static
 
 from supportdesk.core.i18n import _
 from supportdesk.core.text import inert
-from supportdesk.tickets.triage import Preview
+from supportdesk.tickets.replying import Preview
 from supportdesk.ui.widgets.thread import size_text
 from supportdesk.ui.widgets.translate import translate_bindings
 

@@ -466,10 +466,10 @@ class TicketScreen(TriageMixin, Screen[None]):
             def entered(address: str | None) -> None:
                 if not address or not address.strip():
                     return
-                from supportdesk.tickets import triage
+                from supportdesk.tickets import outgoing
 
                 self.run_service(
-                    lambda: triage.forward(
+                    lambda: outgoing.forward(
                         self.desk, self.ticket_id, to=address.strip(), message_id=which or None
                     ),  # fmt: skip
                     _("Forward to {to} queued.").format(to=address.strip()),

@@ -29,7 +29,7 @@ TRIAGE_BINDINGS = [
         "z", "snooze", "Snooze", show=False, id="triage.snooze", tooltip="Snooze until a time."
     ),
     Binding(
-        "M", "merge", "Merge", show=False, id="triage.merge", tooltip="Merge into another ticket."
+        "M", "merge", "Merge", show=False, id="repair.merge", tooltip="Merge into another ticket."
     ),
     Binding("u,ctrl+z", "undo", "Undo", id="triage.undo", tooltip="Undo your last action."),
     Binding(
@@ -193,7 +193,7 @@ class TriageMixin:
 
     def set_status(self, ids: list[int], status: str) -> None:
         """Set the status; several tickets, or closing tickets nobody answered, ask first."""
-        from supportdesk.tickets import triage
+        from supportdesk.tickets import replying, triage
 
         label = status_label(status)
 
@@ -203,7 +203,7 @@ class TriageMixin:
                 _("Status set to {s} on {n} ticket(s).").format(s=label, n=len(ids)),
             )
 
-        silent = triage.never_answered(self.desk, ids) if status in ("solved", "closed") else []
+        silent = replying.never_answered(self.desk, ids) if status in ("solved", "closed") else []
         if len(ids) == 1 and not silent:
             apply()
             return
@@ -302,7 +302,7 @@ class TriageMixin:
         )
 
     def action_merge(self) -> None:
-        from supportdesk.tickets import triage
+        from supportdesk.tickets import repair
 
         ids = self._targets_or_warn()
         if not ids:
@@ -322,7 +322,7 @@ class TriageMixin:
             into = int(raw)
             sources = [i for i in ids if i != into]
             try:
-                whose = triage.merge_customers(self.desk, sources, into)
+                whose = repair.merge_customers(self.desk, sources, into)
             except ServiceError as exc:
                 self._screen().notify(str(exc), severity="error", markup=False)
                 return
@@ -331,7 +331,7 @@ class TriageMixin:
             def confirmed(yes: bool | None) -> None:
                 if yes:
                     self.run_service(
-                        lambda: triage.merge(
+                        lambda: repair.merge(
                             self.desk, sources, into, different_customers=different
                         ),
                         _("Merged into #{n}.").format(n=into),

@@ -28,7 +28,7 @@ from supportdesk.replies.templates import (
     template_rows,
     unfilled,
 )
-from supportdesk.tickets import triage
+from supportdesk.tickets import replying
 from supportdesk.tickets.views import Article, kb_choices
 from supportdesk.ui.screens.dialogs import PickerScreen, PickItem
 from supportdesk.ui.widgets.thread import size_text
@@ -309,7 +309,7 @@ class Composer(Vertical):
             return
         try:
             text = self.rendered_text()
-            preview = triage.preview_reply(
+            preview = replying.preview_reply(
                 self.desk, self.ticket_id, text=text, note=self.note, channel=self._route(),
                 to=self.to_override(), cc=self.addresses("cc") if self.email else None,
                 bcc=self.addresses("bcc") if self.email else None, attachments=self.files,
@@ -327,7 +327,7 @@ class Composer(Vertical):
 
     def send(self, text: str, status: str | None = None) -> bool:
         try:
-            triage.reply(
+            replying.reply(
                 self.desk, self.ticket_id, text=text, note=self.note, channel=self._route(),
                 to=self.to_override(),
                 cc=self.addresses("cc") if self.email and not self.note else None,

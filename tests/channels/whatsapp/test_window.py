@@ -15,7 +15,7 @@ from supportdesk.channels.base import InboundMessage
 from supportdesk.core.errors import BadInput
 from supportdesk.outbound.window import window_notice
 from supportdesk.store.models import Outbox
-from supportdesk.tickets import triage
+from supportdesk.tickets import replying
 from tests.factories import ingest
 
 CONFIG = """
@@ -70,7 +70,7 @@ def test_inside_the_window_a_reply_is_queued_with_its_deadline(wa_desk: Any) -> 
     wrote = datetime.now(UTC) - timedelta(hours=2)
     tid = customer_wrote(wa_desk, wrote)
     assert window_notice(wa_desk, tid) is None
-    msg = triage.reply(wa_desk, tid, text="Заказ в пути")
+    msg = replying.reply(wa_desk, tid, text="Заказ в пути")
     payload = payload_of(wa_desk, msg.id)
     closes = datetime.fromisoformat(payload["window_closes_at"])
     assert abs((closes - (wrote + timedelta(hours=24))).total_seconds()) < 2
@@ -83,16 +83,16 @@ def test_outside_the_window_only_an_approved_template(wa_desk: Any) -> None:
     assert notice is not None and "24-hour WhatsApp window" in notice
     assert "order_update" in notice
     with pytest.raises(BadInput, match="only an approved template can be sent"):
-        triage.reply(wa_desk, tid, text="Sorry for the wait")
+        replying.reply(wa_desk, tid, text="Sorry for the wait")
     with pytest.raises(BadInput, match="not an approved template"):
-        triage.reply(wa_desk, tid, approved_template="spam_blast")
-    msg = triage.reply(wa_desk, tid, approved_template="order_update", template_params=["#1234"])
+        replying.reply(wa_desk, tid, approved_template="spam_blast")
+    msg = replying.reply(wa_desk, tid, approved_template="order_update", template_params=["#1234"])
     payload = payload_of(wa_desk, msg.id)
     assert payload["approved_template"] == "order_update"
     assert payload["template_params"] == ["#1234"]
     assert "order_update" in msg.text and "#1234" in msg.text
     # a note is always allowed
-    triage.reply(wa_desk, tid, text="customer is on holiday", note=True)
+    replying.reply(wa_desk, tid, text="customer is on holiday", note=True)
 
 
 def test_cli_says_so_before_the_editor_opens(wa_desk: Any, cli: Any, monkeypatch: Any) -> None:
@@ -112,7 +112,7 @@ def test_delivery_reports_land_on_the_outbox_row(wa_desk: Any) -> None:
     from supportdesk.outbound.receipts import delivery_of_row, record_delivery
 
     tid = customer_wrote(wa_desk, datetime.now(UTC) - timedelta(minutes=5))
-    msg = triage.reply(wa_desk, tid, text="Заказ в пути")
+    msg = replying.reply(wa_desk, tid, text="Заказ в пути")
     with wa_desk.db.read() as s:
         row = s.exec(select(Outbox).where(Outbox.message_id == msg.id)).one()
         assert row.state == "queued"
