@@ -48,7 +48,9 @@ async def capture(home: Path, ticket: int | None, size: tuple[int, int]) -> dict
             composer = app.screen.composer  # type: ignore[attr-defined]
             if composer.email:
                 composer.query_one("#cc").value = "accounts@example.com"
-            composer.body.insert("Hello,\n\nthank you for writing. We have **refunded** the duplicate.")
+            composer.body.insert(
+                "Hello,\n\nthank you for writing. We have **refunded** the duplicate."
+            )
             await settle()
             out["composer"] = screen_text(app)
     desk.close()
