@@ -19,7 +19,7 @@ from sqlmodel import col, func, select
 from supportdesk.desk.desk import open_desk
 from supportdesk.inbound.ingest import ingest
 from supportdesk.outbound.outbox import queue_outbound
-from supportdesk.store.models import Event, Message, Outbox, Ticket
+from supportdesk.store.models import Event, Lease, Message, Outbox, Ticket
 from tests.factories import inbound_email, inbound_telegram, raw_email
 from tests.runner.helpers import setup_email_home, setup_telegram_home
 from tests.runner.proc import start_runner, stop, wait_until
@@ -29,15 +29,43 @@ pytestmark = [pytest.mark.fault, pytest.mark.peers]
 KILLS = 5
 
 
-def _kill_repeatedly(home: Path, rnd: random.Random, done: threading.Event | None = None) -> int:
-    kills = 0
+def _kill_repeatedly(
+    home: Path,
+    rnd: random.Random,
+    progress: Callable[[], int],
+    total: int,
+    active: threading.Event | None = None,
+) -> list[int]:
+    """Start the runner, wait until it has stored something more, SIGKILL it a random moment
+    later; up to KILLS times (fewer when everything is stored). Returns the progress at each
+    kill and asserts that the first kill landed mid-work (some stored, not all): a kill while
+    the runner is still starting up tests nothing."""
+    marks: list[int] = []
     for _ in range(KILLS):
+        before = progress()
+        if before >= total:
+            break
         proc = start_runner(home)
-        time.sleep(rnd.uniform(0.3, 1.5))  # a random moment: this is the fault being injected
+        if active is not None and not active.is_set():
+            wait_until(lambda: _holder_pid(home) == proc.pid, 60, "the runner to be active")  # noqa: B023
+            active.set()  # the messages start arriving now, while it works
+        wait_until(lambda: progress() > before, 60, "the runner to store something")  # noqa: B023
+        time.sleep(rnd.uniform(0, 0.2))  # a random moment: this is the fault being injected
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        kills += 1
-    return kills
+        marks.append(progress())
+    assert marks and 0 < marks[0] < total, f"the first kill did not land mid-work: {marks}"
+    return marks
+
+
+def _holder_pid(home: Path) -> int | None:
+    desk = open_desk(home)
+    try:
+        with desk.db.read() as s:
+            lease = s.get(Lease, "runner")
+            return lease.pid if lease is not None and lease.holder else None
+    finally:
+        desk.close()
 
 
 def _inbound(desk: Any) -> list[str]:
@@ -54,7 +82,10 @@ def test_telegram_kill_loses_and_duplicates_nothing(
     total = 60
     pushed: list[str] = []
 
+    arriving = threading.Event()
+
     def pusher() -> None:
+        arriving.wait(120)
         for i in range(total):
             chat = 7000 + i % 15
             upd = botapi.push_message(
@@ -65,7 +96,8 @@ def test_telegram_kill_loses_and_duplicates_nothing(
 
     t = threading.Thread(target=pusher)
     t.start()
-    kills = _kill_repeatedly(home, rnd)
+    kills = _kill_repeatedly(home, rnd, lambda: len(_inbound(desk)), total, arriving)
+    arriving.set()
     t.join()
     proc = start_runner(home)
     try:
@@ -76,7 +108,7 @@ def test_telegram_kill_loses_and_duplicates_nothing(
     keys = _inbound(desk)
     lost = set(pushed) - set(keys)
     dup = len(keys) - len(set(keys))
-    print(f"telegram: {kills} kills, {total} messages, lost {len(lost)}, duplicated {dup}")
+    print(f"telegram: kills at {kills}, {total} messages, lost {len(lost)}, duplicated {dup}")
     assert not lost and dup == 0 and len(keys) == total
     with desk.db.read() as s:
         assert s.exec(select(func.count()).select_from(Ticket)).one() == 15
@@ -99,7 +131,7 @@ def test_imap_kill_during_ingest(
             for i, m in enumerate(ids)
         ],
     )
-    kills = _kill_repeatedly(home, rnd)
+    kills = _kill_repeatedly(home, rnd, lambda: len(_inbound(desk)), total)
     proc = start_runner(home)
     try:
         wait_until(lambda: len(_inbound(desk)) >= total, 60, "all IMAP messages stored")
@@ -108,7 +140,7 @@ def test_imap_kill_during_ingest(
     keys = _inbound(desk)
     lost = set(ids) - set(keys)
     print(
-        f"imap: {kills} kills, {total} messages, lost {len(lost)}, duplicated {len(keys) - len(set(keys))}"
+        f"imap: kills at {kills}, {total} messages, lost {len(lost)}, duplicated {len(keys) - len(set(keys))}"
     )
     assert not lost and len(keys) == total == len(set(keys))
 
