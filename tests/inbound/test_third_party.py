@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import select
 
 from supportdesk.store.models import Outbox, Ticket
-from supportdesk.tickets import triage
+from supportdesk.tickets import replying
 from tests.factories import inbound_email, ingest
 
 
@@ -37,7 +37,7 @@ def test_a_stranger_replying_into_a_thread_is_a_third_party(
     # the stranger writes last; the answer still goes to the ticket's people, not to them
     ingest(desk, inbound_email(external_id="q4@x", sender_address="mallory@evil.test",
                                in_reply_to=["q1@x"], text="Hello?"))  # fmt: skip
-    msg = triage.reply(desk, t.ticket_id, text="We only refund the card that paid.")
+    msg = replying.reply(desk, t.ticket_id, text="We only refund the card that paid.")
     with desk.db.read() as s:
         ob = s.exec(select(Outbox).where(Outbox.message_id == msg.id)).one()
         assert ob.to_address != "mallory@evil.test"
