@@ -65,6 +65,7 @@ from supportdesk.store.models import (
     Agent,
     Event,
     Message,
+    Outbox,
     Tag,
     Ticket,
     TicketTag,
@@ -281,7 +282,16 @@ def _load(session: Session, end: datetime) -> dict[int, _TicketFacts]:
                 t.rated.append((at, eid or 0, int(d.get("score") or 0)))
             except (TypeError, ValueError):
                 continue
-    # a reply counts when it was delivered, at that time; one with no outbox row (seeded) as is
+    # a reply counts when it was delivered, at that time (its delivered event, else the outbox
+    # row's sent_at); one with no outbox row (seeded history) counts as is
+    wanted = sorted({o for _t, _a, _g, o in queued if isinstance(o, int) and o not in delivered})
+    for i in range(0, len(wanted), 500):
+        ob_cols: list[Any] = [Outbox.id, Outbox.state, Outbox.sent_at]
+        for oid, state, sent_at in session.execute(
+            sa.select(*ob_cols).where(col(Outbox.id).in_(wanted[i : i + 500]))
+        ).all():
+            if state == "sent" and sent_at is not None and sent_at < end:
+                delivered[oid] = sent_at
     for t, at, agent, outbox_id in queued:
         if outbox_id is not None:
             if not isinstance(outbox_id, int) or outbox_id not in delivered:

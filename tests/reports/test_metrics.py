@@ -171,9 +171,18 @@ def test_reopen_rate_first_contact_resolution_and_undelivered_replies(bdesk: Any
     c, _mc = mail("c", 18)  # only a reply that was never delivered
     with bdesk.db.write() as s:
         outbox.queue_outbound(s, bdesk, s.get(Ticket, c), "On it", agent="bob", at=msk(18, 10, 5))
+    d, _md = mail("d", 19)  # a reply whose outbox row says sent (seeded, no delivered event)
+    with bdesk.db.write() as s:
+        m = outbox.queue_outbound(s, bdesk, s.get(Ticket, d), "Done", agent="alice",
+                                  at=msk(19, 10, 5))  # fmt: skip
+        [ob] = outbox.delivery_of(s, [m.id or 0]).values()
+        ob.state, ob.sent_at = "sent", msk(19, 10, 6)
+        s.add(ob)
     doc = metrics.report(bdesk, date(2026, 11, 16), date(2026, 11, 20), now=NOW)
     assert doc["tickets_solved"] == 2
     assert doc["reopened"] == {"count": 1, "rate": 0.5}
     assert doc["first_contact_resolution"] == {"count": 1, "rate": 0.5}
-    assert doc["first_response_minutes"]["count"] == 2  # c's queued reply is not a response
+    # c's queued reply is not a response; d's sent one is, at its sending time (6 minutes)
+    assert doc["first_response_minutes"]["count"] == 3
+    assert doc["first_response_minutes_calendar"]["count"] == 3
     assert "bob" not in doc["by_agent"]
