@@ -14,6 +14,9 @@ Undo walks the batch's events newest first. A "hard" field (status, assignee, gr
 name...) that changed since the action makes undo refuse with a Conflict naming the ticket and
 the field, rather than overwrite someone's later work. "Soft" bookkeeping fields (updated_at, due
 times, counters) are restored when nothing touched them since, and recomputed otherwise.
+
+Long because: every kind of recorded change (fields, tags, moved messages, identities, notes) is
+recorded and reverted here, side by side, which is what keeps undo exact.
 """
 
 from __future__ import annotations

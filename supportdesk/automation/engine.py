@@ -16,6 +16,10 @@ Loop protection: a rule never reacts to an event its own actions wrote, and a ti
 
 Timed triggers (``sla.due_in``, ``pending.for``, ``schedule``) run on the runner's timer tick;
 each fires once per ticket and deadline (or pending spell, or schedule slot).
+
+Long because: the event-driven and the timed triggers, the once-per-key bookkeeping, loop
+protection and the replay behind `rules test` share one firing path; apart, each would need the
+others' internals.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ A file holds ``[[rule]]`` tables and ``[[macro]]`` tables::
     then = [{ action = "reply", template = "refund-done" }, { action = "status", status = "pending" }]
 
 Errors name the file and the line of the table (or key) at fault, in one sentence.
+
+Long because: validation that names the file and line for every key of a rule or macro table,
+and the comment-keeping rewrite behind enable/disable, read best next to the schema they check.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Every command that changes tickets takes many IDs, or ``-`` to read IDs (or the JSON of
 ``tickets list --json``) from standard input, and ``--dry-run`` to see what would change.
+
+Long because: the ticket commands a shift lives in (triage, thread repair, replies, hand-over,
+undo) share their completion helpers and result printing.
 """
 
 from __future__ import annotations
@@ -289,13 +292,13 @@ def snooze_cmd(
     Example: supportdesk tickets snooze 12 --until tomorrow
     """
     from supportdesk.desk.desk import BadInput
-    from supportdesk.tickets import triage
+    from supportdesk.tickets import snooze
 
     if wake == (until is not None):
         raise BadInput("give either --until TIME or --wake")
     desk = desk_of(ctx)
-    when = triage.parse_until(until, desk) if until is not None else None
-    show_result(triage.snooze(desk, ticket_ids(ids), when, dry_run=dry_run), json_out)
+    when = snooze.parse_until(until, desk) if until is not None else None
+    show_result(snooze.snooze(desk, ticket_ids(ids), when, dry_run=dry_run), json_out)
 
 
 def merge_cmd(

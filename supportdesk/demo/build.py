@@ -2,6 +2,9 @@
 
 ``build_demo(home, size=N)`` also adds N synthetic tickets with bulk inserts, for scale tests
 (100,000 in well under two minutes).
+
+Long because: the demo desk is one scripted story (people, conversations across channels,
+merges, templates, articles) that reads top to bottom.
 """
 
 from __future__ import annotations

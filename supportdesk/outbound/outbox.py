@@ -5,6 +5,9 @@ States: ``queued`` -> ``sending`` (claimed by the runner holding the lease epoch
 (an agent stopped it before it went out), ``in_doubt`` (the send may have happened before a
 crash and the channel has no idempotency key: never resent silently; an agent resends or drops
 it), ``dropped`` (an agent decided not to resend an in-doubt item).
+
+Long because: queueing, the delivery states, retries with backoff, the in-doubt state and
+cancelling are one state machine over one table.
 """
 
 from __future__ import annotations

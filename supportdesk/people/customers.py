@@ -3,6 +3,9 @@
 A merge moves the merged customer's identities to the surviving customer and sets
 ``merged_into_id``; tickets stay where they are (ticket history follows merges), so an unmerge
 is exact. Every change is a journal batch that ``supportdesk undo`` reverts.
+
+Long because: merging and unmerging customers, linking and unlinking identities, and editing
+records are one identity graph with one undo record format.
 """
 
 from __future__ import annotations

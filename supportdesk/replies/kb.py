@@ -4,6 +4,9 @@ Articles are indexed for search like tickets (stemmed, Russian and English). The
 folder of Markdown files with front matter (``import_dir`` / ``export_dir``), and the public ones
 become a small static help site (``export_html``). ``suggest_for_ticket`` offers articles and
 templates for the composer.
+
+Long because: articles, their Markdown folders, the static help site and the suggestions share
+the article model and its slug rules.
 """
 
 from __future__ import annotations

@@ -41,6 +41,10 @@ period has not ended yet. Definitions:
 * ``top_tags``: the most frequent tags of the tickets created in the period.
 * ``backlog_by_age``: tickets not solved "as of", by age at that moment.
 * ``volume_by_day``: created and solved per day of the period.
+
+Long because: every figure a lead reads (first response and resolution in business and calendar
+time, FCR, reopen rate, per agent, CSAT, NPS) is computed from the same rows in one pass, so the
+figures agree.
 """
 
 from __future__ import annotations

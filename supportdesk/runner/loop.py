@@ -41,7 +41,7 @@ from supportdesk.runner.push import PushWorker
 from supportdesk.runner.report import ChannelReport, PassReport
 from supportdesk.sla import clocks as sla
 from supportdesk.store.models import Lease, utcnow
-from supportdesk.tickets import triage
+from supportdesk.tickets import snooze
 
 log = logging.getLogger("supportdesk.runner.loop")
 
@@ -118,7 +118,7 @@ class Runner:
         now = utcnow()
         with self.desk.db.write() as s:
             sla.tick(s, self.desk, now)
-            triage.wake_snoozed(s, self.desk, now)
+            snooze.wake_snoozed(s, self.desk, now)
             if self.desk.config.nps.every and now >= self._next_nps:
                 from supportdesk.replies import nps
 

@@ -19,6 +19,9 @@ backends, fenced by an epoch:
   got in flight it is queued again; if it did, e-mail (the same Message-ID) is sent again and a
   channel without an idempotency key leaves it "in doubt" for an agent (or the channel's
   ``in_doubt = "resend"`` policy) to decide.
+
+Long because: the fenced lease, channel health, cursors and the outbox claims are all
+conditional on the same lease epoch; split, each piece would re-read the others' rules.
 """
 
 from __future__ import annotations

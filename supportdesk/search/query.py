@@ -6,6 +6,9 @@
 
 Terms AND together; ``-term`` negates; a value list ``status:new,open`` ORs. Parsed once into
 a small tree, then into SQL for either backend.
+
+Long because: one grammar (terms, operators, dates, durations) and its translation to SQL for
+both backends belong together.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ Each hit is a dict::
 
 Highlights are character offsets into ``title`` / ``snippet``; snippets hold no control
 characters.
+
+Long because: ranked and newest-first search over four kinds of documents, with snippets, is one
+interface over one index.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from supportdesk.store.models import Event, Outbox, Template, Ticket
-from supportdesk.tickets import triage
+from supportdesk.tickets import snooze, triage
 from tests.tickets.conftest import bad, ok, show
 
 
@@ -93,8 +93,8 @@ def test_snooze_hides_from_open_until_woken(
     until = _ticket(desk, a).snoozed_until
     assert until is not None
     with desk.db.write() as s:
-        assert triage.wake_snoozed(s, desk, until - timedelta(minutes=1)) == []
-        assert triage.wake_snoozed(s, desk, until + timedelta(seconds=1)) == [a]
+        assert snooze.wake_snoozed(s, desk, until - timedelta(minutes=1)) == []
+        assert snooze.wake_snoozed(s, desk, until + timedelta(seconds=1)) == [a]
     assert _ticket(desk, a).snoozed_until is None
     assert a in [
         t["id"] for t in json.loads(ok(cli("tickets", "list", "is:open", "--json")).stdout)
@@ -113,11 +113,11 @@ def test_snooze_hides_from_open_until_woken(
 
 def test_parse_until_forms(desk: Any) -> None:
     now = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # a Friday
-    assert triage.parse_until("2h", desk, now) == now + timedelta(hours=2)
-    assert triage.parse_until("3d", desk, now) == now + timedelta(days=3)
-    assert triage.parse_until("tomorrow", desk, now) == datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
-    assert triage.parse_until("monday", desk, now) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    assert triage.parse_until("2026-12-01T10:30+03:00", desk, now) == datetime(
+    assert snooze.parse_until("2h", desk, now) == now + timedelta(hours=2)
+    assert snooze.parse_until("3d", desk, now) == now + timedelta(days=3)
+    assert snooze.parse_until("tomorrow", desk, now) == datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    assert snooze.parse_until("monday", desk, now) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert snooze.parse_until("2026-12-01T10:30+03:00", desk, now) == datetime(
         2026, 12, 1, 7, 30, tzinfo=UTC
     )
 

@@ -21,6 +21,9 @@ edited in the gap come as edits.
 Replies carry a ``random_id`` derived from the group and the outbox row (and the part), so a
 resend after a crash between send and commit is dropped by VK, which answers with the message
 it already delivered.
+
+Long because: one protocol end to end: the long poll with its three `failed` answers, gap
+recovery through the history methods, and sending with random_id.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ acknowledgement or a reconnect a duplicate the pipeline recognises, never a seco
 
 Nothing a visitor sends is ever put into HTML: pages escape every value, and the widget builds
 its DOM with ``textContent`` only.
+
+Long because: the listener's routes, the websocket protocol of the widget and the contact form
+share the visitor's token, the rate limits and the sink; they are one HTTP surface.
 """
 
 from __future__ import annotations

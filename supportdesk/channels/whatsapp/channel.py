@@ -26,6 +26,9 @@ The webhook needs an HTTPS endpoint. It belongs on the website channel's listene
 listener mounts other channels' routes, this channel serves the same route shape on its own
 small aiohttp listener (``listen``), to be put behind the same reverse proxy. The seam is
 :meth:`WhatsAppChannel.routes`: an aiohttp route table the web listener can add as it is.
+
+Long because: one protocol end to end: the signed webhook, media downloads, the 24-hour window,
+templates and delivery reports.
 """
 
 from __future__ import annotations

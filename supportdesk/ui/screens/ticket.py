@@ -1,5 +1,9 @@
 """One ticket: the thread, the customer card with every identity and the customer's history
-across channels, the SLA clocks, attachments, and who else is looking at it."""
+across channels, the SLA clocks, attachments, and who else is looking at it.
+
+Long because: the ticket screen holds the thread, the customer card, the composer beside them,
+attachments and the triage keys; they share the loaded ticket.
+"""
 
 from __future__ import annotations
 

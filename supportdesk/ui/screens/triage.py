@@ -26,7 +26,7 @@ TRIAGE_BINDINGS = [
     ),
     Binding("t", "tags", "Tags", show=False, id="triage.tags", tooltip="Add or remove tags."),
     Binding(
-        "z", "snooze", "Snooze", show=False, id="triage.snooze", tooltip="Snooze until a time."
+        "z", "snooze", "Snooze", show=False, id="snooze.snooze", tooltip="Snooze until a time."
     ),
     Binding(
         "M", "merge", "Merge", show=False, id="repair.merge", tooltip="Merge into another ticket."
@@ -267,7 +267,7 @@ class TriageMixin:
         )
 
     def action_snooze(self) -> None:
-        from supportdesk.tickets import triage
+        from supportdesk.tickets import snooze
 
         ids = self._targets_or_warn()
         if not ids:
@@ -278,17 +278,17 @@ class TriageMixin:
                 return
             if not text.strip():
                 self.run_service(
-                    lambda: triage.snooze(self.desk, ids, None),
+                    lambda: snooze.snooze(self.desk, ids, None),
                     _("Woke {n} ticket(s) up.").format(n=len(ids)),
                 )
                 return
             try:
-                until = triage.parse_until(text, self.desk)
+                until = snooze.parse_until(text, self.desk)
             except ServiceError as exc:
                 self._screen().notify(str(exc), severity="error", markup=False)
                 return
             self.run_service(
-                lambda: triage.snooze(self.desk, ids, until),
+                lambda: snooze.snooze(self.desk, ids, until),
                 _("Snoozed {n} ticket(s).").format(n=len(ids)),
             )
 

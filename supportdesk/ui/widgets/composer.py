@@ -1,7 +1,11 @@
 """The reply composer, shown beside the thread (from 100 columns) or in its place (a key flips
 between them, the draft kept): recipients (To, Cc, Bcc, reply-all), templates, knowledge-base
 excerpts, files, $EDITOR, reply-or-note, and a preview of exactly what goes out before it is
-queued ("send", "send and set pending", "send and solve")."""
+queued ("send", "send and set pending", "send and solve").
+
+Long because: recipients, the body, attachments, the preview and the collision warnings all act
+on one draft.
+"""
 
 from __future__ import annotations
 

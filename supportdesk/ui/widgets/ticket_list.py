@@ -4,6 +4,9 @@ Only the rows on screen are rendered. Rows come ``views.PAGE`` at a time and are
 first page is read with OFFSET so the first screen is drawn at once, while a thread worker reads
 the view's ordered ticket ids, after which any page is a primary-key lookup (FACTS.md: a
 line-API list stays instant at 100,000 tickets where DataTable freezes).
+
+Long because: a virtual list (paging, drawing line by line, columns that fit the width,
+selection) is one widget.
 """
 
 from __future__ import annotations
