@@ -265,7 +265,7 @@ class Article:
 
 def kb_choices(desk: Desk, ticket_id: int | None, limit: int = 500) -> list[Article]:
     """Knowledge-base articles for the composer: suggestions for the ticket first
-    (``services.kb.suggest_for_ticket``), then the rest by title."""
+    (``replies.kb.suggest_for_ticket``), then the rest by title."""
     with desk.db.read() as session:
         from supportdesk.store.models import KbArticle
 

@@ -2,7 +2,7 @@
 
 Charts are drawn with Unicode block and braille characters, so they work in any terminal
 and over SSH, and fit 80x24 (the screen scrolls when it needs more room). All data comes from
-``services.metrics``; it is computed in a worker thread so the console never freezes.
+``reports.metrics``; it is computed in a worker thread so the console never freezes.
 
 Keys: ``escape``/``q`` back, ``r`` refresh, ``1`` last 7 days, ``2`` last 30 days,
 ``3`` last 90 days.
