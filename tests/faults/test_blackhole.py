@@ -1,9 +1,9 @@
-"""A hung mail server (accepts TCP, never answers) for 60 s while chat replies are queued:
-each channel delivers on its own worker, so Telegram replies go out as fast as before."""
+"""A hung mail server (accepts TCP, never answers) while chat replies are queued: each channel
+delivers on its own worker, so Telegram replies go out while one SMTP attempt hangs, instead of
+waiting behind it (30 s per answer)."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from tests.runner.proc import stop, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.peers]
 
-BLACKHOLE_SECONDS = 60
+CHATS_DURING = 6  # chat replies queued while the mail server hangs
 
 
 def _chat_reply(desk: Any, bot: Any, n: int) -> float:
@@ -60,13 +60,19 @@ def test_a_hung_smtp_server_does_not_delay_telegram(
             return any(r.state == "sending" for r in rows)
 
         wait_until(mail_stuck, 15, "the e-mail worker to hang on the silent server")
-        started = time.monotonic()
+
+        def hung_attempt() -> tuple[int, int] | None:
+            """The e-mail row being sent and its attempt number, or None."""
+            with desk.db.read() as s:
+                rows = s.exec(select(Outbox).where(Outbox.kind == "email")).all()
+            return next(((r.id or 0, r.attempts) for r in rows if r.state == "sending"), None)
+
         during = []
-        n = 100
-        while time.monotonic() - started < BLACKHOLE_SECONDS:
+        inside = 0  # chat replies delivered from start to end within one hung SMTP attempt
+        for n in range(100, 100 + CHATS_DURING):
+            before = hung_attempt()
             during.append(_chat_reply(desk, botapi, n))
-            n += 1
-            time.sleep(2)  # pacing between replies over the 60 s, not waiting for anything
+            inside += before is not None and hung_attempt() == before
         smtp_sink.ok()
 
         def mail_delivered() -> bool:
@@ -83,8 +89,8 @@ def test_a_hung_smtp_server_does_not_delay_telegram(
     assert (
         len({m.message["Message-ID"] for m in smtp_sink.received}) == 10 == len(smtp_sink.received)
     )
-    # within a second of normal (the worker looks for new replies every second), and never an
-    # SMTP timeout (10 s to connect, 30 s per answer) in front of a chat reply
-    assert statistics.median(during) <= statistics.median(normal) + 1.0
-    assert max(during) <= max(normal) + 2.0
+    # A chat reply queued behind the mail worker would wait for the SMTP timeout (30 s per answer)
+    # and arrive after the hung attempt ended. Replies go out while that one attempt still hangs
+    # (a reply that straddles the attempt's end by chance is not counted; most cannot).
+    assert inside >= CHATS_DURING - 2, (inside, during)
     desk.close()
