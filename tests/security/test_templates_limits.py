@@ -25,7 +25,7 @@ def test_nested_loops_stop_at_the_time_limit() -> None:
     start = time.monotonic()
     with pytest.raises(BadInput, match="took longer than 0.5 s to render"):
         templating._render(NESTED, {}, strict=False, seconds=0.5)
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 8  # stopped, not run to the end
     # the thread goes on normally afterwards: no stray exception is left pending
     assert templating._render("{{ 'ok' }}", {}, strict=False) == "ok"
     time.sleep(0.01)
@@ -43,7 +43,7 @@ def test_output_is_bounded(source: str) -> None:
     start = time.monotonic()
     with pytest.raises(BadInput, match="longer than"):
         templating._render(source, {}, strict=False)
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 8  # stopped at the size limit, not a 1 GB string
 
 
 def test_huge_powers_are_refused() -> None:
@@ -93,7 +93,7 @@ def test_a_mail_with_100000_cc_is_bounded_and_says_what_was_cut(desk: Any) -> No
     start = time.monotonic()
     msg = parse_email(raw)
     r = ingest(desk, msg)
-    assert time.monotonic() - start < 2  # was 27 s unbounded
+    assert time.monotonic() - start < 8  # was 27 s unbounded (0.3 s now)
     assert len(msg.cc_addresses) == MAX_RECIPIENTS
     assert msg.cc_addresses[0] == "user0@example.test"
     with desk.db.read() as s:

@@ -261,14 +261,14 @@ def test_idle_wait_wakes_up_on_new_mail(imap_account: ImapAccount) -> None:
         imap_account.append("INBOX", raw_mail(1))  # from another connection
         thread.join(5)
         assert results == [True]
-        assert time.monotonic() - appended_at < 2.0
+        assert time.monotonic() - appended_at < 8  # woken, not the 20 s idle timeout
 
 
 def test_idle_wait_times_out_quietly(imap_account: ImapAccount) -> None:
     with ImapSource(imap_account.imap_settings()) as source:
         started = time.monotonic()
         assert source.idle_wait("INBOX", 0.6) is False
-        assert 0.5 < time.monotonic() - started < 3
+        assert 0.5 < time.monotonic() - started < 8
 
 
 def test_idle_wait_is_interruptible(imap_account: ImapAccount) -> None:
@@ -279,7 +279,7 @@ def test_idle_wait_is_interruptible(imap_account: ImapAccount) -> None:
         source.interrupt()
         thread.join(5)
         assert results == [False]
-        assert time.monotonic() - asked < 2.0
+        assert time.monotonic() - asked < 8  # interrupted, not the 60 s idle timeout
         # The connection is still usable afterwards.
         assert list(source.fetch_new("INBOX", None)) == []
 
@@ -291,7 +291,7 @@ def test_idle_wait_sees_mail_that_arrived_since_the_cursor(imap_account: ImapAcc
     with ImapSource(imap_account.imap_settings()) as source:
         started = time.monotonic()
         assert source.idle_wait("INBOX", 30, since=cursor) is True
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 8  # at once, not the 30 s idle timeout
         assert not source.idling.is_set()
 
 

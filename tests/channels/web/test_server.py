@@ -143,7 +143,7 @@ async def test_reply_is_pushed_and_confirmed(served: Served) -> None:
             kind="web", to_address=w["visitor"], text="Hi! <i>x</i>", message_id="web-out:1"
         )
     )  # type: ignore[arg-type]
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 5  # it does not wait for the browser's "seen"
     f = await seen
     assert f["text"] == "Hi! <i>x</i>" and f["id"] == "web-out:1"
     assert res.external_ids == ["web-out:1"] and "shown" in res.detail
