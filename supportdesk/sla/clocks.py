@@ -14,6 +14,9 @@ ticket is created and count business time when ``[desk.hours]`` is set.
 
 ``due_at`` is the deadline that applies now (what the queue sorts by and ``sla:<2h`` reads);
 ``tick()`` marks breaches and writes one ``sla_breached`` event per ticket and target.
+
+Long because: targets, deadlines, pauses and breach detection share the clock rules; split, each
+part would need the others' private helpers.
 """
 
 from __future__ import annotations
@@ -254,27 +257,20 @@ def _recorded_targets(session: Session, ticket_ids: list[int]) -> set[tuple[int,
     return out
 
 
-def tick(session: Session, desk: Desk, now: datetime | None = None) -> list[tuple[int, Target]]:
-    """Mark breached tickets; one ``sla_breached`` event per ticket and target.
+TICK_BATCH = 500  # tickets per write transaction in the runner's SLA pass
 
-    The runner calls it every few seconds in a write transaction. It also repairs a pause
-    left out of step with the status (a status changed by a path that did not call
-    ``update_clocks``). Returns the (ticket id, target) pairs newly recorded.
-    """
-    now = now or utcnow()
-    config = desk.config
-    out_of_step = session.exec(
-        select(Ticket).where(
-            sa.or_(
-                sa.and_(col(Ticket.status).in_(PAUSED), col(Ticket.sla_paused_since).is_(None)),
-                sa.and_(col(Ticket.status).in_(RUNNING), col(Ticket.sla_paused_since).is_not(None)),
-            )
-        )
-    ).all()
-    for t in out_of_step:
-        update_clocks(config, t, now)
-        session.add(t)
 
+def _out_of_step() -> Any:
+    """A status whose pause is out of step (changed by a path that did not call
+    ``update_clocks``)."""
+    return sa.or_(
+        sa.and_(col(Ticket.status).in_(PAUSED), col(Ticket.sla_paused_since).is_(None)),
+        sa.and_(col(Ticket.status).in_(RUNNING), col(Ticket.sla_paused_since).is_not(None)),
+    )
+
+
+def _breach_candidate(now: datetime) -> Any:
+    """A ticket that may have missed a target that is not recorded yet."""
     running = col(Ticket.status).in_(RUNNING)
     resolution_recorded = (
         select(Event.id)
@@ -282,32 +278,63 @@ def tick(session: Session, desk: Desk, now: datetime | None = None) -> list[tupl
         .where(col(Event.data).like('{"target": "resolution"%'))
         .exists()
     )
-    candidates = session.exec(
-        select(Ticket)
-        .where(col(Ticket.spam).is_(False))
-        .where(
-            sa.or_(
-                sa.and_(
-                    col(Ticket.sla_breached).is_(False),
-                    sa.or_(
-                        sa.and_(
-                            running,
-                            col(Ticket.first_response_at).is_(None),
-                            col(Ticket.first_response_due_at) < now,
-                        ),
-                        col(Ticket.first_response_at) > col(Ticket.first_response_due_at),
-                        sa.and_(running, col(Ticket.resolution_due_at) < now),
-                        col(Ticket.solved_at) > col(Ticket.resolution_due_at),
-                        sa.and_(
-                            col(Ticket.status) == "pending",
-                            col(Ticket.sla_paused_since) > col(Ticket.resolution_due_at),
-                        ),
+    return sa.and_(
+        col(Ticket.spam).is_(False),
+        sa.or_(
+            sa.and_(
+                col(Ticket.sla_breached).is_(False),
+                sa.or_(
+                    sa.and_(
+                        running,
+                        col(Ticket.first_response_at).is_(None),
+                        col(Ticket.first_response_due_at) < now,
+                    ),
+                    col(Ticket.first_response_at) > col(Ticket.first_response_due_at),
+                    sa.and_(running, col(Ticket.resolution_due_at) < now),
+                    col(Ticket.solved_at) > col(Ticket.resolution_due_at),
+                    sa.and_(
+                        col(Ticket.status) == "pending",
+                        col(Ticket.sla_paused_since) > col(Ticket.resolution_due_at),
                     ),
                 ),
-                sa.and_(running, col(Ticket.resolution_due_at) < now, sa.not_(resolution_recorded)),
-            )
-        )
+            ),
+            sa.and_(running, col(Ticket.resolution_due_at) < now, sa.not_(resolution_recorded)),
+        ),
+    )
+
+
+def tick_candidates(session: Session, now: datetime) -> list[int]:
+    """The ids :func:`tick` would look at, in order: read-only, so the runner finds them without
+    holding the write lock and then ticks them :data:`TICK_BATCH` at a time. A desk that has not
+    been ticked for a while (a big import, a runner down over a weekend) may have a hundred
+    thousand; one write transaction for all of them held every other writer for a minute and
+    let the runner's own lease lapse."""
+    rows = session.exec(
+        select(Ticket.id)
+        .where(sa.or_(_out_of_step(), _breach_candidate(now)))
         .order_by(col(Ticket.id))
+    ).all()
+    return [int(i) for i in rows if i is not None]
+
+
+def tick(
+    session: Session, desk: Desk, now: datetime | None = None, *, ids: list[int] | None = None
+) -> list[tuple[int, Target]]:
+    """Mark breached tickets; one ``sla_breached`` event per ticket and target.
+
+    The runner calls it every minute in write transactions of at most :data:`TICK_BATCH`
+    tickets (``ids``, from :func:`tick_candidates`); without ``ids`` it looks at every ticket.
+    It also repairs a pause left out of step with the status (a status changed by a path that
+    did not call ``update_clocks``). Returns the (ticket id, target) pairs newly recorded.
+    """
+    now = now or utcnow()
+    config = desk.config
+    only = col(Ticket.id).in_(ids) if ids is not None else sa.true()
+    for t in session.exec(select(Ticket).where(only, _out_of_step())).all():
+        update_clocks(config, t, now)
+        session.add(t)
+    candidates = session.exec(
+        select(Ticket).where(only, _breach_candidate(now)).order_by(col(Ticket.id))
     ).all()
     if not candidates:
         return []
