@@ -116,11 +116,7 @@ class Runner:
     def tick(self) -> None:
         """SLA breaches, snoozed tickets waking up, NPS surveys due (once a minute)."""
         now = utcnow()
-        with self.desk.db.read() as s:
-            due = sla.tick_candidates(s, now)
-        for i in range(0, len(due), sla.TICK_BATCH):
-            with self.desk.db.write() as s:
-                sla.tick(s, self.desk, now, ids=due[i : i + sla.TICK_BATCH])
+        sla.tick_in_batches(self.desk, now)
         with self.desk.db.write() as s:
             snooze.wake_snoozed(s, self.desk, now)
             if self.desk.config.nps.every and now >= self._next_nps:

@@ -14,9 +14,6 @@ ticket is created and count business time when ``[desk.hours]`` is set.
 
 ``due_at`` is the deadline that applies now (what the queue sorts by and ``sla:<2h`` reads);
 ``tick()`` marks breaches and writes one ``sla_breached`` event per ticket and target.
-
-Long because: targets, deadlines, pauses and breach detection share the clock rules; split, each
-part would need the others' private helpers.
 """
 
 from __future__ import annotations
@@ -315,6 +312,18 @@ def tick_candidates(session: Session, now: datetime) -> list[int]:
         .order_by(col(Ticket.id))
     ).all()
     return [int(i) for i in rows if i is not None]
+
+
+def tick_in_batches(desk: Desk, now: datetime) -> int:
+    """The runner's SLA pass: :func:`tick` over :func:`tick_candidates`, :data:`TICK_BATCH`
+    tickets per write transaction. Returns how many breaches it recorded."""
+    with desk.db.read() as s:
+        due = tick_candidates(s, now)
+    recorded = 0
+    for i in range(0, len(due), TICK_BATCH):
+        with desk.db.write() as s:
+            recorded += len(tick(s, desk, now, ids=due[i : i + TICK_BATCH]))
+    return recorded
 
 
 def tick(
