@@ -7,9 +7,11 @@ For a batch of :class:`InboundMessage` objects from one channel:
    whose bytes could not be parsed carries ``parse_error`` and goes to quarantine;
 3. in one write transaction: button presses (CSAT ratings) are handled, the rest is ingested
    (dedupe, identity, threading, ticket/message, audit), a message the store refuses is
-   quarantined without sinking the batch, conversation openers are greeted, new tickets are
-   acknowledged, and the channel's cursor is written;
-4. the caller confirms to the channel only after this returned (the commit happened).
+   quarantined without sinking the batch, conversation openers are greeted, new tickets'
+   acknowledgements are queued (held), and the channel's cursor is written;
+4. after the commit, the acknowledgements' template renders outside any transaction and a
+   short transaction releases them (inbound/ack.py);
+5. the caller confirms to the channel only after this returned (the commit happened).
 
 The runner calls :func:`store` for polled batches; push channels reach it through
 :class:`~supportdesk.inbound.push.DeskSink`; ``supportdesk import`` through inbound/importing.
@@ -18,6 +20,7 @@ The runner calls :func:`store` for polled batches; push channels reach it throug
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from supportdesk.channels.base import InboundMessage, Stored
 from supportdesk.core.config import ConfigError
 from supportdesk.core.i18n import pick_language, translations
 from supportdesk.desk.desk import Desk
-from supportdesk.inbound.ack import queue_ack
+from supportdesk.inbound.ack import finish_acks, queue_ack
 from supportdesk.inbound.ingest import IngestResult, ingest, ingest_many, quarantine, reply_address
 from supportdesk.inbound.prep import keep_raw
 from supportdesk.outbound.outbox import queue_plain
@@ -38,6 +41,8 @@ from supportdesk.replies import csat
 from supportdesk.store.cursors import set_cursor
 from supportdesk.store.files import store_raw
 from supportdesk.store.models import Ticket
+
+log = logging.getLogger("supportdesk.inbound.pipeline")
 
 # translated through the catalogs (core/locale) at the time of use, in the desk's language
 GREETING = "Hello! This is {desk} support. Write your question and we will answer."
@@ -107,6 +112,7 @@ def store(
         shas = keep_in_ledger(desk, messages)
     all_stems = list(stems) if stems is not None else [None] * len(messages)
     out: list[Stored | None] = [None] * len(messages)
+    held: list[int] = []  # acknowledgements queued in the transaction, their text to render
     with desk.db.write() as s:
         good: list[int] = []
         for i, msg in enumerate(messages):
@@ -125,11 +131,16 @@ def store(
         for i, res in results:
             msg = messages[i]
             out[i] = Stored(msg.external_id, res.ticket_id, res.message_id, res.outcome)
-            _after_ingest(s, desk, msg, res, summary)
+            _after_ingest(s, desk, msg, res, summary, held)
         if cursor is not None:
             set_cursor(s, channel, cursor[0], cursor[1])
         if extra_in_tx is not None:
             extra_in_tx(s)
+    if held:
+        try:
+            finish_acks(desk, held)  # the template renders now, outside any transaction
+        except Exception as exc:  # intake is committed; the runner finishes held acks later
+            log.warning("acknowledgements left for the runner to finish: %s", exc)
     if not historical:
         automation_hook.after_inbound_commit(desk)  # rules run after the commit, off this path
     return [o for o in out if o is not None]
@@ -200,7 +211,12 @@ def _button(s: Session, desk: Desk, msg: InboundMessage) -> None:
 
 
 def _after_ingest(
-    s: Session, desk: Desk, msg: InboundMessage, res: IngestResult, summary: Summary
+    s: Session,
+    desk: Desk,
+    msg: InboundMessage,
+    res: IngestResult,
+    summary: Summary,
+    held: list[int],
 ) -> None:
     summary.outcomes[res.outcome] += 1
     if res.outcome == "duplicate":
@@ -215,8 +231,11 @@ def _after_ingest(
         summary.new_tickets.append(res.ticket_id)
     if res.needs_ack and res.ticket_id:
         t = s.get(Ticket, res.ticket_id)
-        if t is not None and queue_ack(s, desk, t, msg.sender_address) is not None:
-            summary.acks.append(res.ticket_id)
+        if t is not None:
+            ack = queue_ack(s, desk, t, msg.sender_address)
+            if ack is not None and ack.id is not None:
+                summary.acks.append(res.ticket_id)
+                held.append(ack.id)
 
 
 def greeting_text(desk: Desk, channel: str) -> str:

@@ -240,6 +240,26 @@ def _render(source: str, ctx: dict[str, Any], *, strict: bool, seconds: float = 
         raise BadInput(f"the template cannot be rendered: {exc}") from None
 
 
+def merge_context(ctx: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    """``ctx`` with ``extra`` laid over it (a dict value extends the one already there)."""
+    out = dict(ctx)
+    for k, v in (extra or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = v
+    return out
+
+
+def render(
+    source: str, ctx: dict[str, Any], *, strict: bool = True, seconds: float = TIME_LIMIT
+) -> str:
+    """Render ``source`` with a context gathered beforehand (:func:`context_for`): no database
+    is touched, so this runs outside any transaction (an acknowledgement renders after intake
+    committed). BadInput with one sentence when it fails, is too slow or too long."""
+    return _render(source, ctx, strict=strict, seconds=seconds)
+
+
 def render_text(
     session: Session,
     desk: Desk,
@@ -255,10 +275,5 @@ def render_text(
     Lenient (``strict=False``, used for automatic acknowledgements) prints nothing for them
     rather than refusing to answer.
     """
-    ctx = context_for(session, desk, ticket)
-    for k, v in (extra or {}).items():
-        if isinstance(v, dict) and isinstance(ctx.get(k), dict):
-            ctx[k] = {**ctx[k], **v}
-        else:
-            ctx[k] = v
+    ctx = merge_context(context_for(session, desk, ticket), extra)
     return _render(source, ctx, strict=strict, seconds=seconds)

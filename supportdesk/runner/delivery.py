@@ -29,6 +29,7 @@ from supportdesk.channels.base import (
 from supportdesk.channels.registry import channel_class
 from supportdesk.core.config import ConfigError
 from supportdesk.desk.desk import Desk
+from supportdesk.inbound.ack import finish_held
 from supportdesk.runner import state as runtime
 from supportdesk.runner.report import PassReport
 
@@ -145,6 +146,7 @@ class Delivery:
         )
         if n:
             log.warning("%d outbox item(s) were left in the air by a runner that stopped", n)
+        finish_held(self.desk)  # acknowledgements a stopped process left held
         return n
 
     def fence(self, item: runtime.Claimed) -> Callable[[], None]:

@@ -34,6 +34,7 @@ from supportdesk.channels.registry import is_push, make_channel
 from supportdesk.core.config import ChannelConfigBase, ConfigError
 from supportdesk.core.strict import read_trusted_config
 from supportdesk.desk.desk import Conflict, Desk
+from supportdesk.inbound.ack import finish_held
 from supportdesk.runner import state as runtime
 from supportdesk.runner.delivery import Delivery
 from supportdesk.runner.fetching import Fetcher
@@ -49,6 +50,7 @@ FETCH_TIMEOUT = 10.0  # seconds a channel may long-poll inside fetch() under `ru
 POLL_WAIT = 5.0  # seconds a channel whose wait() just sleeps waits between fetches
 OUTBOX_BATCH = 50  # outbox rows claimed at a time
 TIMER_EVERY = 5.0  # seconds between SLA/snooze timer runs
+ACK_STALE = timedelta(seconds=10)  # intake releases its own acks a second after its commit
 
 
 class Runner:
@@ -125,6 +127,7 @@ class Runner:
                 nps.send_due(s, self.desk, now)
                 self._next_nps = now + timedelta(minutes=1)
         automation_hook.on_timer_tick(self.desk)  # rules, notifications, routing timers
+        finish_held(self.desk, older_than=ACK_STALE)  # acks a process that stopped left held
 
     # ---- one pass -----------------------------------------------------------------------
     def run_once(self, *, fetch_timeout: float = 0) -> PassReport:

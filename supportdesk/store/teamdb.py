@@ -28,6 +28,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from supportdesk.core.errors import StoreError
+
 AGENT, LEAD, RUNNER = "supportdesk_agent", "supportdesk_lead", "supportdesk_runner"
 BULK_LIMIT = 50
 AUDITED = (
@@ -45,19 +47,6 @@ DO $$ BEGIN
   IF to_regrole('{LEAD}') IS NULL THEN CREATE ROLE {LEAD} NOLOGIN; END IF;
   IF to_regrole('{RUNNER}') IS NULL THEN CREATE ROLE {RUNNER} NOLOGIN; END IF;
 END $$
-"""
-
-_AUDIT_TABLE = """
-CREATE TABLE IF NOT EXISTS audit_log (
-  id BIGSERIAL PRIMARY KEY,
-  at TIMESTAMPTZ NOT NULL DEFAULT now(),
-  db_user TEXT NOT NULL,
-  on_behalf_of TEXT,
-  tbl TEXT NOT NULL,
-  op TEXT NOT NULL,
-  row_id TEXT,
-  detail TEXT NOT NULL DEFAULT '{}'
-)
 """
 
 _SD = "SECURITY DEFINER SET search_path = pg_catalog, public"
@@ -250,10 +239,15 @@ def _x(conn: sa.Connection, sql: str) -> None:
 
 
 def install(conn: sa.Connection, *, runners: list[str], leads: list[str]) -> None:
-    """Create the roles, privileges, policies and triggers (idempotent); run as the owner."""
+    """Create the roles, privileges, policies and triggers (idempotent); run as the owner on a
+    schema at the newest revision (the audit_log table is migration 0008's)."""
     _x(conn, _ROLES)
     conn.exec_driver_sql(f"GRANT {AGENT} TO {LEAD}")
-    conn.exec_driver_sql(_AUDIT_TABLE)
+    if conn.execute(sa.text("SELECT to_regclass('public.audit_log')")).scalar() is None:
+        raise StoreError(
+            "the database has no audit_log table: upgrade its schema first (team init does, "
+            "through migration 0008)"
+        )
     dbname = conn.exec_driver_sql("SELECT current_database()").scalar_one()
     # no temporary tables for people: the bulk guard's own table cannot be forged
     conn.exec_driver_sql(f'REVOKE TEMPORARY ON DATABASE "{dbname}" FROM PUBLIC')

@@ -18,9 +18,11 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.peers.util import wait_until
 from tests.security.conftest import GROUP, TeamHost
 
 pytestmark = pytest.mark.xdist_group("team_host")
@@ -396,6 +398,47 @@ def test_team_init_again_and_a_removed_agent_loses_their_grants(team_desk: TeamD
     assert "superuser or the runner" in one_sentence(res)
 
 
+OLD_AUDIT_TABLE = """CREATE TABLE audit_log (id BIGSERIAL PRIMARY KEY,
+  at TIMESTAMPTZ NOT NULL DEFAULT now(), db_user TEXT NOT NULL, on_behalf_of TEXT,
+  tbl TEXT NOT NULL, op TEXT NOT NULL, row_id TEXT, detail TEXT NOT NULL DEFAULT '{}')"""
+
+
+def test_team_init_on_a_desk_set_up_before_the_audit_log_migration(team_host: TeamHost) -> None:
+    """A desk whose audit_log an older ``team init`` made (schema 0007): the new one upgrades
+    it to migration 0008, keeps its rows, and runs again cleanly."""
+    host = team_host
+    db = f"sd_old_{os.getpid()}_{next(_dbs)}"
+    url = host.url(db)
+    res = host.sh("postgres", f"{host.bindir}/createdb", "-h", str(host.socket_dir), db)
+    assert res.returncode == 0, res.stderr
+    code = (
+        "import sys; from supportdesk.store.db import Database; "
+        "from supportdesk.store.migrate import upgrade_if_needed; "
+        "upgrade_if_needed(Database(sys.argv[1]), '0007')"
+    )
+    res = host.sh("postgres", str(host.venv / "bin" / "python"), "-c", code, url)
+    assert res.returncode == 0, res.stderr
+    host.admin_sql(db, OLD_AUDIT_TABLE)
+    host.admin_sql(
+        db, "INSERT INTO audit_log (db_user, tbl, op) VALUES ('old', 'ticket', 'update')"
+    )
+    for _ in range(2):
+        res = host.run("postgres", "team", "init", "--db", url, "--runner", "sdrunner",
+                       "--lead", "sdlead")  # fmt: skip
+        assert res.returncode == 0, res.stderr
+    assert host.admin_sql(db, "SELECT version_num FROM alembic_version") == "0008"
+    assert host.admin_sql(db, "SELECT db_user FROM audit_log ORDER BY id LIMIT 1") == "old"
+    res = host.run("sdlead", "--db", url, "templates", "add", "hello", "--text", "Hi")
+    assert res.returncode == 0, res.stderr
+    rows = host.admin_sql(
+        db, "SELECT db_user || '|' || tbl || '|' || op FROM audit_log ORDER BY id"
+    )
+    assert rows.splitlines()[0] == "old|ticket|update"  # kept
+    assert rows.splitlines()[-1] == "sdlead|template|insert"  # and the triggers write to it
+    res = host.psql("sdlead", db, "DELETE FROM audit_log")
+    assert res.returncode != 0 and "permission denied" in res.stderr
+
+
 # ---- SQLite trusted mode ---------------------------------------------------------------------
 
 
@@ -456,3 +499,118 @@ def test_trusted_mode_runner_never_follows_a_planted_link(
     res = team_host.sh("sdagent", "sqlite3", str(shared_home / "supportdesk.db"),
                        "SELECT note FROM attachment")  # fmt: skip
     assert "symbolic link" in res.stdout, res.stdout + res.stderr
+
+
+# ---- stall intake with a template ------------------------------------------------------------
+
+SLOW = (
+    "{% for a in range(99999) %}{% for b in range(99999) %}{% for c in range(99999) %}"
+    "{% endfor %}{% endfor %}{% endfor %}Thanks"
+)
+
+
+def _slow_mail(i: int) -> bytes:
+    return (
+        f"From: Slow {i} <slow{i}@example.test>\r\nTo: support@acme.test\r\n"
+        f"Subject: Slow ack {i}\r\nMessage-ID: <slow{i}@example.test>\r\n"
+        "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain\r\n\r\nHello.\r\n"
+    ).encode()
+
+
+def test_a_slow_template_stalls_neither_intake_nor_other_writers(
+    team_desk: TeamDesk, imap_account: Any
+) -> None:
+    """The runner, as its own Unix user, fetches mail over IMAP while the acknowledgement
+    template is hostile. Intake commits; the template is read and rendered after the commit,
+    outside any write transaction (the test holds it at the template's read with a table lock,
+    and meanwhile an agent writes); then the template hits its time limit and the built-in
+    text goes out, with the reason logged and recorded."""
+    host, db = team_desk.host, team_desk.db
+    # the hostile agent may not plant or edit the acknowledgement template
+    res = team_desk.agent("templates", "add", "acknowledgement", "--text", SLOW)
+    assert res.returncode == 4 and "refused" in one_sentence(res)
+    res = team_desk.psql(
+        "sdagent", f"INSERT INTO template (name, body) VALUES ('acknowledgement', '{SLOW}')"
+    )
+    assert res.returncode != 0 and "permission denied" in res.stderr
+    # a lead's template that is just as slow
+    res = team_desk.agent("templates", "add", "acknowledgement", "--text", SLOW, user="sdlead")
+    assert res.returncode == 0, res.stderr
+    home = team_desk.runner_home
+    secret = home / "imap-password"
+    cfg = home / "config.toml"
+    _write_as(host, "sdrunner", secret, imap_account.password + "\n", 0o600)
+    text = RUNNER_CONFIG.format(url=team_desk.url, secret=secret)
+    text = text.replace("port = 1\n", f"port = {imap_account.port}\n").replace(
+        'username = "support"', f'username = "{imap_account.username}"'
+    )
+    _write_as(host, "sdrunner", cfg, text, 0o640)
+    imap_account.append_many("INBOX", [_slow_mail(i) for i in (1, 2)])
+    # hold the template table: whoever reads it now waits until the test lets go
+    lock = subprocess.Popen(
+        ["runuser", "-u", "postgres", "--", *host.env("postgres"), f"{host.bindir}/psql", "-X",
+         "-q", "-At", "-h", str(host.socket_dir), "-d", db],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd="/",
+    )  # fmt: skip
+    runner: subprocess.Popen[str] | None = None
+    out = err = ""
+    try:
+        assert lock.stdin is not None and lock.stdout is not None
+        lock.stdin.write("BEGIN; LOCK TABLE template IN ACCESS EXCLUSIVE MODE; SELECT 'held';\n")
+        lock.stdin.flush()
+        assert lock.stdout.readline().strip() == "held"
+        runner = subprocess.Popen(
+            ["runuser", "-u", "sdrunner", "--", *host.env("sdrunner"), host.supportdesk,
+             "--home", str(home), "poll", "--once"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+        )  # fmt: skip
+
+        def waiting_for_the_template() -> bool:
+            return host.admin_sql(db, "SELECT count(*) FROM pg_stat_activity WHERE usename = "
+                                  "'sdrunner' AND wait_event_type = 'Lock'") == "1"  # fmt: skip
+
+        wait_until(waiting_for_the_template, 90, 0.2, what="the runner to reach the template")
+        # intake is committed: the tickets and their held acknowledgements are there
+        ids = host.admin_sql(
+            db, "SELECT id FROM ticket WHERE subject LIKE 'Slow ack %' ORDER BY id"
+        )
+        assert len(ids.split()) == 2, ids
+        # and the runner holds no write transaction and not the writers' lock while it waits
+        held = host.admin_sql(db, "SELECT count(*) FROM pg_stat_activity a LEFT JOIN pg_locks l "
+                              "ON l.pid = a.pid AND l.locktype = 'advisory' AND l.granted "
+                              "WHERE a.usename = 'sdrunner' AND (a.backend_xid IS NOT NULL "
+                              "OR l.pid IS NOT NULL)")  # fmt: skip
+        assert held == "0"
+        # another writer goes on meanwhile: an agent's note, through the CLI
+        first = ids.split()[0]
+        res = team_desk.agent("tickets", "note", first, "--text", "looking", timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert runner.poll() is None  # still waiting at the template: the note did not wait
+    finally:
+        if lock.stdin is not None:
+            lock.stdin.write("COMMIT;\n")
+            lock.stdin.close()
+        lock.wait(30)
+        if runner is not None:
+            try:
+                out, err = runner.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+                out, err = runner.communicate()
+        res = team_desk.agent("templates", "rm", "acknowledgement", user="sdlead")
+        _write_as(
+            host, "sdrunner", cfg, RUNNER_CONFIG.format(url=team_desk.url, secret=secret), 0o640
+        )
+        _write_as(host, "sdrunner", secret, "runner-only-s3cret\n", 0o600)
+    assert "Traceback" not in err, err
+    assert "support: 2 fetched, 2 new tickets" in out, out + err
+    assert (
+        "acknowledgement template 'acknowledgement' failed (the template took longer than 1 s"
+        in err
+    )
+    acks = host.admin_sql(db, "SELECT m.text FROM outbox o JOIN message m ON m.id = o.message_id "
+                          "JOIN ticket t ON t.id = o.ticket_id WHERE t.subject LIKE 'Slow ack %' "
+                          "AND o.payload NOT LIKE '%ack_pending%'")  # fmt: skip
+    assert acks.count("thank you for writing to Acme support") == 2, acks
+    reasons = host.admin_sql(db, "SELECT data FROM event WHERE kind = 'ack_template_failed'")
+    assert "took longer than 1 s" in reasons

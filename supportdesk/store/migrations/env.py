@@ -15,7 +15,7 @@ def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
     """Autogenerate must leave the search index alone (FTS5 tables are not in the models)."""
-    # ... nor the team desk's audit_log (made by `team init`, PostgreSQL only)
+    # ... nor the team desk's audit_log (migration 0008, PostgreSQL only: no model)
     return not (type_ == "table" and (name or "").startswith(("search_doc", "audit_log")))
 
 
