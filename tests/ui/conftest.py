@@ -110,7 +110,7 @@ async def settle(pilot: Any) -> None:
     await pilot.pause()
 
 
-async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 15.0) -> None:
     """Poll ``cond`` with short pauses, failing after ``timeout`` seconds."""
     import time
 

@@ -179,11 +179,11 @@ async def test_new_ticket_appears_live(console_desk: tuple[Any, dict[str, int]])
         r = ingest(desk, inbound_email(subject="Live arrival", sender_address="new@example.org",
                                        external_id="live-1@example.org",
                                        sent_at=NOW - timedelta(minutes=1)))  # fmt: skip
-        await wait_for(pilot, lambda: tl.total == before + 1, timeout=2.5)
+        await wait_for(pilot, lambda: tl.total == before + 1)
         # the toast comes from the same poll, but may be drawn a refresh after the count
         note = f"New ticket #{r.ticket_id}: Live arrival"
-        await wait_for(pilot, lambda: note in notes(app), timeout=2.5)
-        await wait_for(pilot, lambda: "Live arrival" in text_of(app), timeout=2.0)
+        await wait_for(pilot, lambda: note in notes(app))
+        await wait_for(pilot, lambda: "Live arrival" in text_of(app))
 
 
 async def test_russian_interface(console_desk: tuple[Any, dict[str, int]]) -> None:
