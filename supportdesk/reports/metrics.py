@@ -124,7 +124,7 @@ def _summary(seconds: list[float]) -> dict[str, Any]:
     }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Status:
     at: datetime
     seq: int
@@ -133,7 +133,7 @@ class _Status:
     agent: str
 
 
-@dataclass
+@dataclass(slots=True)
 class _TicketFacts:
     id: int
     created_at: datetime
@@ -223,7 +223,78 @@ def period_bounds(
     return since, until, start, end
 
 
-def _load(session: Session, end: datetime) -> dict[int, _TicketFacts]:
+PERIOD_KINDS = ("reply", "delivered", "status", "csat_rated")  # events that date a figure
+CHUNK = 1000  # ids per IN (...) list
+
+
+def _data(text: str | None) -> dict[str, Any]:
+    try:
+        d = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def _left_out(spam: Any, reply_to: str | None) -> bool:
+    """Spam and tickets merged away count nowhere."""
+    return bool(spam) or (reply_to or "").startswith("merged:")
+
+
+def _kept() -> list[Any]:
+    """``_left_out`` in SQL."""
+    return [
+        sa.or_(col(Ticket.spam).is_(None), col(Ticket.spam) == sa.false()),
+        sa.or_(
+            col(Ticket.reply_to_address).is_(None),
+            sa.func.substr(col(Ticket.reply_to_address), 1, 7) != "merged:",
+        ),
+    ]
+
+
+def _touched(session: Session, start: datetime, end: datetime) -> set[int]:
+    """With the tickets created in the period, every ticket a figure of the period can count
+    (a superset; ``compute`` filters).
+
+    Solved, closed or surveyed in the period (seeded tickets date their solve and rating by
+    these columns); a status change, rating, reply or delivery in the period; an outbox row
+    sent in it (a reply written before the period and delivered in it counts there).
+    """
+    ids: set[int] = set()
+    for column in (Ticket.solved_at, Ticket.closed_at, Ticket.csat_requested_at):
+        ids.update(
+            session.execute(
+                sa.select(col(Ticket.id)).where(col(column) >= start, col(column) < end)
+            ).scalars()
+        )
+    ids.update(
+        tid
+        for tid in session.execute(
+            sa.select(col(Event.ticket_id)).where(
+                col(Event.kind).in_(PERIOD_KINDS),
+                col(Event.created_at) >= start,
+                col(Event.created_at) < end,
+            )
+        ).scalars()
+        if tid is not None
+    )
+    ids.update(
+        tid
+        for tid in session.execute(
+            sa.select(col(Outbox.ticket_id)).where(
+                col(Outbox.sent_at) >= start, col(Outbox.sent_at) < end, col(Outbox.state) == "sent"
+            )
+        ).scalars()
+        if tid is not None
+    )
+    return ids
+
+
+def _load(
+    session: Session, start: datetime, end: datetime, touched: set[int]
+) -> dict[int, _TicketFacts]:
+    """The facts of the tickets created in the period and of those ``touched`` (created
+    before it), from their rows and events: one range query for the first, chunks of ids for
+    the second."""
     agents = {a.id: a.name for a in session.exec(select(Agent)).all()}
     ticket_cols: list[Any] = [
         Ticket.id, Ticket.created_at, Ticket.channel, Ticket.priority, Ticket.status,
@@ -231,61 +302,67 @@ def _load(session: Session, end: datetime) -> dict[int, _TicketFacts]:
         Ticket.solved_at, Ticket.closed_at, Ticket.csat_score, Ticket.csat_requested_at,
         Ticket.first_response_at, Ticket.spam, Ticket.reply_to_address,
     ]  # fmt: skip
-    rows = session.execute(sa.select(*ticket_cols).where(col(Ticket.created_at) < end)).all()
+    created = [col(Ticket.created_at) >= start, col(Ticket.created_at) < end, *_kept()]
+    wanted_ids = sorted(touched)
+    groups: list[list[Any]] = [created]
+    groups += [
+        [col(Ticket.id).in_(wanted_ids[i : i + CHUNK]), col(Ticket.created_at) < start, *_kept()]
+        for i in range(0, len(wanted_ids), CHUNK)
+    ]
     facts: dict[int, _TicketFacts] = {}
     fallback_reply: dict[int, datetime] = {}
-    for r in rows:
-        (tid, created, channel, prio, status, assignee_id, fr_due, res_due, solved_at,
-         closed_at, score, requested, first_resp, spam, reply_to) = r  # fmt: skip
-        if tid is None or spam or (reply_to or "").startswith("merged:"):
-            continue
-        facts[tid] = _TicketFacts(
-            id=tid, created_at=created, channel=channel, priority=prio, status=status,
-            assignee=agents.get(assignee_id) if assignee_id else None, fr_due=fr_due,
-            res_due=res_due, solved_at=solved_at or closed_at, csat_score=score,
-            csat_requested_at=requested,
-        )  # fmt: skip
-        if first_resp is not None:
-            fallback_reply[tid] = first_resp
+    for where in groups:
+        rows = session.execute(sa.select(*ticket_cols).where(*where)).all()
+        for r in rows:
+            (tid, created, channel, prio, status, assignee_id, fr_due, res_due, solved_at,
+             closed_at, score, requested, first_resp, spam, reply_to) = r  # fmt: skip
+            facts[tid] = _TicketFacts(
+                id=tid, created_at=created, channel=channel, priority=prio, status=status,
+                assignee=agents.get(assignee_id) if assignee_id else None, fr_due=fr_due,
+                res_due=res_due, solved_at=solved_at or closed_at, csat_score=score,
+                csat_requested_at=requested,
+            )  # fmt: skip
+            if first_resp is not None:
+                fallback_reply[tid] = first_resp
     event_cols: list[Any] = [
         Event.id, Event.ticket_id, Event.kind, Event.agent, Event.data, Event.created_at,
     ]  # fmt: skip
-    evs = session.execute(
-        sa.select(*event_cols)
-        .where(col(Event.kind).in_(EVENT_KINDS), col(Event.created_at) < end)
-        .order_by(col(Event.created_at), col(Event.id))
-    ).all()
     has_reply: set[int] = set()
     delivered: dict[int, datetime] = {}  # outbox id -> when the channel accepted it
     queued: list[tuple[_TicketFacts, datetime, str, Any]] = []
-    for eid, tid, kind, agent, data, at in evs:
-        t = facts.get(tid or -1)
-        if t is None:
-            continue
-        try:
-            d = json.loads(data or "{}")
-        except ValueError:
-            d = {}
-        if not isinstance(d, dict):
-            d = {}
-        if kind == "reply":
-            queued.append((t, at, agent, d.get("outbox_id")))
-            continue
-        if kind == "delivered":
-            if isinstance(d.get("outbox_id"), int):
-                delivered.setdefault(d["outbox_id"], at)
-            continue
-        if kind == "status":
-            before, after = str(d.get("before") or ""), str(d.get("after") or "")
-            if after:
-                t.statuses.append(_Status(at, eid or 0, before, after, agent))
-        elif kind == "sla_breached":
-            t.breach_events.append(at)
-        elif kind == "csat_rated":
-            try:
-                t.rated.append((at, eid or 0, int(d.get("score") or 0)))
-            except (TypeError, ValueError):
+    for where in groups:
+        # a delivered event is on the ticket of its outbox row, which is the reply's ticket:
+        # per ticket, this is the order (and so the first delivery) of the whole log
+        evs = session.execute(
+            sa.select(*event_cols)
+            .where(
+                col(Event.ticket_id).in_(sa.select(col(Ticket.id)).where(*where)),
+                col(Event.kind).in_(EVENT_KINDS),
+                col(Event.created_at) < end,
+            )
+            .order_by(col(Event.created_at), col(Event.id))
+        ).all()
+        for eid, tid, kind, agent, data, at in evs:
+            t = facts[tid]
+            d = _data(data)
+            if kind == "reply":
+                queued.append((t, at, agent, d.get("outbox_id")))
                 continue
+            if kind == "delivered":
+                if isinstance(d.get("outbox_id"), int):
+                    delivered.setdefault(d["outbox_id"], at)
+                continue
+            if kind == "status":
+                before, after = str(d.get("before") or ""), str(d.get("after") or "")
+                if after:
+                    t.statuses.append(_Status(at, eid or 0, before, after, agent))
+            elif kind == "sla_breached":
+                t.breach_events.append(at)
+            elif kind == "csat_rated":
+                try:
+                    t.rated.append((at, eid or 0, int(d.get("score") or 0)))
+                except (TypeError, ValueError):
+                    continue
     # a reply counts when it was delivered, at that time (its delivered event, else the outbox
     # row's sent_at); one with no outbox row (seeded history) counts as is
     wanted = sorted({o for _t, _a, _g, o in queued if isinstance(o, int) and o not in delivered})
@@ -310,6 +387,92 @@ def _load(session: Session, end: datetime) -> dict[int, _TicketFacts]:
     return facts
 
 
+def _age_bucket(age: timedelta) -> str:
+    for label, limit in AGE_BUCKETS:
+        if limit is None or age < limit:
+            return label
+    return AGE_BUCKETS[-1][0]  # pragma: no cover - the last bucket has no limit
+
+
+def _backlog(session: Session, end: datetime, as_of: datetime) -> dict[str, int]:
+    """Tickets not done "as of", by age: ``_TicketFacts.status_at`` for every ticket, counted.
+
+    A ticket without status events is not done when its status is active, or when it is done
+    but its solve (``solved_at``, else ``closed_at``, else creation) comes after "as of": SQL
+    counts those by age in one pass. A ticket with status events is whatever its last status
+    event up to "as of" says (the status column can disagree: a status set by triage writes a
+    fields event, not a status event), so the status events are replayed here, and each such
+    ticket's share of the SQL count is swapped for the replayed one.
+    """
+    ages = sa.case(
+        *[
+            (col(Ticket.created_at) > as_of - limit, label)
+            for label, limit in AGE_BUCKETS
+            if limit is not None
+        ],
+        else_=AGE_BUCKETS[-1][0],
+    )
+    solve_at = sa.func.coalesce(
+        col(Ticket.solved_at), col(Ticket.closed_at), col(Ticket.created_at)
+    )
+    counts = {label: 0 for label, _ in AGE_BUCKETS}
+    for label, n in session.execute(
+        sa.select(ages, sa.func.count())
+        .where(
+            col(Ticket.created_at) <= as_of,
+            col(Ticket.created_at) < end,
+            *_kept(),
+            sa.or_(col(Ticket.status).not_in(DONE), solve_at > as_of),
+        )
+        .group_by(ages)
+    ).all():
+        counts[label] += n
+    rows = session.execute(
+        sa.select(
+            col(Event.ticket_id),
+            col(Event.id),
+            col(Event.created_at),
+            col(Event.data),
+            col(Ticket.created_at),
+            col(Ticket.status),
+            col(Ticket.solved_at),
+            col(Ticket.closed_at),
+            col(Ticket.spam),
+            col(Ticket.reply_to_address),
+        )  # fmt: skip
+        .join(Ticket, col(Ticket.id) == col(Event.ticket_id))
+        .where(
+            col(Event.kind) == "status",
+            col(Event.created_at) < end,
+            col(Ticket.created_at) <= as_of,
+            col(Ticket.created_at) < end,
+        )
+    ).all()
+    history: dict[int, list[tuple[datetime, int, str]]] = defaultdict(list)
+    tickets: dict[int, tuple[datetime, str, datetime | None, bool]] = {}
+    for tid, eid, at, data, created, status, solved_at, closed_at, spam, reply_to in rows:
+        if _left_out(spam, reply_to):
+            continue
+        done_at = solved_at or closed_at or created
+        tickets[tid] = (created, status, done_at, status not in DONE or done_at > as_of)
+        after = str(_data(data).get("after") or "")
+        if after:
+            history[tid].append((at, eid or 0, after))
+    for tid, (created, _status, _done_at, counted) in tickets.items():
+        events = sorted(history.get(tid, []))
+        if not events:
+            continue  # no status to replay: the SQL count is right
+        cur = "new"
+        for at, _eid, after in events:
+            if at > as_of:
+                break
+            cur = after
+        replayed = cur not in DONE
+        if replayed != counted:
+            counts[_age_bucket(as_of - created)] += 1 if replayed else -1
+    return counts
+
+
 def compute(
     session: Session,
     desk: Desk,
@@ -332,7 +495,7 @@ def compute(
             per_channel[channel] = BusinessHours.from_config(desk.config, channel)
         return per_channel[channel]
 
-    facts = _load(session, end)
+    facts = _load(session, start, end, _touched(session, start, end))
 
     def in_period(at: datetime | None) -> bool:
         return at is not None and start <= at < end and at <= as_of
@@ -458,7 +621,7 @@ def compute(
         }
         for p in reversed(PRIORITIES)
     }
-    tags = _tags(session, sorted(created_ids))
+    tags = _tags(session, start, end)
     agents: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"solved": 0, "replies": 0, "complaints": 0}
     )
@@ -483,17 +646,8 @@ def compute(
     top = sorted(tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_tags]
 
     # backlog as of the end of the period
-    buckets = {label: 0 for label, _ in AGE_BUCKETS}
-    backlog = 0
-    for t in facts.values():
-        if t.created_at > as_of or t.status_at(as_of) in DONE:
-            continue
-        backlog += 1
-        age = as_of - t.created_at
-        for label, limit in AGE_BUCKETS:
-            if limit is None or age < limit:
-                buckets[label] += 1
-                break
+    buckets = _backlog(session, end, as_of)
+    backlog = sum(buckets.values())
 
     # volume per day in the desk's zone
     created_by_day = Counter(hours.local_date(t.created_at) for t in created)
@@ -569,16 +723,19 @@ def _breached(t: _TicketFacts, as_of: datetime) -> bool:
     return False
 
 
-def _tags(session: Session, ticket_ids: list[int]) -> dict[int, list[str]]:
+def _tags(session: Session, start: datetime, end: datetime) -> dict[int, list[str]]:
+    """The tags of the tickets created in the period."""
     out: dict[int, list[str]] = defaultdict(list)
-    for i in range(0, len(ticket_ids), 500):
-        rows = session.exec(
-            select(TicketTag.ticket_id, Tag.name)
-            .join(Tag, col(Tag.id) == col(TicketTag.tag_id))
-            .where(col(TicketTag.ticket_id).in_(ticket_ids[i : i + 500]))
-        ).all()
-        for tid, name in rows:
-            out[tid].append(name)
+    created = sa.select(col(Ticket.id)).where(
+        col(Ticket.created_at) >= start, col(Ticket.created_at) < end
+    )
+    rows = session.exec(
+        select(TicketTag.ticket_id, Tag.name)
+        .join(Tag, col(Tag.id) == col(TicketTag.tag_id))
+        .where(col(TicketTag.ticket_id).in_(created))
+    ).all()
+    for tid, name in rows:
+        out[tid].append(name)
     return out
 
 

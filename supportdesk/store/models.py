@@ -109,8 +109,8 @@ class Ticket(SQLModel, table=True):
     created_at: datetime = dt_field(nullable=False, default_now=True, index=True)
     updated_at: datetime = dt_field(nullable=False, default_now=True, index=True)
     first_response_at: datetime | None = dt_field()
-    solved_at: datetime | None = dt_field()
-    closed_at: datetime | None = dt_field()
+    solved_at: datetime | None = dt_field(index=True)
+    closed_at: datetime | None = dt_field(index=True)
     last_customer_at: datetime | None = dt_field()
     last_agent_at: datetime | None = dt_field()
     first_response_due_at: datetime | None = dt_field(index=True)
@@ -125,7 +125,7 @@ class Ticket(SQLModel, table=True):
     ack_sent: bool = False
     csat_score: int | None = None
     csat_comment: str | None = None
-    csat_requested_at: datetime | None = dt_field()
+    csat_requested_at: datetime | None = dt_field(index=True)
     # telegram chat (or e-mail address) the conversation runs in
     reply_to_address: str = ""
     spam: bool = False
@@ -218,13 +218,16 @@ class KbArticle(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """The audit log: who did what, when, with the before and after."""
 
-    __table_args__ = (sa.Index("ix_event_ticket_created", "ticket_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_event_ticket_created", "ticket_id", "created_at"),
+        sa.Index("ix_event_kind_created", "kind", "created_at"),  # reports: a kind in a period
+    )
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int | None = None  # ix_event_ticket_created covers it
     customer_id: int | None = Field(default=None, index=True)
     message_id: int | None = None
     agent: str = ""  # agent name or "system"
-    kind: str = Field(index=True)  # created, message_in, reply, note, assign, status, ...
+    kind: str  # created, message_in, reply, note, assign, status, ... (ix_event_kind_created)
     data: str = "{}"  # JSON: {"before":..., "after":..., ...}
     batch: str | None = Field(default=None, index=True)  # a journal entry for undo
     created_at: datetime = dt_field(nullable=False, default_now=True, index=True)
@@ -277,7 +280,7 @@ class Outbox(SQLModel, table=True):
     sent_parts: int = 0
     payload: str = "{}"  # JSON: subject, in_reply_to, references, auto, buttons
     created_at: datetime = dt_field(nullable=False, default_now=True)
-    sent_at: datetime | None = dt_field()
+    sent_at: datetime | None = dt_field(index=True)
     lease_until: datetime | None = dt_field()
     # the runner lease epoch of the claim (a fencing token): only that epoch may mark the row
     claim_epoch: int | None = None
