@@ -25,7 +25,6 @@ from supportdesk.store.models import (
     PRIORITIES,
     Agent,
     Event,
-    Message,
     Outbox,
     Tag,
     Ticket,
