@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         console_section,
         deliv_bench,
         import_bench,
+        report_bench,
         search_compare,
         startup_bench,
         web_bench,
@@ -159,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             _step(
                 "Search at scale",
                 lambda: console_section.search_rows(big[0], console_section.SIZE),
+                sections,
+            )
+        if big:
+            _step(
+                "Report",
+                lambda: report_bench.run_report(big[0], console_section.SIZE),
                 sections,
             )
         _step("Channels", lambda: channels_bench.run_channels(work / "channels"), sections)

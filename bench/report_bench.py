@@ -1,0 +1,132 @@
+"""Report and sidebar counts on the big demo desk: a 7-day and a 30-day `report` side by side
+(the cost follows the period, not the history), and the console's view counts.
+
+CPU time, not wall clock: the machine is shared. Each CLI run is a child process measured with
+``os.wait4`` (user + system CPU and peak RSS); the periods alternate, three rounds, medians.
+
+    python -m bench --only Report   # needs the big desk: runs "Scale and console" first
+    python -m bench.report_bench DESK_HOME   # on a desk you built (`supportdesk demo --size N`)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from bench.common import Section
+from bench.common import supportdesk as sd
+
+ROUNDS = 3
+PERIODS = (7, 30)
+
+
+def _child(args: list[str]) -> tuple[float, float]:
+    """(user + system CPU seconds, peak RSS in MB) of one run of a command."""
+    env = dict(os.environ)
+    env.pop("SUPPORTDESK_HOME", None)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[3:6])} exited {proc.returncode}: {err[-300:]}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def report_figures(home: Path) -> dict[str, dict[str, float]]:
+    """Per period: CLI CPU and RSS (medians), and in-process CPU of ``metrics.report``."""
+    from supportdesk.desk.desk import open_desk
+    from supportdesk.reports import metrics
+
+    until = date.today()
+    cli: dict[int, list[tuple[float, float]]] = {d: [] for d in PERIODS}
+    inproc: dict[int, list[float]] = {d: [] for d in PERIODS}
+    desk = open_desk(home)
+    try:
+        for _round in range(ROUNDS):
+            for days in PERIODS:  # alternate, so load drifts hit both alike
+                since = until - timedelta(days=days - 1)
+                cli[days].append(
+                    _child(
+                        sd(home, "report", "--since", f"{since}", "--until", f"{until}", "--json")
+                    )
+                )
+                t0 = time.process_time()
+                metrics.report(desk, since, until)
+                inproc[days].append(time.process_time() - t0)
+    finally:
+        desk.close()
+    return {
+        f"{d}d": {
+            "cli_cpu_s": statistics.median(c for c, _r in cli[d]),
+            "cli_rss_mb": statistics.median(r for _c, r in cli[d]),
+            "inproc_cpu_s": statistics.median(inproc[d]),
+        }
+        for d in PERIODS
+    }
+
+
+def count_figures(home: Path) -> dict[str, float]:
+    """CPU seconds of the sidebar's counts: one pass (``views.counts``) against one COUNT per
+    view (how they were counted before), alternating, medians."""
+    from supportdesk.desk.desk import open_desk
+    from supportdesk.tickets import views
+
+    desk = open_desk(home)
+    one_pass: list[float] = []
+    per_view: list[float] = []
+    try:
+        vs = views.all_views(desk)
+        for _round in range(ROUNDS):
+            t0 = time.process_time()
+            views.counts(desk, vs)  # equal to the per-view counts: tests/tickets/test_view_counts
+            one_pass.append(time.process_time() - t0)
+            t0 = time.process_time()
+            for v in vs:
+                views.count(desk, v.query)
+            per_view.append(time.process_time() - t0)
+    finally:
+        desk.close()
+    return {
+        "views": float(len(vs)),
+        "one_pass_cpu_s": statistics.median(one_pass),
+        "per_view_cpu_s": statistics.median(per_view),
+    }
+
+
+def run_report(home: Path, size: int) -> Section:
+    sec = Section(f"Report and view counts at {size:,} tickets (bench/report_bench.py)")
+    figs = report_figures(home)
+    for period, f in figs.items():
+        sec.add(
+            f"`report --json` for {period[:-1]} days: CPU (user+sys), peak RSS",
+            f"{f['cli_cpu_s']:.2f} s, {f['cli_rss_mb']:.0f} MB",
+            note="follows the period: 7 days well under 30" if period == "7d" else "",
+        )
+        sec.add(
+            f"`metrics.report` for {period[:-1]} days in-process, CPU",
+            f"{f['inproc_cpu_s']:.2f} s",
+            note="30 days at 1M tickets: < 1 s, < 150 MB" if period == "30d" else "",
+        )
+    c = count_figures(home)
+    sec.add(
+        f"Console sidebar counts ({c['views']:.0f} views), CPU: one pass",
+        f"{c['one_pass_cpu_s'] * 1000:.0f} ms",
+        note="never one scan per view",
+    )
+    sec.add(
+        "Console sidebar counts, CPU: one COUNT per view (before)",
+        f"{c['per_view_cpu_s'] * 1000:.0f} ms",
+    )
+    return sec
+
+
+if __name__ == "__main__":
+    desk_home = Path(sys.argv[1])
+    for k, v in {**report_figures(desk_home), "counts": count_figures(desk_home)}.items():
+        print(k, {n: round(x, 3) for n, x in v.items()})
