@@ -405,7 +405,7 @@ OLD_AUDIT_TABLE = """CREATE TABLE audit_log (id BIGSERIAL PRIMARY KEY,
 
 def test_team_init_on_a_desk_set_up_before_the_audit_log_migration(team_host: TeamHost) -> None:
     """A desk whose audit_log an older ``team init`` made (schema 0007): the new one upgrades
-    it to migration 0008, keeps its rows, and runs again cleanly."""
+    it to the newest migration (0009), keeps its rows, and runs again cleanly."""
     host = team_host
     db = f"sd_old_{os.getpid()}_{next(_dbs)}"
     url = host.url(db)
@@ -426,7 +426,7 @@ def test_team_init_on_a_desk_set_up_before_the_audit_log_migration(team_host: Te
         res = host.run("postgres", "team", "init", "--db", url, "--runner", "sdrunner",
                        "--lead", "sdlead")  # fmt: skip
         assert res.returncode == 0, res.stderr
-    assert host.admin_sql(db, "SELECT version_num FROM alembic_version") == "0008"
+    assert host.admin_sql(db, "SELECT version_num FROM alembic_version") == "0009"
     assert host.admin_sql(db, "SELECT db_user FROM audit_log ORDER BY id LIMIT 1") == "old"
     res = host.run("sdlead", "--db", url, "templates", "add", "hello", "--text", "Hi")
     assert res.returncode == 0, res.stderr

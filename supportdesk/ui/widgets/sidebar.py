@@ -50,6 +50,12 @@ class ViewList(OptionList):
         for i, v in enumerate(self.views):
             self.replace_option_prompt_at_index(i, self._prompt(v))
 
+    def on_resize(self) -> None:
+        # the counts are right-aligned to the width: counts that arrived before the first
+        # layout (a fast count) were padded for a guessed width, so pad them again
+        if self.views:
+            self.set_counts(self.counts)
+
     def _prompt(self, view: View) -> Text:
         width = max(self.scrollable_content_region.width, 24) - 2
         title = view_title(view)
