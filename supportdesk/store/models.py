@@ -95,6 +95,16 @@ class Identity(SQLModel, table=True):
 
 
 class Ticket(SQLModel, table=True):
+    __table_args__ = (
+        sa.Index("ix_ticket_status_created", "status", "created_at"),  # the report's backlog
+        sa.Index(
+            "ix_ticket_left_out",
+            "status",
+            "created_at",
+            sqlite_where=sa.text("spam OR substr(reply_to_address, 1, 7) = 'merged:'"),
+            postgresql_where=sa.text("spam OR substr(reply_to_address, 1, 7) = 'merged:'"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     subject: str = ""
     status: str = Field(default="new", index=True)
