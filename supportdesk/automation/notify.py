@@ -115,9 +115,10 @@ def _set_cursor(session: Session, value: int) -> None:
 
 def _channel(desk: Desk, kind: str) -> Any:
     from supportdesk.channels.email.channel import EmailConfig
+    from supportdesk.channels.registry import channel_kind
 
     for ch in desk.config.channel:
-        if ch.type != kind:
+        if channel_kind(ch) != kind:
             continue
         if kind == "email" and not (isinstance(ch, EmailConfig) and ch.smtp is not None):
             continue
@@ -174,10 +175,10 @@ def deliver(desk: Desk, *, limit: int = 200) -> list[Delivery]:
                         if ch is None:
                             dl.failed.append(f"{url}: the desk has no e-mail channel that sends")
                             continue
-                        from supportdesk.outbound.outbox import make_message_id
+                        from supportdesk.channels.registry import channel_class
 
                         row = _outbox(s, ch.name, "email", url.split(":", 1)[1], text, title)
-                        row.external_message_id = make_message_id(
+                        row.external_message_id = channel_class(ch.type).reply_id(
                             ch.from_address() or "desk@localhost"
                         )
                         dl.queued.append(url)

@@ -191,6 +191,10 @@ class Capabilities:
     # leaves the reply in flight (resent if idempotent_send, else "in doubt")
     fenced_send: bool = False
     subjects: bool = False  # messages have subjects; threading by References/[#N]
+    cc: bool = False  # more visible (Cc) and blind (Bcc) recipients: e-mail addresses
+    # a live chat (the website): the channel itself shows presence and the promised reply
+    # time (no acknowledgement), and names the agent who answered
+    live_chat: bool = False
     # a customer-service window: free-form replies only this long after the customer's last
     # message, approved templates after it (WhatsApp: 24 hours); None = no such rule
     reply_window: timedelta | None = None
@@ -358,6 +362,12 @@ class Channel(ABC):
         when they still cannot be parsed. None: this channel keeps its raw form for a person
         to read only (the default)."""
         return None
+
+    @classmethod
+    def reply_id(cls, sender: str) -> str:
+        """The id a reply gets when it is queued, before it is sent ("": none; send() returns
+        the peer's ids). ``sender`` is the channel's own address (``from_address``)."""
+        return ""
 
     @classmethod
     def approved_templates(cls, config: ChannelConfigBase) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from supportdesk.channels.base import Channel
 from supportdesk.core.config import (
     ChannelConfigBase,
+    Config,
     ConfigError,
     channel_entry_points,
     channel_type_error,
@@ -46,6 +47,35 @@ def channel_class(type_: str) -> type[Channel]:
 def is_push(type_: str) -> bool:
     """The channel type serves (a listener calling the inbound sink) instead of being polled."""
     return channel_class(type_).serve is not Channel.serve
+
+
+def class_for_kind(kind: str) -> type[Channel] | None:
+    """The installed channel class whose customers' address kind is ``kind`` (None: a phone
+    ticket, or no installed channel speaks that kind). A type named like the kind is asked
+    first, so a built-in does not load every other channel."""
+    installed = channel_entry_points()
+    for type_ in sorted(installed, key=lambda t: t != kind):
+        try:
+            cls = channel_class(type_)
+        except ConfigError:  # a broken third-party package does not hide the others
+            continue
+        if cls.identity_kind == kind:
+            return cls
+    return None
+
+
+def configured_class(config: Config, channel: str, kind: str = "") -> type[Channel] | None:
+    """The class of the configured channel named ``channel``; else (a channel no longer
+    configured) the class speaking ``kind``; None when there is neither."""
+    for ch in config.channel:
+        if ch.name == channel:
+            return channel_class(ch.type)
+    return class_for_kind(kind) if kind else None
+
+
+def channel_kind(config: ChannelConfigBase) -> str:
+    """The customers' address kind of a configured channel (its class's ``identity_kind``)."""
+    return channel_class(config.type).identity_kind
 
 
 def make_channel(config: ChannelConfigBase, *, home: Path, desk_name: str) -> Channel:

@@ -43,15 +43,10 @@ def import_cmd(
     # second of imports): they read, keep and parse while this process gets the store ready.
     home = state(ctx).desk_home()
     with Preparer(home, iter_raw_refs(paths), workers=workers) as prepared:
-        from supportdesk.desk.desk import BadInput
-        from supportdesk.inbound.importing import default_email_channel, import_items
+        from supportdesk.inbound.importing import email_channel, import_items
 
         desk = desk_of(ctx)
-        if channel is not None:
-            ch = desk.config.channel_named(channel)
-            if ch.type != "email":
-                raise BadInput(f"channel {channel!r} is not an e-mail channel")
-        name = channel or default_email_channel(desk)
+        name = email_channel(desk, channel)
         show_progress = sys.stderr.isatty() and not json_out
         if show_progress:
             from rich.progress import (

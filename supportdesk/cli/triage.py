@@ -614,7 +614,9 @@ def new_cmd(
     customer: str = typer.Option(
         ..., "--customer", "-c", help="E-mail address, customer id, @username, or phone number."
     ),
-    via: str = typer.Option(..., "--via", help="email, telegram or phone."),
+    via: str = typer.Option(
+        ..., "--via", help="A configured channel type (email, telegram...) or phone."
+    ),
     subject: str | None = typer.Option(
         None, "--subject", help="The subject (a template's subject otherwise)."
     ),

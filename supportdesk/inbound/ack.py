@@ -21,6 +21,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from supportdesk.channels.base import InboundMessage
+from supportdesk.channels.registry import configured_class
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Desk
 from supportdesk.desk.identity import normalize_address
@@ -58,8 +59,9 @@ DEFAULT_ACK = {
 def ack_allowed(session: Session, desk: Desk, msg: InboundMessage, address: str) -> bool:
     if msg.auto_reason:
         return False
-    if msg.kind == "web":
-        return False  # the widget itself shows presence and the promised time, live
+    cls = configured_class(desk.config, msg.channel, msg.kind)
+    if cls is not None and cls.capabilities.live_chat:
+        return False  # the chat itself shows presence and the promised time, live
     for ch in desk.config.channel:
         if ch.name == msg.channel and not ch.acknowledge:
             return False

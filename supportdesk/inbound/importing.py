@@ -14,8 +14,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from supportdesk.channels.email.channel import failed_parse
-from supportdesk.channels.registry import make_channel
-from supportdesk.desk.desk import Desk, ServiceError
+from supportdesk.channels.registry import channel_kind, make_channel
+from supportdesk.desk.desk import BadInput, Desk, ServiceError
 from supportdesk.inbound import pipeline
 from supportdesk.inbound.ingest import quarantine
 from supportdesk.inbound.pipeline import Summary
@@ -115,9 +115,15 @@ def _store_prepared(
         progress(len(batch))
 
 
-def default_email_channel(desk: Desk) -> str:
+def email_channel(desk: Desk, name: str | None = None) -> str:
+    """The channel imported mail lands on: ``name`` (a configured channel whose customers'
+    addresses are e-mail addresses), else the first such channel ("email" when none is)."""
+    if name is not None:
+        if channel_kind(desk.config.channel_named(name)) != "email":
+            raise BadInput(f"channel {name!r} is not an e-mail channel")
+        return name
     for ch in desk.config.channel:
-        if ch.type == "email":
+        if channel_kind(ch) == "email":
             return ch.name
     return "email"
 
@@ -182,7 +188,7 @@ def retry_quarantine(desk: Desk, ids: list[int] | None = None) -> Summary:
         pipeline.store(
             desk,
             [msg],
-            channel=row.channel or default_email_channel(desk),
+            channel=row.channel or email_channel(desk),
             historical=True,
             summary=summary,
             shas=[row.raw_sha256],

@@ -30,6 +30,7 @@ from supportdesk.channels.base import (
     OutboundMessage,
     Stored,
 )
+from supportdesk.channels.registry import channel_kind, configured_class
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import Desk
 from supportdesk.desk.identity import normalize_email
@@ -95,7 +96,7 @@ class DeskSink:
             return msg.channel
         web = self._web_config(msg.channel)
         wanted = getattr(web, "mail_channel", None) if web is not None else None
-        mail = [ch for ch in self.desk.config.channel if ch.type == "email"]
+        mail = [ch for ch in self.desk.config.channel if channel_kind(ch) == "email"]
         for ch in mail:
             if ch.name == wanted:
                 return ch.name
@@ -275,7 +276,9 @@ class DeskSink:
                 else None
             )
             # the same reply (one message on the ticket) gets a second delivery, by mail
-            mid = outbox.make_message_id(outbox.channel_address(self.desk, mail_channel))
+            mail_class = configured_class(self.desk.config, mail_channel, "email")
+            sender = outbox.channel_address(self.desk, mail_channel)
+            mid = mail_class.reply_id(sender) if mail_class is not None else ""
             token = f"[#{ticket.id}]"
             subject = ticket.subject if token in ticket.subject else f"Re: {ticket.subject} {token}"
             now = utcnow()

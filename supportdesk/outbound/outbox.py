@@ -13,8 +13,6 @@ cancelling are one state machine over one table.
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,17 +20,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from supportdesk.channels.base import Capabilities
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
 from supportdesk.store.files import sha256_hex, store_attachment
 from supportdesk.store.models import AttachmentRow, Message, Outbox, Ticket, utcnow
 
 MAX_ATTEMPTS = 12
-
-
-def make_message_id(address: str) -> str:
-    domain = address.rpartition("@")[2] or "supportdesk.local"
-    return f"{int(time.time() * 1000):x}.{secrets.token_hex(8)}@{domain}"
 
 
 def channel_address(desk: Desk, channel: str) -> str:
@@ -157,10 +151,11 @@ def queue_outbound(
         raise NotFound("the ticket does not exist")
     now = at or utcnow()
     channel = channel or ticket.channel
-    kind = ticket.kind
-    for ch in desk.config.channel:
-        if ch.name == channel:
-            kind = ch.type
+    from supportdesk.channels.registry import configured_class
+
+    cls = configured_class(desk.config, channel, ticket.kind)
+    kind = cls.identity_kind if cls is not None else ticket.kind
+    caps = cls.capabilities if cls is not None else Capabilities()
     if not note and kind == "phone":
         raise BadInput("a phone ticket cannot be answered in writing; add a note instead")
     msg = Message(
@@ -183,24 +178,20 @@ def queue_outbound(
             raise BadInput(f"ticket #{ticket.id} has no address to reply to")
         cc_list = clean_addresses(cc or [], "Cc", exclude=[dest])
         bcc_list = clean_addresses(bcc or [], "Bcc", exclude=[dest, *cc_list])
-        if (cc_list or bcc_list) and kind != "email":
+        if (cc_list or bcc_list) and not caps.cc:
             raise BadInput(f"Cc and Bcc need an e-mail channel; {channel} is {kind}")
-        if forward and kind == "email":
+        if forward and caps.cc:
             clean_addresses([dest], "To")
         last_in, refs = _thread_ids(session, ticket.id)
         subj = reply_subject(ticket, subject, auto=auto, forward=forward)
-        if kind == "email":
-            msg.message_id = make_message_id(channel_address(desk, channel))
-            msg.dedupe_key = msg.message_id
+        msg.message_id = (cls.reply_id(channel_address(desk, channel)) if cls else "") or None
+        msg.dedupe_key = msg.message_id
+        if caps.subjects:
             msg.in_reply_to = last_in or None
             msg.references = " ".join(refs)
             msg.to_addresses = dest
             msg.cc_addresses = " ".join(cc_list)
             msg.bcc_addresses = " ".join(bcc_list)
-        elif kind == "web":
-            # one id for the push and the visitor's history: the widget shows it once
-            msg.message_id = f"web-out:{secrets.token_hex(10)}"
-            msg.dedupe_key = msg.message_id
         msg.subject = subj
         payload: dict[str, Any] = {
             "subject": subj,
@@ -208,7 +199,7 @@ def queue_outbound(
             "in_reply_to": last_in,
             "references": refs,
         }
-        if kind == "web" and not auto:
+        if caps.live_chat and not auto:
             payload["author"] = agent  # the widget names who answered, as its history does
         if cc_list:
             payload["cc"] = cc_list
@@ -218,7 +209,7 @@ def queue_outbound(
             payload["forward"] = True
         if to_name is not None:
             payload["to_name"] = to_name
-        if kind == "email" and not auto:
+        if caps.html and not auto:
             from supportdesk.core.markup import markdown_to_html
 
             payload["html"] = markdown_to_html(text if markdown is None else markdown)
@@ -321,15 +312,14 @@ def queue_outbound(
 
 
 def attachment_limit(kind: str) -> int:
-    """The most bytes of attachments one message on a ``kind`` channel may carry (0: none), as
-    the channel declares it (``Capabilities.max_attachment_bytes``)."""
-    from supportdesk.channels.registry import channel_class
-    from supportdesk.core.config import ConfigError
+    """The most bytes of attachments one message to a ``kind`` address may carry (0: none), as
+    the channel speaking that kind declares it (``Capabilities.max_attachment_bytes``)."""
+    from supportdesk.channels.registry import class_for_kind
 
-    try:
-        caps = channel_class(kind).capabilities
-    except ConfigError:  # a phone ticket, or a channel type that is not installed
+    cls = class_for_kind(kind)
+    if cls is None:  # a phone ticket, or no installed channel speaks the kind
         return 0
+    caps = cls.capabilities
     return caps.max_attachment_bytes if caps.attachments else 0
 
 

@@ -236,6 +236,42 @@ def record_error(desk: Desk, channel: str, error: str) -> timedelta:
     return wait
 
 
+def _idempotent(kind: str) -> bool:
+    """A row of a channel no longer configured: does the channel speaking its kind resend
+    without delivering twice (e-mail's Message-ID)?"""
+    from supportdesk.channels.registry import class_for_kind
+
+    cls = class_for_kind(kind)
+    return cls is not None and cls.capabilities.idempotent_send
+
+
+def _release(row: Outbox) -> None:
+    """The claim is over (sent, failed, taken back): no epoch, no claim lease, not in flight."""
+    row.claim_epoch = None
+    row.lease_until = None
+    row.in_flight_at = None
+
+
+def _outbox_event(s: Session, row: Outbox, kind: str, **data: Any) -> None:
+    events.record(
+        s,
+        kind,
+        agent="system",
+        ticket_id=row.ticket_id,
+        message_id=row.message_id,
+        outbox_id=row.id,
+        **data,
+    )
+
+
+def _in_doubt(s: Session, row: Outbox, why: str, **data: Any) -> None:
+    """It may or may not have arrived: nothing resends it until an agent resends or drops it."""
+    row.state = "in_doubt"
+    row.next_attempt_at = None
+    row.last_error = why
+    _outbox_event(s, row, "delivery_in_doubt", **data)
+
+
 IN_DOUBT_ERROR = (
     "the runner stopped while sending this: it may or may not have arrived; "
     "resend it (outbox resend) or drop it (outbox drop)"
@@ -269,15 +305,14 @@ def reclaim_orphans(
             if row.claim_epoch is not None and live and row.claim_epoch == live:
                 continue  # the live runner's own claim
             taken += 1
-            resend = (
-                policy[row.channel] == "resend"
-                if row.channel in policy
-                else idempotent.get(row.channel, row.kind == "email")
+            same_id = (
+                idempotent[row.channel] if row.channel in idempotent else _idempotent(row.kind)
             )
+            resend = policy[row.channel] == "resend" if row.channel in policy else same_id
             before_epoch = row.claim_epoch
-            row.claim_epoch = None
-            row.lease_until = None
-            if row.in_flight_at is None:
+            in_flight = row.in_flight_at is not None
+            _release(row)
+            if not in_flight:
                 row.state = "queued"
                 row.next_attempt_at = now
                 row.attempts = max(row.attempts - 1, 0)  # the attempt never reached the peer
@@ -287,32 +322,12 @@ def reclaim_orphans(
                 row.next_attempt_at = now
                 row.last_error = (
                     "interrupted while sending; sending again with the same id"
-                    if idempotent.get(row.channel, row.kind == "email")
+                    if same_id
                     else "interrupted while sending; sent again by the channel's in_doubt policy"
                 )
-                events.record(
-                    s,
-                    "delivery_resent_in_doubt",
-                    agent="system",
-                    ticket_id=row.ticket_id,
-                    message_id=row.message_id,
-                    outbox_id=row.id,
-                    epoch=before_epoch,
-                )
+                _outbox_event(s, row, "delivery_resent_in_doubt", epoch=before_epoch)
             else:
-                row.state = "in_doubt"
-                row.next_attempt_at = None
-                row.last_error = IN_DOUBT_ERROR
-                events.record(
-                    s,
-                    "delivery_in_doubt",
-                    agent="system",
-                    ticket_id=row.ticket_id,
-                    message_id=row.message_id,
-                    outbox_id=row.id,
-                    epoch=before_epoch,
-                )
-            row.in_flight_at = None
+                _in_doubt(s, row, IN_DOUBT_ERROR, epoch=before_epoch)
             s.add(row)
     return taken
 
@@ -472,9 +487,7 @@ def _mark_sent(
     row.state = "sent"
     row.sent_at = at or utcnow()
     row.last_error = ""
-    row.lease_until = None
-    row.claim_epoch = None
-    row.in_flight_at = None
+    _release(row)
     if external_ids and not row.external_message_id:
         row.external_message_id = external_ids[0]
     s.add(row)
@@ -486,16 +499,7 @@ def _mark_sent(
         forward = bool(json.loads(row.payload or "{}").get("forward"))  # not an answer
         if msg is not None and msg.direction == "out" and not msg.is_auto and not forward:
             _first_response(s, row.ticket_id, row.sent_at or utcnow())
-    events.record(
-        s,
-        "delivered",
-        agent="system",
-        ticket_id=row.ticket_id,
-        message_id=row.message_id,
-        at=row.sent_at,
-        outbox_id=row.id,
-        external_ids=external_ids,
-    )
+    _outbox_event(s, row, "delivered", at=row.sent_at, external_ids=external_ids)
 
 
 def _first_response(s: Session, ticket_id: int | None, at: datetime) -> None:
@@ -535,43 +539,19 @@ def mark_failed(
     the claim is no longer this epoch's."""
     with desk.db.write() as s:
         row = _own_claim(s, desk, outbox_id, epoch)
-        if maybe_delivered and row.in_flight_at is not None and not resend_in_doubt:
-            row.state = "in_doubt"
-            row.claim_epoch = None
-            row.in_flight_at = None
-            row.next_attempt_at = None
-            row.last_error = f"{error[:300]} It may or may not have arrived: resend or drop it."
-            if sent_parts is not None:
-                row.sent_parts = max(row.sent_parts, sent_parts)
-            s.add(row)
-            events.record(
-                s,
-                "delivery_in_doubt",
-                agent="system",
-                ticket_id=row.ticket_id,
-                message_id=row.message_id,
-                outbox_id=row.id,
-                error=error[:300],
-            )
-            return row.state
-        row.last_error = error[:500]
-        row.lease_until = None
-        row.claim_epoch = None
-        row.in_flight_at = None
+        in_doubt = maybe_delivered and row.in_flight_at is not None and not resend_in_doubt
+        _release(row)
         if sent_parts is not None:
             row.sent_parts = max(row.sent_parts, sent_parts)
-        if permanent or row.attempts >= MAX_ATTEMPTS:
+        if in_doubt:
+            msg = f"{error[:300]} It may or may not have arrived: resend or drop it."
+            _in_doubt(s, row, msg, error=error[:300])
+        elif permanent or row.attempts >= MAX_ATTEMPTS:
+            row.last_error = error[:500]
             row.state = "failed"
-            events.record(
-                s,
-                "delivery_failed",
-                agent="system",
-                ticket_id=row.ticket_id,
-                message_id=row.message_id,
-                outbox_id=row.id,
-                error=row.last_error,
-            )
+            _outbox_event(s, row, "delivery_failed", error=row.last_error)
         else:
+            row.last_error = error[:500]
             row.state = "queued"
             wait = backoff(row.attempts)
             if retry_after is not None:

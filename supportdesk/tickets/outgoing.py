@@ -33,6 +33,7 @@ def forward(
 ) -> Message:
     """Forward one message (or the whole ticket) with its attachments to ``to``; recorded in
     the thread as an outgoing message, not as an answer to the customer."""
+    from supportdesk.channels.registry import channel_kind
     from supportdesk.outbound.outbox import clean_addresses, queue_outbound
     from supportdesk.tickets.recipients import forward_body
 
@@ -40,7 +41,7 @@ def forward(
         t = get_ticket(s, ticket_id)
         check_not_merged(t)
         if t.kind != "email":
-            email_channels = [c.name for c in desk.config.channel if c.type == "email"]
+            email_channels = [c.name for c in desk.config.channel if channel_kind(c) == "email"]
             if not email_channels:
                 raise BadInput("forwarding needs an e-mail channel; none is configured")
             channel: str | None = email_channels[0]
@@ -90,22 +91,28 @@ def new_ticket(
     template: str | None = None,
     channel: str | None = None,
 ) -> NewTicket:
-    """Start a conversation: an e-mail, a Telegram message to a known chat, or a logged phone call."""
+    """Start a conversation on a configured channel of type ``via`` (an e-mail; a message to a
+    chat that wrote to the desk before: Telegram, the echo example...), or log a phone call."""
+    from supportdesk.channels.registry import channel_class, channel_types
     from supportdesk.desk.identity import get_or_create_customer, normalize_email, normalize_phone
     from supportdesk.outbound.outbox import queue_outbound
     from supportdesk.people.customers import find_customer
     from supportdesk.store.models import Identity
 
     via = via.strip().lower()
-    if via not in ("email", "telegram", "phone"):
+    configured = list(dict.fromkeys(c.type for c in desk.config.channel))
+    if via != "phone" and via not in channel_types():
+        ways = ", ".join(configured)
         raise BadInput(
-            f"the way to reach the customer is email, telegram or phone, not {via!r}", field="via"
+            f"the way to reach the customer is {ways + ' or ' if ways else ''}phone, not {via!r}",
+            field="via",
         )
     if text is None and template is None:
         raise BadInput("give the text or a template", field="text")
     if text is not None and not text.strip():
         raise BadInput("the message text is empty")
     ch_name = channel
+    kind, title, subjects = via, "", True
     if via != "phone":
         chans = [
             c
@@ -117,8 +124,10 @@ def new_ticket(
                 f"no {via} channel is configured" + (f" named {channel!r}" if channel else "")
             )
         ch_name = chans[0].name
+        cls = channel_class(via)
+        kind, title, subjects = cls.identity_kind, cls.title, cls.capabilities.subjects
     with desk.db.write() as s:
-        if via == "email":
+        if kind == "email":
             addr = customer.strip()
             if "@" in addr:
                 cust, ident, _new = get_or_create_customer(s, "email", addr)
@@ -136,16 +145,18 @@ def new_ticket(
                     )
                 ident = found
             dest = normalize_email(ident.address)
-        elif via == "telegram":
+        elif via != "phone":
+            # a messenger: the customer must have written to it first (its chat id is known)
             cust = find_customer(s, customer)
-            tg = s.exec(
-                select(Identity).where(Identity.customer_id == cust.id, Identity.kind == "telegram")
+            known = s.exec(
+                select(Identity).where(Identity.customer_id == cust.id, Identity.kind == kind)
             ).first()
-            if tg is None:
+            if known is None:
                 raise BadInput(
-                    f"customer {cust.id} has never written to the Telegram bot, so the bot cannot message them"
+                    f"customer {cust.id} has never written to the desk on {title}, "
+                    "so it cannot message them there"
                 )
-            dest = tg.address
+            dest = known.address
         else:
             digits = re.sub(r"[^\d]", "", customer)
             if customer.strip().startswith("+") or len(digits) >= 7:
@@ -160,7 +171,7 @@ def new_ticket(
             subject=(subject or "").strip()[:300],
             status="open",
             channel=ch_name or via,
-            kind=via,
+            kind=kind,
             customer_id=cust.id or 0,
             created_at=now,
             updated_at=now,
@@ -174,7 +185,7 @@ def new_ticket(
             if not t.subject:
                 t.subject = tsubj.strip()[:300]
         if not t.subject:
-            if via == "telegram" and body:
+            if not subjects and body:  # a chat: titled by its first line
                 t.subject = body.strip().splitlines()[0][:80]
             else:
                 raise BadInput("give a subject (or a template with a subject)", field="subject")

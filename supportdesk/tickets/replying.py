@@ -36,7 +36,9 @@ def _channel_for(
     if not match:
         known = ", ".join(c.name for c in desk.config.channel) or "none"
         raise BadInput(f"there is no channel named {channel!r} (configured: {known})")
-    kind = match[0].type
+    from supportdesk.channels.registry import channel_kind
+
+    kind = channel_kind(match[0])
     if kind == ticket.kind:
         return channel, None
     from supportdesk.desk.identity import resolve_customer
@@ -208,7 +210,12 @@ def preview_reply(
         t = get_ticket(s, ticket_id)
         ch, to_address = _channel_for(desk, s, t, channel)
         ch = ch or t.channel
-        kind = next((c.type for c in desk.config.channel if c.name == ch), t.kind)
+        from supportdesk.channels.base import Capabilities
+        from supportdesk.channels.registry import configured_class
+
+        cls = configured_class(desk.config, ch, t.kind)
+        kind = cls.identity_kind if cls is not None else t.kind
+        caps = cls.capabilities if cls is not None else Capabilities()
         dest = to or to_address or t.reply_to_address
         limit = attachment_limit(kind)
         if note:
@@ -216,7 +223,7 @@ def preview_reply(
         extra = reply_recipients(s, desk, t, reply_all=True).cc if reply_all else []
         cc_list = clean_addresses([*extra, *(cc or [])], "Cc", exclude=[dest])
         bcc_list = clean_addresses(bcc or [], "Bcc", exclude=[dest, *cc_list])
-        if (cc_list or bcc_list) and kind != "email":
+        if (cc_list or bcc_list) and not caps.cc:
             raise BadInput(f"Cc and Bcc need an e-mail channel; {ch} is {kind}")
         if sum(size for _n, size in files) > limit:
             raise BadInput(
@@ -231,9 +238,9 @@ def preview_reply(
             to=dest,
             cc=cc_list,
             bcc=bcc_list,
-            subject=reply_subject(t) if kind == "email" else "",
+            subject=reply_subject(t) if caps.subjects else "",
             text=body,
-            html=kind == "email",
+            html=caps.html,
             attachments=files,
             limit=limit,
             note=False,

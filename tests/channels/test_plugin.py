@@ -109,3 +109,115 @@ async def test_echo_is_shown_in_the_queue_with_its_icon(echo_desk: Any, spool: P
         text = text_of(app)
         assert "◎ echo" in text  # the channel's own icon, from its class
         assert "The app crashes on start" in text
+
+
+@pytest.fixture
+def mixed_desk(home: Path, spool: Path) -> Any:
+    """A desk with the e-mail channel "support" and the echo channel."""
+    from supportdesk.desk.desk import open_desk
+    from tests.configs import email_channel
+
+    (home / "config.toml").write_text(
+        desk_config(channels=[email_channel(), ECHO.format(spool=spool)]), encoding="utf-8"
+    )
+    d = open_desk(home, agent="alice")
+    yield d
+    d.close()
+
+
+def test_echo_is_offered_as_a_reply_route_and_answers_there(mixed_desk: Any, spool: Path) -> None:
+    """The composer's routes and a reply on another channel come from the channel's class
+    (its identity kind), not from a list of built-in type names."""
+    from supportdesk.runner.loop import Runner
+    from supportdesk.store.models import Identity, Outbox
+    from supportdesk.tickets import outgoing, replying
+    from supportdesk.tickets.read import show_ticket
+    from supportdesk.ui.widgets.composer import reply_routes
+
+    _say(spool, 1, "dave", "Hello from echo")
+    assert Runner(mixed_desk).run_once().channels[0].new_tickets == 1
+    with mixed_desk.db.write() as s:
+        echo_id = s.exec(select(Identity).where(Identity.kind == "echo")).one()
+        s.add(Identity(customer_id=echo_id.customer_id, kind="email", address="dave@example.com"))
+    mail = outgoing.new_ticket(
+        mixed_desk, customer="dave@example.com", via="email", subject="Invoice", text="Hi Dave"
+    )
+    doc = show_ticket(mixed_desk, mail.ticket_id)
+    assert doc["kind"] == "email"
+    assert [name for name, _label in reply_routes(mixed_desk, doc)] == ["support", "echo"]
+    assert dict(reply_routes(mixed_desk, doc))["echo"] == "echo → Dave"
+
+    replying.reply(mixed_desk, mail.ticket_id, text="Your invoice is attached.", channel="echo")
+    with mixed_desk.db.read() as s:
+        row = s.exec(select(Outbox).where(Outbox.channel == "echo")).one()
+        assert (row.kind, row.to_address) == ("echo", "dave")
+        assert "html" not in json.loads(row.payload)  # the echo class declares no HTML
+    Runner(mixed_desk).run_once()
+    assert _sent(spool)[-1] == {"to": "dave", "text": "Your invoice is attached.", "auto": False}
+
+    # Cc needs a channel that declares it: the echo one does not
+    from supportdesk.desk.desk import BadInput
+
+    with pytest.raises(BadInput, match="Cc and Bcc need an e-mail channel; echo is echo"):
+        replying.reply(
+            mixed_desk, mail.ticket_id, text="x", channel="echo", cc=["boss@example.com"]
+        )
+
+
+def test_tickets_new_via_echo(mixed_desk: Any, spool: Path, cli: Any) -> None:
+    """`tickets new --via echo` reaches a customer who wrote on the echo channel, titled by
+    its first line (the class declares no subjects), and is refused for one who never did."""
+    from supportdesk.runner.loop import Runner
+    from supportdesk.store.models import Identity, Outbox
+    from tests.tickets.conftest import bad, ok
+
+    _say(spool, 1, "erin", "Hi there")
+    Runner(mixed_desk).run_once()
+    with mixed_desk.db.read() as s:
+        erin = s.exec(select(Identity).where(Identity.kind == "echo")).one().customer_id
+    out = ok(
+        cli(
+            "tickets",
+            "new",
+            "--customer",
+            str(erin),
+            "--via",
+            "echo",
+            "--text",
+            "Your parcel left\nMore later",
+            "--json",
+        )  # fmt: skip
+    )
+    new = json.loads(out.stdout)
+    with mixed_desk.db.read() as s:
+        t = s.get(Ticket, new["ticket"])
+        assert t is not None and (t.channel, t.kind, t.subject) == (
+            "echo",
+            "echo",
+            "Your parcel left",
+        )
+        ob = s.exec(select(Outbox).where(Outbox.ticket_id == t.id)).one()
+        assert (ob.kind, ob.to_address) == ("echo", "erin")
+    Runner(mixed_desk).run_once()
+    assert _sent(spool)[-1]["to"] == "erin"
+    assert _sent(spool)[-1]["text"].startswith("Your parcel left")
+
+    bad(
+        cli("tickets", "new", "--customer", "ann@example.com", "--via", "echo", "--text", "hi"),
+        3,
+    )
+    with mixed_desk.db.write() as s:
+        from supportdesk.desk.identity import get_or_create_customer
+
+        ann, _i, _n = get_or_create_customer(s, "email", "ann@example.com")
+        ann_id = ann.id
+    bad(
+        cli("tickets", "new", "--customer", str(ann_id), "--via", "echo", "--text", "hi"),
+        2,
+        "has never written to the desk on Echo",
+    )
+    bad(
+        cli("tickets", "new", "--customer", "x@y.z", "--via", "fax", "--text", "t"),
+        2,
+        "email, echo or phone",
+    )

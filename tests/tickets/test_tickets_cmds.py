@@ -241,7 +241,7 @@ def test_new_conversations(cli: Callable[..., Any], desk: Any, seeded: dict[str,
     bad(
         cli("tickets", "new", "--customer", "petr@example.ru", "--via", "telegram", "--text", "hi"),
         2,
-        "never written to the Telegram bot",
+        "has never written to the desk on Telegram",
     )
     # phone: a logged call, nothing queued
     ph = json.loads(

@@ -122,10 +122,18 @@ class EmailChannel(Channel):
         html=True,
         idempotent_send=True,
         subjects=True,
+        cc=True,
         fenced_send=True,
     )
 
     config: EmailConfig
+
+    @classmethod
+    def reply_id(cls, sender: str) -> str:
+        """A Message-ID in the sender's domain: the same one on every resend after a crash."""
+        from supportdesk.channels.email.smtp import make_message_id
+
+        return make_message_id(sender)
 
     def __init__(self, config: ChannelConfigBase, *, home: Any, desk_name: str) -> None:
         super().__init__(config, home=home, desk_name=desk_name)

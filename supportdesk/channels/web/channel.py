@@ -143,9 +143,16 @@ class WebChannel(Channel):
     identity_kind: ClassVar[str] = "web"
     config_model: ClassVar[builtins.type[ChannelConfigBase]] = WebConfig
     # a reply carries its message id; the widget drops one it already shows
-    capabilities: ClassVar[Capabilities] = Capabilities(max_text=5000, idempotent_send=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        max_text=5000, idempotent_send=True, live_chat=True
+    )
 
     config: WebConfig
+
+    @classmethod
+    def reply_id(cls, sender: str) -> str:
+        """One id for the push and the visitor's history: the widget shows the reply once."""
+        return f"web-out:{secrets.token_hex(10)}"
 
     def __init__(self, config: ChannelConfigBase, *, home: Path, desk_name: str) -> None:
         if not isinstance(config, WebConfig):

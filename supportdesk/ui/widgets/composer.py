@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, TextArea
 
+from supportdesk.channels.registry import channel_kind, configured_class
 from supportdesk.core.editor import EditorError, edit_text
 from supportdesk.core.i18n import _
 from supportdesk.core.text import inert
@@ -50,10 +51,11 @@ def reply_routes(desk: Desk, doc: dict[str, Any]) -> list[tuple[str, str]]:
     for ch in desk.config.channel:
         if ch.name == own:
             continue
-        if ch.type == doc.get("kind"):
+        kind = channel_kind(ch)
+        if kind == doc.get("kind"):
             routes.append((ch.name, ch.name))
             continue
-        ident = next((i for i in idents if i.get("kind") == ch.type), None)
+        ident = next((i for i in idents if i.get("kind") == kind), None)
         if ident is not None:
             routes.append((ch.name, f"{ch.name} → {ident.get('display') or ident.get('address')}"))
     return routes
@@ -163,7 +165,9 @@ class Composer(Vertical):
         self.routes = reply_routes(desk, doc)
         self.template_name: str | None = None
         self.files: list[Path] = []
-        self.email = doc.get("kind") == "email"
+        cls = configured_class(desk.config, str(doc.get("channel", "")), str(doc.get("kind", "")))
+        # Cc, Bcc and another To: a channel that addresses e-mail (its capabilities say so)
+        self.email = cls is not None and cls.capabilities.cc
         # what the agent has seen: a customer message newer than this warns before sending
         self.seen_message_id = max((int(m["id"]) for m in doc.get("messages", [])), default=None)
         self.collision_warned = False
