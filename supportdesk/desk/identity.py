@@ -101,6 +101,19 @@ def customer_with_phone(session: Session, number: str) -> Customer | None:
     return None
 
 
+def identities_of(session: Session, customer_ids: list[int]) -> dict[int, list[Identity]]:
+    """The identities of each customer, oldest first (customers without any are left out)."""
+    out: dict[int, list[Identity]] = {}
+    if customer_ids:
+        for i in session.exec(
+            select(Identity)
+            .where(col(Identity.customer_id).in_(customer_ids))
+            .order_by(col(Identity.id))
+        ).all():
+            out.setdefault(i.customer_id, []).append(i)
+    return out
+
+
 def resolve_customer(session: Session, customer_id: int) -> Customer:
     """Follow merges to the surviving customer."""
     seen: set[int] = set()

@@ -21,7 +21,7 @@ from supportdesk.actions.journal import from_to, record_fields, snapshot
 from supportdesk.core.text import iso
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
-from supportdesk.desk.identity import normalize_address, resolve_customer
+from supportdesk.desk.identity import identities_of, normalize_address, resolve_customer
 from supportdesk.desk.permissions import require_lead
 from supportdesk.store.models import Customer, Event, Identity, Ticket, utcnow
 
@@ -88,17 +88,10 @@ def find_customer(session: Session, ref: str, *, follow: bool = True) -> Custome
 
 
 def _identities(session: Session, customer_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    out: dict[int, list[dict[str, Any]]] = {}
-    if customer_ids:
-        for i in session.exec(
-            select(Identity)
-            .where(col(Identity.customer_id).in_(customer_ids))
-            .order_by(col(Identity.id))
-        ).all():
-            out.setdefault(i.customer_id, []).append(
-                {"kind": i.kind, "address": i.address, "display": i.display}
-            )
-    return out
+    return {
+        cid: [{"kind": i.kind, "address": i.address, "display": i.display} for i in idents]
+        for cid, idents in identities_of(session, customer_ids).items()
+    }
 
 
 def customer_row(
@@ -202,6 +195,27 @@ def edit(desk: Desk, ref: str, *, dry_run: bool = False, **fields: str | None) -
     return execute(desk, "customer_edit", f"edit customer {ref}", work, dry_run=dry_run)
 
 
+def _move_identity(
+    s: Session, desk: Desk, ident: Identity, to: int, event: str, batch: str
+) -> None:
+    """Give ``ident`` to customer ``to``, recorded so that undo gives it back."""
+    old = ident.customer_id
+    ident.customer_id = to
+    s.add(ident)
+    events.record(
+        s,
+        event,
+        agent=desk.agent,
+        customer_id=to,
+        batch=batch,
+        undo="identity_moved",
+        identity=ident.id,
+        identity_kind=ident.kind,
+        address=ident.address,
+        **from_to(old, to),
+    )
+
+
 def merge(desk: Desk, source: str, into: str, *, dry_run: bool = False) -> ActionResult:
     """Merge customer ``source`` into ``into``: identities move; empty fields are filled. Lead only."""
 
@@ -220,21 +234,8 @@ def merge(desk: Desk, source: str, into: str, *, dry_run: bool = False) -> Actio
         for ident in s.exec(
             select(Identity).where(Identity.customer_id == src.id).order_by(col(Identity.id))
         ).all():
-            ident.customer_id = dst.id or 0
-            s.add(ident)
+            _move_identity(s, desk, ident, dst.id or 0, "customer_merge", batch)
             moved.append(ident.id or 0)
-            events.record(
-                s,
-                "customer_merge",
-                agent=desk.agent,
-                customer_id=dst.id,
-                batch=batch,
-                undo="identity_moved",
-                identity=ident.id,
-                identity_kind=ident.kind,
-                address=ident.address,
-                **from_to(src.id, dst.id),
-            )
         now = utcnow()
         for name in EDITABLE:
             if not getattr(dst, name) and getattr(src, name):
@@ -274,20 +275,7 @@ def unmerge(desk: Desk, ref: str, *, dry_run: bool = False) -> ActionResult:
             for iid in rec["data"].get("identities", []):
                 ident = s.get(Identity, iid)
                 if ident is not None and ident.customer_id == dst.id:
-                    ident.customer_id = src.id or 0
-                    s.add(ident)
-                    events.record(
-                        s,
-                        "customer_unmerge",
-                        agent=desk.agent,
-                        customer_id=src.id,
-                        batch=batch,
-                        undo="identity_moved",
-                        identity=iid,
-                        identity_kind=ident.kind,
-                        address=ident.address,
-                        **from_to(dst.id, src.id),
-                    )
+                    _move_identity(s, desk, ident, src.id or 0, "customer_unmerge", batch)
             filled = rec.get("target_after", {})
             for name in EDITABLE:
                 if name in filled and getattr(dst, name) == filled[name]:
@@ -376,20 +364,7 @@ def link(desk: Desk, ref: str, identity: str, *, dry_run: bool = False) -> Actio
                 raise Conflict(
                     f"{kind}:{addr} is the only identity of customer {old}; merge the customers instead"
                 )
-            ident.customer_id = cust.id or 0
-            s.add(ident)
-            events.record(
-                s,
-                "identity_link",
-                agent=desk.agent,
-                customer_id=cust.id,
-                batch=batch,
-                undo="identity_moved",
-                identity=ident.id,
-                identity_kind=kind,
-                address=addr,
-                **from_to(old, cust.id),
-            )
+            _move_identity(s, desk, ident, cust.id or 0, "identity_link", batch)
         return []
 
     return execute(

@@ -24,6 +24,7 @@ from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
 from supportdesk.desk.identity import resolve_customer
 from supportdesk.replies.language import customer_language
+from supportdesk.replies.survey import survey_way
 from supportdesk.store.models import Customer, Message, Ticket, utcnow
 
 CALLBACK_PREFIX = "csat:"
@@ -34,22 +35,22 @@ MAX_COMMENT = 2000
 
 TEXTS = {
     "en": {
-        "email": (
+        "mail": (
             "Hello {name},\n\nticket #{id} ({subject}) is solved. How did we do?\n\n"
             "Reply to this message with a digit from 1 (bad) to 5 (excellent). Anything you "
             "write after the digit reaches us as a comment.\n\nThank you!"
         ),
-        "telegram": "Ticket #{id} is solved. How did we do? Rate us from 1 (bad) to 5 (excellent).",
+        "chat": "Ticket #{id} is solved. How did we do? Rate us from 1 (bad) to 5 (excellent).",
         "thanks": "Thank you for your rating: {score} of 5.",
         "unknown": "This survey is no longer available.",
     },
     "ru": {
-        "email": (
+        "mail": (
             "Здравствуйте, {name}!\n\nЗаявка #{id} ({subject}) решена. Как мы справились?\n\n"
             "Ответьте на это письмо цифрой от 1 (плохо) до 5 (отлично). Всё, что вы напишете "
             "после цифры, мы получим как комментарий.\n\nСпасибо!"
         ),
-        "telegram": "Заявка #{id} решена. Как мы справились? Оцените от 1 (плохо) до 5 (отлично).",
+        "chat": "Заявка #{id} решена. Как мы справились? Оцените от 1 (плохо) до 5 (отлично).",
         "thanks": "Спасибо за оценку: {score} из 5.",
         "unknown": "Этот опрос больше не доступен.",
     },
@@ -60,7 +61,7 @@ def survey_allowed(session: Session, ticket: Ticket) -> bool:
     """A survey may go out: never sent, not spam, a channel that can carry it, not opted out."""
     if ticket.csat_requested_at is not None or ticket.spam or ticket.id is None:
         return False
-    if ticket.kind not in ("email", "telegram") or not ticket.reply_to_address:
+    if survey_way(ticket) is None:
         return False
     from supportdesk.store.merges import merged_into
 
@@ -91,8 +92,8 @@ def request_survey(
     texts = TEXTS[lang]
     name = customer.name or ("клиент" if lang == "ru" else "there")
     buttons: list[list[dict[str, str]]] | None = None
-    if ticket.kind == "telegram":
-        text = texts["telegram"].format(id=ticket.id)
+    if survey_way(ticket) == "chat":
+        text = texts["chat"].format(id=ticket.id)
         buttons = [
             [
                 {"text": str(n), "callback_data": f"{CALLBACK_PREFIX}{ticket.id}:{n}"}
@@ -100,7 +101,7 @@ def request_survey(
             ]
         ]
     else:
-        text = texts["email"].format(name=name, id=ticket.id, subject=ticket.subject)
+        text = texts["mail"].format(name=name, id=ticket.id, subject=ticket.subject)
     msg = queue_outbound(
         session, desk, ticket, text, agent="system", auto=True, buttons=buttons, at=now
     )
@@ -200,14 +201,14 @@ def handle_callback(
     if (
         m is None
         or ticket is None
-        or ticket.kind != "telegram"
+        or survey_way(ticket) != "chat"
         or ticket.reply_to_address != str(chat_id)
         or ticket.csat_requested_at is None
     ):
         return TEXTS[lang]["unknown"]
     score = int(m.group(2))
     if ticket.csat_score != score:
-        record_rating(session, desk, ticket.id or 0, score, via="telegram", at=at)
+        record_rating(session, desk, ticket.id or 0, score, via=ticket.kind, at=at)
     return TEXTS[lang]["thanks"].format(score=score)
 
 
@@ -218,7 +219,7 @@ def handle_inbound_callback(session: Session, desk: Desk, msg: InboundMessage) -
     on False the callback is not ours and the runner may handle it otherwise.
     """
     data = msg.extra.get("callback_data")
-    if msg.kind != "telegram" or not isinstance(data, str):
+    if not isinstance(data, str):  # only a channel with buttons sends callback data
         return False
     chat_id = msg.extra.get("chat_id", msg.sender_address)
     from supportdesk.replies import nps

@@ -25,6 +25,7 @@ from supportdesk.core.config import parse_duration
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import Desk
 from supportdesk.desk.identity import resolve_customer
+from supportdesk.replies.survey import survey_way
 from supportdesk.store.models import Event, Message, Ticket, utcnow
 
 CALLBACK_PREFIX = "nps:"
@@ -35,24 +36,24 @@ MAX_PER_PASS = 200
 
 TEXTS = {
     "en": {
-        "email": (
+        "mail": (
             "Hello {name},\n\nhow likely are you to recommend {desk} to a friend or colleague?"
             "\n\nReply to this message with a number from 0 (not at all likely) to 10 "
             "(extremely likely). Anything you write after the number reaches us as a comment."
             "\n\nThank you!"
         ),
-        "telegram": "How likely are you to recommend {desk} to a friend or colleague? "
+        "chat": "How likely are you to recommend {desk} to a friend or colleague? "
         "0 = not at all, 10 = extremely likely.",
         "thanks": "Thank you: {score} of 10.",
         "unknown": "This survey is no longer available.",
     },
     "ru": {
-        "email": (
+        "mail": (
             "Здравствуйте, {name}!\n\nНасколько вероятно, что вы порекомендуете {desk} другу "
             "или коллеге?\n\nОтветьте на это письмо числом от 0 (точно нет) до 10 (точно да). "
             "Всё, что вы напишете после числа, мы получим как комментарий.\n\nСпасибо!"
         ),
-        "telegram": "Насколько вероятно, что вы порекомендуете {desk} другу или коллеге? "
+        "chat": "Насколько вероятно, что вы порекомендуете {desk} другу или коллеге? "
         "0 — точно нет, 10 — точно да.",
         "thanks": "Спасибо: {score} из 10.",
         "unknown": "Этот опрос больше не доступен.",
@@ -100,7 +101,8 @@ def send_due(session: Session, desk: Desk, now: datetime | None = None) -> list[
     for t in solved:
         if len(out) >= MAX_PER_PASS:
             break
-        if t.kind not in ("email", "telegram") or not t.reply_to_address:
+        way = survey_way(t)
+        if way is None:
             continue
         if t.reply_to_address.startswith("merged:"):
             continue
@@ -112,15 +114,15 @@ def send_due(session: Session, desk: Desk, now: datetime | None = None) -> list[
         lang = customer_language(session, t, customer)
         texts = TEXTS[lang]
         buttons: list[list[dict[str, str]]] | None = None
-        if t.kind == "telegram":
-            text = texts["telegram"].format(desk=desk.config.desk.name)
+        if way == "chat":
+            text = texts["chat"].format(desk=desk.config.desk.name)
             row = [
                 {"text": str(n), "callback_data": f"{CALLBACK_PREFIX}{cid}:{n}"} for n in range(11)
             ]
             buttons = [row[:6], row[6:]]
         else:
             name = customer.name or ("клиент" if lang == "ru" else "there")
-            text = texts["email"].format(name=name, desk=desk.config.desk.name)
+            text = texts["mail"].format(name=name, desk=desk.config.desk.name)
         msg = queue_outbound(
             session, desk, t, text, agent="system", auto=True, buttons=buttons, at=now
         )
@@ -206,13 +208,13 @@ def handle_callback(
         .order_by(col(Event.created_at).desc(), col(Event.id).desc())
     ).first()
     ticket = session.get(Ticket, req.ticket_id) if req is not None and req.ticket_id else None
-    if ticket is None or ticket.kind != "telegram" or ticket.reply_to_address != str(chat_id):
+    if ticket is None or survey_way(ticket) != "chat" or ticket.reply_to_address != str(chat_id):
         return TEXTS["en"]["unknown"]
     first = session.exec(
         select(Message.text).where(Message.ticket_id == ticket.id).limit(1)
     ).first()
     ru = any("\u0400" <= c <= "\u04ff" for c in (first or "") + ticket.subject)
-    record_score(session, desk, cid, score, ticket_id=ticket.id, via="telegram", at=at)
+    record_score(session, desk, cid, score, ticket_id=ticket.id, via=ticket.kind, at=at)
     return TEXTS["ru" if ru else "en"]["thanks"].format(score=score)
 
 

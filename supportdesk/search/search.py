@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from supportdesk.desk.desk import BadInput, Desk
+from supportdesk.desk.identity import identities_of
 from supportdesk.search import query as q
 from supportdesk.search.highlight import count_hits, highlight
 from supportdesk.search.index import ticket_ids_for_terms, tickets_with_term
@@ -281,7 +282,7 @@ def _render(session: Session, p: Plan, page: list[_Hit]) -> list[dict[str, Any]]
     tickets.update(_load(session, Ticket, [m.ticket_id for m in messages.values()]))
     customers = _load(session, Customer, by_kind.get("customer", []) +
                       [t.customer_id for t in tickets.values()])  # fmt: skip
-    idents = _identities(session, list(customers))
+    idents = identities_of(session, list(customers))
     articles = _load(session, KbArticle, by_kind.get("kb", []))
     best = _best_messages(session, p, by_kind.get("ticket", []))
     out: list[dict[str, Any]] = []
@@ -356,18 +357,6 @@ def _load(session: Session, model: Any, ids: list[int]) -> dict[int, Any]:
     if not ids:
         return {}
     return {r.id: r for r in session.exec(select(model).where(col(model.id).in_(ids))).all()}
-
-
-def _identities(session: Session, customer_ids: list[int]) -> dict[int, list[Identity]]:
-    out: dict[int, list[Identity]] = {}
-    if customer_ids:
-        for i in session.exec(
-            select(Identity)
-            .where(col(Identity.customer_id).in_(customer_ids))
-            .order_by(col(Identity.id))
-        ).all():
-            out.setdefault(i.customer_id, []).append(i)
-    return out
 
 
 def _best_messages(session: Session, p: Plan, ticket_ids: list[int]) -> dict[int, Message]:

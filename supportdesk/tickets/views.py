@@ -17,8 +17,9 @@ from sqlmodel import Session, col, func, select
 
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
+from supportdesk.desk.identity import identities_of
 from supportdesk.search.query import apply_query, parse
-from supportdesk.store.models import Agent, Customer, Identity, Message, SavedView, Ticket
+from supportdesk.store.models import Agent, Customer, Message, SavedView, Ticket
 from supportdesk.tickets.read import queue_order, tags_of
 
 PAGE = 200
@@ -150,14 +151,10 @@ def _rows(session: Session, stmt: Any) -> list[QueueRow]:
     ids = [r[0] for r in raw]
     tags = tags_of(session, ids)
     nameless = sorted({r[13] for r in raw if not (r[12] or "").strip()})
-    addresses: dict[int, str] = {}
-    if nameless:
-        for ident in session.exec(
-            select(Identity)
-            .where(col(Identity.customer_id).in_(nameless))
-            .order_by(col(Identity.id))
-        ).all():
-            addresses.setdefault(ident.customer_id, ident.display or ident.address)
+    addresses = {
+        cid: idents[0].display or idents[0].address
+        for cid, idents in identities_of(session, nameless).items()
+    }
     return [
         QueueRow(
             id=r[0],

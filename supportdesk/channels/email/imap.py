@@ -246,17 +246,9 @@ class ImapSource:
                 client.login(s.username, s.password)
             else:  # LOGIN is ASCII-only; AUTHENTICATE PLAIN carries UTF-8
                 client.plain_login(s.username, s.password)
-        except LoginError as exc:
-            reason = _text(exc)
-            raise ChannelError(
-                self._scrub(
-                    f"IMAP login refused for {s.username} at {self.where}"
-                    + (f": {reason}" if reason else ".")
-                )
-            ) from None
-        except imaplib.IMAP4.abort:
+        except imaplib.IMAP4.abort:  # the connection broke: not a refusal
             raise
-        except imaplib.IMAP4.error as exc:
+        except (LoginError, imaplib.IMAP4.error) as exc:
             reason = _text(exc)
             raise ChannelError(
                 self._scrub(

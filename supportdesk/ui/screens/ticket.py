@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -506,7 +507,8 @@ class TicketScreen(TriageMixin, Screen[None]):
                     )
         return items
 
-    def action_save_attachment(self) -> None:
+    def _pick_attachment(self, title: str, then: Callable[[dict[str, Any]], object]) -> None:
+        """Ask which stored attachment (a warning when there is none), then call ``then``."""
         items = self._attachments()
         if not items:
             self.notify(
@@ -515,8 +517,13 @@ class TicketScreen(TriageMixin, Screen[None]):
             return
 
         def picked(att: dict[str, Any] | None) -> None:
-            if att is None:
-                return
+            if att is not None:
+                then(att)
+
+        self.app.push_screen(PickerScreen(title, items), picked)
+
+    def action_save_attachment(self) -> None:
+        def picked(att: dict[str, Any]) -> None:
             folder, default_path = default_destination(self.ticket_id, att["filename"])
             default = str(default_path)
 
@@ -547,7 +554,7 @@ class TicketScreen(TriageMixin, Screen[None]):
 
             self.app.push_screen(PromptScreen(_("Save to"), value=default), entered)
 
-        self.app.push_screen(PickerScreen(_("Save which attachment?"), items), picked)
+        self._pick_attachment(_("Save which attachment?"), picked)
 
     def save_attachment(self, att: dict[str, Any], dest: Path, *, free_name: bool = False) -> bool:
         """Save a copy: never as a dotfile, never over an existing file (the default name in
@@ -570,18 +577,7 @@ class TicketScreen(TriageMixin, Screen[None]):
         return True
 
     def action_open_attachment(self) -> None:
-        items = self._attachments()
-        if not items:
-            self.notify(
-                _("This ticket has no stored attachments."), severity="warning", markup=False
-            )
-            return
-
-        def picked(att: dict[str, Any] | None) -> None:
-            if att is not None:
-                self.open_attachment(att)
-
-        self.app.push_screen(PickerScreen(_("Open which attachment?"), items), picked)
+        self._pick_attachment(_("Open which attachment?"), self.open_attachment)
 
     def open_attachment(self, att: dict[str, Any]) -> bool:
         opener = system_opener()
