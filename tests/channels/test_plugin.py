@@ -85,7 +85,9 @@ def test_echo_is_polled_replied_to_and_threads_by_conversation(echo_desk: Any, s
     assert rep.outbox_sent == 1 and rep.channels[0].fetched == 1
     assert _sent(spool) == [{"to": "alice", "text": "It ships today.", "auto": False}]
     with echo_desk.db.read() as s:
-        msgs = s.exec(select(Message).where(Message.ticket_id == first)).all()
+        msgs = s.exec(
+            select(Message).where(Message.ticket_id == first).order_by(Message.id)  # type: ignore[arg-type]
+        ).all()
         assert [m.text for m in msgs] == ["My order 42 is late", "It ships today.", "Thanks!"]
         assert msgs[-1].thread_reason == "open Echo chat"
 
