@@ -87,20 +87,31 @@ def reply(
     for p in attachments or []:
         if not p.is_file():
             raise BadInput(f"the attachment {p} is not a readable file")
+    rendered = ""
+    if text is None and not approved_template:
+        # the template renders before the write transaction: a slow one holds up no writer
+        from supportdesk.replies.templates import render_template
+
+        with desk.db.read() as s:
+            t = get_ticket(s, ticket_id)
+            check_not_merged(t)
+            rendered = render_template(s, desk, template or "", t)[1]
     with desk.db.write() as s:
         t = get_ticket(s, ticket_id)
         check_not_merged(t)
         if text is not None or approved_template:
             body = text or ""
         else:
-            body = template_text(s, desk, template or "", t)[1]
-        if text is not None and from_template:
+            body = rendered
+        # a template's use is counted in this transaction (one edited in the composer too)
+        counted = from_template if text is not None else (None if approved_template else template)
+        if counted:
             from supportdesk.replies.templates import get_template
 
-            tpl = get_template(s, from_template)
+            tpl = get_template(s, counted)
             tpl.usage_count += 1
             s.add(tpl)
-            template = from_template
+            template = counted
         ch, to_address = _channel_for(desk, s, t, channel)
         from supportdesk.outbound.outbox import queue_outbound
         from supportdesk.tickets.recipients import reply_recipients

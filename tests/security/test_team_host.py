@@ -243,6 +243,9 @@ def test_audit_rows_cannot_be_edited_or_deleted(team_desk: TeamDesk) -> None:
         ):
             res = team_desk.psql(user, sql)
             assert res.returncode != 0, (user, sql)
+            err = res.stderr.strip()  # one sentence from PostgreSQL
+            assert len(err.splitlines()) == 1, err
+            assert "permission denied" in err or "must be owner" in err, err
     res = team_desk.psql("sdagent", "DELETE FROM event")
     assert res.returncode != 0
     after = team_desk.host.admin_sql(team_desk.db, "SELECT count(*) FROM audit_log")
@@ -335,6 +338,13 @@ def test_an_agent_cannot_touch_the_runners_config_files_or_secrets(team_desk: Te
     res = host.run("sdagent", "--home", str(home), "status")
     assert res.returncode == 0, res.stderr
     assert "you are sdagent (agent)" in res.stdout
+    res = host.run("sdagent", "--home", str(home), "tickets", "note", "12", "--text", "from home")
+    assert res.returncode == 0, res.stderr
+    res = host.run("sdagent", "--home", str(home), "tickets", "show", "1", "--json")
+    assert res.returncode == 0 and "log.txt" in res.stdout, res.stderr
+    # nothing the runner made in its home is writable by the group or others
+    loose = host.sh("sdrunner", "find", str(home), "-perm", "/022", "-not", "-type", "l")
+    assert loose.returncode == 0 and loose.stdout == "", loose.stdout
     outsider = host.sh("sdoutsider", "cat", str(stored[0]))
     assert outsider.returncode != 0 and "Permission denied" in outsider.stderr
     # the database holds none of the runner's secrets

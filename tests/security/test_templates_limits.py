@@ -164,6 +164,53 @@ def test_other_writers_go_on_while_an_ack_template_renders(
         assert s.exec(select(Ticket)).one().priority == "high"
 
 
+def test_a_reply_from_a_template_renders_before_its_write_transaction(
+    desk: Any, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from supportdesk.replies import templates
+    from supportdesk.tickets.replying import reply
+
+    r = ingest(desk, inbound_email(subject="Printer"))
+    with desk.db.write() as s:
+        s.add(Template(name="hello", body="Hello {{ customer.name }}"))
+    entered, release = threading.Event(), threading.Event()
+    real = templates.render_text
+
+    def gated(*a: Any, **kw: Any) -> str:
+        entered.set()
+        release.wait(60)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(templates, "render_text", gated)
+    sent: list[Any] = []
+    agent = threading.Thread(target=lambda: sent.append(reply(desk, r.ticket_id, template="hello")))
+    agent.start()
+    try:
+        assert entered.wait(60)
+        other = open_desk(home, agent="bob")
+        wrote = threading.Event()
+
+        def write() -> None:
+            with other.db.write() as s:
+                t = s.get(Ticket, r.ticket_id)
+                assert t is not None
+                t.priority = "high"
+                s.add(t)
+            wrote.set()
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        assert wrote.wait(30), "another writer waited for a template to render"
+        writer.join(30)
+        other.close()
+    finally:
+        release.set()
+        agent.join(60)
+    assert sent and sent[0].text.startswith("Hello Ivan Petrov")
+    with desk.db.read() as s:
+        assert s.exec(select(Template).where(Template.name == "hello")).one().usage_count == 1
+
+
 CRASH_BETWEEN_STEPS = """
 import os, sys
 from pathlib import Path
