@@ -625,3 +625,8 @@ def test_a_slow_template_stalls_neither_intake_nor_other_writers(
     assert acks.count("thank you for writing to Acme support") == 2, acks
     reasons = host.admin_sql(db, "SELECT data FROM event WHERE kind = 'ack_template_failed'")
     assert "took longer than 1 s" in reasons
+    # what people changed is in the audit log under their logins; the refusals changed nothing
+    rows = team_desk.audit("tbl IN ('message', 'template') AND op = 'insert'")
+    assert any(r.startswith("sdagent||message|insert|") for r in rows)
+    assert [r for r in rows if "|template|" in r and "sdagent" in r] == []
+    assert any(r.startswith("sdlead||template|insert|") for r in rows)
