@@ -13,6 +13,7 @@ import random
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -23,6 +24,14 @@ from supportdesk.desk.desk import Conflict, Desk, open_desk
 from supportdesk.desk.identity import get_or_create_customer
 from supportdesk.inbound.ingest import ingest
 from supportdesk.outbound.outbox import queue_outbound
+from supportdesk.store import search as search_store
+from supportdesk.store.bulk import (
+    create_indexes,
+    drop_indexes,
+    reset_sequences,
+    secondary_indexes,
+    write_rows,
+)
 from supportdesk.store.models import (
     PRIORITY_RANK,
     Agent,
@@ -38,6 +47,7 @@ from supportdesk.store.models import (
     TicketTag,
     utcnow,
 )
+from supportdesk.store.stems import stem_text
 
 MARKER = ".supportdesk-demo"
 
@@ -320,9 +330,9 @@ def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None
 
                 sla.refresh_due(t)
                 s.add(t)
+    _rebuild_search(desk)  # the story's documents; the synthetic tickets index their own
     if size > 0:
         add_synthetic(desk, size, seed=seed, now=now)
-    _rebuild_search(desk)
     desk.db.analyze()
     return desk
 
@@ -347,23 +357,65 @@ _WORDS_RU = (
 ).split()
 
 
+def _draw(getrandbits: Any, words: list[str], count: int) -> list[str]:
+    """``[rnd.choice(words) for _ in range(count)]``, the same draws from the same generator
+    (``Random.choice`` is ``words[_randbelow(len(words))]``, by rejection over ``getrandbits``),
+    without two Python calls per word: the synthetic text is 34 draws per ticket."""
+    n = len(words)
+    k = n.bit_length()
+    out = []
+    for _ in range(count):
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        out.append(words[r])
+    return out
+
+
+BATCH = 20_000
+# the tables a synthetic load writes (and whose secondary indexes it builds once at the end);
+# PostgreSQL's search_doc has a GIN index, SQLite's is an FTS5 table with none of these
+BULK_TABLES = (
+    "customer",
+    "identity",
+    "ticket",
+    "message",
+    "search_doc",
+)  # synthetic tickets per write transaction: bounded, so the cost stays linear
+
+
 def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = None) -> None:
-    """N synthetic tickets (with one customer message each) by bulk insert."""
+    """N synthetic tickets (with one customer message each) by bulk insert, with their search
+    documents.
+
+    Each batch of ``BATCH`` tickets (or customers) is one write transaction: its rows, its
+    documents (plain inserts, in key order), then a bounded step of segment merging. A
+    transaction of a million rows made SQLite spill and rewrite its cache (time grew faster
+    than the size); batches keep the cost per ticket flat. The text is stemmed word by word
+    from the small vocabulary, to the same indexed text as ``rebuild_index`` makes.
+    """
     rnd = random.Random(seed + n)
     now = now or utcnow()
     statuses = ["new", "open", "open", "pending", "solved", "closed"]
     prios = ["low", "normal", "normal", "normal", "high", "urgent"]
     channels = [("support", "email"), ("billing", "email"), ("telegram", "telegram")]
-    with desk.db.write() as s:
+    stem = {w: stem_text(w) for w in _WORDS_EN + _WORDS_RU}
+    bits = rnd.getrandbits
+    with desk.db.read() as s:
         conn = s.connection()
         base_c = (conn.execute(sa.select(sa.func.max(Customer.id))).scalar() or 0) + 1  # type: ignore[arg-type]
         base_t = (conn.execute(sa.select(sa.func.max(Ticket.id))).scalar() or 0) + 1  # type: ignore[arg-type]
         base_m = (conn.execute(sa.select(sa.func.max(Message.id))).scalar() or 0) + 1  # type: ignore[arg-type]
-        n_cust = max(1, n // 3)
-        step = 5000
-        for a in range(0, n_cust, step):
-            custs, idents = [], []
-            for j in range(a, min(a + step, n_cust)):
+    n_cust = max(1, n // 3)
+    with desk.db.write() as s:
+        # built again at the end: inserting a million rows in random key order into a dozen
+        # B-trees rewrote most of their pages at every commit (the cost grew with the size)
+        indexes = secondary_indexes(s.connection(), BULK_TABLES)
+        drop_indexes(s.connection(), indexes)
+    try:
+        for a in range(0, n_cust, BATCH):
+            custs, idents, docs = [], [], []
+            for j in range(a, min(a + BATCH, n_cust)):
                 cid = base_c + j
                 ru = j % 2 == 0
                 name = f"Клиент {j}" if ru else f"Customer {j}"
@@ -380,15 +432,17 @@ def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = N
                         "updated_at": now,
                     }
                 )
+                address = f"user{cid}@synthetic.test"
                 idents.append(
                     {
                         "customer_id": cid,
                         "kind": "email",
-                        "address": f"user{cid}@synthetic.test",
+                        "address": address,
                         "display": name,
                         "created_at": now,
                     }
                 )
+                extra = f"{address} {name}"
                 if j % 3 == 0:
                     idents.append(
                         {
@@ -399,16 +453,26 @@ def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = N
                             "created_at": now,
                         }
                     )
-            conn.execute(sa.insert(Customer.__table__), custs)  # type: ignore[attr-defined]
-            conn.execute(sa.insert(Identity.__table__), idents)  # type: ignore[attr-defined]
-        for a in range(0, n, step):
-            tickets, msgs = [], []
-            for j in range(a, min(a + step, n)):
+                    extra += f" {9_000_000 + cid} @user{cid}"
+                docs.append(
+                    search_store.Doc(search_store.KIND_CUSTOMER, cid, title=f"{name} ", extra=extra)
+                )
+            with desk.db.write() as s:
+                conn = s.connection()
+                write_rows(conn, Customer, custs)
+                write_rows(conn, Identity, idents)
+                search_store.insert(conn, docs)
+                search_store.merge_step(conn)
+        for a in range(0, n, BATCH):
+            tickets, msgs, docs = [], [], []
+            for j in range(a, min(a + BATCH, n)):
                 tid, mid = base_t + j, base_m + j
                 cid = base_c + (j % n_cust)
                 ch, kind = channels[j % 3]
                 words = _WORDS_RU if j % 2 == 0 else _WORDS_EN
-                subject = " ".join(rnd.choice(words) for _ in range(4)).capitalize()
+                chosen = _draw(bits, words, 4)
+                subject = " ".join(chosen).capitalize()
+                subject_stems = " ".join([stem[w] for w in chosen])
                 created = now - timedelta(minutes=rnd.randint(1, 60 * 24 * 90))
                 status = statuses[j % len(statuses)]
                 prio = prios[rnd.randrange(len(prios))]
@@ -441,7 +505,7 @@ def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = N
                         "last_customer_at": created,
                     }
                 )
-                text = " ".join(rnd.choice(words) for _ in range(30))
+                body = _draw(bits, words, 30)
                 msgs.append(
                     {
                         "id": mid,
@@ -456,7 +520,7 @@ def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = N
                         "message_id": f"syn{mid}@synthetic.test",
                         "references": "",
                         "subject": subject,
-                        "text": text,
+                        "text": " ".join(body),
                         "quoted_text": "",
                         "created_at": created,
                         "received_at": created,
@@ -464,7 +528,28 @@ def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = N
                         "auto_reason": "",
                         "versions": "",
                         "is_auto": False,
+                        "to_addresses": "",
+                        "cc_addresses": "",
+                        "bcc_addresses": "",
                     }
                 )
-            conn.execute(sa.insert(Ticket.__table__), tickets)  # type: ignore[attr-defined]
-            conn.execute(sa.insert(Message.__table__), msgs)  # type: ignore[attr-defined]
+                docs.append(
+                    search_store.Doc(search_store.KIND_TICKET, tid, stemmed=(subject_stems, "", ""))
+                )
+                docs.append(
+                    search_store.Doc(
+                        search_store.KIND_MESSAGE,
+                        mid,
+                        stemmed=(subject_stems, " ".join([stem[w] for w in body]), ""),
+                    )
+                )
+            with desk.db.write() as s:
+                conn = s.connection()
+                write_rows(conn, Ticket, tickets)
+                write_rows(conn, Message, msgs)
+                search_store.insert(conn, docs)
+                search_store.merge_step(conn)
+    finally:
+        with desk.db.write() as s:
+            create_indexes(s.connection(), indexes)
+            reset_sequences(s.connection(), [Customer, Identity, Ticket, Message])
