@@ -9,6 +9,7 @@ merges, templates, articles) that reads top to bottom.
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from datetime import datetime, timedelta
@@ -92,8 +93,11 @@ words = ["срочно", "urgent", "502", "outage"]
 """
 
 
-def prepare_home(home: Path) -> None:
-    """An empty folder, or a previous demo (rebuilt); never someone's real desk."""
+def prepare_home(home: Path, db_url: str | None = None) -> None:
+    """An empty folder, or a previous demo (rebuilt); never someone's real desk.
+
+    ``db_url``: the demo keeps its data in that (empty) database instead of SQLite in the
+    folder; its config.toml names it, so later commands on the folder use it too."""
     if home.exists() and any(home.iterdir()):
         if not (home / MARKER).exists():
             raise Conflict(
@@ -104,7 +108,10 @@ def prepare_home(home: Path) -> None:
     (home / MARKER).write_text(
         "This folder is a supportdesk demo; `supportdesk demo` rebuilds it.\n"
     )
-    (home / "config.toml").write_text(DEMO_CONFIG, encoding="utf-8")
+    config = DEMO_CONFIG
+    if db_url:
+        config = config.replace("[desk]\n", f"[desk]\ndatabase_url = {json.dumps(db_url)}\n", 1)
+    (home / "config.toml").write_text(config, encoding="utf-8")
 
 
 def _tag(s: sa.orm.Session, ticket_id: int, names: list[str], cache: dict[str, int]) -> None:
@@ -128,8 +135,15 @@ def _mark_sent(s: sa.orm.Session, msg: Message) -> None:
         s.add(ob)
 
 
-def build_demo(home: Path, *, size: int = 0, seed: int = 7, now: datetime | None = None) -> Desk:
-    prepare_home(home)
+def build_demo(
+    home: Path,
+    *,
+    size: int = 0,
+    seed: int = 7,
+    now: datetime | None = None,
+    db_url: str | None = None,
+) -> Desk:
+    prepare_home(home, db_url)
     desk = open_desk(home, agent="alice")
     rnd = random.Random(seed)
     now = now or utcnow()

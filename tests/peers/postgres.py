@@ -97,14 +97,16 @@ def _run_pg(cmd: list[str], *, check: bool = True) -> subprocess.CompletedProces
     return subprocess.run(cmd, capture_output=True, text=True, check=check, cwd="/", **kw)
 
 
-def start_server() -> PostgresServer:
+def start_server(parent: str | None = None, options: str = "") -> PostgresServer:
+    """``parent``: where its data directory goes (default: the temp folder); ``options``: more
+    server settings (``-c name=value ...``), e.g. a bigger cache for the benchmarks."""
     bindir = find_bindir()
     if is_root():
         try:
             pwd.getpwnam(USER)
         except KeyError:
             peer_unavailable("there is no 'postgres' OS user to run the test cluster as")
-    root = Path(tempfile.mkdtemp(prefix="sd-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="sd-pg-", dir=parent))
     os.chmod(root, 0o755)
     if is_root():
         ent = pwd.getpwnam(USER)
@@ -124,7 +126,7 @@ def start_server() -> PostgresServer:
         opts = (
             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
-            "-c shared_buffers=32MB"
+            f"-c shared_buffers=32MB {options}"
         )
         res = _run_pg(
             [f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w",

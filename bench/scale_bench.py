@@ -1,0 +1,227 @@
+"""Scale: demo desks of 100,000 tickets (and, opt-in, 1,000,000 and a 10,000,000-ticket
+PostgreSQL desk) on SQLite and PostgreSQL; generation, list, search, a 30-day report and the
+console's start on each.
+
+    python -m bench.scale_bench [--size 100000] [--backend sqlite|postgres|both] [--keep DIR]
+    python -m bench.scale_bench --pg10m [--size 10000000]     # generated server-side
+
+In ``make bench`` the 100,000-ticket rows always run; ``SCALE=1m`` adds 1,000,000 tickets on
+both backends, ``SCALE=10m`` also the 10,000,000-ticket PostgreSQL desk (bench/scale_pg.py,
+``INSERT ... SELECT generate_series``), e.g. ``make bench SCALE=1m``.
+
+Every figure is wall clock and CPU (user+sys). On PostgreSQL the CPU is the client's plus the
+server's (the postmaster's and its backends', read from /proc), so the two backends compare on
+the work they cost the machine. Desks and the PostgreSQL cluster live under
+``/var/tmp/scale-bench-*`` (big) and are deleted afterwards unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import PYTHON, Section  # noqa: E402
+
+SIZES = [100_000]
+REPEATS = 3
+TICK = os.sysconf("SC_CLK_TCK")
+# a server as one would run it for a desk of this size (the test peer's 32 MB is for tests)
+PG_OPTIONS = "-c shared_buffers=512MB -c maintenance_work_mem=512MB -c work_mem=32MB"
+
+
+def sizes_from_env() -> list[int]:
+    scale = os.environ.get("SCALE", "").lower()
+    return [100_000, 1_000_000] if scale in ("1m", "10m") else [100_000]
+
+
+@dataclass
+class Cost:
+    wall: float
+    cpu: float  # user+sys of the command, plus the PostgreSQL server's for a PostgreSQL desk
+
+    def text(self) -> str:
+        return f"{_t(self.wall)} wall, {_t(self.cpu)} CPU"
+
+
+def _t(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s" if s < 100 else f"{s:.0f} s"
+
+
+class PgCpu:
+    """CPU seconds the PostgreSQL server has used: the postmaster, its reaped children and its
+    live ones (backends come and go)."""
+
+    def __init__(self, datadir: Path | None):
+        self.pid = 0
+        if datadir is not None:
+            self.pid = int((datadir / "postmaster.pid").read_text().split()[0])
+
+    def __call__(self) -> float:
+        if not self.pid:
+            return 0.0
+        total = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, ppid = int(entry.name), int(fields[1])
+            if pid == self.pid:
+                total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+            elif ppid == self.pid:
+                total += int(fields[11]) + int(fields[12])
+        return total / TICK
+
+
+def measure(args: list[str], server: PgCpu, *, env: dict[str, str] | None = None) -> Cost:
+    """One run of a command: wall clock and CPU (its own, and the server's meanwhile)."""
+    full = {**os.environ, **(env or {})}
+    full.pop("SUPPORTDESK_HOME", None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s0 = server()
+    t0 = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True, env=full, check=False)
+    wall = time.perf_counter() - t0
+    s1 = server()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[2:6])}... exited {proc.returncode}: "
+                           f"{proc.stderr.strip()[-400:]}")  # fmt: skip
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime) + (s1 - s0)
+    return Cost(wall, cpu)
+
+
+def median_cost(args: list[str], server: PgCpu, repeats: int = REPEATS) -> Cost:
+    runs = [measure(args, server) for _ in range(repeats)]
+    return Cost(statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs))
+
+
+def sd(home: Path, *args: str) -> list[str]:
+    return [PYTHON, "-m", "supportdesk", "--home", str(home), *args]
+
+
+BUILD = (
+    "import sys; from pathlib import Path; from supportdesk.demo.build import build_demo; "
+    "build_demo(Path(sys.argv[1]), size=int(sys.argv[2]), db_url=sys.argv[3] or None).close()"
+)
+
+
+def read_rows(sec: Section, label: str, home: Path, server: PgCpu, cmd: str) -> None:
+    """list, search, a 30-day report and the console's start on the desk at ``home``."""
+    for what, args in (
+        ("`tickets list --json --limit 50`", sd(home, "tickets", "list", "--json", "--limit", "50")),
+        ("`search printer --json`", sd(home, "search", "printer", "--json")),
+        ("`report --json` (the last 30 days)", sd(home, "report", "--json")),
+    ):  # fmt: skip
+        sec.add(f"{label}: {what}, median of {REPEATS}", median_cost(args, server).text(),
+                note=cmd)  # fmt: skip
+    try:
+        from bench import console_bench
+
+        doc = console_bench._first_queue(home)
+        sec.add(f"{label}: console start to first rows / settled",
+                f"{doc['first_queue_s']:.2f} s / {doc.get('settled_s', float('nan')):.2f} s "
+                f"({doc.get('rss_mb', 0):.0f} MB RSS)", note=cmd)  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - the other figures still count
+        sec.add(f"{label}: console start", f"failed: {type(exc).__name__}: {exc}", note=cmd)
+
+
+def run_backend(sec: Section, work: Path, size: int, backend: str, pg: Any) -> None:
+    label = f"{size:,} tickets, {'SQLite' if backend == 'sqlite' else 'PostgreSQL'}"
+    cmd = f"`python -m bench.scale_bench --size {size} --backend {backend}`"
+    home = work / f"{backend}-{size}"
+    server = PgCpu(pg.root / "data" if pg is not None else None)
+    url = ""
+    if pg is not None:
+        url = pg.url(pg.create_database())
+    if backend == "sqlite":
+        args = sd(home, "demo", "--home", str(home), "--size", str(size), "--no-tui")
+        note = f"`supportdesk demo --size {size} --no-tui`; goal at 1M: < 4 min"
+    else:
+        args = [PYTHON, "-c", BUILD, str(home), str(size), url]
+        note = cmd + "; goal: no slower than SQLite"
+    built = measure(args, server)
+    sec.add(f"{label}: build the demo desk", built.text(), note=note)
+    read_rows(sec, label, home, server, cmd)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def start_pg(parent: Path) -> Any:
+    from tests.peers import postgres
+
+    return postgres.start_server(str(parent), PG_OPTIONS)
+
+
+def run_scale(work: Path, sizes: list[int] | None = None, backends: tuple[str, ...] = ("sqlite",
+              "postgres"), pg10m: bool | None = None) -> Section:  # fmt: skip
+    sizes = sizes or sizes_from_env()
+    if pg10m is None:
+        pg10m = os.environ.get("SCALE", "").lower() == "10m"
+    sec = Section("Scale: SQLite and PostgreSQL (bench/scale_bench.py)")
+    work.mkdir(parents=True, exist_ok=True)
+    pg = start_pg(work) if "postgres" in backends or pg10m else None
+    try:
+        for size in sizes:
+            for backend in backends:
+                try:
+                    run_backend(sec, work, size, backend, pg if backend == "postgres" else None)
+                except Exception as exc:  # noqa: BLE001 - report it, measure the rest
+                    sec.add(f"{size:,} tickets, {backend}", f"failed: {type(exc).__name__}: {exc}")
+        if pg10m and pg is not None:
+            from bench import scale_pg
+
+            size = 10_000_000
+            home = work / "pg-10m"
+            server = PgCpu(pg.root / "data")
+            url = pg.url(pg.create_database())
+            label = f"{size:,} tickets, PostgreSQL (generated server-side)"
+            cmd = "`python -m bench.scale_bench --pg10m`"
+            s0, t0 = server(), time.perf_counter()
+            scale_pg.generate(home, url, size)
+            sec.add(f"{label}: generate", Cost(time.perf_counter() - t0, server() - s0).text(),
+                    note="INSERT ... SELECT generate_series, then the indexes; " + cmd)  # fmt: skip
+            read_rows(sec, label, home, server, cmd)
+    finally:
+        if pg is not None:
+            pg.stop()
+    return sec
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, action="append", help="tickets (repeatable)")
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--pg10m", action="store_true", help="the 10M PostgreSQL desk only")
+    ap.add_argument("--keep", type=Path, help="work here and keep it")
+    args = ap.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="scale-bench-", dir="/var/tmp"))
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    if args.pg10m:
+        sec = run_scale(work, [], (), pg10m=True)
+    else:
+        sec = run_scale(work, args.size or SIZES, backends, pg10m=False)
+    for r in sec.rows:
+        print(f"| {r.what} | {r.ours} | {r.note} |")
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
