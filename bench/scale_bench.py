@@ -175,6 +175,7 @@ def run_scale(work: Path, sizes: list[int] | None = None, backends: tuple[str, .
         pg10m = os.environ.get("SCALE", "").lower() == "10m"
     sec = Section("Scale: SQLite and PostgreSQL (bench/scale_bench.py)")
     work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)  # the cluster runs as the postgres user, inside this folder
     pg = start_pg(work) if "postgres" in backends or pg10m else None
     try:
         for size in sizes:
