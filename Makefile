@@ -46,8 +46,11 @@ pytest: $(VENV)/.installed
 peers:
 	@sh scripts/install_peers.sh
 
+# SCALE=1m adds the 1,000,000-ticket desks (SQLite and PostgreSQL), SCALE=10m also a
+# 10,000,000-ticket PostgreSQL desk generated server-side (bench/scale_bench.py)
+SCALE ?=
 bench: $(VENV)/.installed peers
-	$(PY) -m bench
+	SCALE=$(SCALE) $(PY) -m bench
 
 snapshots-update: $(VENV)/.installed
 	$(BIN)/pytest tests/ui --snapshot-update -q

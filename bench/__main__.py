@@ -78,6 +78,18 @@ def _remove_later(work: Path) -> None:
 
 
 ONLY: str | None = None
+_SCALE_DIRS: list[Path] = []
+
+
+def _scale_work(quick: bool) -> Path:
+    """Big desks go to /var/tmp (not a RAM-backed /tmp), removed at the end like ``work``."""
+    from bench import scale_bench
+
+    if quick:
+        scale_bench.SIZES[:] = [10_000]
+    path = Path(tempfile.mkdtemp(prefix="scale-bench-", dir="/var/tmp"))
+    _SCALE_DIRS.append(path)
+    return path
 
 
 def _step(name: str, fn: Callable[[], Section], sections: list[Section]) -> None:
@@ -114,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         deliv_bench,
         import_bench,
         report_bench,
+        scale_bench,
         search_compare,
         startup_bench,
         web_bench,
@@ -168,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: report_bench.run_report(big[0], console_section.SIZE),
                 sections,
             )
+        _step("Scale", lambda: scale_bench.run_scale(_scale_work(args.quick)), sections)
         _step("Channels", lambda: channels_bench.run_channels(work / "channels"), sections)
         _step("Delivery", lambda: deliv_bench.run_delivery(work / "delivery"), sections)
         _step(
@@ -183,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.keep is None:
             _remove_later(work)
+        for path in _SCALE_DIRS:
+            _remove_later(path)
     info["load_end"] = _load()
     table = render(sections, info, time.perf_counter() - t0)
     print(table)

@@ -45,7 +45,7 @@ PG_OPTIONS = "-c shared_buffers=512MB -c maintenance_work_mem=512MB -c work_mem=
 
 def sizes_from_env() -> list[int]:
     scale = os.environ.get("SCALE", "").lower()
-    return [100_000, 1_000_000] if scale in ("1m", "10m") else [100_000]
+    return [*SIZES, 1_000_000] if scale in ("1m", "10m") else list(SIZES)
 
 
 @dataclass
@@ -169,7 +169,8 @@ def start_pg(parent: Path) -> Any:
 
 
 def run_scale(work: Path, sizes: list[int] | None = None, backends: tuple[str, ...] = ("sqlite",
-              "postgres"), pg10m: bool | None = None) -> Section:  # fmt: skip
+              "postgres"), pg10m: bool | None = None, pg_size: int = 10_000_000,
+              ) -> Section:  # fmt: skip
     sizes = sizes or sizes_from_env()
     if pg10m is None:
         pg10m = os.environ.get("SCALE", "").lower() == "10m"
@@ -187,8 +188,8 @@ def run_scale(work: Path, sizes: list[int] | None = None, backends: tuple[str, .
         if pg10m and pg is not None:
             from bench import scale_pg
 
-            size = 10_000_000
-            home = work / "pg-10m"
+            size = pg_size
+            home = work / "pg-generated"
             server = PgCpu(pg.root / "data")
             url = pg.url(pg.create_database())
             label = f"{size:,} tickets, PostgreSQL (generated server-side)"
@@ -214,7 +215,7 @@ def main() -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="scale-bench-", dir="/var/tmp"))
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     if args.pg10m:
-        sec = run_scale(work, [], (), pg10m=True)
+        sec = run_scale(work, [], (), pg10m=True, pg_size=(args.size or [10_000_000])[0])
     else:
         sec = run_scale(work, args.size or SIZES, backends, pg10m=False)
     for r in sec.rows:
