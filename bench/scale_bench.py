@@ -162,6 +162,33 @@ def run_backend(sec: Section, work: Path, size: int, backend: str, pg: Any) -> N
     shutil.rmtree(home, ignore_errors=True)
 
 
+IMPORT_COUNT = 5000
+
+
+def run_import_compare(sec: Section, work: Path, pg: Any, count: int = IMPORT_COUNT) -> None:
+    """``supportdesk import`` of one generated Maildir into a fresh SQLite desk and a fresh
+    PostgreSQL desk, alternating, 3 rounds; median wall and CPU (the server's included)."""
+    from bench.gen_maildir import make_maildir
+
+    maildir = make_maildir(work / "maildir", count)
+    server = PgCpu(pg.root / "data")
+    got: dict[str, list[Cost]] = {"sqlite": [], "postgres": []}
+    for n in range(REPEATS):
+        for backend in ("sqlite", "postgres"):
+            home = work / f"import-{backend}-{n}"
+            env = {"SUPPORTDESK_DB": pg.url(pg.create_database())} if backend == "postgres" else {}
+            measure(sd(home, "init"), server, env=env)
+            got[backend].append(measure(sd(home, "import", str(maildir)), server, env=env))
+            shutil.rmtree(home, ignore_errors=True)
+    for backend, runs in got.items():
+        wall = statistics.median(r.wall for r in runs)
+        cpu = statistics.median(r.cpu for r in runs)
+        sec.add(f"Import a {count:,}-message Maildir, {backend}, median of {REPEATS}",
+                f"{count / wall:,.0f} msg/s ({wall:.1f} s wall, {cpu:.1f} s CPU)",
+                note="`python -m bench.scale_bench --import-only`; goal: PostgreSQL ≥ SQLite")  # fmt: skip
+    shutil.rmtree(maildir, ignore_errors=True)
+
+
 def start_pg(parent: Path) -> Any:
     from tests.peers import postgres
 
@@ -179,6 +206,11 @@ def run_scale(work: Path, sizes: list[int] | None = None, backends: tuple[str, .
     work.chmod(0o755)  # the cluster runs as the postgres user, inside this folder
     pg = start_pg(work) if "postgres" in backends or pg10m else None
     try:
+        if pg is not None and sizes:
+            try:
+                run_import_compare(sec, work, pg)
+            except Exception as exc:  # noqa: BLE001 - report it, measure the rest
+                sec.add("Import, SQLite vs PostgreSQL", f"failed: {type(exc).__name__}: {exc}")
         for size in sizes:
             for backend in backends:
                 try:
@@ -210,9 +242,22 @@ def main() -> int:
     ap.add_argument("--size", type=int, action="append", help="tickets (repeatable)")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--pg10m", action="store_true", help="the 10M PostgreSQL desk only")
+    ap.add_argument("--import-only", action="store_true", help="only the import comparison")
     ap.add_argument("--keep", type=Path, help="work here and keep it")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="scale-bench-", dir="/var/tmp"))
+    if args.import_only:
+        work.mkdir(parents=True, exist_ok=True)
+        work.chmod(0o755)
+        pg = start_pg(work)
+        sec = Section("Import")
+        try:
+            run_import_compare(sec, work, pg)
+        finally:
+            pg.stop()
+        for r in sec.rows:
+            print(f"| {r.what} | {r.ours} | {r.note} |")
+        return 0
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     if args.pg10m:
         sec = run_scale(work, [], (), pg10m=True, pg_size=(args.size or [10_000_000])[0])

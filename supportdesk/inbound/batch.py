@@ -108,6 +108,9 @@ class BatchState:
         self.placed: list[tuple[int, _Placed]] = []
         self.events: list[tuple[str, dict[str, Any], Any, Any, dict[str, Any]]] = []
         self.by_msgid: dict[str, Ticket] = {}  # Message-ID -> ticket, known and in this batch
+        # ticket id -> the addresses on its stored messages (read once per batch: the batch
+        # writes nothing before it is placed, so they do not change meanwhile)
+        self.participants: dict[int, set[str]] = {}
         # (kind, normalized address) -> a new customer (Row) or an existing one (_Known)
         self.customers: dict[tuple[str, str], Any] = {}
         self.new_customers: list[tuple[Customer, Identity]] = []

@@ -208,15 +208,19 @@ class Placing(Lookups):
         sender = normalize_address(msg.kind, msg.sender_address)
         seen: set[str] = set()
         if ticket.id is not None:
-            cols: list[Any] = [
-                Message.to_addresses, Message.cc_addresses, Message.author_address,
-                Message.thread_reason,
-            ]  # fmt: skip
-            for to, cc, author, why in self.s.execute(
-                sa.select(*cols).where(col(Message.ticket_id) == ticket.id)
-            ).all():
-                if "third party" not in (why or ""):  # a third party adds no participants
-                    seen.update(f"{to} {cc} {author}".lower().split())
+            stored = self.participants.get(ticket.id)
+            if stored is None:
+                stored = self.participants[ticket.id] = set()
+                cols: list[Any] = [
+                    Message.to_addresses, Message.cc_addresses, Message.author_address,
+                    Message.thread_reason,
+                ]  # fmt: skip
+                for to, cc, author, why in self.s.execute(
+                    sa.select(*cols).where(col(Message.ticket_id) == ticket.id)
+                ).all():
+                    if "third party" not in (why or ""):  # a third party adds no participants
+                        stored.update(f"{to} {cc} {author}".lower().split())
+            seen.update(stored)
         for _i, p in self.placed:
             if p.ticket is ticket:
                 m = p.msg
