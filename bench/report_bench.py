@@ -11,9 +11,11 @@ CPU time, not wall clock: the machine is shared. Each CLI run is a child process
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,15 +28,25 @@ PERIODS = (7, 30)
 
 
 def _child(args: list[str]) -> tuple[float, float]:
-    """(user + system CPU seconds, peak RSS in MB) of one run of a command."""
+    """(user + system CPU seconds, peak RSS in MB) of one run of a command.
+
+    Through ``/usr/bin/time`` when it is there: Linux keeps a process's peak RSS across exec, so
+    ``wait4`` on a child forked from this (large) process would report at least our own size.
+    """
     env = dict(os.environ)
     env.pop("SUPPORTDESK_HOME", None)
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[3:6])} exited {proc.returncode}: {err[-300:]}")
+    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        full = [timer, "-f", "%U %S %M", "-o", out.name, *args] if timer else args
+        proc = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if code != 0:
+            raise RuntimeError(f"{' '.join(args[3:6])} exited {code}: {err[-300:]}")
+        if timer:
+            user, system, rss_kb = out.read().split()[-3:]
+            return float(user) + float(system), int(rss_kb) / 1024
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 

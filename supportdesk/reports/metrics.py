@@ -151,13 +151,17 @@ class _TicketFacts:
     statuses: list[_Status] = field(default_factory=list)
     breach_events: list[datetime] = field(default_factory=list)
     rated: list[tuple[datetime, int, int]] = field(default_factory=list)  # (at, seq, score)
+    solved_list: list[_Status] | None = None  # solves(), once the statuses are all loaded
 
     def solves(self) -> list[_Status]:
         """Changes into solved/closed from an active status, oldest first."""
+        if self.solved_list is not None:
+            return self.solved_list
         out = [s for s in self.statuses if s.after in DONE and s.before not in DONE]
         if not out and self.status in DONE:
             at = self.solved_at or (self.statuses[-1].at if self.statuses else self.created_at)
             out = [_Status(at, 0, "open", self.status, self.assignee or "")]
+        self.solved_list = out
         return out
 
     def status_at(self, moment: datetime) -> str:
@@ -624,20 +628,32 @@ def compute(
     for tid in solved:
         if facts[tid].channel not in channels:
             channels.append(facts[tid].channel)
+    # one pass each (a period can hold hundreds of thousands of tickets)
+    created_by = Counter((t.channel, t.priority) for t in created)
+    breached_by = Counter((t.channel, t.priority) for t in created if t.id in breached)
+    solved_by = Counter((facts[tid].channel, facts[tid].priority) for tid in solved)
+
+    def total(counts: Counter[tuple[str, str]], channel: str | None, priority: str | None) -> int:
+        return sum(
+            n
+            for (c, p), n in counts.items()
+            if (channel is None or c == channel) and (priority is None or p == priority)
+        )
+
     by_channel: dict[str, dict[str, Any]] = {}
     for name in channels:
         fr = fr_by_channel.get(name, [])
         by_channel[name] = {
-            "created": sum(1 for t in created if t.channel == name),
-            "solved": sum(1 for tid in solved if facts[tid].channel == name),
-            "breached": sum(1 for t in created if t.channel == name and t.id in breached),
+            "created": total(created_by, name, None),
+            "solved": total(solved_by, name, None),
+            "breached": total(breached_by, name, None),
             "first_response_median": round(statistics.median(fr) / 60, 1) if fr else None,
         }
     by_priority = {
         p: {
-            "created": sum(1 for t in created if t.priority == p),
-            "solved": sum(1 for tid in solved if facts[tid].priority == p),
-            "breached": sum(1 for t in created if t.priority == p and t.id in breached),
+            "created": total(created_by, None, p),
+            "solved": total(solved_by, None, p),
+            "breached": total(breached_by, None, p),
         }
         for p in reversed(PRIORITIES)
     }
