@@ -34,6 +34,7 @@ class ViewList(OptionList):
         super().__init__(id=id)
         self.views: list[View] = []
         self.counts: dict[str, int | None] = {}
+        self._padded_for = 0  # the width the prompts were padded for
 
     def set_views(self, views: list[View], counts: dict[str, int | None] | None = None) -> None:
         keep = self.highlighted
@@ -49,15 +50,22 @@ class ViewList(OptionList):
         self.counts = counts
         for i, v in enumerate(self.views):
             self.replace_option_prompt_at_index(i, self._prompt(v))
+        self.call_after_refresh(self._repad)
+
+    def _width(self) -> int:
+        return max(self.scrollable_content_region.width, 24) - 2
 
     def on_resize(self) -> None:
-        # the counts are right-aligned to the width: counts that arrived before the first
-        # layout (a fast count) were padded for a guessed width, so pad them again
-        if self.views:
+        self._repad()
+
+    def _repad(self) -> None:
+        # the counts are right-aligned to the width: counts that arrived before the layout
+        # settled (a fast count; a scrollbar's gutter) were padded for another width
+        if self.views and self._width() != self._padded_for:
             self.set_counts(self.counts)
 
     def _prompt(self, view: View) -> Text:
-        width = max(self.scrollable_content_region.width, 24) - 2
+        width = self._padded_for = self._width()
         title = view_title(view)
         n = self.counts.get(view.key)
         count = "" if view.key not in self.counts else ("?" if n is None else str(n))
