@@ -4,7 +4,7 @@
 CPU time, not wall clock: the machine is shared. Each CLI run is a child process measured with
 ``os.wait4`` (user + system CPU and peak RSS); the periods alternate, three rounds, medians.
 
-    python -m bench --only Report   # needs the big desk: runs "Scale and console" first
+    python -m bench                          # the Report section, on "Scale and console"'s desk
     python -m bench.report_bench DESK_HOME   # on a desk you built (`supportdesk demo --size N`)
 """
 
