@@ -160,6 +160,8 @@ def run_backend(sec: Section, work: Path, size: int, backend: str, pg: Any) -> N
     sec.add(f"{label}: build the demo desk", built.text(), note=note)
     read_rows(sec, label, home, server, cmd)
     shutil.rmtree(home, ignore_errors=True)
+    for r in sec.rows[-5:]:  # progress: a big desk takes minutes
+        print(f"bench: {r.what}: {r.ours}", file=sys.stderr, flush=True)
 
 
 IMPORT_COUNT = 5000
