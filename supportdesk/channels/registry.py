@@ -17,30 +17,33 @@ from supportdesk.core.config import (
     ChannelConfigBase,
     Config,
     ConfigError,
-    channel_entry_points,
+    channel_target,
     channel_type_error,
+    installed_channel_types,
+    load_target,
 )
 
 
 def channel_types() -> list[str]:
-    """The installed channel types, sorted."""
-    return sorted(channel_entry_points())
+    """The installed channel types, sorted (this one scans the entry points)."""
+    return installed_channel_types()
 
 
 @functools.cache
 def channel_class(type_: str) -> type[Channel]:
-    """The Channel class registered for ``type_``; ConfigError naming what is installed."""
-    ep = channel_entry_points().get(type_)
-    if ep is None:
+    """The Channel class registered for ``type_``; ConfigError naming what is installed.
+    A built-in type is found without scanning the entry points."""
+    target = channel_target(type_)
+    if target is None:
         raise ConfigError(channel_type_error(type_))
     try:
-        cls = ep.load()
+        cls = load_target(target)
     except Exception as exc:  # a broken third-party package: one sentence, not a traceback
         raise ConfigError(
-            f"the channel type {type_!r} ({ep.value}) cannot be loaded: {exc}"
+            f"the channel type {type_!r} ({target}) cannot be loaded: {exc}"
         ) from None
     if not (isinstance(cls, type) and issubclass(cls, Channel)):
-        raise ConfigError(f"the channel type {type_!r} ({ep.value}) is not a Channel class")
+        raise ConfigError(f"the channel type {type_!r} ({target}) is not a Channel class")
     return cls
 
 
