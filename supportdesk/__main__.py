@@ -1,5 +1,5 @@
 """`python -m supportdesk` is the `supportdesk` command."""
 
-from supportdesk.cli.main import run
+from supportdesk.cli.entry import run
 
 run()

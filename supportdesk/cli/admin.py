@@ -9,6 +9,7 @@ import typer
 from supportdesk.cli.context import desk_of, state
 from supportdesk.cli.options import CsvOut, JsonOut
 from supportdesk.cli.output import console, inert, limit_hint, print_csv, print_json, print_table
+from supportdesk.cli.render import print_status
 
 quarantine_app = typer.Typer(
     help="Messages that could not be understood.", no_args_is_help=True, rich_markup_mode=None
@@ -46,49 +47,12 @@ def status_cmd(ctx: typer.Context, json_out: JsonOut = False) -> None:
         "agent": desk.agent,
         "login": desk.login.user if desk.login else None,
     }
-    if json_out:
-        print_json(doc)
-        return
-    con = console()
-    con.print(f"Desk: {inert(desk.config.desk.name, one_line=True)}  home: {desk.home}")
-    con.print(inert(desk.roles_note(), one_line=True))
-    r = doc["runner"]
-    con.print(
-        "Runner: "
-        + (
-            f"{r['holder']} (pid {r['pid']} on {r['host']}), heartbeat {r['heartbeat_at']}"
-            if r
-            else "none running"
-        )
-    )
-    from rich.text import Text
-
-    if not doc["channels"]:
-        con.print("No channels configured (edit config.toml).")
-    for ch in doc["channels"]:
-        style = {"ok": "green", "error": "red"}.get(ch["state"], "yellow")
-        line = Text()
-        line.append(f"{ch['state']:>12}  ", style=style)
-        line.append(inert(f"{ch['name']} ({ch['type']})", one_line=True), style="bold")
-        if ch["last_success_at"]:
-            line.append(inert(f"  last success {ch['last_success_at'][:19]}", one_line=True))
-        con.print(line)
-        if ch["last_error"]:
-            con.print(
-                Text(
-                    inert(f"              last error: {ch['last_error']}", one_line=True),
-                    style="dim",
-                )
-            )
-    con.print(
-        f"Outbox: {doc['outbox']['queued']} queued, {doc['outbox']['failed']} failed, "
-        + (
-            f"{doc['outbox']['in_doubt']} in doubt (outbox list --state in_doubt), "
-            if doc["outbox"]["in_doubt"]
-            else ""
-        )
-        + f"{doc['outbox']['sent']} sent · Quarantine: {doc['quarantine']} · "
-        f"Open tickets: {doc['tickets']['open']}"
+    print_status(
+        doc,
+        desk_name=desk.config.desk.name,
+        home=desk.home,
+        roles_note=desk.roles_note(),
+        json_out=json_out,
     )
 
 

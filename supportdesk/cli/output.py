@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
-import typer
-
 from supportdesk.core.text import inert
 
 _TZ: Any = None
@@ -74,6 +72,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
     if msg and not msg.endswith((".", "!", "?")):
         msg += "."
     sys.stderr.write(f"supportdesk: {msg}\n")
+    import typer  # here: the quick path prints through this module without loading typer
+
     raise typer.Exit(code)
 
 

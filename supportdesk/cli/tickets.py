@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -13,77 +12,13 @@ from supportdesk.cli.output import (
     console,
     human_time,
     inert,
-    limit_hint,
-    print_csv,
     print_json,
-    print_table,
 )
+from supportdesk.cli.render import print_queue
 
 app = typer.Typer(
     help="The queue: list, show, reply, triage.", no_args_is_help=True, rich_markup_mode=None
 )
-
-LIST_COLUMNS = [
-    ("id", "#"),
-    ("channel", "Channel"),
-    ("customer_name", "Customer"),
-    ("subject", "Subject"),
-    ("status", "Status"),
-    ("priority", "Prio"),
-    ("assignee", "Assignee"),
-    ("tags", "Tags"),
-    ("age", "Age"),
-    ("due", "Due"),
-]
-CSV_COLUMNS = [
-    "id",
-    "subject",
-    "status",
-    "priority",
-    "channel",
-    "customer_id",
-    "customer_name",
-    "customer_addresses",
-    "assignee",
-    "group",
-    "tags",
-    "created_at",
-    "updated_at",
-    "due_at",
-    "message_count",
-]
-
-
-def age(iso_text: str | None, now: datetime | None = None) -> str:
-    if not iso_text:
-        return ""
-    now = now or datetime.now(UTC)
-    secs = (now - datetime.fromisoformat(iso_text)).total_seconds()
-    neg = secs < 0
-    secs = abs(secs)
-    if secs < 3600:
-        s = f"{int(secs // 60)}m"
-    elif secs < 86400:
-        s = f"{int(secs // 3600)}h"
-    else:
-        s = f"{int(secs // 86400)}d"
-    return ("in " + s) if neg else s
-
-
-def flat(row: dict[str, Any]) -> dict[str, Any]:
-    r = dict(row)
-    cust = row.get("customer") or {}
-    r["customer_id"] = cust.get("id")
-    r["customer_name"] = cust.get("name") or (cust.get("identities") or [{}])[0].get("address", "")
-    r["customer_addresses"] = [f"{i['kind']}:{i['address']}" for i in cust.get("identities", [])]
-    r["age"] = age(row.get("created_at"))
-    due = row.get("due_at")
-    if due:
-        secs = (datetime.fromisoformat(due) - datetime.now(UTC)).total_seconds()
-        r["due"] = ("overdue " + age(due)) if secs < 0 else age(due)
-    else:
-        r["due"] = ""
-    return r
 
 
 @app.command("list", cls=QueryCommand)
@@ -113,45 +48,7 @@ def list_cmd(
     desk = desk_of(ctx)
     q = " ".join(query or [])
     rows = queue_rows(desk, q, limit=limit or None, order=order)
-    limit_hint(len(rows), limit, "--limit N shows more, --limit 0 shows all.")
-    if json_out:
-        print_json(rows)
-    elif csv_out:
-        print_csv([flat(r) for r in rows], CSV_COLUMNS)
-    else:
-        width = console().width
-        cols = (
-            LIST_COLUMNS
-            if width >= 120
-            else [
-                c
-                for c in LIST_COLUMNS
-                if c[0] not in (("tags", "age", "assignee") if width < 100 else ("tags",))
-            ]
-        )
-        print_table(
-            [flat(r) for r in rows],
-            cols,
-            empty="No tickets match.",
-            max_width={
-                "subject": max(16, min(48, width - 58)),
-                "customer_name": 24 if width >= 100 else 14,
-                "tags": 20,
-                "due": 11,
-            },
-            min_width={
-                "id": 3,
-                "channel": 7,
-                "status": 7,
-                "priority": 6,
-                "assignee": 6,
-                "age": 3,
-                "due": 5,
-                "subject": 12,
-                "customer_name": 8,
-                "tags": 4,
-            },
-        )
+    print_queue(rows, json_out=json_out, csv_out=csv_out, limit=limit)
 
 
 def _print_ticket(doc: dict[str, Any]) -> None:

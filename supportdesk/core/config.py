@@ -327,7 +327,11 @@ def load_config(home: Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} cannot be read: {exc}") from None
-    return config_from_text(text, path)
+    cfg = config_from_text(text, path)
+    from supportdesk.core.quickconfig import certify
+
+    certify(home, text, [c.type for c in cfg.channel], set(BUILTIN_CHANNELS))
+    return cfg
 
 
 def config_from_text(text: str, path: Path) -> Config:

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from supportdesk.core.config import Config, load_config
 from supportdesk.core.errors import BadInput, Conflict, NotFound, Refused, ServiceError
 from supportdesk.core.locations import default_home
+from supportdesk.desk.roles import default_agent as default_agent
+from supportdesk.desk.roles import roles_note
 from supportdesk.store import teamdb
 from supportdesk.store.db import Database, open_database
 from supportdesk.store.teamdb import TeamLogin
-
-
-def default_agent() -> str:
-    env = os.environ.get("SUPPORTDESK_AGENT")
-    if env:
-        return env
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "agent"
 
 
 @dataclass
@@ -41,18 +31,7 @@ class Desk:
 
     def roles_note(self) -> str:
         """One line for `status` and the console: who acts, and who enforces the roles."""
-        if self.login is None:
-            return (
-                f"Roles: advisory (acting as {self.agent}; anyone who can write this desk's "
-                "database can act as anyone)"
-            )
-        role = "lead" if self.login.lead else "runner" if self.login.runner else "agent"
-        who = (
-            f"{self.login.user} ({role})"
-            if self.agent == self.login.user
-            else f"{self.login.user} ({role}) for {self.agent}"
-        )
-        return f"Roles: enforced by PostgreSQL; you are {who}"
+        return roles_note(self.agent, self.login)
 
     @property
     def own_addresses(self) -> set[str]:

@@ -16,6 +16,8 @@ from sqlmodel import Session, col, func, select
 
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Desk, NotFound, Refused
+from supportdesk.store import reads
+from supportdesk.store.db import session_run
 from supportdesk.store.models import Agent
 
 ROLES = ("agent", "lead")
@@ -106,9 +108,4 @@ def resolve_assignee(session: Session, desk: Desk, who: str) -> Agent | None:
 
 
 def agent_names(session: Session, ids: list[int]) -> dict[int, str]:
-    ids = sorted({i for i in ids if i})
-    if not ids:
-        return {}
-    return {
-        a.id or 0: a.name for a in session.exec(select(Agent).where(col(Agent.id).in_(ids))).all()
-    }
+    return reads.agent_names(session_run(session), ids)

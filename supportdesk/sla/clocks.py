@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 from supportdesk.core.config import Config, parse_duration
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import Desk
+from supportdesk.sla.breach import is_breached as is_breached  # shared with the quick path
 from supportdesk.sla.hours import BusinessHours
 from supportdesk.store.models import Event, Ticket, utcnow
 
@@ -145,11 +146,6 @@ def refresh_due(ticket: Ticket) -> None:
 def update_clocks(config: Config, ticket: Ticket, now: datetime | None = None) -> None:
     """Start or end a pause to match one ticket's status (see ``Deadlines.update_clocks``)."""
     Deadlines(config).update_clocks(ticket, now)
-
-
-def is_breached(ticket: Ticket, now: datetime) -> bool:
-    """A deadline that applies now has passed (or a breach was already recorded)."""
-    return ticket.sla_breached or (ticket.due_at is not None and ticket.due_at < now)
 
 
 def breached_targets(ticket: Ticket, now: datetime) -> list[Target]:

@@ -30,6 +30,7 @@ from sqlmodel import Session
 from supportdesk.core.errors import StoreError as StoreError  # raised here; callers catch it
 from supportdesk.core.errors import refusal
 from supportdesk.core.locations import database_path, ensure_home, file_mode
+from supportdesk.store.reads import Run
 
 BUSY_TIMEOUT_MS = 30_000
 # advisory lock keys (per database): writers, and the named leases in services/runtime.py
@@ -162,6 +163,15 @@ class Database:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
+
+
+def session_run(session: Session) -> Run:
+    """Run the store's SQL (``store.reads``, ``:name`` parameters) in ``session``'s transaction."""
+
+    def run(sql: str, params: dict[str, Any]) -> Any:
+        return session.connection().execute(sa.text(sql), params).all()
+
+    return run
 
 
 def open_database(home: Path, url: str | None = None, *, migrate: bool = True) -> Database:

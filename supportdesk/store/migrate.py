@@ -7,25 +7,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from supportdesk.store.db import Database
 
-from pathlib import Path
 
 import sqlalchemy as sa
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+from supportdesk.store.quick import MIGRATIONS, migration_heads
 
 
 def head_revision() -> str:
     """The newest revision, read from the scripts' headers (cheap: alembic is not imported)."""
-    import re
-
-    revs: dict[str, str | None] = {}
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
-        down = re.search(r"^down_revision\s*=\s*(?:['\"]([^'\"]+)['\"]|None)", text, re.M)
-        if rev:
-            revs[rev.group(1)] = down.group(1) if down else None
-    heads = set(revs) - {d for d in revs.values() if d}
+    heads = migration_heads()
     if len(heads) != 1:
         from alembic.script import ScriptDirectory
 

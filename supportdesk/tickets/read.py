@@ -9,107 +9,36 @@ import json
 from collections import defaultdict
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from supportdesk.core.text import iso
 from supportdesk.desk.desk import Desk, NotFound
-from supportdesk.desk.permissions import agent_names
 from supportdesk.desk.records import get_ticket
 from supportdesk.outbound.outbox import delivery_of
 from supportdesk.people.customers import history
-from supportdesk.sla.clocks import is_breached
-from supportdesk.store.models import (
-    AttachmentRow,
-    Customer,
-    Identity,
-    Message,
-    Tag,
-    Ticket,
-    TicketTag,
-    utcnow,
-)
+from supportdesk.store import reads
+from supportdesk.store.db import session_run
+from supportdesk.store.models import AttachmentRow, Customer, Message, Ticket
+from supportdesk.tickets.rows import ticket_docs
 
 
 def tags_of(session: Session, ticket_ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = defaultdict(list)
-    if not ticket_ids:
-        return out
-    for i in range(0, len(ticket_ids), 500):
-        rows = session.exec(
-            select(TicketTag.ticket_id, Tag.name)
-            .join(Tag, col(Tag.id) == col(TicketTag.tag_id))
-            .where(col(TicketTag.ticket_id).in_(ticket_ids[i : i + 500]))
-            .order_by(col(Tag.name))
-        ).all()
-        for tid, name in rows:
-            out[tid].append(name)
-    return out
+    return reads.tags_of(session_run(session), ticket_ids)
 
 
 def customer_cards(session: Session, customer_ids: list[int]) -> dict[int, dict[str, Any]]:
-    out: dict[int, dict[str, Any]] = {}
-    ids = sorted(set(customer_ids))
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        for c in session.exec(select(Customer).where(col(Customer.id).in_(chunk))).all():
-            out[c.id or 0] = {"id": c.id, "name": c.name, "identities": []}
-        for ident in session.exec(
-            select(Identity).where(col(Identity.customer_id).in_(chunk)).order_by(col(Identity.id))
-        ).all():
-            if ident.customer_id in out:
-                out[ident.customer_id]["identities"].append(
-                    {"kind": ident.kind, "address": ident.address, "display": ident.display}
-                )
-    return out
+    return reads.customer_cards(session_run(session), customer_ids)
 
 
 def ticket_rows(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]]:
-    ids = [t.id or 0 for t in tickets]
-    tags = tags_of(session, ids)
-    custs = customer_cards(session, [t.customer_id for t in tickets])
-    agents = agent_names(session, [t.assignee_id or 0 for t in tickets])
-    now = utcnow()
-    out = []
-    for t in tickets:
-        out.append(
-            {
-                "id": t.id,
-                "subject": t.subject,
-                "status": t.status,
-                "priority": t.priority,
-                "channel": t.channel,
-                "kind": t.kind,
-                "customer": custs.get(
-                    t.customer_id, {"id": t.customer_id, "name": "", "identities": []}
-                ),
-                "assignee": agents.get(t.assignee_id or 0),
-                "group": t.group,
-                "tags": tags.get(t.id or 0, []),
-                "created_at": iso(t.created_at),
-                "updated_at": iso(t.updated_at),
-                "due_at": iso(t.due_at),
-                "first_response_due_at": iso(t.first_response_due_at),
-                "resolution_due_at": iso(t.resolution_due_at),
-                "first_response_at": iso(t.first_response_at),
-                "solved_at": iso(t.solved_at),
-                "snoozed_until": iso(t.snoozed_until),
-                # the same test as the query's sla:breached, whether or not a runner has run
-                "sla_breached": is_breached(t, now),
-                "message_count": t.message_count,
-                "csat": t.csat_score,
-            }
-        )
-    return out
+    return ticket_docs(session_run(session), tickets)
 
 
 def queue_order() -> list[Any]:
-    """Hot tickets first: urgent before low, then the nearest deadline, then the newest."""
-    return [
-        col(Ticket.priority_rank).desc(),
-        col(Ticket.due_at).is_(None),  # false (has a deadline) first; ix_ticket_queue matches this
-        col(Ticket.due_at).asc(),
-        col(Ticket.id).desc(),
-    ]
+    """Hot tickets first: urgent before low, then the nearest deadline, then the newest
+    (the SQL of ``store.reads.QUEUE_ORDER``, which the command line's quick path runs too)."""
+    return [sa.text(reads.QUEUE_ORDER["hot"])]
 
 
 def list_tickets(
@@ -125,12 +54,8 @@ def list_tickets(
 
     stmt = select(Ticket)
     stmt = apply_query(stmt, query, desk=desk, session=session)
-    if order == "hot":
-        stmt = stmt.order_by(*queue_order())
-    elif order == "newest":
-        stmt = stmt.order_by(col(Ticket.id).desc())
-    elif order == "updated":
-        stmt = stmt.order_by(col(Ticket.updated_at).desc(), col(Ticket.id).desc())
+    if order in reads.QUEUE_ORDER:
+        stmt = stmt.order_by(sa.text(reads.QUEUE_ORDER[order]))
     if limit is not None:
         stmt = stmt.limit(limit).offset(offset)
     return list(session.exec(stmt).all())

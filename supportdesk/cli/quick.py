@@ -1,0 +1,150 @@
+"""The read commands' quick path: `tickets list` (no query terms) and `status` answered before
+typer, the config's pydantic models or SQLAlchemy are loaded, which is most of a command's
+start-up (typer 0.29 alone builds a pydantic adapter per option).
+
+Only a command line this module understands completely takes it: the global ``--home``/``--as``
+and the command's own documented options, each at most once, with a valid value. Anything else
+(a query term, ``--help``, ``--db``, a typo, a bad value) returns None and the full typer path
+runs as before, with its own messages. The quick path also steps aside when the desk is not
+certain (``runner.quick.open_quick``) or when reading fails before anything was printed.
+What it prints comes from the same functions as the full commands (``cli.render``), over the
+same SQL (``store.reads``); tests/cli/test_quick.py compares the two byte for byte.
+
+``SUPPORTDESK_QUICK=0`` turns it off (to compare, or to rule it out).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ORDERS = ("hot", "newest", "updated")
+
+
+def _globals(argv: list[str]) -> tuple[dict[str, str], list[str]] | None:
+    """The global options (--home, --as) and the rest of the command line."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        name, eq, value = argv[i].partition("=")
+        if name not in ("--home", "--as") or name in out:
+            return None
+        if not eq:
+            if i + 1 >= len(argv):
+                return None
+            value = argv[i + 1]
+            i += 1
+        if not value or value.startswith("-"):
+            return None
+        out[name] = value
+        i += 1
+    return out, argv[i:]
+
+
+def _options(args: list[str], flags: set[str], valued: dict[str, str]) -> dict[str, str] | None:
+    """``args`` as options only: ``flags`` (no value) and ``valued`` (alias -> name, with a
+    value as the next argument, ``--name=value`` or ``-nVALUE``); None for anything else."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in flags:
+            name, value = a, ""
+        else:
+            key, eq, value = a.partition("=")
+            if key in valued and key.startswith("--") and eq:
+                name = valued[key]
+            elif a in valued:
+                if i + 1 >= len(args):
+                    return None
+                name, value = valued[a], args[i + 1]
+                i += 1
+            elif a[:2] in valued and not a.startswith("--") and len(a) > 2:
+                name, value = valued[a[:2]], a[2:]
+            else:
+                return None
+        if name in out:
+            return None
+        out[name] = value
+        i += 1
+    return out
+
+
+def parse(argv: list[str]) -> tuple[str, dict[str, str], dict[str, str]] | None:
+    """(command, global options, command options) when the quick path can take ``argv``."""
+    split = _globals(argv)
+    if split is None:
+        return None
+    glob, rest = split
+    if rest[:1] == ["status"]:
+        opts = _options(rest[1:], {"--json"}, {})
+        return None if opts is None else ("status", glob, opts)
+    if rest[:2] == ["tickets", "list"]:
+        opts = _options(
+            rest[2:],
+            {"--json", "--csv"},
+            {"--limit": "--limit", "-n": "--limit", "--order": "--order"},
+        )
+        if opts is None or ("--json" in opts and "--csv" in opts):
+            return None
+        limit = opts.get("--limit", "100")
+        if not (limit.isascii() and limit.isdigit()) or opts.get("--order", "hot") not in ORDERS:
+            return None
+        return "tickets list", glob, opts
+    return None
+
+
+def quick(argv: list[str]) -> int | None:
+    """Run ``argv`` on the quick path and return the exit code, or None to take the full path."""
+    env = os.environ
+    if env.get("SUPPORTDESK_QUICK") == "0" or "SUPPORTDESK_DB" in env:
+        return None
+    if env.get("SUPPORTDESK_HOME") == "" or env.get("SUPPORTDESK_AGENT") == "":
+        return None
+    parsed = parse(argv)
+    if parsed is None:
+        return None
+    command, glob, opts = parsed
+    from supportdesk.runner.quick import open_quick
+
+    home = Path(glob["--home"]) if "--home" in glob else None
+    try:
+        desk = open_quick(home, glob.get("--as"))
+        if desk is None:
+            return None
+        try:
+            doc: Any = (
+                desk.status()
+                if command == "status"
+                else desk.queue(
+                    order=opts.get("--order", "hot"), limit=int(opts.get("--limit", "100")) or None
+                )
+            )
+        finally:
+            desk.close()
+    except Exception:
+        return None  # nothing printed yet: the full path says what went wrong
+    from supportdesk.cli import output, render
+
+    output.set_timezone(desk.config.timezone)
+    try:
+        if command == "status":
+            render.print_status(
+                doc,
+                desk_name=desk.config.desk_name,
+                home=desk.home,
+                roles_note=desk.roles_note(),
+                json_out="--json" in opts,
+            )
+        else:
+            render.print_queue(
+                doc,
+                json_out="--json" in opts,
+                csv_out="--csv" in opts,
+                limit=int(opts.get("--limit", "100")),
+            )
+    except BrokenPipeError:
+        sys.stderr.close()  # as the full path: a reader that stopped reading is not an error
+    return 0

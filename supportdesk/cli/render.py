@@ -1,0 +1,172 @@
+"""What `tickets list` and `status` print, shared by their typer commands and the quick path
+(``cli.quick``), so both print the same bytes. No typer here: the quick path loads this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from supportdesk.cli.output import (
+    console,
+    inert,
+    limit_hint,
+    print_csv,
+    print_json,
+    print_table,
+)
+
+LIST_COLUMNS = [
+    ("id", "#"),
+    ("channel", "Channel"),
+    ("customer_name", "Customer"),
+    ("subject", "Subject"),
+    ("status", "Status"),
+    ("priority", "Prio"),
+    ("assignee", "Assignee"),
+    ("tags", "Tags"),
+    ("age", "Age"),
+    ("due", "Due"),
+]
+CSV_COLUMNS = [
+    "id",
+    "subject",
+    "status",
+    "priority",
+    "channel",
+    "customer_id",
+    "customer_name",
+    "customer_addresses",
+    "assignee",
+    "group",
+    "tags",
+    "created_at",
+    "updated_at",
+    "due_at",
+    "message_count",
+]
+
+
+def age(iso_text: str | None, now: datetime | None = None) -> str:
+    if not iso_text:
+        return ""
+    now = now or datetime.now(UTC)
+    secs = (now - datetime.fromisoformat(iso_text)).total_seconds()
+    neg = secs < 0
+    secs = abs(secs)
+    if secs < 3600:
+        s = f"{int(secs // 60)}m"
+    elif secs < 86400:
+        s = f"{int(secs // 3600)}h"
+    else:
+        s = f"{int(secs // 86400)}d"
+    return ("in " + s) if neg else s
+
+
+def flat(row: dict[str, Any]) -> dict[str, Any]:
+    r = dict(row)
+    cust = row.get("customer") or {}
+    r["customer_id"] = cust.get("id")
+    r["customer_name"] = cust.get("name") or (cust.get("identities") or [{}])[0].get("address", "")
+    r["customer_addresses"] = [f"{i['kind']}:{i['address']}" for i in cust.get("identities", [])]
+    r["age"] = age(row.get("created_at"))
+    due = row.get("due_at")
+    if due:
+        secs = (datetime.fromisoformat(due) - datetime.now(UTC)).total_seconds()
+        r["due"] = ("overdue " + age(due)) if secs < 0 else age(due)
+    else:
+        r["due"] = ""
+    return r
+
+
+def print_queue(rows: list[dict[str, Any]], *, json_out: bool, csv_out: bool, limit: int) -> None:
+    """`tickets list`'s output: JSON, CSV or a table as wide as the terminal."""
+    limit_hint(len(rows), limit, "--limit N shows more, --limit 0 shows all.")
+    if json_out:
+        print_json(rows)
+    elif csv_out:
+        print_csv([flat(r) for r in rows], CSV_COLUMNS)
+    else:
+        width = console().width
+        cols = (
+            LIST_COLUMNS
+            if width >= 120
+            else [
+                c
+                for c in LIST_COLUMNS
+                if c[0] not in (("tags", "age", "assignee") if width < 100 else ("tags",))
+            ]
+        )
+        print_table(
+            [flat(r) for r in rows],
+            cols,
+            empty="No tickets match.",
+            max_width={
+                "subject": max(16, min(48, width - 58)),
+                "customer_name": 24 if width >= 100 else 14,
+                "tags": 20,
+                "due": 11,
+            },
+            min_width={
+                "id": 3,
+                "channel": 7,
+                "status": 7,
+                "priority": 6,
+                "assignee": 6,
+                "age": 3,
+                "due": 5,
+                "subject": 12,
+                "customer_name": 8,
+                "tags": 4,
+            },
+        )
+
+
+def print_status(
+    doc: dict[str, Any], *, desk_name: str, home: Path, roles_note: str, json_out: bool
+) -> None:
+    """`status`'s output (``doc`` with its "roles")."""
+    if json_out:
+        print_json(doc)
+        return
+    con = console()
+    con.print(f"Desk: {inert(desk_name, one_line=True)}  home: {home}")
+    con.print(inert(roles_note, one_line=True))
+    r = doc["runner"]
+    con.print(
+        "Runner: "
+        + (
+            f"{r['holder']} (pid {r['pid']} on {r['host']}), heartbeat {r['heartbeat_at']}"
+            if r
+            else "none running"
+        )
+    )
+    from rich.text import Text
+
+    if not doc["channels"]:
+        con.print("No channels configured (edit config.toml).")
+    for ch in doc["channels"]:
+        style = {"ok": "green", "error": "red"}.get(ch["state"], "yellow")
+        line = Text()
+        line.append(f"{ch['state']:>12}  ", style=style)
+        line.append(inert(f"{ch['name']} ({ch['type']})", one_line=True), style="bold")
+        if ch["last_success_at"]:
+            line.append(inert(f"  last success {ch['last_success_at'][:19]}", one_line=True))
+        con.print(line)
+        if ch["last_error"]:
+            con.print(
+                Text(
+                    inert(f"              last error: {ch['last_error']}", one_line=True),
+                    style="dim",
+                )
+            )
+    con.print(
+        f"Outbox: {doc['outbox']['queued']} queued, {doc['outbox']['failed']} failed, "
+        + (
+            f"{doc['outbox']['in_doubt']} in doubt (outbox list --state in_doubt), "
+            if doc["outbox"]["in_doubt"]
+            else ""
+        )
+        + f"{doc['outbox']['sent']} sent · Quarantine: {doc['quarantine']} · "
+        f"Open tickets: {doc['tickets']['open']}"
+    )

@@ -1,0 +1,58 @@
+"""The read commands' quick path, as a service: `tickets list` without query terms and `status`
+on a SQLite desk whose config and schema are certainly what this code knows, over a plain
+``sqlite3`` connection, without SQLAlchemy, pydantic or the model classes (most of a
+command's start-up). ``open_quick`` answers None whenever it is not certain (the command then
+takes the full path, which has every error message); the SQL and the documents are the full
+path's own (``store.reads``, ``tickets.rows``, ``runner.health``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from supportdesk.core.locations import default_home
+from supportdesk.core.quickconfig import QuickConfig, quick_config
+from supportdesk.desk.roles import default_agent, roles_note
+from supportdesk.runner.health import status_doc
+from supportdesk.store.quick import open_sqlite, sqlite_run
+from supportdesk.tickets.rows import whole_queue
+
+
+@dataclass
+class QuickDesk:
+    home: Path
+    config: QuickConfig
+    agent: str
+    conn: sqlite3.Connection
+
+    def queue(self, *, order: str, limit: int | None) -> list[dict[str, Any]]:
+        """`tickets list` without query terms: the rows of ``tickets.read.queue_rows``."""
+        return whole_queue(sqlite_run(self.conn), order=order, limit=limit)
+
+    def status(self) -> dict[str, Any]:
+        """`status`: the document of ``runner.status.desk_status`` with its roles."""
+        cfg = self.config
+        doc = status_doc(sqlite_run(self.conn), cfg.desk_name, cfg.channels)
+        doc["roles"] = {"enforced": False, "agent": self.agent, "login": None}
+        return doc
+
+    def roles_note(self) -> str:
+        return roles_note(self.agent)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_quick(home: Path | None, agent: str | None) -> QuickDesk | None:
+    """The desk for the quick path, or None when only the full path can be sure."""
+    home = (home or default_home()).expanduser()
+    cfg = quick_config(home)
+    if cfg is None or cfg.database_url:  # PostgreSQL desks (team logins, roles) take the full path
+        return None
+    conn = open_sqlite(home)
+    if conn is None:
+        return None
+    return QuickDesk(home=home, config=cfg, agent=agent or default_agent(), conn=conn)
