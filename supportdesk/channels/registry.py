@@ -13,15 +13,8 @@ import functools
 from pathlib import Path
 
 from supportdesk.channels.base import Channel
-from supportdesk.core.config import (
-    ChannelConfigBase,
-    Config,
-    ConfigError,
-    channel_target,
-    channel_type_error,
-    installed_channel_types,
-    load_target,
-)
+from supportdesk.core.channel_types import channel_target, installed_channel_types, load_target
+from supportdesk.core.config import ChannelConfigBase, Config, ConfigError, channel_type_error
 
 
 def channel_types() -> list[str]:

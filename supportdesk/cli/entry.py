@@ -8,6 +8,7 @@ import sys
 
 def run() -> None:
     """The ``supportdesk`` command."""
+    from supportdesk.cli.output import quick_exit
     from supportdesk.cli.quick import quick
 
     code = quick(sys.argv[1:])
@@ -16,21 +17,3 @@ def run() -> None:
 
         full()
     quick_exit(code or 0)
-
-
-def quick_exit(code: int) -> None:
-    """Exit without tearing the interpreter down object by object (a tenth of a second after a
-    big import, for nothing): exit handlers run and the output is flushed, then the process
-    ends."""
-    import atexit
-    import logging
-    import os
-
-    logging.shutdown()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass  # a closed pipe: nothing more can be said
-    os._exit(code)

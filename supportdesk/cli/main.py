@@ -114,6 +114,6 @@ def run() -> None:
         elif exc.code is not None:
             sys.stderr.write(f"{exc.code}\n")
             code = 1
-    from supportdesk.cli.entry import quick_exit
+    from supportdesk.cli.output import quick_exit
 
     quick_exit(code)

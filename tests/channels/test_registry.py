@@ -12,13 +12,8 @@ import pytest
 from supportdesk.channels.email.channel import EmailChannel, EmailConfig
 from supportdesk.channels.registry import channel_class, channel_types, make_channel
 from supportdesk.channels.telegram.channel import TelegramChannel, TelegramConfig
-from supportdesk.core.config import (
-    BUILTIN_CHANNELS,
-    CHANNEL_GROUP,
-    ConfigError,
-    channel_entry_points,
-    load_config,
-)
+from supportdesk.core.channel_types import BUILTIN_CHANNELS, CHANNEL_GROUP, channel_entry_points
+from supportdesk.core.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
