@@ -161,6 +161,17 @@ def main(argv: list[str] | None = None) -> int:
             home = corpus[0].home
             _step("Search", lambda: search_compare.run_search(corpus[0], count), sections)
             _step("Command-line start-up", lambda: startup_bench.run_startup(home, count), sections)
+            _step(
+                "Read commands",
+                lambda: startup_bench.read_commands(
+                    home,
+                    f"{count:,}-message",
+                    word="invoice",
+                    muhome=corpus[0].muhome,
+                    notmuch_config=corpus[0].notmuch_config,
+                ),
+                sections,
+            )
         big: list[Path] = []
 
         def do_console() -> Section:
@@ -169,6 +180,19 @@ def main(argv: list[str] | None = None) -> int:
             return sec
 
         _step("Scale and console", do_console, sections)
+        if big:
+            mail = corpus[0] if corpus else None
+            _step(
+                "Read commands at scale",
+                lambda: startup_bench.read_commands(
+                    big[0],
+                    f"{console_section.SIZE:,}-ticket",
+                    word="printer",
+                    muhome=mail.muhome if mail else None,
+                    notmuch_config=mail.notmuch_config if mail else None,
+                ),
+                sections,
+            )
         if big:
             _step(
                 "Search at scale",
