@@ -7,8 +7,6 @@ so and an escape sequence in a mail never reaches the terminal.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -89,6 +87,9 @@ def print_json(doc: Any) -> None:
 
 
 def print_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
+    import csv
+    import io
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
@@ -162,10 +163,10 @@ def quick_exit(code: int) -> None:
     big import, for nothing): exit handlers run and the output is flushed, then the process
     ends."""
     import atexit
-    import logging
     import os
 
-    logging.shutdown()
+    if "logging" in sys.modules:  # nothing to shut down when nothing logged
+        sys.modules["logging"].shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from platformdirs import user_data_path
-
 APP_NAME = "supportdesk"
 
 
@@ -19,6 +17,8 @@ def default_home() -> Path:
     env = os.environ.get("SUPPORTDESK_HOME")
     if env:
         return Path(env).expanduser()
+    from platformdirs import user_data_path  # here: a command given --home never needs it
+
     return user_data_path(APP_NAME, appauthor=False)
 
 

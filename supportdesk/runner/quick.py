@@ -9,7 +9,6 @@ path's own (``store.reads``, ``tickets.rows``, ``runner.health``).
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,11 @@ from supportdesk.store.quick import open_sqlite, sqlite_run
 from supportdesk.tickets.rows import whole_queue
 
 
-@dataclass
 class QuickDesk:
-    home: Path
-    config: QuickConfig
-    agent: str
-    conn: sqlite3.Connection
+    """The home, its config, the acting agent and a read transaction on its database."""
+
+    def __init__(self, home: Path, config: QuickConfig, agent: str, conn: sqlite3.Connection):
+        self.home, self.config, self.agent, self.conn = home, config, agent, conn
 
     def queue(self, *, order: str, limit: int | None) -> list[dict[str, Any]]:
         """`tickets list` without query terms: the rows of ``tickets.read.queue_rows``."""
