@@ -8,12 +8,13 @@ import sys
 
 def run() -> None:
     """The ``supportdesk`` command."""
-    from supportdesk.cli.output import quick_exit
     from supportdesk.cli.quick import quick
 
     code = quick(sys.argv[1:])
     if code is None:
         from supportdesk.cli.main import run as full
 
-        full()
+        full()  # exits
+    from supportdesk.cli.output import quick_exit
+
     quick_exit(code or 0)

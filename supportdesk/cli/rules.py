@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import typer
-from rich.text import Text
 
 from supportdesk.cli.context import desk_of
 from supportdesk.cli.output import console, print_json, print_table
@@ -47,6 +46,8 @@ def _until(text: str) -> datetime:
 
 
 def _line(text: str) -> None:
+    from rich.text import Text  # here: `--help` builds this module without rich
+
     console().print(Text(inert(text, one_line=True)), soft_wrap=True)
 
 
@@ -344,6 +345,8 @@ def macro_cmd(
     for line in run.lines:
         _line(("would " if dry_run else "") + line)
     if run.reply_text and dry_run:
+        from rich.text import Text  # here: `--help` builds this module without rich
+
         console().print(Text("--- reply ---\n" + inert(run.reply_text)))
     show_result(run.result, False)
 

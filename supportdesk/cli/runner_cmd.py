@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import typer
@@ -66,6 +65,8 @@ def run_cmd(
 
     Example: supportdesk run --verbose
     """
+    import logging
+
     from supportdesk.runner.loop import run_desk
 
     logging.basicConfig(
