@@ -10,6 +10,7 @@ A package adds a channel with, in its pyproject.toml::
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 from supportdesk.channels.base import Channel
@@ -49,8 +50,14 @@ def class_for_kind(kind: str) -> type[Channel] | None:
     """The installed channel class whose customers' address kind is ``kind`` (None: a phone
     ticket, or no installed channel speaks that kind). A type named like the kind is asked
     first, so a built-in does not load every other channel."""
-    installed = channel_entry_points()
-    for type_ in sorted(installed, key=lambda t: t != kind):
+
+    # the type named like the kind first: a built-in answers without scanning entry points
+    def candidates() -> Iterator[str]:
+        if channel_target(kind) is not None:
+            yield kind
+        yield from (t for t in installed_channel_types() if t != kind)
+
+    for type_ in candidates():
         try:
             cls = channel_class(type_)
         except ConfigError:  # a broken third-party package does not hide the others
