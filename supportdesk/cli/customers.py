@@ -203,7 +203,9 @@ def link_cmd(
     ctx: typer.Context,
     ref: str = typer.Argument(..., metavar="CUSTOMER"),
     identity: str = typer.Argument(
-        ..., metavar="KIND:ADDRESS", help="email:…, telegram:…, phone:…"
+        ...,
+        metavar="KIND:ADDRESS",
+        help="email:…, telegram:…, phone:…, or an installed channel's kind",
     ),
     dry_run: DryRun = False,
     json_out: JsonOut = False,

@@ -25,15 +25,22 @@ from supportdesk.desk.identity import identities_of, normalize_address, resolve_
 from supportdesk.desk.permissions import require_lead
 from supportdesk.store.models import Customer, Event, Identity, Ticket, utcnow
 
-KINDS = ("email", "telegram", "phone", "vk", "whatsapp")
+KINDS = ("email", "telegram", "phone", "vk", "whatsapp")  # and every installed channel's kind
 EDITABLE = ("name", "company", "phone", "language", "notes")
+
+
+def _installed_kind(kind: str) -> bool:
+    """An address kind an installed channel speaks (a third-party channel's, the website's)."""
+    from supportdesk.channels.registry import class_for_kind
+
+    return bool(kind) and class_for_kind(kind) is not None
 
 
 def parse_identity(text: str) -> tuple[str, str]:
     """``email:a@b``, ``telegram:123``, ``phone:+7...``; a bare address with @ is e-mail."""
     t = text.strip()
     kind, sep, addr = t.partition(":")
-    if sep and kind.lower() in KINDS:
+    if sep and (kind.lower() in KINDS or _installed_kind(kind.lower())):
         kind = kind.lower()
     elif "@" in t and not t.startswith("@"):
         kind, addr = "email", t

@@ -223,3 +223,16 @@ def test_tickets_new_via_echo(mixed_desk: Any, spool: Path, cli: Any) -> None:
         2,
         "email, echo or phone",
     )
+
+
+def test_an_echo_identity_can_be_linked_and_found(mixed_desk: Any, cli: Any) -> None:
+    """`customers link C echo:ADDR` takes the kind an installed channel declares."""
+    from supportdesk.desk.identity import get_or_create_customer
+    from tests.tickets.conftest import bad, ok
+
+    with mixed_desk.db.write() as s:
+        get_or_create_customer(s, "email", "gina@example.com", "Gina")
+    ok(cli("customers", "link", "gina@example.com", "echo:gina"))
+    shown = ok(cli("customers", "show", "echo:gina", "--json")).stdout
+    assert '"gina@example.com"' in shown and '"echo"' in shown
+    bad(cli("customers", "link", "gina@example.com", "fax:123"), 2, "is not an identity")
