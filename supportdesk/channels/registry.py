@@ -46,6 +46,7 @@ def is_push(type_: str) -> bool:
     return channel_class(type_).serve is not Channel.serve
 
 
+@functools.cache
 def class_for_kind(kind: str) -> type[Channel] | None:
     """The installed channel class whose customers' address kind is ``kind`` (None: a phone
     ticket, or no installed channel speaks that kind). A type named like the kind is asked
