@@ -48,13 +48,13 @@ def test_get_updates_429_and_5xx_under_run(
 
     proc = start_runner(home)
     try:
-        botapi.wait_polling(timeout=15)
+        botapi.wait_polling(timeout=60)
         t = threading.Thread(target=pusher)
         t.start()
         t.join()
         wait_until(lambda: len(_inbound_keys(desk)) >= total, 30, "every message stored")
         wait_until(lambda: not botapi.pending, 15, "every update confirmed")
-        botapi.wait_sent(chats, timeout=15)  # one acknowledgement per new ticket
+        botapi.wait_sent(chats, timeout=60)  # one acknowledgement per new ticket
     finally:
         stop(proc)
     keys = _inbound_keys(desk)

@@ -611,7 +611,7 @@ class BotAPIServer:
 
     # ------------------------------------------------------------------ test API: outbound
 
-    def wait_sent(self, n: int, timeout: float = 5.0) -> list[SentMessage]:
+    def wait_sent(self, n: int, timeout: float = 30.0) -> list[SentMessage]:
         """Block until at least ``n`` messages were sent; return them all."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -644,7 +644,7 @@ class BotAPIServer:
             passes = [_Fault(-1, None, None)] * after
             self._faults.setdefault(method, []).extend([*passes] + [fault] * times)
 
-    def wait_polling(self, timeout: float = 5.0) -> None:
+    def wait_polling(self, timeout: float = 30.0) -> None:
         """Block until a getUpdates call is waiting for updates (a long poll is open)."""
         deadline = time.monotonic() + timeout
         with self._cond:

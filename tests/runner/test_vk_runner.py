@@ -50,7 +50,7 @@ def _inbound(desk: Any) -> list[str]:
 def _first_poll_done(home: Path, vk: VkAPIServer) -> Any:
     """Run the runner once until it holds a committed ts (the first poll starts at the present)."""
     proc = start_runner(home)
-    vk.wait_polling(timeout=20)
+    vk.wait_polling(timeout=60)
     return proc
 
 
@@ -83,7 +83,7 @@ def test_arrival_edit_and_reply(home: Path, vk: VkAPIServer) -> None:
             t = s.get(Ticket, tid)
             assert t is not None
             queue_outbound(s, desk, t, "Заказ 1243 уже в пути.", agent="alice")
-        [sent] = vk.wait_sent(1, timeout=20)
+        [sent] = vk.wait_sent(1, timeout=60)
         assert sent.peer_id == 501 and sent.text == "Заказ 1243 уже в пути."
 
         def marked() -> bool:
@@ -110,7 +110,7 @@ def test_reply_resent_after_a_crash_between_send_and_commit_is_delivered_once(
         with desk.db.write() as s:
             t = s.exec(select(Ticket)).one()
             queue_outbound(s, desk, t, "Поможем!", agent="alice")
-        vk.wait_sent(1, timeout=20)
+        vk.wait_sent(1, timeout=60)
         wait_until(lambda: _outbox_state(desk) == "sent", 20, "the reply marked sent")
     finally:
         stop(proc)
@@ -190,7 +190,7 @@ def test_runner_killed_mid_batch_loses_and_duplicates_nothing(home: Path, vk: Vk
     proc = start_runner(home)
     try:
         wait_until(lambda: len(_inbound(desk)) >= total, 30, "every VK message stored")
-        vk.wait_polling(timeout=20)
+        vk.wait_polling(timeout=60)
     finally:
         stop(proc)
     keys = _inbound(desk)

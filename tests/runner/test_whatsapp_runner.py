@@ -92,7 +92,7 @@ def test_webhook_reply_and_delivery_reports_under_run(home: Path, graph: GraphAP
         with desk.db.write() as s:
             t = s.exec(select(Ticket)).one()
             queue_outbound(s, desk, t, "Заказ в пути", agent="alice")
-        [sent] = graph.wait_sent(1, timeout=20)
+        [sent] = graph.wait_sent(1, timeout=60)
         assert sent.text == "Заказ в пути" and sent.to == "79001234567"
 
         def sent_row() -> Outbox | None:
