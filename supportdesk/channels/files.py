@@ -17,6 +17,7 @@ stops an import. A path that does not exist raises :class:`FileNotFoundError` up
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -80,10 +81,16 @@ class FileRef:
 
 def read_ref(ref: FileRef) -> list[RawItem]:
     """The message (or, for an mbox sitting in a Maildir, the messages) of one file."""
-    path = Path(ref.path)
-    if path.is_dir():
-        return [RawItem(ref.path, error=f"could not read the folder {path}.")]
-    return list(_iter_file(path, explicit=True))
+    try:
+        with open(ref.path, "rb") as fh:
+            data = fh.read()
+    except IsADirectoryError:
+        return [RawItem(ref.path, error=f"could not read the folder {Path(ref.path)}.")]
+    except OSError as exc:
+        return [_read_error(Path(ref.path), exc)]
+    if _is_mbox_start(data):
+        return list(_iter_mbox(io.BytesIO(data), ref.path))
+    return [RawItem(ref.path, data=data)]
 
 
 def iter_raw_refs(paths: Iterable[Path | str]) -> Iterator[RawItem | FileRef]:

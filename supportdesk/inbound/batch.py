@@ -108,9 +108,6 @@ class BatchState:
         self.placed: list[tuple[int, _Placed]] = []
         self.events: list[tuple[str, dict[str, Any], Any, Any, dict[str, Any]]] = []
         self.by_msgid: dict[str, Ticket] = {}  # Message-ID -> ticket, known and in this batch
-        # ticket id -> the addresses on its stored messages (read once per batch: the batch
-        # writes nothing before it is placed, so they do not change meanwhile)
-        self.participants: dict[int, set[str]] = {}
         # (kind, normalized address) -> a new customer (Row) or an existing one (_Known)
         self.customers: dict[tuple[str, str], Any] = {}
         self.new_customers: list[tuple[Customer, Identity]] = []
@@ -127,6 +124,12 @@ class BatchState:
         self._keys: dict[int, tuple[str, str]] = {}  # id(message) -> its customer key
         self._titled: set[int] = set()  # id(ticket) of new tickets titled from the subject
         self._titles: dict[str, str] = {}  # channel name -> its type's title ("Telegram")
+        self._msgs: Sequence[InboundMessage] = ()  # the batch, as prefetch saw it
+        self._merged: dict[int, int | None] = {}  # customer id -> merged_into_id (as read)
+        self._roots: dict[int, int] = {}  # customer id -> the customer merges lead to
+        # id(ticket) -> addresses on its messages (To, Cc, authors), kept up to date as the
+        # batch places messages; filled when a possible third party first needs it
+        self._participants: dict[int, set[str]] = {}
 
 
 def signature(

@@ -40,6 +40,7 @@ class Lookups(BatchState):
     # ---- look-ups for the whole batch ------------------------------------------------------
     def prefetch(self, msgs: Sequence[InboundMessage]) -> dict[str, tuple[int, int]]:
         s = self.s
+        self._msgs = msgs
         keys = list(
             {m.dedupe_key for m in msgs} | {reused_key(m) for m in msgs if not m.conversation_key}
         )
@@ -119,6 +120,7 @@ class Lookups(BatchState):
                 cq = select(Customer.id, Customer.name, Customer.merged_into_id)
                 for cid, cname, merged in s.exec(cq.where(col(Customer.id).in_(chunk))).all():
                     loaded[cid or 0] = _Known(cid or 0, cname, merged)
+                    self._merged[cid or 0] = merged
                     if merged and merged not in loaded:
                         pending.add(merged)
         for key, cid in cust_ids.items():
@@ -151,6 +153,91 @@ class Lookups(BatchState):
                     self.tickets[t.id or 0] = t
                     self.open_chats[(t.customer_id, t.channel)] = t  # the newest wins
         return existing
+
+    def _load_merges(self, ids: set[int]) -> None:
+        """Read which customer each of ``ids`` was merged into (and so on down the chains)."""
+        want = {i for i in ids if i not in self._merged}
+        while want:
+            found: set[int] = set()
+            for chunk in chunks(sorted(want)):
+                cq = select(Customer.id, Customer.merged_into_id)
+                for cid, merged in self.s.exec(cq.where(col(Customer.id).in_(chunk))).all():
+                    self._merged[cid or 0] = merged
+                    if merged and merged not in self._merged:
+                        found.add(merged)
+            want = found
+
+    def _root(self, customer_id: int) -> int:
+        """The customer merges lead to (``identity.resolve_customer``'s answer, from a few
+        batched reads): every existing ticket's customer is read at the first call."""
+        got = self._roots.get(customer_id)
+        if got is not None:
+            return got
+        if customer_id not in self._merged:
+            self._load_merges({customer_id} | {t.customer_id for t in self.tickets.values()})
+        if customer_id not in self._merged:
+            raise LookupError(f"customer {customer_id} does not exist")
+        cur, seen = customer_id, set()
+        while True:
+            nxt = self._merged.get(cur)
+            if not nxt or cur in seen:
+                break
+            seen.add(cur)
+            if nxt not in self._merged:
+                self._load_merges({nxt})
+            if nxt not in self._merged:  # merged into a customer that is gone: stop here
+                break
+            cur = nxt
+        self._roots[customer_id] = cur
+        return cur
+
+    def _participants_of(self, ticket: Ticket) -> set[str]:
+        """Addresses on the ticket's messages (To, Cc, authors), third parties' left out: read
+        for every ticket a message of the batch may join as a third party at once, then kept
+        up to date by ``place``."""
+        got = self._participants.get(id(ticket))
+        if got is not None:
+            return got
+        rows: dict[int, set[str]] = {}
+        if ticket.id is not None:
+            want = {ticket.id}
+            for m in self._msgs:  # other tickets replies from someone else may join
+                if m.conversation_key:
+                    continue
+                for ref in reversed([*m.references[-100:], *m.in_reply_to]):
+                    t = self.by_msgid.get(ref)
+                    if t is not None:
+                        c = self.customers.get(self._customer_key(m))
+                        if t.id is not None and (c is None or c.id != t.customer_id):
+                            want.add(t.id)
+                        break
+            want -= {t.id for t in self.tickets.values() if id(t) in self._participants}
+            cols: list[Any] = [
+                Message.ticket_id, Message.to_addresses, Message.cc_addresses,
+                Message.author_address, Message.thread_reason,
+            ]  # fmt: skip
+            for chunk in chunks(sorted(want)):
+                for tid, to, cc, author, why in self.s.execute(
+                    sa.select(*cols).where(col(Message.ticket_id).in_(chunk))
+                ).all():
+                    seen = rows.setdefault(tid, set())
+                    if "third party" not in (why or ""):  # a third party adds no participants
+                        seen.update(f"{to} {cc} {author}".lower().split())
+            for tid in want:
+                t = self.tickets.get(tid)
+                if t is not None and t is not ticket:
+                    self._participants[id(t)] = self._with_placed(t, rows.get(tid, set()))
+        got = self._participants[id(ticket)] = self._with_placed(
+            ticket, rows.get(ticket.id or 0, set())
+        )
+        return got
+
+    def _with_placed(self, ticket: Ticket, seen: set[str]) -> set[str]:
+        for _i, p in self.placed:
+            if p.ticket is ticket and "third party" not in p.reason:
+                m = p.msg
+                seen.update(a.lower() for a in [*m.to_addresses, *m.cc_addresses, m.sender_address])
+        return seen
 
     def _load_tickets(self, ids: set[int]) -> None:
         want = sorted(i for i in ids if i not in self.tickets)

@@ -7,8 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import select
 
 from supportdesk.channels.base import InboundMessage
 from supportdesk.channels.email.subject import ticket_title, ticket_token
@@ -156,6 +155,11 @@ class Placing(Lookups):
                 csat.maybe_rating_reply(s, self.desk, ticket, msg.text, at=sent_at)
             )
         self._apply_to_ticket(placed)
+        seen = self._participants.get(id(ticket))
+        if seen is not None and "third party" not in reason:
+            seen.update(
+                a.lower() for a in [*msg.to_addresses, *msg.cc_addresses, msg.sender_address]
+            )
         if conversation:
             self.open_chats[(cust.id or -id(cust), msg.channel)] = ticket
         elif msg.external_id:
@@ -195,40 +199,13 @@ class Placing(Lookups):
     def _third_party(self, msg: InboundMessage, cust: Any, ticket: Ticket) -> bool:
         """The sender is not the ticket's customer (nor merged with them) and not on the To/Cc
         of any message of the ticket."""
-        from supportdesk.desk.identity import resolve_customer
-
         if cust.id is not None and ticket.customer_id:
             if cust.id == ticket.customer_id:
                 return False
-            if (
-                resolve_customer(self.s, cust.id).id
-                == resolve_customer(self.s, ticket.customer_id).id
-            ):
+            if self._root(cust.id) == self._root(ticket.customer_id):
                 return False
         sender = normalize_address(msg.kind, msg.sender_address)
-        seen: set[str] = set()
-        if ticket.id is not None:
-            stored = self.participants.get(ticket.id)
-            if stored is None:
-                stored = self.participants[ticket.id] = set()
-                cols: list[Any] = [
-                    Message.to_addresses, Message.cc_addresses, Message.author_address,
-                    Message.thread_reason,
-                ]  # fmt: skip
-                for to, cc, author, why in self.s.execute(
-                    sa.select(*cols).where(col(Message.ticket_id) == ticket.id)
-                ).all():
-                    if "third party" not in (why or ""):  # a third party adds no participants
-                        stored.update(f"{to} {cc} {author}".lower().split())
-            seen.update(stored)
-        for _i, p in self.placed:
-            if p.ticket is ticket:
-                m = p.msg
-                if "third party" not in p.reason:
-                    seen.update(
-                        a.lower() for a in [*m.to_addresses, *m.cc_addresses, m.sender_address]
-                    )
-        return sender not in seen
+        return sender not in self._participants_of(ticket)
 
     def _apply_to_ticket(self, p: _Placed) -> None:
         t = p.ticket
@@ -323,6 +300,9 @@ class Placing(Lookups):
             is_auto=True,
         )
         self.s.add(note)
+        seen = self._participants.get(id(ticket))
+        if seen is not None:
+            seen.update(msg.sender_address.lower().split())
         ob = self.s.exec(select(Outbox).where(Outbox.external_message_id == matched)).first()
         if ob is not None:
             ob.state = "failed"

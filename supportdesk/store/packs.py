@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from supportdesk.store.files import open_folder, raw_path
+from supportdesk.store.files import open_folder
 
 MAGIC = b"supportdesk raw pack 1\n"
 _HEAD = struct.Struct(">32sQ")
@@ -113,7 +113,20 @@ class PackWriter:
             part = list(shas[i : i + 500])
             q = f"SELECT sha FROM blob WHERE sha IN ({', '.join('?' for _ in part)})"
             have.update(r[0] for r in conn.execute(q, part))
-        have.update(s for s in shas if s not in have and raw_path(self.home, s).exists())
+        # a file of its own (raw/ab/<sha>, or raw/ab/cd/<sha> in older homes): only the
+        # fan-out folders that exist are looked in (a home filled by imports has none)
+        root = str(self.home / "raw")
+        try:
+            fans = set(os.listdir(root))
+        except OSError:
+            fans = set()
+        for s in shas:
+            if s in have or s[:2] not in fans:
+                continue
+            if os.path.exists(f"{root}/{s[:2]}/{s}") or os.path.exists(
+                f"{root}/{s[:2]}/{s[2:4]}/{s}"
+            ):
+                have.add(s)
         return have
 
     def add_many(self, datas: Sequence[bytes]) -> list[str]:

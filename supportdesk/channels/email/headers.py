@@ -174,15 +174,62 @@ def _ascii(value: bytes | None) -> str:
     return value.decode("utf-8", "replace").replace("\x00", "")
 
 
-class _Params:
-    """Content-Type / Content-Disposition of one part, via a compat32 ``Message``."""
+# A Content-Type or Content-Disposition simple enough to read without the stdlib (most are):
+# plain tokens and quoted strings without escapes, semicolons or angle brackets, no RFC 2231
+# ("name*="). What it gives is what compat32's get_param/get_filename give for such a value.
+# Possessive quantifiers: linear on any input.
+_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]++"
+_PNAME = r"[A-Za-z0-9_.-]++"
+_PVALUE = r"(?:\"[^\"\\;<>\x00-\x1f\x7f]*+\"|[^\s;\"\\<>\x00-\x1f\x7f]*+)"
+_FAST_VALUE_RE = re.compile(
+    rf"({_TOKEN}(?:/{_TOKEN})?)((?:\s*+;\s*+{_PNAME}\s*+=\s*+{_PVALUE})*+)\s*+;?"
+)
+_FAST_PARAM_RE = re.compile(rf";\s*+({_PNAME})\s*+=\s*+({_PVALUE})")
+_FAST_MAX = 2000  # longer values go the stdlib's way
 
-    __slots__ = ("ctype", "disposition", "msg")
+
+def _fast_params(value: bytes | None) -> tuple[str, dict[str, str]] | None:
+    """(main value lowercased, {name: unquoted value}) of a simple header; None: not simple."""
+    if value is None:
+        return "", {}
+    if len(value) > _FAST_MAX or not value.isascii():
+        return None
+    m = _FAST_VALUE_RE.fullmatch(value.decode("ascii").strip())
+    if m is None:
+        return None
+    main = m.group(1).lower()
+    params: dict[str, str] = {main: ""}  # the stdlib finds the main value by name too
+    for pm in _FAST_PARAM_RE.finditer(m.group(2)):
+        v = pm.group(2)
+        if len(v) > 1 and v[0] == '"':
+            v = v[1:-1]
+        params.setdefault(pm.group(1).lower(), v)
+    return main, params
+
+
+class _Params:
+    """Content-Type / Content-Disposition of one part: simple ones read here, the rest via a
+    compat32 ``Message``."""
+
+    __slots__ = ("ctype", "disposition", "msg", "fast")
+    msg: Message | None
+    fast: tuple[dict[str, str], dict[str, str] | None] | None
 
     def __init__(self, headers: Headers, default_type: str, hints: Iterable[str]) -> None:
-        msg = Message(policy=compat32)
         ct = _get(headers, "content-type")
         cd = _get(headers, "content-disposition")
+        fct = _fast_params(ct)
+        fcd = _fast_params(cd) if fct is not None else None
+        if fct is not None and fcd is not None:
+            self.msg = None
+            self.fast = (fct[1], fcd[1] if cd is not None else None)
+            self.ctype = fct[0] if ct is not None else default_type
+            if "/" not in self.ctype or " " in self.ctype:
+                self.ctype = "text/plain"
+            self.disposition = fcd[0]
+            return
+        self.fast = None
+        msg = Message(policy=compat32)
         if ct is not None:
             msg["Content-Type"] = _decode_raw_header(ct, hints).replace("\x00", "")
         if cd is not None:
@@ -196,12 +243,15 @@ class _Params:
         self.disposition = disp.strip() if disp else ""
 
     def param(self, name: str) -> str:
+        if self.fast is not None:
+            return self.fast[0].get(name, "").strip()
         try:
             return self._param(name)
         except Exception:  # noqa: BLE001 - a broken parameter is just absent
             return ""
 
     def _param(self, name: str) -> str:
+        assert self.msg is not None
         value = self.msg.get_param(name)
         if value is None:
             return ""
@@ -216,8 +266,17 @@ class _Params:
             return ""
 
     def _filename(self, hints: Iterable[str]) -> str:
-        found = self.msg.get_filename()
-        if found is None:
+        found: object
+        if self.fast is not None:
+            ctp, cdp = self.fast
+            found = (cdp or {}).get("filename")
+            if found is None:
+                found = ctp.get("name")
+            found = found.strip() if found is not None else None
+        else:
+            assert self.msg is not None
+            found = self.msg.get_filename()
+        if found is None and self.msg is not None:
             param = self.msg.get_param("name")
             if isinstance(param, tuple):
                 found = email_utils.collapse_rfc2231_value(param)
