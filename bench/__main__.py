@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.quick:
         import_bench.REPEATS = 1
+        import_bench.BIG = 0
         console_section.SIZE = 10_000
         channels_bench.ARRIVALS = 2
         channels_bench.INGEST_COUNT = 300
