@@ -24,7 +24,7 @@ def is_customer_message(m: dict[str, Any]) -> bool:
     """A private message a person wrote to the community (not ours, not a chat)."""
     try:
         peer, sender = int(m.get("peer_id") or 0), int(m.get("from_id") or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
     return not m.get("out") and 0 < sender and 0 < peer < CHAT_PEER_BASE
 
@@ -32,7 +32,7 @@ def is_customer_message(m: dict[str, Any]) -> bool:
 def _int(value: Any) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # None, "x", inf
         return 0
 
 
@@ -192,5 +192,5 @@ def normalize(
 def guard_int(value: Any, what: str) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ChannelError(f"VK sent a {what} that is not a number.") from exc
