@@ -102,11 +102,17 @@ def console_desk(desk: Any) -> tuple[Any, dict[str, int]]:
 async def settle(pilot: Any) -> None:
     """Let workers finish and the screen repaint."""
     app = pilot.app
-    for _ in range(3):
+    quiet = 0  # rounds in a row with no worker running: a finished worker may start another
+    for _ in range(20):
         await pilot.pause()
         busy = [w for w in app.workers if w.group != "live"]  # the live poller never ends
         if busy:
+            quiet = 0
             await app.workers.wait_for_complete(busy)
+        else:
+            quiet += 1
+            if quiet == 2:
+                break
     await pilot.pause()
 
 
