@@ -42,6 +42,7 @@ FLAGS = {
     "until": "--until", "status": "--status, --priority", "add": "--add, --remove", "via": "--via", "text": "--text",
     "subject": "--subject", "to": "--to", "kind": "--kind", "since": "--since",
     "force": "--force", "customer": "--customer", "home": "--home", "name": "--name",
+    "database": "--db",
 }  # fmt: skip
 
 

@@ -37,7 +37,7 @@ def demo_cmd(
         (home_opt or st.home or default_home().with_name("supportdesk-demo")).expanduser().resolve()
     )
     t0 = time.monotonic()
-    desk = build_demo(home, size=size)
+    desk = build_demo(home, size=size, db_url=st.db_url)
     took = time.monotonic() - t0
     con = console(stderr=not no_tui)
     con.print(f"Demo desk built in {home} ({took:.1f} s).")

@@ -145,6 +145,15 @@ def build_demo(
 ) -> Desk:
     prepare_home(home, db_url)
     desk = open_desk(home, agent="alice")
+    if db_url:
+        with desk.db.read() as s:
+            used = s.exec(select(sa.func.count()).select_from(Ticket)).one()
+        if used:
+            desk.close()
+            raise Conflict(
+                f"the database for the demo already holds {used} tickets; give it an empty one",
+                field="database",
+            )
     rnd = random.Random(seed)
     now = now or utcnow()
     with desk.db.write() as s:
