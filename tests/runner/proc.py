@@ -26,7 +26,9 @@ def start_runner(
     )
 
 
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Signal ``proc`` and wait for it to end (a clean stop under load can take a while); kill
+    it after ``timeout`` seconds."""
     if proc.poll() is None:
         proc.send_signal(sig)
         try:
