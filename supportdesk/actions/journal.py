@@ -144,6 +144,7 @@ def record_fields(
             after=after,
             **extra,
         )
+        record_status(session, desk.agent, obj.id, before, after, batch=batch)
     else:
         events.record(
             session,
@@ -157,6 +158,35 @@ def record_fields(
             **extra,
         )
     return before, after
+
+
+def record_status(
+    session: Session,
+    agent: str,
+    ticket_id: int | None,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    *,
+    batch: str | None,
+) -> None:
+    """A ``status`` event beside a fields event that moved the status.
+
+    The status events are the ticket's status history: the report replays them (backlog as of
+    a date, solves and reopens), so every path that changes a status writes one (a reply,
+    intake's reopen, triage, automation, merge, spam, undo), not only the fields event that
+    undo needs. It carries no ``undo`` key: undo reverts the fields event and writes its own.
+    """
+    if "status" not in after or ticket_id is None:
+        return
+    events.record(
+        session,
+        "status",
+        agent=agent,
+        ticket_id=ticket_id,
+        batch=batch,
+        before=before.get("status"),
+        after=after["status"],
+    )
 
 
 def tag_ids(session: Session, names: list[str], *, create: bool) -> dict[str, int]:
@@ -275,6 +305,11 @@ class _Undoer:
             if name in hard or now.get(name) == after.get(name):
                 setattr(obj, name, _from_json(value, cols[name]))
         if isinstance(obj, Ticket):
+            if "status" in before and obj.status != now.get("status"):
+                record_status(
+                    self.s, self.desk.agent, obj.id, {"status": now.get("status")},
+                    {"status": obj.status}, batch=None,
+                )  # fmt: skip
             if "due_at" in before and now.get("due_at") != after.get("due_at"):
                 from supportdesk.sla import clocks as sla
 

@@ -14,6 +14,7 @@ from supportdesk.actions.journal import (
     diff,
     from_to,
     record_fields,
+    record_status,
     recount,
     snapshot,
 )
@@ -179,6 +180,7 @@ def _record_target(
             after=after,
             merged=src,
         )
+        record_status(s, desk.agent, target.id, before, after, batch=batch)
 
 
 def _messages(session: Session, message_ids: list[int]) -> list[Message]:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from supportdesk.desk.desk import BadInput
 from supportdesk.reports import metrics
@@ -186,3 +187,62 @@ def test_reopen_rate_first_contact_resolution_and_undelivered_replies(bdesk: Any
     assert doc["first_response_minutes"]["count"] == 3
     assert doc["first_response_minutes_calendar"]["count"] == 3
     assert "bob" not in doc["by_agent"]
+
+
+def test_every_status_change_is_in_the_backlog_history(bdesk: Any) -> None:
+    """Triage, merge and undo write status events too, so the backlog follows them: a ticket
+    solved by a reply and reopened by triage is in the backlog, one set pending and then closed
+    by triage is not, and an undone close counts again. (Before, only replies and intake wrote
+    status events, and the replay put the first two the wrong way round.)"""
+    from datetime import timedelta
+
+    from supportdesk.actions import journal
+    from supportdesk.store.models import Event, utcnow
+    from supportdesk.tickets import repair, triage
+    from tests.factories import inbound_email, ingest
+    from tests.sla.helpers import set_status
+
+    start = utcnow() - timedelta(hours=2)
+
+    def new(who: str) -> int:
+        at = start - timedelta(days=2) if who == "b" else start  # its own age bucket
+        r = ingest(bdesk, inbound_email(sender_address=f"{who}@x.test", sent_at=at))
+        return int(r.ticket_id)
+
+    reopened, closed, undone, merged_from, merged_into = (new(w) for w in "abcde")
+    set_status(bdesk, reopened, "solved", start + timedelta(minutes=10))
+    set_status(bdesk, closed, "pending", start - timedelta(days=1))
+    set_status(bdesk, merged_into, "solved", start + timedelta(minutes=10))
+    triage.reopen(bdesk, [reopened])
+    triage.close(bdesk, [closed])
+    triage.close(bdesk, [undone])
+    journal.undo(bdesk)
+    repair.merge(bdesk, [merged_from], into=merged_into, different_customers=True)  # reopens it
+
+    with bdesk.db.read() as s:
+        statuses = {
+            t: [
+                e.data
+                for e in s.exec(
+                    select(Event)
+                    .where(Event.ticket_id == t, Event.kind == "status")
+                    .order_by(Event.id)  # type: ignore[arg-type]
+                ).all()
+            ]
+            for t in (reopened, closed, undone, merged_from, merged_into)
+        }
+    assert len(statuses[reopened]) == 2 and '"after": "open"' in statuses[reopened][1]
+    assert len(statuses[closed]) == 2 and '"after": "closed"' in statuses[closed][1]
+    assert statuses[undone] == [
+        '{"before": "new", "after": "closed"}',
+        '{"before": "closed", "after": "new"}',
+    ]
+    assert '"after": "closed"' in statuses[merged_from][0]
+    assert '"after": "open"' in statuses[merged_into][-1]
+    later = utcnow() + timedelta(minutes=1)
+    day = timedelta(days=1)  # a period around now in any time zone, "as of" now
+    doc = metrics.report(bdesk, (start - day).date(), (later + day).date(), now=later)
+    # active: reopened, undone, merged_into; done: closed, merged_from (and merged: left out)
+    assert doc["backlog"] == 3
+    ages = {b["age"]: b["count"] for b in doc["backlog_by_age"]}
+    assert ages["<1d"] == 3 and ages["1-3d"] == 0
