@@ -285,4 +285,11 @@ def keep_raw(home: Path, datas: list[bytes], *, pack: bool | None = None) -> lis
     if writer is None:
         packs.prepare(home, file_mode(home), dir_mode(home))
         writer = writers[str(home)] = packs.PackWriter(home, file_mode(home))
-    return writer.add_many(datas)
+    try:
+        return writer.add_many(datas)
+    except packs.PackError:
+        # the next batch starts a new pack: this one's file may sit on a disk that filled up
+        # or went away (the runner lives on after a failed batch, and retries it)
+        writers.pop(str(home), None)
+        writer.close()
+        raise

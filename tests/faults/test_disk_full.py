@@ -136,11 +136,20 @@ def test_enospc_injected_at_the_storage_layer(
     assert fake.refused == 1
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_full_disk_under_the_raw_ledger_stops_the_import_cleanly(
-    home: Path, cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path,
+    cli: Callable[..., Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: str,
 ) -> None:
     """A bulk import on a full disk stops with one sentence; what it stored is whole, and the
-    same import after the disk is freed adds the rest, each message once."""
+    same import after the disk is freed adds the rest, each message once.
+
+    With one parser process the chunks reach the disk in order, so the first ones are stored
+    before the disk fills. With two, the second chunk can fill the disk before the first is
+    written (a loaded machine did that once): then nothing is stored, which is also whole."""
     from supportdesk.inbound import importing
     from supportdesk.inbound import prep as import_prep
     from tests.inbound.test_packs import COUNT, _maildir, _shas
@@ -150,13 +159,13 @@ def test_full_disk_under_the_raw_ledger_stops_the_import_cleanly(
     cli("init")
     box = _maildir(tmp_path / "Maildir")  # about 90 KB of mail
     with _tiny_tmpfs(home / "raw" / "packs", size="128k"):
-        res = cli("import", str(box), "--json", "--workers", "2")
+        res = cli("import", str(box), "--json", "--workers", workers)
         assert res.exit_code == 1
         assert "Traceback" not in res.output
         assert "cannot store raw messages" in res.output
         assert "No space left on device" in res.output or "full" in res.output
         stored = _shas(home)
-        assert 0 < len(stored) < COUNT, res.output
+        assert (0 if workers == "2" else 1) <= len(stored) < COUNT, res.output
         for sha in stored:  # nothing in the database without its bytes in the ledger
             assert ledger.read_raw(home, sha)
     # the tmpfs (and what it held) is gone: start over on a real disk with the same database
