@@ -53,6 +53,7 @@ import json
 import math
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -70,11 +71,11 @@ from supportdesk.store.models import (
     Event,
     Message,
     Outbox,
-    Tag,
     Ticket,
-    TicketTag,
     utcnow,
 )
+from supportdesk.store.reads import utc
+from supportdesk.store.report_sql import ReportSQL, quarter_start
 
 DONE = ("solved", "closed")
 WAITING = ("pending", "solved")
@@ -89,7 +90,9 @@ AGE_BUCKETS: list[tuple[str, timedelta | None]] = [
 ]
 MAX_DAYS = 3660
 ALWAYS = BusinessHours(tz=ZoneInfo("UTC"))  # calendar time: open around the clock
-EVENT_KINDS = ("reply", "delivered", "status", "csat_requested", "csat_rated", "sla_breached")
+# the kinds of event that change a ticket's figures (a csat_requested event does not: the survey's
+# time is on the ticket); a ticket with none of them is "plain" and counted in SQL
+FACT_KINDS = ("reply", "delivered", "status", "csat_rated", "sla_breached")
 
 
 def parse_date(text: str, option: str = "date") -> date:
@@ -298,24 +301,40 @@ def _touched(session: Session, start: datetime, end: datetime) -> set[int]:
     return ids
 
 
+def _has_facts(end: datetime) -> Any:
+    """The ticket has an event of a ``FACT_KINDS`` kind before ``end`` (else it is plain)."""
+    fact = sa.alias(Event.__table__, "fact")  # type: ignore[attr-defined]
+    return sa.exists().where(
+        fact.c.ticket_id == col(Ticket.id),
+        fact.c.kind.in_(FACT_KINDS),
+        fact.c.created_at < end,
+    )
+
+
 def _load(
-    session: Session, start: datetime, end: datetime, touched: set[int]
+    session: Session, start: datetime, end: datetime, touched: set[int], agents: dict[Any, str]
 ) -> dict[int, _TicketFacts]:
-    """The facts of the tickets created in the period and of those ``touched`` (created
-    before it), from their rows and events: one range query for the first, chunks of ids for
-    the second."""
-    agents = {a.id: a.name for a in session.exec(select(Agent)).all()}
+    """The facts of the tickets with events (``_has_facts``) created in the period and of
+    those ``touched`` (created before it), from their rows and events: one range query for the
+    first, chunks of ids for the second. The plain tickets are counted in SQL
+    (``store.report_sql``)."""
     ticket_cols: list[Any] = [
         Ticket.id, Ticket.created_at, Ticket.channel, Ticket.priority, Ticket.status,
         Ticket.assignee_id, Ticket.first_response_due_at, Ticket.resolution_due_at,
         Ticket.solved_at, Ticket.closed_at, Ticket.csat_score, Ticket.csat_requested_at,
         Ticket.first_response_at, Ticket.spam, Ticket.reply_to_address,
     ]  # fmt: skip
-    created = [col(Ticket.created_at) >= start, col(Ticket.created_at) < end, *_kept()]
+    evented = _has_facts(end)
+    created = [col(Ticket.created_at) >= start, col(Ticket.created_at) < end, *_kept(), evented]
     wanted_ids = sorted(touched)
     groups: list[list[Any]] = [created]
     groups += [
-        [col(Ticket.id).in_(wanted_ids[i : i + CHUNK]), col(Ticket.created_at) < start, *_kept()]
+        [
+            col(Ticket.id).in_(wanted_ids[i : i + CHUNK]),
+            col(Ticket.created_at) < start,
+            *_kept(),
+            evented,
+        ]
         for i in range(0, len(wanted_ids), CHUNK)
     ]
     facts: dict[int, _TicketFacts] = {}
@@ -346,7 +365,7 @@ def _load(
             sa.select(*event_cols)
             .where(
                 col(Event.ticket_id).in_(sa.select(col(Ticket.id)).where(*where)),
-                col(Event.kind).in_(EVENT_KINDS),
+                col(Event.kind).in_(FACT_KINDS),
                 col(Event.created_at) < end,
             )
             .order_by(col(Event.created_at), col(Event.id))
@@ -507,7 +526,11 @@ def compute(
     days: int = 30,
     top_tags: int = 10,
 ) -> dict[str, Any]:
-    """Every figure of the report as one JSON-ready dictionary (see the module docstring)."""
+    """Every figure of the report as one JSON-ready dictionary (see the module docstring).
+
+    The tickets with events are loaded as ``_TicketFacts``; the plain ones (most of a big desk's
+    history) are counted in SQL by ``store.report_sql`` with the same rules, and the two add up.
+    """
     now = now or utcnow()
     since, until, start, end = period_bounds(desk, since, until, now, days)
     as_of = min(now, end)
@@ -519,13 +542,18 @@ def compute(
             per_channel[channel] = BusinessHours.from_config(desk.config, channel)
         return per_channel[channel]
 
-    facts = _load(session, start, end, _touched(session, start, end))
+    names = {a.id: a.name for a in session.exec(select(Agent)).all()}
+
+    def assignee(agent_id: Any) -> str | None:
+        return names.get(agent_id) if agent_id else None
+
+    facts = _load(session, start, end, _touched(session, start, end), names)
+    plain = ReportSQL(session, start, end, as_of)
 
     def in_period(at: datetime | None) -> bool:
         return at is not None and start <= at < end and at <= as_of
 
     created = [t for t in facts.values() if in_period(t.created_at)]
-    created_ids = {t.id for t in created}
 
     # solved in the period: the last solve of each ticket inside the period
     solved: dict[int, _Status] = {}
@@ -550,6 +578,14 @@ def compute(
             fr_by_agent[who or t.assignee or UNASSIGNED].append(secs)
         if _breached(t, as_of):
             breached.add(t.id)
+    for channel, born, replied, agent_id in plain.first_responses():
+        born, replied = utc(born), utc(replied)
+        assert born is not None and replied is not None
+        secs = hours_of(channel).between(born, replied).total_seconds()
+        first_resp.append(secs)
+        first_resp_cal.append((replied - born).total_seconds())
+        fr_by_channel[channel].append(secs)
+        fr_by_agent[assignee(agent_id) or UNASSIGNED].append(secs)
 
     resolution: list[float] = []
     resolution_cal: list[float] = []
@@ -572,6 +608,33 @@ def compute(
             for st in t.statuses
         ):
             reopened += 1
+    # plain tickets: a solve at (or before) creation took no time; the others are computed here
+    created_by = Counter((t.channel, t.priority) for t in created)
+    breached_by = Counter((t.channel, t.priority) for t in created if t.id in breached)
+    solved_by = Counter((facts[tid].channel, facts[tid].priority) for tid in solved)
+    plain_solved: Counter[str] = Counter()
+    for channel, priority, agent_id, n, at_once, one_reply in plain.solved():
+        solved_by[channel, priority] += n
+        who = assignee(agent_id) or UNASSIGNED
+        plain_solved[who] += n
+        one_touch += int(one_reply or 0)
+        if at_once:
+            resolution += [0.0] * int(at_once)
+            resolution_cal += [0.0] * int(at_once)
+            res_by_agent[who] += [0.0] * int(at_once)
+    for channel, born, done_at, agent_id in plain.solved_later():
+        born, done_at = utc(born), utc(done_at)
+        assert born is not None and done_at is not None
+        took = hours_of(channel).between(born, done_at).total_seconds()
+        resolution.append(took)
+        resolution_cal.append((done_at - born).total_seconds())
+        res_by_agent[assignee(agent_id) or UNASSIGNED].append(took)
+    for channel, priority, n, late in plain.created():
+        created_by[channel, priority] += n
+        breached_by[channel, priority] += int(late or 0)
+    tickets_created = sum(created_by.values())
+    tickets_solved = sum(solved_by.values())
+    sla_breached = sum(breached_by.values())
 
     # CSAT
     requested = [
@@ -588,11 +651,16 @@ def compute(
                 latest[t.id] = (at, t.csat_score)
     responses = [score for tid, (at, score) in latest.items() if in_period(at)]
     rated_requested = sum(1 for t in requested if t.id in latest)
+    plain_requested, plain_rated, plain_scores = plain.csat()
+    for score, n in plain_scores:
+        responses += [int(score)] * int(n)
+    n_requested = len(requested) + plain_requested
+    rated_requested += plain_rated
     csat = {
-        "requested": len(requested),
+        "requested": n_requested,
         "responses": len(responses),
         "average": round(statistics.fmean(responses), 2) if responses else None,
-        "response_rate": round(rated_requested / len(requested), 4) if requested else None,
+        "response_rate": round(rated_requested / n_requested, 4) if n_requested else None,
         "scores": {str(n): responses.count(n) for n in range(1, 6)},
     }
 
@@ -622,16 +690,9 @@ def compute(
 
     # by channel, priority, agent
     channels = [c.name for c in desk.config.channel]
-    for t in created:
-        if t.channel not in channels:
-            channels.append(t.channel)
-    for tid in solved:
-        if facts[tid].channel not in channels:
-            channels.append(facts[tid].channel)
-    # one pass each (a period can hold hundreds of thousands of tickets)
-    created_by = Counter((t.channel, t.priority) for t in created)
-    breached_by = Counter((t.channel, t.priority) for t in created if t.id in breached)
-    solved_by = Counter((facts[tid].channel, facts[tid].priority) for tid in solved)
+    for counts in (created_by, solved_by):
+        for name in sorted({c for c, _p in counts} - set(channels)):
+            channels.append(name)
 
     def total(counts: Counter[tuple[str, str]], channel: str | None, priority: str | None) -> int:
         return sum(
@@ -657,19 +718,20 @@ def compute(
         }
         for p in reversed(PRIORITIES)
     }
-    tags = _tags(session, start, end)
+    tag_counts, complaints = plain.tags()
     agents: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"solved": 0, "replies": 0, "complaints": 0}
     )
-    for t in created:
-        if COMPLAINT_TAG in tags.get(t.id, []):
-            agents[t.assignee or UNASSIGNED]["complaints"] += 1
+    for agent_id, n in complaints:
+        agents[assignee(agent_id) or UNASSIGNED]["complaints"] += int(n)
     for t in facts.values():
         for at, agent in t.reply_agents:
             if in_period(at):
                 agents[agent]["replies"] += 1
     for tid, s in solved.items():
         agents[s.agent or facts[tid].assignee or UNASSIGNED]["solved"] += 1
+    for name, n in plain_solved.items():
+        agents[name]["solved"] += n
     for name in set(fr_by_agent) | set(res_by_agent):
         agents[name]  # noqa: B018 - every agent with a figure gets a row
     for name in agents:
@@ -678,16 +740,17 @@ def compute(
         agents[name]["resolution_median"] = _median_minutes(res_a)
     by_agent = {name: agents[name] for name in sorted(agents)}
 
-    tag_counts = Counter(tag for tid in created_ids for tag in tags.get(tid, []))
-    top = sorted(tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_tags]
+    top = sorted(((str(k), int(n)) for k, n in tag_counts), key=lambda kv: (-kv[1], kv[0]))
+    top = top[:top_tags]
 
     # backlog as of the end of the period
     buckets = _backlog(session, end, as_of)
     backlog = sum(buckets.values())
 
     # volume per day in the desk's zone
-    created_by_day = Counter(hours.local_date(t.created_at) for t in created)
-    solved_by_day = Counter(hours.local_date(s.at) for s in solved.values())
+    created_by_day = _by_day(hours, plain.created_quarters(), plain.created_times)
+    solved_by_day = _by_day(hours, plain.solved_quarters(), plain.solved_times)
+    solved_by_day.update(hours.local_date(s.at) for s in solved.values())
     per_day: list[dict[str, Any]] = []
     d = since
     while d <= until:
@@ -704,22 +767,22 @@ def compute(
             "as_of": as_of.isoformat(),
             "business_hours": not hours.always_open,
         },
-        "tickets_created": len(created),
-        "tickets_solved": len(solved),
+        "tickets_created": tickets_created,
+        "tickets_solved": tickets_solved,
         "first_response_minutes": _summary(first_resp),
         "first_response_minutes_calendar": _summary(first_resp_cal),
         "resolution_minutes": _summary(resolution),
         "resolution_minutes_calendar": _summary(resolution_cal),
         "first_contact_resolution": {
             "count": one_touch,
-            "rate": round(one_touch / len(solved), 4) if solved else None,
+            "rate": round(one_touch / tickets_solved, 4) if tickets_solved else None,
         },
         "reopened": {
             "count": reopened,
-            "rate": round(reopened / len(solved), 4) if solved else None,
+            "rate": round(reopened / tickets_solved, 4) if tickets_solved else None,
         },
-        "sla_breached": len(breached),
-        "sla_breach_rate": round(len(breached) / len(created), 4) if created else None,
+        "sla_breached": sla_breached,
+        "sla_breach_rate": round(sla_breached / tickets_created, 4) if tickets_created else None,
         "csat": csat,
         "nps": nps,
         "by_channel": by_channel,
@@ -730,6 +793,25 @@ def compute(
         "backlog_by_age": [{"age": label, "count": n} for label, n in buckets.items()],
         "volume_by_day": per_day,
     }
+
+
+def _by_day(
+    hours: BusinessHours,
+    quarters: Sequence[Sequence[Any]],
+    times: Callable[[], Sequence[Sequence[Any]]],
+) -> Counter[date]:
+    """Counts per UTC quarter hour (``store.report_sql.quarter_sql``) as counts per day in the
+    desk's zone; when a quarter hour spans two local days (a zone offset that is not a whole
+    quarter hour), the times themselves from ``times``."""
+    out: Counter[date] = Counter()
+    quarter = timedelta(minutes=15) - timedelta(microseconds=1)
+    for key, n in quarters:
+        begin = quarter_start(str(key))
+        day = hours.local_date(begin)
+        if day != hours.local_date(begin + quarter):
+            return Counter(hours.local_date(utc(at)) for (at,) in times())  # type: ignore[arg-type]
+        out[day] += int(n)
+    return out
 
 
 def _breached(t: _TicketFacts, as_of: datetime) -> bool:
@@ -757,22 +839,6 @@ def _breached(t: _TicketFacts, as_of: datetime) -> bool:
         if res_end > t.res_due:
             return True
     return False
-
-
-def _tags(session: Session, start: datetime, end: datetime) -> dict[int, list[str]]:
-    """The tags of the tickets created in the period."""
-    out: dict[int, list[str]] = defaultdict(list)
-    created = sa.select(col(Ticket.id)).where(
-        col(Ticket.created_at) >= start, col(Ticket.created_at) < end
-    )
-    rows = session.exec(
-        select(TicketTag.ticket_id, Tag.name)
-        .join(Tag, col(Tag.id) == col(TicketTag.tag_id))
-        .where(col(TicketTag.ticket_id).in_(created))
-    ).all()
-    for tid, name in rows:
-        out[tid].append(name)
-    return out
 
 
 def report(

@@ -1,0 +1,228 @@
+"""The report's SQL for the tickets without events: their figures counted in the database.
+
+Most tickets of a big desk that a report period holds never had a status change, a reply, a
+rating or a breach logged as an event (seeded or imported history, the demo): for them every
+figure follows from the ticket's own columns, so ``reports.metrics`` lets the database count
+them ("plain" tickets) and loads facts only for the tickets with events. The rules are those of
+``reports.metrics._TicketFacts`` with no events: a ticket solved or closed was solved at
+``coalesce(solved_at, closed_at, created_at)`` (``S``) by its assignee, its only reply is
+``first_response_at`` (``R``), and its status "as of" is its status once ``S`` has passed
+("open" before; "new" when it is not done). ``tests/reports/test_bounded.py`` compares the
+result with the old whole-history computation.
+
+The bulk of the period (tickets solved, if at all, without a ``solved_at`` or ``closed_at``)
+ranges over the covering index ``ix_ticket_report`` (migration 0010: the tickets by
+``created_at`` with every column a figure reads), so no table row is read for it; a solve or a
+rating dated by another column ranges over that column's index (one SELECT per column, joined by
+UNION ALL). Days are counted per quarter hour
+in UTC (``quarter``), which the caller maps to the desk's days.
+
+Parameters are ``:name``; times go in and come out as the driver stores them (text on SQLite,
+naive UTC ``datetime`` on PostgreSQL): ``bind_time`` and ``reads.utc`` convert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from supportdesk.store.models import sqlite_utc_text
+
+DONE_SQL = "('solved', 'closed')"
+# kinds of event that change a ticket's figures (reports.metrics.FACT_KINDS)
+FACT_KINDS_SQL = "('reply', 'delivered', 'status', 'csat_rated', 'sla_breached')"
+# neither spam nor merged away (reports.metrics._left_out)
+KEPT_SQL = "NOT (ticket.spam OR substr(ticket.reply_to_address, 1, 7) = 'merged:')"
+PLAIN_SQL = (
+    "NOT EXISTS (SELECT 1 FROM event WHERE event.ticket_id = ticket.id "
+    f"AND event.kind IN {FACT_KINDS_SQL} AND event.created_at < :end)"
+)
+
+
+def _in(column: str) -> str:
+    """``column`` in the period, up to "as of"."""
+    return f"{column} >= :start AND {column} < :end AND {column} <= :as_of"
+
+
+CREATED_SQL = _in("ticket.created_at")
+# S in the period, one branch per column it comes from, so that each ranges over an index
+_SOLVED_BRANCHES = [
+    ("ticket.solved_at", _in("ticket.solved_at")),
+    ("ticket.closed_at", f"ticket.solved_at IS NULL AND {_in('ticket.closed_at')}"),
+    (
+        "ticket.created_at",
+        f"ticket.solved_at IS NULL AND ticket.closed_at IS NULL AND {CREATED_SQL}",
+    ),
+]
+# the status, wrapped so that the bulk branch ranges over ix_ticket_report (covering), not
+# ix_ticket_status_created (a table row per ticket)
+_STATUS = "coalesce(ticket.status, ticket.status)"
+# the first reply counts when it is not before creation and not after "as of"
+_REPLIED = (
+    "ticket.first_response_at IS NOT NULL AND ticket.first_response_at >= ticket.created_at "
+    "AND ticket.first_response_at <= :as_of"
+)
+SOLVED_AT_SQL = "coalesce(ticket.solved_at, ticket.closed_at, ticket.created_at)"
+_DONE_BY = f"ticket.status IN {DONE_SQL} AND {SOLVED_AT_SQL} <= :as_of"
+# reports.metrics._breached for a ticket without events
+BREACHED_SQL = (
+    "CASE WHEN (ticket.first_response_due_at IS NOT NULL AND (CASE "
+    f"WHEN {_REPLIED} THEN ticket.first_response_at WHEN {_DONE_BY} THEN {SOLVED_AT_SQL} "
+    "ELSE :as_of END) > ticket.first_response_due_at) OR (ticket.resolution_due_at IS NOT NULL "
+    f"AND (CASE WHEN {_DONE_BY} THEN {SOLVED_AT_SQL} ELSE :as_of END) "
+    "> ticket.resolution_due_at) THEN 1 ELSE 0 END"
+)
+# the CSAT rating of a ticket without events counts at the first of these that is set
+_RATED_BRANCHES = [
+    _in("ticket.csat_requested_at"),
+    f"ticket.csat_requested_at IS NULL AND {_in('ticket.solved_at')}",
+    f"ticket.csat_requested_at IS NULL AND ticket.solved_at IS NULL AND {_in('ticket.closed_at')}",
+    "ticket.csat_requested_at IS NULL AND ticket.solved_at IS NULL AND ticket.closed_at IS NULL "
+    f"AND {CREATED_SQL}",
+]
+
+
+def solved_sql(columns: str) -> str:
+    """The plain tickets solved in the period, with ``columns`` and their solve as ``solved``:
+    one SELECT per branch, joined by UNION ALL."""
+    return " UNION ALL ".join(
+        f"SELECT {columns}, {at} AS solved FROM ticket WHERE {_STATUS} IN {DONE_SQL} "
+        f"AND ticket.created_at < :end AND {where} AND {KEPT_SQL} AND {PLAIN_SQL}"
+        for at, where in _SOLVED_BRANCHES
+    )
+
+
+def rated_sql() -> str:
+    """The plain tickets whose rating counts in the period: their ``csat_score``."""
+    return " UNION ALL ".join(
+        "SELECT ticket.csat_score FROM ticket WHERE ticket.csat_score IS NOT NULL "
+        f"AND ticket.created_at < :end AND {where} AND {KEPT_SQL} AND {PLAIN_SQL}"
+        for where in _RATED_BRANCHES
+    )
+
+
+def quarter_sql(dialect: str, column: str) -> str:
+    """``column``'s quarter hour in UTC as text: ``2026-11-05 21:2`` (minutes 30-44)."""
+    if dialect == "postgresql":
+        return (
+            f"to_char({column}, 'YYYY-MM-DD HH24:') "
+            f"|| CAST(CAST(extract(minute FROM {column}) AS INTEGER) / 15 AS TEXT)"
+        )
+    return f"substr({column}, 1, 14) || CAST(CAST(substr({column}, 15, 2) AS INTEGER) / 15 AS TEXT)"
+
+
+def quarter_start(key: str) -> datetime:
+    """The UTC instant a ``quarter_sql`` key starts at."""
+    hour = datetime.fromisoformat(key[:13] + ":00")
+    return hour.replace(minute=15 * int(key[14:]), tzinfo=UTC)
+
+
+class ReportSQL:
+    """The queries, run in one read session (one snapshot), for the period [start, end) and
+    "as of"."""
+
+    def __init__(self, session: Session, start: datetime, end: datetime, as_of: datetime):
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+        self.params = {"start": self.time(start), "end": self.time(end), "as_of": self.time(as_of)}
+
+    def time(self, at: datetime) -> Any:
+        if self.dialect == "sqlite":
+            return sqlite_utc_text(at)
+        return at.astimezone(UTC).replace(tzinfo=None)
+
+    def run(self, sql: str) -> Sequence[Sequence[Any]]:
+        return self.session.connection().execute(sa.text(sql), self.params).all()
+
+    def created(self) -> Sequence[Sequence[Any]]:
+        """Plain tickets created in the period: (channel, priority, created, breached)."""
+        return self.run(
+            f"SELECT ticket.channel, ticket.priority, count(*), sum({BREACHED_SQL}) FROM ticket "
+            f"WHERE {CREATED_SQL} AND {KEPT_SQL} AND {PLAIN_SQL} "
+            "GROUP BY ticket.channel, ticket.priority"
+        )
+
+    def created_quarters(self) -> Sequence[Sequence[Any]]:
+        """Every ticket created in the period (with events or not): (quarter, count)."""
+        q = quarter_sql(self.dialect, "ticket.created_at")
+        return self.run(
+            f"SELECT {q}, count(*) FROM ticket WHERE {CREATED_SQL} AND {KEPT_SQL} GROUP BY {q}"
+        )
+
+    def created_times(self) -> Sequence[Sequence[Any]]:
+        """Every ticket created in the period: (created_at,) (days of an odd time zone)."""
+        return self.run(f"SELECT ticket.created_at FROM ticket WHERE {CREATED_SQL} AND {KEPT_SQL}")
+
+    def first_responses(self) -> Sequence[Sequence[Any]]:
+        """Plain tickets created in the period and answered by "as of":
+        (channel, created_at, first_response_at, assignee_id)."""
+        return self.run(
+            "SELECT ticket.channel, ticket.created_at, ticket.first_response_at, "
+            f"ticket.assignee_id FROM ticket WHERE {CREATED_SQL} AND {_REPLIED} "
+            f"AND {KEPT_SQL} AND {PLAIN_SQL}"
+        )
+
+    def solved(self) -> Sequence[Sequence[Any]]:
+        """Plain tickets solved in the period: (channel, priority, assignee_id, count, of them
+        solved at or before creation, of them with their one reply before the solve)."""
+        cols = (
+            "ticket.channel, ticket.priority, ticket.assignee_id, ticket.created_at, "
+            "ticket.first_response_at"
+        )
+        return self.run(
+            "SELECT channel, priority, assignee_id, count(*), "
+            "sum(CASE WHEN solved <= created_at THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN first_response_at >= created_at AND first_response_at <= solved "
+            f"THEN 1 ELSE 0 END) FROM ({solved_sql(cols)}) AS s "
+            "GROUP BY channel, priority, assignee_id"
+        )
+
+    def solved_later(self) -> Sequence[Sequence[Any]]:
+        """Plain tickets solved in the period after their creation:
+        (channel, created_at, solved at, assignee_id)."""
+        cols = "ticket.channel, ticket.created_at, ticket.assignee_id"
+        return self.run(
+            f"SELECT channel, created_at, solved, assignee_id FROM ({solved_sql(cols)}) AS s "
+            "WHERE solved > created_at"
+        )
+
+    def solved_quarters(self) -> Sequence[Sequence[Any]]:
+        """Plain tickets solved in the period: (quarter of the solve, count)."""
+        q = quarter_sql(self.dialect, "solved")
+        return self.run(f"SELECT {q}, count(*) FROM ({solved_sql('ticket.id')}) AS s GROUP BY {q}")
+
+    def solved_times(self) -> Sequence[Sequence[Any]]:
+        """Plain tickets solved in the period: (solved at,) (days of an odd time zone)."""
+        return self.run(f"SELECT solved FROM ({solved_sql('ticket.id')}) AS s")
+
+    def csat(self) -> tuple[int, int, Sequence[Sequence[Any]]]:
+        """Plain tickets: (surveys sent in the period, of them rated, [(score, ratings given in
+        the period)])."""
+        [(requested, rated)] = self.run(
+            "SELECT count(*), count(ticket.csat_score) FROM ticket WHERE "
+            f"{_in('ticket.csat_requested_at')} AND ticket.created_at < :end AND {KEPT_SQL} "
+            f"AND {PLAIN_SQL}"
+        )
+        scores = self.run(
+            f"SELECT csat_score, count(*) FROM ({rated_sql()}) AS r GROUP BY csat_score"
+        )
+        return int(requested or 0), int(rated or 0), scores
+
+    def tags(self) -> tuple[Sequence[Sequence[Any]], Sequence[Sequence[Any]]]:
+        """Every ticket created in the period: ([(tag, tickets)], [(assignee_id, tickets
+        tagged ``complaint``)])."""
+        join = (
+            "FROM ticket_tag JOIN tag ON tag.id = ticket_tag.tag_id "
+            "JOIN ticket ON ticket.id = ticket_tag.ticket_id "
+            f"WHERE {CREATED_SQL} AND {KEPT_SQL}"
+        )
+        counts = self.run(f"SELECT tag.name, count(*) {join} GROUP BY tag.name")
+        complaints = self.run(
+            f"SELECT ticket.assignee_id, count(*) {join} AND tag.name = 'complaint' "
+            "GROUP BY ticket.assignee_id"
+        )
+        return counts, complaints
