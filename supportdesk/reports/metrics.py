@@ -53,7 +53,6 @@ import json
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -75,7 +74,7 @@ from supportdesk.store.models import (
     utcnow,
 )
 from supportdesk.store.reads import utc
-from supportdesk.store.report_sql import ReportSQL, quarter_start
+from supportdesk.store.report_sql import ReportSQL
 
 DONE = ("solved", "closed")
 WAITING = ("pending", "solved")
@@ -450,10 +449,39 @@ def _backlog(session: Session, end: datetime, as_of: datetime) -> dict[str, int]
     active = col(Ticket.status).not_in(DONE)
     # active tickets: all of them (index-only on ix_ticket_status_created), less the spam and
     # merged ones (the partial index ix_ticket_left_out, whose condition this is, verbatim)
-    for sign, where in ((1, [active, *born]), (-1, [active, *born, sa.text(LEFT_OUT_SQL)])):
-        stmt = sa.select(ages, sa.func.count()).where(*where).group_by(ages)
-        for label, n in session.execute(stmt).all():
-            counts[label] += sign * n
+    # counted per active status as ranges of ix_ticket_status_created (a count walks the index
+    # and compares nothing; grouping by age sorted every active ticket: 0.45 s CPU at 1M), less
+    # the spam and merged ones (the partial index ix_ticket_left_out, whose condition this is,
+    # verbatim), counted as "younger than each limit" sums
+    limits = [(label, limit) for label, limit in AGE_BUCKETS if limit is not None]
+    statuses = [
+        st
+        for st in session.execute(sa.select(col(Ticket.status)).distinct()).scalars()
+        if st not in DONE
+    ]
+    upto = [col(Ticket.created_at) <= as_of, col(Ticket.created_at) < end]
+    for st in statuses:
+        of_status = [col(Ticket.status) == st, *upto]
+        before = 0
+        for label, limit in [*limits, (AGE_BUCKETS[-1][0], None)]:
+            where = (
+                of_status if limit is None else [*of_status, col(Ticket.created_at) > as_of - limit]
+            )
+            n = int(session.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
+            counts[label] += n - before
+            before = n
+    younger = [
+        sa.func.sum(sa.case((col(Ticket.created_at) > as_of - limit, 1), else_=0))
+        for _label, limit in limits
+    ]
+    total, *within = session.execute(
+        sa.select(sa.func.count(), *younger).where(active, *born, sa.text(LEFT_OUT_SQL))
+    ).one()
+    before = 0
+    for (label, _limit), n in zip(limits, within, strict=True):
+        counts[label] -= int(n or 0) - before
+        before = int(n or 0)
+    counts[AGE_BUCKETS[-1][0]] -= int(total or 0) - before
     # done, but solved (else closed) after "as of": a few, by the solved_at/closed_at indexes
     for later in (
         col(Ticket.solved_at) > as_of,
@@ -748,8 +776,13 @@ def compute(
     backlog = sum(buckets.values())
 
     # volume per day in the desk's zone
-    created_by_day = _by_day(hours, plain.created_quarters(), plain.created_times)
-    solved_by_day = _by_day(hours, plain.solved_quarters(), plain.solved_times)
+    dates = [since + timedelta(days=i) for i in range((until - since).days + 1)]
+    bounds = [
+        datetime.combine(d, time(0), tzinfo=hours.tz).astimezone(UTC)
+        for d in [*dates, until + timedelta(days=1)]
+    ]  # as period_bounds: bounds[0] is start, bounds[-1] is end
+    created_by_day = Counter(dict(zip(dates, plain.created_days(bounds), strict=True)))
+    solved_by_day = Counter(dict(zip(dates, plain.solved_days(bounds), strict=True)))
     solved_by_day.update(hours.local_date(s.at) for s in solved.values())
     per_day: list[dict[str, Any]] = []
     d = since
@@ -793,25 +826,6 @@ def compute(
         "backlog_by_age": [{"age": label, "count": n} for label, n in buckets.items()],
         "volume_by_day": per_day,
     }
-
-
-def _by_day(
-    hours: BusinessHours,
-    quarters: Sequence[Sequence[Any]],
-    times: Callable[[], Sequence[Sequence[Any]]],
-) -> Counter[date]:
-    """Counts per UTC quarter hour (``store.report_sql.quarter_sql``) as counts per day in the
-    desk's zone; when a quarter hour spans two local days (a zone offset that is not a whole
-    quarter hour), the times themselves from ``times``."""
-    out: Counter[date] = Counter()
-    quarter = timedelta(minutes=15) - timedelta(microseconds=1)
-    for key, n in quarters:
-        begin = quarter_start(str(key))
-        day = hours.local_date(begin)
-        if day != hours.local_date(begin + quarter):
-            return Counter(hours.local_date(utc(at)) for (at,) in times())  # type: ignore[arg-type]
-        out[day] += int(n)
-    return out
 
 
 def _breached(t: _TicketFacts, as_of: datetime) -> bool:

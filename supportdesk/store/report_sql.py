@@ -14,8 +14,8 @@ The bulk of the period (tickets solved, if at all, without a ``solved_at`` or ``
 ranges over the covering index ``ix_ticket_report`` (migration 0010: the tickets by
 ``created_at`` with every column a figure reads), so no table row is read for it; a solve or a
 rating dated by another column ranges over that column's index (one SELECT per column, joined by
-UNION ALL). Days are counted per quarter hour
-in UTC (``quarter``), which the caller maps to the desk's days.
+UNION ALL). Days are counted as ranges between the instants the desk's days begin at
+(``days``: one SELECT per day, joined by UNION ALL, a batch at a time).
 
 Parameters are ``:name``; times go in and come out as the driver stores them (text on SQLite,
 naive UTC ``datetime`` on PostgreSQL): ``bind_time`` and ``reads.utc`` convert.
@@ -23,16 +23,19 @@ naive UTC ``datetime`` on PostgreSQL): ``bind_time`` and ``reads.utc`` convert.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from supportdesk.store.models import sqlite_utc_text
+from supportdesk.store.reads import utc
 
 DONE_SQL = "('solved', 'closed')"
+DAYS_PER_QUERY = 50  # SELECTs per UNION ALL of day counts
 # kinds of event that change a ticket's figures (reports.metrics.FACT_KINDS)
 FACT_KINDS_SQL = "('reply', 'delivered', 'status', 'csat_rated', 'sla_breached')"
 # neither spam nor merged away (reports.metrics._left_out)
@@ -105,22 +108,6 @@ def rated_sql() -> str:
     )
 
 
-def quarter_sql(dialect: str, column: str) -> str:
-    """``column``'s quarter hour in UTC as text: ``2026-11-05 21:2`` (minutes 30-44)."""
-    if dialect == "postgresql":
-        return (
-            f"to_char({column}, 'YYYY-MM-DD HH24:') "
-            f"|| CAST(CAST(extract(minute FROM {column}) AS INTEGER) / 15 AS TEXT)"
-        )
-    return f"substr({column}, 1, 14) || CAST(CAST(substr({column}, 15, 2) AS INTEGER) / 15 AS TEXT)"
-
-
-def quarter_start(key: str) -> datetime:
-    """The UTC instant a ``quarter_sql`` key starts at."""
-    hour = datetime.fromisoformat(key[:13] + ":00")
-    return hour.replace(minute=15 * int(key[14:]), tzinfo=UTC)
-
-
 class ReportSQL:
     """The queries, run in one read session (one snapshot), for the period [start, end) and
     "as of"."""
@@ -128,6 +115,7 @@ class ReportSQL:
     def __init__(self, session: Session, start: datetime, end: datetime, as_of: datetime):
         self.session = session
         self.dialect = session.get_bind().dialect.name
+        self.start, self.end, self.as_of = start, end, as_of
         self.params = {"start": self.time(start), "end": self.time(end), "as_of": self.time(as_of)}
 
     def time(self, at: datetime) -> Any:
@@ -146,16 +134,33 @@ class ReportSQL:
             "GROUP BY ticket.channel, ticket.priority"
         )
 
-    def created_quarters(self) -> Sequence[Sequence[Any]]:
-        """Every ticket created in the period (with events or not): (quarter, count)."""
-        q = quarter_sql(self.dialect, "ticket.created_at")
-        return self.run(
-            f"SELECT {q}, count(*) FROM ticket WHERE {CREATED_SQL} AND {KEPT_SQL} GROUP BY {q}"
-        )
+    def per_day(self, where: str, column: str, days: Sequence[datetime]) -> list[int]:
+        """Rows matching ``where`` per day of the period: ``column`` in [days[i], days[i + 1])
+        and up to "as of". The day is the only range on ``column`` in the SQL (the planner
+        ranges over one lower and one upper bound)."""
+        last = self.as_of + timedelta(microseconds=1)  # the stored times are in microseconds
+        spans = [
+            (i, max(days[i], self.start), min(days[i + 1], self.end, last))
+            for i in range(len(days) - 1)
+        ]
+        out = [0] * len(spans)
+        spans = [(i, lo, hi) for i, lo, hi in spans if lo < hi]
+        for first in range(0, len(spans), DAYS_PER_QUERY):
+            parts, params = [], {"end": self.params["end"]}
+            for i, lo, hi in spans[first : first + DAYS_PER_QUERY]:
+                params[f"lo{i}"], params[f"hi{i}"] = self.time(lo), self.time(hi)
+                parts.append(
+                    f"SELECT {i} AS day, count(*) AS n FROM ticket WHERE {where} "
+                    f"AND {column} >= :lo{i} AND {column} < :hi{i}"
+                )
+            rows = self.session.connection().execute(sa.text(" UNION ALL ".join(parts)), params)
+            for i, n in rows.all():
+                out[int(i)] = int(n)
+        return out
 
-    def created_times(self) -> Sequence[Sequence[Any]]:
-        """Every ticket created in the period: (created_at,) (days of an odd time zone)."""
-        return self.run(f"SELECT ticket.created_at FROM ticket WHERE {CREATED_SQL} AND {KEPT_SQL}")
+    def created_days(self, days: Sequence[datetime]) -> list[int]:
+        """Every ticket created in the period (with events or not), per day."""
+        return self.per_day(KEPT_SQL, "ticket.created_at", days)
 
     def first_responses(self) -> Sequence[Sequence[Any]]:
         """Plain tickets created in the period and answered by "as of":
@@ -190,14 +195,24 @@ class ReportSQL:
             "WHERE solved > created_at"
         )
 
-    def solved_quarters(self) -> Sequence[Sequence[Any]]:
-        """Plain tickets solved in the period: (quarter of the solve, count)."""
-        q = quarter_sql(self.dialect, "solved")
-        return self.run(f"SELECT {q}, count(*) FROM ({solved_sql('ticket.id')}) AS s GROUP BY {q}")
-
-    def solved_times(self) -> Sequence[Sequence[Any]]:
-        """Plain tickets solved in the period: (solved at,) (days of an odd time zone)."""
-        return self.run(f"SELECT solved FROM ({solved_sql('ticket.id')}) AS s")
+    def solved_days(self, days: Sequence[datetime]) -> list[int]:
+        """Plain tickets solved in the period, per day of the solve."""
+        at_creation = (
+            f"{_STATUS} IN {DONE_SQL} AND ticket.solved_at IS NULL "
+            f"AND ticket.closed_at IS NULL AND {KEPT_SQL} AND {PLAIN_SQL}"
+        )
+        out = self.per_day(at_creation, "ticket.created_at", days)
+        dated = " UNION ALL ".join(
+            f"SELECT {at} FROM ticket WHERE ticket.status IN {DONE_SQL} "
+            f"AND ticket.created_at < :end AND {where} AND {KEPT_SQL} AND {PLAIN_SQL}"
+            for at, where in _SOLVED_BRANCHES[:-1]
+        )  # solves dated by solved_at or closed_at: as many rows as such solves
+        for (at,) in self.run(dated):
+            when = utc(at)
+            i = bisect_right(days, when) - 1 if when is not None else -1
+            if 0 <= i < len(out):
+                out[i] += 1
+        return out
 
     def csat(self) -> tuple[int, int, Sequence[Sequence[Any]]]:
         """Plain tickets: (surveys sent in the period, of them rated, [(score, ratings given in
