@@ -311,29 +311,39 @@ def _has_facts(end: datetime) -> Any:
 
 
 def _load(
-    session: Session, start: datetime, end: datetime, touched: set[int], agents: dict[Any, str]
+    session: Session,
+    start: datetime,
+    end: datetime,
+    touched: set[int],
+    agents: dict[Any, str],
+    with_facts: list[int] | None = None,
 ) -> dict[int, _TicketFacts]:
-    """The facts of the tickets with events (``_has_facts``) created in the period and of
-    those ``touched`` (created before it), from their rows and events: one range query for the
-    first, chunks of ids for the second. The plain tickets are counted in SQL
-    (``store.report_sql``)."""
+    """The facts of the tickets with events created in the period and of those ``touched``
+    (created before it), from their rows and events: one range query for the first (or the
+    ``with_facts`` tickets when they are listed: ``ReportSQL.fact_tickets``), chunks of ids for
+    the second. The plain tickets are counted in SQL (``store.report_sql``)."""
     ticket_cols: list[Any] = [
         Ticket.id, Ticket.created_at, Ticket.channel, Ticket.priority, Ticket.status,
         Ticket.assignee_id, Ticket.first_response_due_at, Ticket.resolution_due_at,
         Ticket.solved_at, Ticket.closed_at, Ticket.csat_score, Ticket.csat_requested_at,
         Ticket.first_response_at, Ticket.spam, Ticket.reply_to_address,
     ]  # fmt: skip
-    evented = _has_facts(end)
-    created = [col(Ticket.created_at) >= start, col(Ticket.created_at) < end, *_kept(), evented]
-    wanted_ids = sorted(touched)
-    groups: list[list[Any]] = [created]
-    groups += [
-        [
-            col(Ticket.id).in_(wanted_ids[i : i + CHUNK]),
-            col(Ticket.created_at) < start,
-            *_kept(),
-            evented,
+    period = [col(Ticket.created_at) >= start, col(Ticket.created_at) < end, *_kept()]
+    earlier = [col(Ticket.created_at) < start, *_kept()]
+    groups: list[list[Any]] = []
+    if with_facts is None:
+        evented = _has_facts(end)
+        groups.append([*period, evented])
+        earlier.append(evented)
+        wanted_ids = sorted(touched)
+    else:
+        groups += [
+            [col(Ticket.id).in_(with_facts[i : i + CHUNK]), *period]
+            for i in range(0, len(with_facts), CHUNK)
         ]
+        wanted_ids = sorted(touched.intersection(with_facts))
+    groups += [
+        [col(Ticket.id).in_(wanted_ids[i : i + CHUNK]), *earlier]
         for i in range(0, len(wanted_ids), CHUNK)
     ]
     facts: dict[int, _TicketFacts] = {}
@@ -575,8 +585,9 @@ def compute(
     def assignee(agent_id: Any) -> str | None:
         return names.get(agent_id) if agent_id else None
 
-    facts = _load(session, start, end, _touched(session, start, end), names)
     plain = ReportSQL(session, start, end, as_of)
+    with_facts = plain.fact_tickets()
+    facts = _load(session, start, end, _touched(session, start, end), names, with_facts)
 
     def in_period(at: datetime | None) -> bool:
         return at is not None and start <= at < end and at <= as_of

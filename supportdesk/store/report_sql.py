@@ -36,6 +36,7 @@ from supportdesk.store.reads import utc
 
 DONE_SQL = "('solved', 'closed')"
 DAYS_PER_QUERY = 50  # SELECTs per UNION ALL of day counts
+FACT_EVENTS_CAP = 5000  # up to this many events of a fact kind, FEW_FACTS_SQL
 # kinds of event that change a ticket's figures (reports.metrics.FACT_KINDS)
 FACT_KINDS_SQL = "('reply', 'delivered', 'status', 'csat_rated', 'sla_breached')"
 # neither spam nor merged away (reports.metrics._left_out)
@@ -69,6 +70,12 @@ _REPLIED = (
     "ticket.first_response_at IS NOT NULL AND ticket.first_response_at >= ticket.created_at "
     "AND ticket.first_response_at <= :as_of"
 )
+# the tickets of the events that change a ticket's figures
+FACT_TICKETS_SQL = (
+    f"SELECT event.ticket_id FROM event WHERE event.kind IN {FACT_KINDS_SQL} "
+    "AND event.created_at < :end AND event.ticket_id IS NOT NULL"
+)
+FEW_FACTS_SQL = f"ticket.id NOT IN ({FACT_TICKETS_SQL})"  # PLAIN_SQL, when they are few
 SOLVED_AT_SQL = "coalesce(ticket.solved_at, ticket.closed_at, ticket.created_at)"
 _DONE_BY = f"ticket.status IN {DONE_SQL} AND {SOLVED_AT_SQL} <= :as_of"
 # reports.metrics._breached for a ticket without events
@@ -89,21 +96,21 @@ _RATED_BRANCHES = [
 ]
 
 
-def solved_sql(columns: str) -> str:
+def solved_sql(columns: str, plain: str = PLAIN_SQL) -> str:
     """The plain tickets solved in the period, with ``columns`` and their solve as ``solved``:
     one SELECT per branch, joined by UNION ALL."""
     return " UNION ALL ".join(
         f"SELECT {columns}, {at} AS solved FROM ticket WHERE {_STATUS} IN {DONE_SQL} "
-        f"AND ticket.created_at < :end AND {where} AND {KEPT_SQL} AND {PLAIN_SQL}"
+        f"AND ticket.created_at < :end AND {where} AND {KEPT_SQL} AND {plain}"
         for at, where in _SOLVED_BRANCHES
     )
 
 
-def rated_sql() -> str:
+def rated_sql(plain: str = PLAIN_SQL) -> str:
     """The plain tickets whose rating counts in the period: their ``csat_score``."""
     return " UNION ALL ".join(
         "SELECT ticket.csat_score FROM ticket WHERE ticket.csat_score IS NOT NULL "
-        f"AND ticket.created_at < :end AND {where} AND {KEPT_SQL} AND {PLAIN_SQL}"
+        f"AND ticket.created_at < :end AND {where} AND {KEPT_SQL} AND {plain}"
         for where in _RATED_BRANCHES
     )
 
@@ -118,19 +125,34 @@ class ReportSQL:
         self.start, self.end, self.as_of = start, end, as_of
         self.params = {"start": self.time(start), "end": self.time(end), "as_of": self.time(as_of)}
 
+        self.plain = PLAIN_SQL  # until fact_tickets() finds the tickets with events
+
+    def fact_tickets(self, cap: int = FACT_EVENTS_CAP) -> list[int] | None:
+        """The tickets with an event of a fact kind before the end of the period, when there
+        are at most ``cap`` such events (else None). Then a plain ticket is one not in their
+        list (``FEW_FACTS_SQL``: an ephemeral index of a few ids, built once per query) rather
+        than one without such an event (``PLAIN_SQL``: a probe of the event index per ticket,
+        0.4 µs each, every query)."""
+        rows = self.run(f"{FACT_TICKETS_SQL} LIMIT :cap", cap=cap + 1)
+        if len(rows) > cap:
+            return None
+        self.plain = FEW_FACTS_SQL
+        return sorted({int(tid) for (tid,) in rows})
+
     def time(self, at: datetime) -> Any:
         if self.dialect == "sqlite":
             return sqlite_utc_text(at)
         return at.astimezone(UTC).replace(tzinfo=None)
 
-    def run(self, sql: str) -> Sequence[Sequence[Any]]:
-        return self.session.connection().execute(sa.text(sql), self.params).all()
+    def run(self, sql: str, **extra: Any) -> Sequence[Sequence[Any]]:
+        params = {**self.params, **extra} if extra else self.params
+        return self.session.connection().execute(sa.text(sql), params).all()
 
     def created(self) -> Sequence[Sequence[Any]]:
         """Plain tickets created in the period: (channel, priority, created, breached)."""
         return self.run(
             f"SELECT ticket.channel, ticket.priority, count(*), sum({BREACHED_SQL}) FROM ticket "
-            f"WHERE {CREATED_SQL} AND {KEPT_SQL} AND {PLAIN_SQL} "
+            f"WHERE {CREATED_SQL} AND {KEPT_SQL} AND {self.plain} "
             "GROUP BY ticket.channel, ticket.priority"
         )
 
@@ -168,7 +190,7 @@ class ReportSQL:
         return self.run(
             "SELECT ticket.channel, ticket.created_at, ticket.first_response_at, "
             f"ticket.assignee_id FROM ticket WHERE {CREATED_SQL} AND {_REPLIED} "
-            f"AND {KEPT_SQL} AND {PLAIN_SQL}"
+            f"AND {KEPT_SQL} AND {self.plain}"
         )
 
     def solved(self) -> Sequence[Sequence[Any]]:
@@ -182,7 +204,7 @@ class ReportSQL:
             "SELECT channel, priority, assignee_id, count(*), "
             "sum(CASE WHEN solved <= created_at THEN 1 ELSE 0 END), "
             "sum(CASE WHEN first_response_at >= created_at AND first_response_at <= solved "
-            f"THEN 1 ELSE 0 END) FROM ({solved_sql(cols)}) AS s "
+            f"THEN 1 ELSE 0 END) FROM ({solved_sql(cols, self.plain)}) AS s "
             "GROUP BY channel, priority, assignee_id"
         )
 
@@ -191,7 +213,7 @@ class ReportSQL:
         (channel, created_at, solved at, assignee_id)."""
         cols = "ticket.channel, ticket.created_at, ticket.assignee_id"
         return self.run(
-            f"SELECT channel, created_at, solved, assignee_id FROM ({solved_sql(cols)}) AS s "
+            f"SELECT channel, created_at, solved, assignee_id FROM ({solved_sql(cols, self.plain)}) AS s "
             "WHERE solved > created_at"
         )
 
@@ -199,12 +221,12 @@ class ReportSQL:
         """Plain tickets solved in the period, per day of the solve."""
         at_creation = (
             f"{_STATUS} IN {DONE_SQL} AND ticket.solved_at IS NULL "
-            f"AND ticket.closed_at IS NULL AND {KEPT_SQL} AND {PLAIN_SQL}"
+            f"AND ticket.closed_at IS NULL AND {KEPT_SQL} AND {self.plain}"
         )
         out = self.per_day(at_creation, "ticket.created_at", days)
         dated = " UNION ALL ".join(
             f"SELECT {at} FROM ticket WHERE ticket.status IN {DONE_SQL} "
-            f"AND ticket.created_at < :end AND {where} AND {KEPT_SQL} AND {PLAIN_SQL}"
+            f"AND ticket.created_at < :end AND {where} AND {KEPT_SQL} AND {self.plain}"
             for at, where in _SOLVED_BRANCHES[:-1]
         )  # solves dated by solved_at or closed_at: as many rows as such solves
         for (at,) in self.run(dated):
@@ -220,10 +242,10 @@ class ReportSQL:
         [(requested, rated)] = self.run(
             "SELECT count(*), count(ticket.csat_score) FROM ticket WHERE "
             f"{_in('ticket.csat_requested_at')} AND ticket.created_at < :end AND {KEPT_SQL} "
-            f"AND {PLAIN_SQL}"
+            f"AND {self.plain}"
         )
         scores = self.run(
-            f"SELECT csat_score, count(*) FROM ({rated_sql()}) AS r GROUP BY csat_score"
+            f"SELECT csat_score, count(*) FROM ({rated_sql(self.plain)}) AS r GROUP BY csat_score"
         )
         return int(requested or 0), int(rated or 0), scores
 
