@@ -94,7 +94,10 @@ def read_commands(
         "list json full": (supportdesk(home, "tickets", "list", "--json"), FULL),
         "status": (supportdesk(home, "status"), None),
         "status full": (supportdesk(home, "status"), FULL),
-        "show": (supportdesk(home, "tickets", "show", "1", "--json"), None),
+        "show": (supportdesk(home, "tickets", "show", "1"), None),
+        "show full": (supportdesk(home, "tickets", "show", "1"), FULL),
+        "show json": (supportdesk(home, "tickets", "show", "1", "--json"), None),
+        "show json full": (supportdesk(home, "tickets", "show", "1", "--json"), FULL),
         "search": (supportdesk(home, "search", word, "--json"), None),
     }
     mu = nm = None
@@ -112,6 +115,8 @@ def read_commands(
         ("`tickets list` (a table)", "list"),
         ("`tickets list --json` (100 rows)", "list json"),
         ("`status`", "status"),
+        ("`tickets show 1` (the thread as text)", "show"),
+        ("`tickets show 1 --json`", "show json"),
     ):
         sec.add(
             label,
@@ -120,13 +125,6 @@ def read_commands(
             nm_cell,
             _verdict(got[key], mu),
         )
-    sec.add(
-        "`tickets show 1 --json` (full path: no quick path yet)",
-        _cpu(got["show"]),
-        mu_cell,
-        nm_cell,
-        _verdict(got["show"], mu),
-    )
     sec.add(
         f"`search {word} --json` (full path: no quick path yet)",
         _cpu(got["search"]),

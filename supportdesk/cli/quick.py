@@ -1,6 +1,6 @@
-"""The read commands' quick path: `tickets list` (no query terms) and `status` answered before
-typer, the config's pydantic models or SQLAlchemy are loaded, which is most of a command's
-start-up (typer 0.29 alone builds a pydantic adapter per option).
+"""The read commands' quick path: `tickets list` (no query terms), `tickets show` and `status`
+answered before typer, the config's pydantic models or SQLAlchemy are loaded, which is most of a
+command's start-up (typer 0.29 alone builds a pydantic adapter per option).
 
 Only a command line this module understands completely takes it: the global ``--home``/``--as``
 and the command's own documented options, each at most once, with a valid value. Anything else
@@ -8,7 +8,7 @@ and the command's own documented options, each at most once, with a valid value.
 runs as before, with its own messages. The quick path also steps aside when the desk is not
 certain (``runner.quick.open_quick``) or when reading fails before anything was printed.
 What it prints comes from the same functions as the full commands (``cli.render``), over the
-same SQL (``store.reads``); tests/cli/test_quick.py compares the two byte for byte.
+same SQL (``store.reads``); tests/tickets/test_quick_read.py compares the two byte for byte.
 
 ``SUPPORTDESK_QUICK=0`` turns it off (to compare, or to rule it out).
 """
@@ -93,6 +93,15 @@ def parse(argv: list[str]) -> tuple[str, dict[str, str], dict[str, str]] | None:
         if not (limit.isascii() and limit.isdigit()) or opts.get("--order", "hot") not in ORDERS:
             return None
         return "tickets list", glob, opts
+    if rest[:2] == ["tickets", "show"] and len(rest) >= 3:
+        # the ticket number as typer's int reads it, ASCII digits only; 0 and numbers SQLite
+        # cannot hold are the full path's (its message)
+        number, opts = rest[2], _options(rest[3:], {"--json"}, {})
+        if opts is None or not (number.isascii() and number.isdigit()):
+            return None
+        if not 0 < int(number) < 2**63:
+            return None
+        return "tickets show", glob, {"id": number, **opts}
     return None
 
 
@@ -115,13 +124,15 @@ def quick(argv: list[str]) -> int | None:
         if desk is None:
             return None
         try:
-            doc: Any = (
-                desk.status()
-                if command == "status"
-                else desk.queue(
+            doc: Any
+            if command == "status":
+                doc = desk.status()
+            elif command == "tickets show":
+                doc = desk.show(int(opts["id"]))  # NotFound: the full path says so
+            else:
+                doc = desk.queue(
                     order=opts.get("--order", "hot"), limit=int(opts.get("--limit", "100")) or None
                 )
-            )
         finally:
             desk.close()
     except Exception:
@@ -138,6 +149,11 @@ def quick(argv: list[str]) -> int | None:
                 roles_note=desk.roles_note(),
                 json_out="--json" in opts,
             )
+        elif command == "tickets show":
+            if "--json" in opts:
+                output.print_json(doc)
+            else:
+                render.print_ticket(doc)
         else:
             render.print_queue(
                 doc,

@@ -1,5 +1,5 @@
-"""What `tickets list` and `status` print, shared by their typer commands and the quick path
-(``cli.quick``), so both print the same bytes. No typer here: the quick path loads this."""
+"""What `tickets list`, `tickets show` and `status` print, shared by their typer commands and
+the quick path (``cli.quick``), so both print the same bytes. No typer here: the quick path loads this."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from supportdesk.cli.output import (
     console,
+    human_time,
     inert,
     limit_hint,
     print_csv,
@@ -170,3 +171,79 @@ def print_status(
         + f"{doc['outbox']['sent']} sent · Quarantine: {doc['quarantine']} · "
         f"Open tickets: {doc['tickets']['open']}"
     )
+
+
+def print_ticket(doc: dict[str, Any]) -> None:
+    """`tickets show` as text: the header, the customer, their other tickets, the thread."""
+    from rich.rule import Rule
+    from rich.text import Text
+
+    con = console()
+    cust = doc["customer"]
+    head = Text()
+    head.append(f"#{doc['id']} ", style="bold")
+    head.append(inert(doc["subject"], one_line=True), style="bold")
+    con.print(head)
+    meta = (
+        f"{doc['status']} · {doc['priority']} · {doc['channel']} · assignee {doc['assignee'] or '-'}"
+        f" · tags {', '.join(doc['tags']) or '-'}"
+    )
+    if doc.get("due_at"):
+        meta += f" · due {human_time(doc['due_at'])}"
+    if doc.get("first_response_queued"):
+        meta += " · first response: reply queued, not delivered yet"
+    con.print(Text(inert(meta, one_line=True), style="dim"))
+    idents = ", ".join(f"{i['kind']}:{i['address']}" for i in cust.get("identities", []))
+    con.print(Text(inert(f"Customer: {cust.get('name') or '-'} <{idents}>", one_line=True)))
+    if doc.get("participants"):
+        con.print(
+            Text(inert("Also on the thread: " + ", ".join(doc["participants"]), one_line=True))
+        )
+    if doc.get("history"):
+        con.print(Text("Other tickets of this customer:", style="bold"))
+        for h in doc["history"][:10]:
+            con.print(
+                Text(
+                    inert(
+                        f"  #{h['id']} [{h['channel']}] {h['status']:7} {human_time(h['created_at'])[:10]}  {h['subject']}",
+                        one_line=True,
+                    )
+                )
+            )
+    for m in doc["messages"]:
+        con.print(Rule(style="dim"))
+        arrow = {"in": "←", "out": "→", "note": "✎ note"}.get(m["direction"], m["direction"])
+        line = f"{arrow} {m['author'] or m['author_address']} · {m['channel']} · {human_time(m['created_at'])}"
+        if m.get("delivery"):
+            d = m["delivery"]
+            line += f" · {d['status']}" + (f" ({d['error']})" if d.get("error") else "")
+            if d["status"] == "in_doubt":
+                line += f" · decide: outbox resend {d['outbox_id']} / outbox drop {d['outbox_id']}"
+        con.print(
+            Text(inert(line, one_line=True), style="bold" if m["direction"] != "note" else "yellow")
+        )
+        if m.get("to") and m["direction"] != "in":
+            rcpt = "to " + ", ".join(m["to"])
+            if m.get("cc"):
+                rcpt += " · cc " + ", ".join(m["cc"])
+            if m.get("bcc"):
+                rcpt += " · bcc " + ", ".join(m["bcc"])
+            con.print(Text(inert("  " + rcpt, one_line=True), style="dim"))
+        elif m.get("cc"):
+            con.print(Text(inert("  cc " + ", ".join(m["cc"]), one_line=True), style="dim"))
+        if m.get("thread_reason"):
+            con.print(Text(inert(f"  joined: {m['thread_reason']}", one_line=True), style="dim"))
+        con.print(Text(inert(m["text"])))
+        if m.get("quoted_text"):
+            n = m["quoted_text"].count("\n") + 1
+            con.print(Text(f"  [{n} quoted line(s) folded]", style="dim"))
+        for a in m["attachments"]:
+            con.print(
+                Text(
+                    inert(
+                        f"  📎 {a['filename']} ({a['size']} bytes, {a['content_type']})"
+                        + (f" — {a['note']}" if a.get("note") else ""),
+                        one_line=True,
+                    )
+                )
+            )

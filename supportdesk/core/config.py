@@ -290,7 +290,7 @@ def load_config(home: Path) -> Config:
     cfg = config_from_text(text, path)
     from supportdesk.core.quickconfig import certify
 
-    certify(home, text, [c.type for c in cfg.channel], set(BUILTIN_CHANNELS))
+    certify(home, text, [c.type for c in cfg.channel], set(BUILTIN_CHANNELS), cfg.own_addresses())
     return cfg
 
 

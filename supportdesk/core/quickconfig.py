@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,14 @@ class QuickConfig:
         timezone: str = "UTC",
         database_url: str | None = None,
         channels: list[tuple[str, str]] | None = None,
+        own_addresses: list[str] | None = None,
     ):
         self.desk_name = desk_name
         self.timezone = timezone
         self.database_url = database_url
         self.channels = channels or []  # (name, type)
+        # the desk's own addresses (``Config.own_addresses``), as the full validation found them
+        self.own_addresses = own_addresses or []
 
 
 def _code_tag() -> str:
@@ -49,19 +53,29 @@ def _code_tag() -> str:
 
 
 def _stamp(text: str) -> str:
-    """The stamp's content: the code's tag and the very text validated (compared whole, so no
-    digest, and no hashlib to load)."""
+    """The stamp's head: the code's tag and the very text validated (compared whole, so no
+    digest, and no hashlib to load). What the validation derived follows it (``certify``)."""
     return _code_tag() + "\0" + text
 
 
-def certify(home: Path, text: str, channel_types: list[str], builtin: set[str]) -> None:
-    """Remember that ``text`` validated (called by the full validation). Nothing is stamped
-    when a channel is not built in (a third-party model may change without this code
-    changing). Best effort: a home this user cannot write just keeps the full path."""
+def certify(
+    home: Path,
+    text: str,
+    channel_types: list[str],
+    builtin: set[str],
+    own_addresses: Iterable[str] = (),
+) -> None:
+    """Remember that ``text`` validated (called by the full validation), with what the
+    validated config derives that the quick path needs: the desk's own addresses (as JSON after
+    a NUL, which neither valid TOML nor JSON holds). Nothing is stamped when a channel is not
+    built in (a third-party model may change without this code changing). Best effort: a home
+    this user cannot write just keeps the full path."""
     if not set(channel_types) <= builtin:
         return
+    import json
+
     path = home / STAMP
-    stamp = _stamp(text)
+    stamp = _stamp(text) + "\0" + json.dumps(sorted(own_addresses))
     try:
         if path.read_text(encoding="utf-8") == stamp:
             return
@@ -92,7 +106,16 @@ def quick_config(home: Path) -> QuickConfig | None:
         stamp = (home / STAMP).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    if stamp != _stamp(text):
+    head, _, derived = stamp.rpartition("\0")
+    if head != _stamp(text):
+        return None
+    import json
+
+    try:
+        own = json.loads(derived)
+    except ValueError:
+        return None
+    if not (isinstance(own, list) and all(isinstance(a, str) for a in own)):
         return None
     data: dict[str, Any] = tomllib.loads(text)  # it validated, so it parses
     desk = data.get("desk", {})
@@ -101,4 +124,5 @@ def quick_config(home: Path) -> QuickConfig | None:
         timezone=desk.get("timezone", "UTC"),
         database_url=desk.get("database_url"),
         channels=[(c["name"], c["type"]) for c in data.get("channel", [])],
+        own_addresses=own,
     )

@@ -23,6 +23,8 @@ from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
 from supportdesk.desk.identity import identities_of, normalize_address, resolve_customer
 from supportdesk.desk.permissions import require_lead
+from supportdesk.store import reads
+from supportdesk.store.db import session_run
 from supportdesk.store.models import Customer, Event, Identity, Ticket, utcnow
 
 KINDS = ("email", "telegram", "phone", "vk", "whatsapp")  # and every installed channel's kind
@@ -414,22 +416,8 @@ def unlink(desk: Desk, identity: str, *, dry_run: bool = False) -> ActionResult:
     return execute(desk, "identity_unlink", f"unlink {kind}:{addr}", work, dry_run=dry_run)
 
 
-def history(session: Session, customer_id: int, exclude: int | None = None) -> list[Ticket]:
-    """Every ticket of the customer (and of customers merged into them), across channels."""
-    from supportdesk.desk.identity import resolve_customer
-
-    root = resolve_customer(session, customer_id)
-    ids = {root.id}
-    frontier = [root.id]
-    while frontier:
-        rows = session.exec(
-            select(Customer.id).where(col(Customer.merged_into_id).in_(frontier))
-        ).all()
-        frontier = [r for r in rows if r not in ids]
-        ids.update(frontier)
-    q = (
-        select(Ticket)
-        .where(col(Ticket.customer_id).in_(ids))
-        .order_by(col(Ticket.created_at).desc())
-    )
-    return [t for t in session.exec(q).all() if t.id != exclude]
+def history(session: Session, customer_id: int, exclude: int | None = None) -> list[Any]:
+    """Every ticket of the customer (and of customers merged into them), across channels, newest
+    first (``store.reads.customer_history``: id, channel, kind, subject, status, created_at,
+    customer_id)."""
+    return list(reads.customer_history(session_run(session), customer_id, exclude))

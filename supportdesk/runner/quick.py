@@ -1,9 +1,12 @@
-"""The read commands' quick path, as a service: `tickets list` without query terms and `status`
-on a SQLite desk whose config and schema are certainly what this code knows, over a plain
+"""The read commands' quick path, as a service: `tickets list` without query terms, `tickets show`
+and `status` on a SQLite desk whose config and schema are certainly what this code knows, over a plain
 ``sqlite3`` connection, without SQLAlchemy, pydantic or the model classes (most of a
 command's start-up). ``open_quick`` answers None whenever it is not certain (the command then
 takes the full path, which has every error message); the SQL and the documents are the full
-path's own (``store.reads``, ``tickets.rows``, ``runner.health``).
+path's own (``store.reads``, ``tickets.rows``, ``tickets.shown``, ``runner.health``).
+
+Roles: the quick path serves SQLite desks only, where roles are advisory (``desk.roles``);
+a PostgreSQL desk, where a team login's role is enforced, always takes the full path.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ class QuickDesk:
     def queue(self, *, order: str, limit: int | None) -> list[dict[str, Any]]:
         """`tickets list` without query terms: the rows of ``tickets.read.queue_rows``."""
         return whole_queue(sqlite_run(self.conn), order=order, limit=limit)
+
+    def show(self, ticket_id: int) -> dict[str, Any]:
+        """`tickets show`: the document of ``tickets.read.show_ticket`` (NotFound as there)."""
+        from supportdesk.tickets.shown import show_doc
+
+        return show_doc(sqlite_run(self.conn), ticket_id, self.config.own_addresses)
 
     def status(self) -> dict[str, Any]:
         """`status`: the document of ``runner.status.desk_status`` with its roles."""

@@ -1,4 +1,5 @@
-"""The SQL of the read commands (`tickets list`, `status`), written once and run two ways.
+"""The SQL of the read commands (`tickets list`, `tickets show`, `status`), written once and run
+two ways.
 
 The full path runs it through a SQLAlchemy session (``store.db.session_run``) on SQLite and
 PostgreSQL; the quick path of the command line runs it on a plain ``sqlite3`` connection
@@ -11,6 +12,9 @@ SQLite, ``datetime`` on PostgreSQL); :func:`utc` makes them the aware UTC dateti
 classes hold.
 
 This module imports nothing heavy: the quick path loads it.
+
+Long because: every query of the quick read commands lives here, once, with the plain row classes
+that stand in for the model classes on the quick path.
 """
 
 from __future__ import annotations
@@ -69,6 +73,26 @@ class TicketRow:
     value types as a ``Ticket`` (aware datetimes, a bool for ``sla_breached``)."""
 
     __slots__ = TICKET_COLUMNS
+    id: int
+    subject: str
+    status: str
+    priority: str
+    channel: str
+    kind: str
+    customer_id: int
+    assignee_id: int | None
+    group: str | None
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime | None
+    first_response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    first_response_at: datetime | None
+    solved_at: datetime | None
+    snoozed_until: datetime | None
+    sla_breached: bool
+    message_count: int
+    csat_score: int | None
 
     def __init__(self, row: Sequence[Any]):
         for name, value in zip(TICKET_COLUMNS, row, strict=True):
@@ -188,3 +212,213 @@ def lease(run: Run, name: str) -> dict[str, Any] | None:
         "heartbeat_at": utc(beat),
         "expires_at": utc(expires),
     }
+
+
+# --- tickets show -------------------------------------------------------------------------
+
+# The columns of a message in a ticket's thread (the attributes of the Message model of those
+# names; ``stored`` and the booleans are read as Python values by MessageRow).
+MESSAGE_COLUMNS = (
+    "id", "direction", "channel", "kind", "author", "author_address", "subject", "text",
+    "quoted_text", "created_at", "thread_reason", "to_addresses", "cc_addresses",
+    "bcc_addresses", "html", "message_id", "edited_at", "versions", "is_auto",
+)  # fmt: skip
+
+
+class ShownTicket(TicketRow):
+    """A ticket's queue columns and what `tickets show` adds to them."""
+
+    __slots__ = ("reply_to_address", "csat_comment")
+    reply_to_address: str
+    csat_comment: str | None
+
+
+def ticket(run: Run, ticket_id: int) -> ShownTicket | None:
+    """One ticket for `tickets show`, or None when there is no such ticket."""
+    cols = ", ".join(f'ticket."{c}"' if c == "group" else f"ticket.{c}" for c in TICKET_COLUMNS)
+    rows = run(
+        f"SELECT {cols}, ticket.reply_to_address, ticket.csat_comment FROM ticket "
+        "WHERE ticket.id = :id",
+        {"id": ticket_id},
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    n = len(TICKET_COLUMNS)
+    t = ShownTicket(row[:n])
+    t.reply_to_address, t.csat_comment = row[n], row[n + 1]
+    return t
+
+
+class MessageRow:
+    """A message of a thread read without the model classes (the Message attribute names)."""
+
+    __slots__ = MESSAGE_COLUMNS
+    id: int
+    direction: str
+    channel: str
+    kind: str
+    author: str
+    author_address: str
+    subject: str
+    text: str
+    quoted_text: str
+    created_at: datetime
+    thread_reason: str
+    to_addresses: str
+    cc_addresses: str
+    bcc_addresses: str
+    html: str | None
+    message_id: str | None
+    edited_at: datetime | None
+    versions: str
+    is_auto: bool
+
+    def __init__(self, row: Sequence[Any]):
+        for name, value in zip(MESSAGE_COLUMNS, row, strict=True):
+            if name in ("created_at", "edited_at"):
+                value = utc(value)
+            elif name == "is_auto":
+                value = bool(value)
+            setattr(self, name, value)
+
+
+def thread(run: Run, ticket_id: int) -> list[MessageRow]:
+    """A ticket's messages, oldest first."""
+    cols = ", ".join(f"message.{c}" for c in MESSAGE_COLUMNS)
+    return [
+        MessageRow(r)
+        for r in run(
+            f"SELECT {cols} FROM message WHERE message.ticket_id = :ticket_id "
+            "ORDER BY message.created_at, message.id",
+            {"ticket_id": ticket_id},
+        )
+    ]
+
+
+def attachments_of(run: Run, message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each message's attachments (id, filename, size, content_type, stored, note), in order."""
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for chunk in _chunks(list(message_ids)):
+        marks, params = _ids("m", chunk)
+        for aid, mid, filename, size, ctype, stored, note in run(
+            "SELECT id, message_id, filename, size, content_type, stored_path, note "
+            f"FROM attachment WHERE message_id IN ({marks}) ORDER BY id",
+            params,
+        ):
+            out[mid or 0].append(
+                {
+                    "id": aid,
+                    "filename": filename,
+                    "size": size,
+                    "content_type": ctype,
+                    "stored": stored is not None,
+                    "note": note,
+                }
+            )
+    return out
+
+
+def deliveries(run: Run, message_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The outbox row of each message (id, state, attempts, last_error); the newest when a
+    message has several."""
+    out: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(list(message_ids)):
+        marks, params = _ids("m", chunk)
+        for oid, mid, state, attempts, error in run(
+            "SELECT id, message_id, state, attempts, last_error "
+            f"FROM outbox WHERE message_id IN ({marks}) ORDER BY id",
+            params,
+        ):
+            if mid is not None:
+                out[mid] = {"id": oid, "state": state, "attempts": attempts, "last_error": error}
+    return out
+
+
+def customer_details(run: Run, customer_id: int) -> dict[str, Any] | None:
+    """A customer's company, phone, language and notes; None when there is no such customer."""
+    rows = run(
+        "SELECT company, phone, language, notes FROM customer WHERE id = :id", {"id": customer_id}
+    )
+    if not rows:
+        return None
+    company, phone, language, notes = rows[0]
+    return {"company": company, "phone": phone, "language": language, "notes": notes}
+
+
+def customer_root(run: Run, customer_id: int) -> int:
+    """The customer that ``customer_id`` was merged into, following merges to the end;
+    LookupError when there is no such customer."""
+    seen: set[int] = set()
+    rows = run("SELECT id, merged_into_id FROM customer WHERE id = :id", {"id": customer_id})
+    if not rows:
+        raise LookupError(f"customer {customer_id} does not exist")
+    cid, into = rows[0]
+    while into and cid not in seen:
+        seen.add(cid or 0)
+        nxt = run("SELECT id, merged_into_id FROM customer WHERE id = :id", {"id": into})
+        if not nxt:
+            break
+        cid, into = nxt[0]
+    return int(cid)
+
+
+def customer_family(run: Run, customer_id: int) -> set[int]:
+    """The customer behind ``customer_id`` and every customer merged into it (at any depth)."""
+    root = customer_root(run, customer_id)
+    ids = {root}
+    frontier = [root]
+    while frontier:
+        found: list[int] = []
+        for chunk in _chunks(frontier):
+            marks, params = _ids("c", chunk)
+            found += [
+                r[0]
+                for r in run(f"SELECT id FROM customer WHERE merged_into_id IN ({marks})", params)
+            ]
+        frontier = [r for r in found if r not in ids]
+        ids.update(frontier)
+    return ids
+
+
+class HistoryRow:
+    """A ticket in a customer's history (the Ticket attribute names)."""
+
+    __slots__ = ("id", "channel", "kind", "subject", "status", "created_at", "customer_id")
+
+    def __init__(self, row: Sequence[Any]):
+        self.id, self.channel, self.kind, self.subject, self.status = row[:5]
+        self.created_at, self.customer_id = utc(row[5]), row[6]
+
+
+def customer_history(run: Run, customer_id: int, exclude: int | None = None) -> list[HistoryRow]:
+    """Every ticket of the customer (and of customers merged into them), newest first."""
+    out: list[HistoryRow] = []
+    chunks = _chunks(sorted(customer_family(run, customer_id)))
+    for chunk in chunks:
+        marks, params = _ids("c", chunk)
+        out += [
+            HistoryRow(r)
+            for r in run(
+                "SELECT id, channel, kind, subject, status, created_at, customer_id FROM ticket "
+                f"WHERE customer_id IN ({marks}) ORDER BY created_at DESC",
+                params,
+            )
+        ]
+    if len(chunks) > 1:  # several chunks: one order over all of them
+        out.sort(key=lambda h: h.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return [h for h in out if h.id != exclude]
+
+
+def participant_rows(run: Run, ticket_id: int) -> list[tuple[str, str, str, str]]:
+    """(direction, author_address, to_addresses, cc_addresses) of a ticket's inbound and
+    outbound messages (notes left out), oldest first: who is on the thread."""
+    return [
+        (d, a, t, c)
+        for d, a, t, c in run(
+            "SELECT direction, author_address, to_addresses, cc_addresses FROM message "
+            "WHERE ticket_id = :ticket_id AND direction IN ('in', 'out') "
+            "ORDER BY created_at, id",
+            {"ticket_id": ticket_id},
+        )
+    ]

@@ -11,7 +11,10 @@ from sqlmodel import Session, col, select
 
 from supportdesk.desk.desk import Desk, NotFound
 from supportdesk.desk.identity import normalize_email
+from supportdesk.store import reads
+from supportdesk.store.db import session_run
 from supportdesk.store.models import AttachmentRow, Message, Ticket
+from supportdesk.tickets.shown import participants_of
 
 
 def desk_addresses(desk: Desk) -> set[str]:
@@ -21,27 +24,11 @@ def desk_addresses(desk: Desk) -> set[str]:
 
 def participants(session: Session, desk: Desk, ticket: Ticket) -> list[str]:
     """E-mail addresses on the thread other than the customer's and the desk's, in the order
-    they first appeared: inbound senders, To and Cc, and the Cc of earlier replies."""
+    they first appeared (``tickets.shown.participants_of``)."""
     if ticket.kind != "email" or ticket.id is None:
         return []
-    rows = session.exec(
-        select(
-            Message.direction, Message.author_address, Message.to_addresses, Message.cc_addresses
-        )
-        .where(Message.ticket_id == ticket.id, col(Message.direction).in_(["in", "out"]))
-        .order_by(col(Message.created_at), col(Message.id))
-    ).all()
-    skip = desk_addresses(desk) | {normalize_email(ticket.reply_to_address)}
-    seen: dict[str, None] = {}
-    for direction, sender, to, cc in rows:
-        found = [sender, *to.split(), *cc.split()] if direction == "in" else cc.split()
-        for a in found:
-            if not a or "@" not in a:
-                continue
-            norm = normalize_email(a)
-            if norm not in skip:
-                seen.setdefault(norm, None)
-    return list(seen)
+    rows = reads.participant_rows(session_run(session), ticket.id)
+    return participants_of(ticket.kind, ticket.reply_to_address, rows, desk.config.own_addresses())
 
 
 @dataclass

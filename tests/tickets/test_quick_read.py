@@ -80,8 +80,76 @@ def varied(tmp_path_factory: pytest.TempPathFactory) -> Path:
             db.execute("UPDATE outbox SET state = 'failed' WHERE id = ?", (ids[0],))
             db.execute("UPDATE outbox SET state = 'in_doubt' WHERE id = ?", (ids[1],))
             db.execute("UPDATE outbox SET state = 'queued' WHERE id = ?", (ids[2],))
+            _hostile_ticket(db, str(past))
         db.close()
     return home
+
+
+HOSTILE = (
+    "\x1b[2J\x1b]52;c;ZXZpbA==\x07\x1b[31mПринтер\x1b[0m не печатает \u202eevil\u202c "
+    "[bold]x[/bold] \u200f\u05e9\u05dc\u05d5\u05dd\r\n\tnext "
+)
+
+
+def _hostile_ticket(db: sqlite3.Connection, at: str) -> None:
+    """A ticket made of hostile text (ANSI and OSC escapes, bidi marks, rich markup, Cyrillic, a
+    subject of 20,000 characters), with every part `tickets show` prints: an inbound mail with
+    To and Cc (the desk's own address among them), a reply in doubt, a note edited twice, an
+    attachment, and a customer with another ticket and a customer merged into them."""
+
+    def insert(table: str, **cols: object) -> int:
+        names = ", ".join(f'"{c}"' for c in cols)
+        marks = ", ".join("?" for _ in cols)
+        cur = db.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", tuple(cols.values()))
+        return int(cur.lastrowid or 0)
+
+    def customer(name: str, merged_into: int | None = None) -> int:
+        return insert("customer", name=name, company=HOSTILE, phone="+7 900 \x1b[1m", language="ru",
+                      notes=HOSTILE * 3, csat_opt_out=0, merged_into_id=merged_into,
+                      created_at=at, updated_at=at)  # fmt: skip
+
+    def ticket(cid: int, subject: str, status: str = "open") -> int:
+        return insert("ticket", subject=subject, status=status, priority="urgent",
+                      priority_rank=3, priority_locked=0, channel="support", kind="email",
+                      customer_id=cid, created_at=at, updated_at=at, due_at=at,
+                      sla_paused_seconds=0, sla_breached=1, message_count=3, ack_sent=0,
+                      reply_to_address="Hostile@Example.COM", spam=0,
+                      csat_comment=HOSTILE)  # fmt: skip
+
+    def message(tid: int, direction: str, text: str, **more: object) -> int:
+        cols: dict[str, object] = {
+            "ticket_id": tid, "direction": direction, "channel": "support", "kind": "email",
+            "author": HOSTILE[:40], "author_address": "hostile@example.com", "references": "",
+            "subject": HOSTILE, "text": text, "quoted_text": "", "created_at": at,
+            "received_at": at, "thread_reason": "", "auto_reason": "", "versions": "",
+            "is_auto": 0,
+        }  # fmt: skip
+        cols.update(more)
+        return insert("message", **cols)
+
+    cid = customer("\x1b[1mЁлка\u202e Ivanova")
+    insert("identity", customer_id=cid, kind="email", address="hostile@example.com",
+           display=HOSTILE, created_at=at)  # fmt: skip
+    merged = customer("Old \x1b[5mself", merged_into=cid)
+    ticket(merged, "older " + HOSTILE, status="solved")
+    ticket(cid, "sibling " + HOSTILE, status="pending")
+    tid = ticket(cid, HOSTILE + "Ж" * 20_000)
+    first = message(tid, "in", HOSTILE * 20, quoted_text="> quoted\n> twice",
+                    to_addresses="support@acme.test Третий@Пример.РФ",
+                    cc_addresses="Third@Example.COM SUPPORT@acme.test x",
+                    html="<p>\x1b[31mhi</p>")  # fmt: skip
+    insert("attachment", message_id=first, filename="\x1b[31mсчёт\u202efdp.exe", size=12345,
+           content_type="application/pdf\x1b[0m", note=HOSTILE, inline=0,
+           stored_path="attachments/x")  # fmt: skip
+    reply = message(tid, "out", "Ответ " + HOSTILE, author="Алиса",
+                    to_addresses="hostile@example.com", cc_addresses="cc@example.com",
+                    bcc_addresses="b@example.com")  # fmt: skip
+    insert("outbox", ticket_id=tid, message_id=reply, channel="support", kind="email",
+           to_address="hostile@example.com", state="in_doubt", attempts=2,
+           last_error="SMTP \x1b[31mtimeout\u202e", external_message_id="", sent_parts=0,
+           payload="{}", created_at=at)  # fmt: skip
+    message(tid, "note", "note " + HOSTILE, edited_at=at,
+            versions='["first \\u001b[1m", "second \\u202e"]')  # fmt: skip
 
 
 COMMANDS = [
@@ -112,12 +180,104 @@ def test_quick_and_full_paths_print_the_same_bytes(
     assert quick[1].strip()
 
 
+def _show_ids(home: Path) -> list[int]:
+    """Tickets worth showing: the hostile one and its sibling (history, a merged customer), the
+    demo's first and newest, an e-mail thread with a reply; and one that does not exist."""
+    if TEST_BACKEND != "sqlite":  # the demo's tickets, whatever their numbers
+        import json
+
+        listed = _run(home, "tickets", "list", "--json", "-n", "2", quick=False)[1]
+        return [row["id"] for row in json.loads(listed)] + [999_999]
+    db = sqlite3.connect(home / "supportdesk.db")
+    try:
+        hostile, sibling = (
+            db.execute("SELECT max(id) FROM ticket WHERE subject LIKE ?", (pattern,)).fetchone()[0]
+            for pattern in (HOSTILE[:12] + "%", "sibling %")
+        )
+        newest = db.execute("SELECT max(id) FROM ticket WHERE id < ?", (sibling,)).fetchone()[0]
+        replied = db.execute(
+            "SELECT ticket_id FROM outbox WHERE ticket_id IS NOT NULL ORDER BY id"
+        ).fetchone()[0]
+    finally:
+        db.close()
+    return [hostile, sibling, 1, newest, replied, 999_999]
+
+
+@pytest.mark.parametrize("form", [("--json",), (), ("wide",)], ids=["json", "80", "130"])
+def test_tickets_show_quick_and_full_print_the_same_bytes(
+    varied: Path, form: tuple[str, ...]
+) -> None:
+    columns = 130 if form == ("wide",) else 80
+    args = tuple(a for a in form if a != "wide")
+    for tid in _show_ids(varied):
+        quick = _run(varied, "tickets", "show", str(tid), *args, quick=True, columns=columns)
+        full = _run(varied, "tickets", "show", str(tid), *args, quick=False, columns=columns)
+        if quick != full and not args:  # ages ("5m ago") may straddle a minute; not twice
+            quick = _run(varied, "tickets", "show", str(tid), *args, quick=True, columns=columns)
+            full = _run(varied, "tickets", "show", str(tid), *args, quick=False, columns=columns)
+        assert quick == full, tid
+        if tid == 999_999:
+            assert quick[0] == 3
+            assert quick[2] == "supportdesk: ticket #999999 does not exist.\n"
+        else:
+            assert quick[0] == 0 and quick[1].strip(), quick[2]
+            if not args:  # the terminal gets no escape and no bidi override
+                assert "\x1b" not in quick[1] and "\u202e" not in quick[1]
+
+
+@pytest.mark.sqlite_only
+def test_tickets_show_quick_path_is_taken_and_escapes(varied: Path) -> None:
+    """The quick path really answers `tickets show` (a document without the full path), and the
+    hostile ticket comes out inert: one line per header, no escape reaches the terminal."""
+    import json
+
+    from supportdesk.runner.quick import open_quick
+
+    tid = _show_ids(varied)[0]
+    desk = open_quick(varied, None)
+    assert desk is not None
+    try:
+        doc = desk.show(tid)
+    finally:
+        desk.close()
+    assert len(doc["subject"]) > 20_000
+    # the customer (Reply-To) and the desk's own address (any case) are not participants
+    assert doc["participants"] == [
+        "третий@xn--e1afmkfd.xn--p1ai",
+        "third@example.com",
+        "cc@example.com",
+    ]
+    assert [h["status"] for h in doc["history"]] == ["pending", "solved"]
+    assert json.loads(_run(varied, "tickets", "show", str(tid), "--json", quick=True)[1]) == doc
+    code, out, _err = _run(varied, "tickets", "show", str(tid), quick=True, columns=80)
+    assert code == 0 and out.splitlines()[0].startswith(f"#{tid} ")
+    assert "\x1b" not in out and "\u202e" not in out and "Ёлка" in out
+
+
+@pytest.mark.sqlite_only
+def test_a_postgresql_desk_never_takes_the_quick_path(tmp_path: Path) -> None:
+    """Roles are enforced only on PostgreSQL (team) desks: the quick path, which checks no
+    role, must never read one, even with a certified config."""
+    from supportdesk.core.quickconfig import certify, quick_config
+    from supportdesk.runner.quick import open_quick
+
+    home = tmp_path / "team"
+    home.mkdir()
+    text = '[desk]\nname = "Team"\ndatabase_url = "postgresql:///nowhere"\n'
+    (home / "config.toml").write_text(text, encoding="utf-8")
+    certify(home, text, [], set())
+    cfg = quick_config(home)
+    assert cfg is not None and cfg.database_url
+    assert open_quick(home, None) is None
+
+
 @pytest.mark.sqlite_only
 def test_quick_path_loads_no_heavy_module(varied: Path) -> None:
     code = (
         "import sys\n"
         "from supportdesk.cli.quick import quick\n"
-        "for argv in (['status', '--json'], ['tickets', 'list', '--csv', '-n', '5']):\n"
+        "for argv in (['status', '--json'], ['tickets', 'list', '--csv', '-n', '5'],\n"
+        "             ['tickets', 'show', '1'], ['tickets', 'show', '2', '--json']):\n"
         "    assert quick(['--home', sys.argv[1], *argv]) == 0, argv\n"
         "heavy = ('sqlalchemy', 'sqlmodel', 'pydantic', 'typer', 'alembic',\n"
         "         'supportdesk.store.models', 'importlib.metadata')\n"
@@ -151,7 +311,18 @@ def test_quick_path_loads_no_heavy_module(varied: Path) -> None:
         ["--db", "sqlite:///x.db", "status"],
         ["--home"],
         ["--home", "x", "--home", "y", "status"],
-        ["tickets", "show", "1"],
+        ["tickets", "show"],
+        ["tickets", "show", "0"],
+        ["tickets", "show", "-1"],
+        ["tickets", "show", "+1"],
+        ["tickets", "show", "１"],
+        ["tickets", "show", "1e3"],
+        ["tickets", "show", "9223372036854775808"],
+        ["tickets", "show", "1", "2"],
+        ["tickets", "show", "1", "--json", "--json"],
+        ["tickets", "show", "1", "--csv"],
+        ["tickets", "show", "--json", "1"],
+        ["tickets", "show", "1", "--help"],
         ["search", "printer"],
         ["status", "extra"],
     ],
@@ -167,6 +338,11 @@ def test_what_is_understood() -> None:
         {"--limit": "5", "--json": ""},
     )
     assert parse(["status"]) == ("status", {}, {})
+    assert parse(["tickets", "show", "0042", "--json"]) == (
+        "tickets show",
+        {},
+        {"id": "0042", "--json": ""},
+    )
 
 
 @pytest.mark.sqlite_only
