@@ -389,3 +389,30 @@ def test_builtin_head_matches_the_migrations() -> None:
     from supportdesk.store.quick import migration_heads
 
     assert migration_heads() == {head_revision()}
+
+
+def test_the_search_query_builder_loads_no_heavy_module() -> None:
+    """The query language's parser and the full-text query builder are the full path's own
+    (re-exported by search.query and store.search), importable without SQLAlchemy: a quick
+    `search` can parse and render exactly as the full one does."""
+    code = (
+        "import sys\n"
+        "from supportdesk.search.terms import parse\n"
+        "from supportdesk.store.fts import Parsed, make_term, render\n"
+        "q = parse('принтера* -toner \"не печатает\"')\n"
+        "terms = [make_term(t.value, phrase=t.key == 'phrase', negated=t.negated)"
+        " for t in q.words]\n"
+        "print(render(Parsed(terms).terms, 'sqlite'))\n"
+        "heavy = ('sqlalchemy', 'sqlmodel', 'pydantic', 'typer', 'supportdesk.store.models')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ['("принтер"* AND "не печата") NOT "toner"', "[]"]
+    from supportdesk.search import query, terms
+    from supportdesk.store import fts, search
+
+    assert query.parse is terms.parse and query.QueryError is terms.QueryError
+    assert search.make_term is fts.make_term and search.render is fts.render
