@@ -127,12 +127,13 @@ class ReportSQL:
 
         self.plain = PLAIN_SQL  # until fact_tickets() finds the tickets with events
 
-    def fact_tickets(self, cap: int = FACT_EVENTS_CAP) -> list[int] | None:
+    def fact_tickets(self, cap: int | None = None) -> list[int] | None:
         """The tickets with an event of a fact kind before the end of the period, when there
         are at most ``cap`` such events (else None). Then a plain ticket is one not in their
         list (``FEW_FACTS_SQL``: an ephemeral index of a few ids, built once per query) rather
         than one without such an event (``PLAIN_SQL``: a probe of the event index per ticket,
         0.4 µs each, every query)."""
+        cap = FACT_EVENTS_CAP if cap is None else cap
         rows = self.run(f"{FACT_TICKETS_SQL} LIMIT :cap", cap=cap + 1)
         if len(rows) > cap:
             return None

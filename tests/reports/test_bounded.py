@@ -137,6 +137,30 @@ def test_the_bounded_report_gives_the_old_figures(bdesk: Any) -> None:
     assert ids["g"] != ids["f"]
 
 
+def test_many_events_take_the_per_ticket_probe(bdesk: Any, monkeypatch: Any) -> None:
+    """With more events than ``FACT_EVENTS_CAP``, plain tickets are told by a probe of the
+    event index (``PLAIN_SQL``), not by the list of tickets with events: the same figures."""
+    from supportdesk.store import report_sql
+
+    _varied_desk(bdesk)
+    monkeypatch.setattr(report_sql, "FACT_EVENTS_CAP", 0)
+    probed: list[str] = []
+    real = report_sql.ReportSQL.fact_tickets
+
+    def fact_tickets(self: Any, cap: int | None = None) -> Any:
+        out = real(self, cap)
+        probed.append(self.plain)
+        return out
+
+    monkeypatch.setattr(report_sql.ReportSQL, "fact_tickets", fact_tickets)
+    for since, until in PERIODS:
+        new = metrics.report(bdesk, since, until, now=NOW)
+        old = oracle_metrics.report(bdesk, since, until, now=NOW)
+        assert new == old, (since, until)
+    # every period with events before its end probed (the one before anything has none)
+    assert probed.count(report_sql.PLAIN_SQL) == len(PERIODS) - 1
+
+
 def test_a_short_period_reads_fewer_tickets(bdesk: Any) -> None:
     _varied_desk(bdesk)
     with bdesk.db.read() as s:
