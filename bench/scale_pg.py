@@ -10,6 +10,8 @@ config.toml names the database, so ``supportdesk --home HOME ...`` reads it.
 from __future__ import annotations
 
 import random
+import sys
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,7 +25,18 @@ from supportdesk.store.stems import stem_text
 PHRASES = 1000
 
 
+STEPS = ("customers", "identities", "tickets", "messages", "ticket docs", "message docs",
+         "customer docs")  # fmt: skip
+
+
+def _progress(t0: float, what: str) -> None:
+    """One line on stderr per finished step: a 10M desk takes long, and a run that is stopped
+    early still tells how far it got and at what rate."""
+    print(f"scale_pg: {time.perf_counter() - t0:8.1f} s  {what}", file=sys.stderr, flush=True)
+
+
 def generate(home: Path, url: str, size: int) -> None:
+    t0 = time.perf_counter()
     build.prepare_home(home, url)
     db = open_database(home, url)
     rnd = random.Random(7)
@@ -102,15 +115,20 @@ def generate(home: Path, url: str, size: int) -> None:
                 FROM (SELECT id, CASE WHEN id % 2 = 1 THEN '{ru}' ELSE '{en}' END
                       || ' ' || (id - 1) AS stems FROM customer) n JOIN customer c ON c.id = n.id""",
             ]
-            for sql in steps:
+            for name, sql in zip(STEPS, steps, strict=True):
                 conn.execute(sa.text(sql))
+                _progress(t0, f"{name} of {size:,} tickets inserted")
+        _progress(t0, "committed")
         with db.write_engine.begin() as conn:
-            create_indexes(conn, indexes)
+            for name, create in indexes:
+                create_indexes(conn, [(name, create)])
+                _progress(t0, f"index {name} built")
             for table in ("customer", "identity", "ticket", "message"):
                 conn.execute(sa.text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT max(id) FROM {table}) + 1, false)"))  # fmt: skip
         with db.write_engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
+        _progress(t0, "analyzed: done")
     finally:
         db.dispose()

@@ -21,7 +21,7 @@ from supportdesk.inbound.batch import (
     reused_key,
     signature,
 )
-from supportdesk.store.bulk import Row, chunks, insert_rows
+from supportdesk.store.bulk import Row, in_batches, insert_rows
 from supportdesk.store.merges import follow_merges, merged_into
 from supportdesk.store.models import (
     OPEN_STATUSES,
@@ -45,22 +45,22 @@ class Lookups(BatchState):
             {m.dedupe_key for m in msgs} | {reused_key(m) for m in msgs if not m.conversation_key}
         )
         existing: dict[str, tuple[int, int]] = {}  # dedupe key -> (message id, ticket id)
-        for chunk in chunks(keys):
+        bind = s.get_bind()
+        for where in in_batches(bind, col(Message.dedupe_key), keys):
             cols: list[Any] = [
                 Message.dedupe_key, Message.id, Message.ticket_id, Message.author_address,
                 Message.subject, Message.text, Message.quoted_text, Message.direction,
                 Message.created_at,
             ]  # fmt: skip
-            rows = s.execute(sa.select(*cols).where(col(Message.dedupe_key).in_(chunk))).all()
+            rows = s.execute(sa.select(*cols).where(where)).all()
             inbound = [r[1] for r in rows if r[7] == "in"]
             files: dict[int, list[tuple[str, int]]] = {}
             att_cols: list[Any] = [
                 AttachmentRow.message_id, AttachmentRow.filename, AttachmentRow.size,
             ]  # fmt: skip
-            for mid, name, size in s.execute(
-                sa.select(*att_cols).where(col(AttachmentRow.message_id).in_(inbound))
-            ).all() if inbound else []:  # fmt: skip
-                files.setdefault(mid or 0, []).append((name, size))
+            for on in in_batches(bind, col(AttachmentRow.message_id), inbound):
+                for mid, name, size in s.execute(sa.select(*att_cols).where(on)).all():
+                    files.setdefault(mid or 0, []).append((name, size))
             for dkey, pk, tid, author, subject, text, quoted, direction, created in rows:
                 existing[dkey or ""] = (pk or 0, tid)
                 if direction == "in":  # our own replies come back as sent: always the same
@@ -76,12 +76,8 @@ class Lookups(BatchState):
                 refs.update(i for i in m.bounce_of if i)
         ticket_ids: set[int] = set()
         known: dict[str, int] = {}
-        for chunk in chunks(sorted(refs)):
-            for mid, tid in s.exec(
-                select(Message.message_id, Message.ticket_id).where(
-                    col(Message.message_id).in_(chunk)
-                )
-            ).all():
+        for where in in_batches(bind, col(Message.message_id), sorted(refs)):
+            for mid, tid in s.exec(select(Message.message_id, Message.ticket_id).where(where)):
                 if mid:
                     known[mid] = tid
                     ticket_ids.add(tid)
@@ -103,10 +99,10 @@ class Lookups(BatchState):
             by_kind.setdefault(kind, []).append(addr)
         cust_ids: dict[tuple[str, str], int] = {}
         for kind, lst in by_kind.items():
-            for chunk in chunks(lst):
+            for where in in_batches(bind, col(Identity.address), lst):
                 for address, customer_id in s.exec(
                     select(Identity.address, Identity.customer_id).where(
-                        Identity.kind == kind, col(Identity.address).in_(chunk)
+                        Identity.kind == kind, where
                     )
                 ).all():
                     cust_ids[(kind, address)] = customer_id
@@ -115,10 +111,10 @@ class Lookups(BatchState):
         while pending:
             batch = [i for i in pending if i not in loaded]
             pending = set()
-            for chunk in chunks(batch):
+            for where in in_batches(bind, col(Customer.id), batch):
                 # the three columns ingest reads, not whole tracked objects (a tenth of the cost)
                 cq = select(Customer.id, Customer.name, Customer.merged_into_id)
-                for cid, cname, merged in s.exec(cq.where(col(Customer.id).in_(chunk))).all():
+                for cid, cname, merged in s.exec(cq.where(where)).all():
                     loaded[cid or 0] = _Known(cid or 0, cname, merged)
                     self._merged[cid or 0] = merged
                     if merged and merged not in loaded:
@@ -142,10 +138,10 @@ class Lookups(BatchState):
         ]
         if tg:
             cids = sorted({cid for cid, _ch in tg if cid})
-            for chunk in chunks(cids):
+            for where in in_batches(bind, col(Ticket.customer_id), cids):
                 q = (
                     select(Ticket)
-                    .where(col(Ticket.customer_id).in_(chunk))
+                    .where(where)
                     .where(col(Ticket.status).in_(OPEN_STATUSES + ("solved",)))
                     .order_by(col(Ticket.id))
                 )
@@ -159,9 +155,9 @@ class Lookups(BatchState):
         want = {i for i in ids if i not in self._merged}
         while want:
             found: set[int] = set()
-            for chunk in chunks(sorted(want)):
+            for where in in_batches(self.s.get_bind(), col(Customer.id), sorted(want)):
                 cq = select(Customer.id, Customer.merged_into_id)
-                for cid, merged in self.s.exec(cq.where(col(Customer.id).in_(chunk))).all():
+                for cid, merged in self.s.exec(cq.where(where)).all():
                     self._merged[cid or 0] = merged
                     if merged and merged not in self._merged:
                         found.add(merged)
@@ -216,10 +212,8 @@ class Lookups(BatchState):
                 Message.ticket_id, Message.to_addresses, Message.cc_addresses,
                 Message.author_address, Message.thread_reason,
             ]  # fmt: skip
-            for chunk in chunks(sorted(want)):
-                for tid, to, cc, author, why in self.s.execute(
-                    sa.select(*cols).where(col(Message.ticket_id).in_(chunk))
-                ).all():
+            for where in in_batches(self.s.get_bind(), col(Message.ticket_id), sorted(want)):
+                for tid, to, cc, author, why in self.s.execute(sa.select(*cols).where(where)).all():
                     seen = rows.setdefault(tid, set())
                     if "third party" not in (why or ""):  # a third party adds no participants
                         seen.update(f"{to} {cc} {author}".lower().split())
@@ -241,8 +235,8 @@ class Lookups(BatchState):
 
     def _load_tickets(self, ids: set[int]) -> None:
         want = sorted(i for i in ids if i not in self.tickets)
-        for chunk in chunks(want):
-            for t in self.s.exec(select(Ticket).where(col(Ticket.id).in_(chunk))).all():
+        for where in in_batches(self.s.get_bind(), col(Ticket.id), want):
+            for t in self.s.exec(select(Ticket).where(where)).all():
                 self.tickets[t.id or 0] = t
 
     def _ticket(self, tid: int) -> Ticket | None:

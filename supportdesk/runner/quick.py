@@ -1,12 +1,14 @@
 """The read commands' quick path, as a service: `tickets list` without query terms, `tickets show`
-and `status` on a SQLite desk whose config and schema are certainly what this code knows, over a plain
-``sqlite3`` connection, without SQLAlchemy, pydantic or the model classes (most of a
+and `status` on a desk whose config and schema are certainly what this code knows, over a plain
+``sqlite3`` connection (SQLite) or a libpq one (PostgreSQL, ``store.libpq``: `tickets list` and
+`status` only), without SQLAlchemy, psycopg, pydantic or the model classes (most of a
 command's start-up). ``open_quick`` answers None whenever it is not certain (the command then
 takes the full path, which has every error message); the SQL and the documents are the full
 path's own (``store.reads``, ``tickets.rows``, ``tickets.shown``, ``runner.health``).
 
-Roles: the quick path serves SQLite desks only, where roles are advisory (``desk.roles``);
-a PostgreSQL desk, where a team login's role is enforced, always takes the full path.
+Roles: the quick path serves SQLite desks, where roles are advisory (``desk.roles``), and
+PostgreSQL desks that are not team desks (``store.quick.open_postgres`` checks); a team desk,
+where a login's role is enforced, always takes the full path.
 """
 
 from __future__ import annotations
@@ -19,30 +21,35 @@ from supportdesk.core.locations import default_home
 from supportdesk.core.quickconfig import QuickConfig, quick_config
 from supportdesk.desk.roles import default_agent, roles_note
 from supportdesk.runner.health import status_doc
-from supportdesk.store.quick import open_sqlite, sqlite_run
+from supportdesk.store.quick import open_postgres, open_sqlite, sqlite_run
+from supportdesk.store.reads import Run
 from supportdesk.tickets.rows import whole_queue
 
 
 class QuickDesk:
     """The home, its config, the acting agent and a read transaction on its database."""
 
-    def __init__(self, home: Path, config: QuickConfig, agent: str, conn: sqlite3.Connection):
+    def __init__(self, home: Path, config: QuickConfig, agent: str, conn: Any):
         self.home, self.config, self.agent, self.conn = home, config, agent, conn
+        self.run: Run = sqlite_run(conn) if isinstance(conn, sqlite3.Connection) else conn.run
 
     def queue(self, *, order: str, limit: int | None) -> list[dict[str, Any]]:
         """`tickets list` without query terms: the rows of ``tickets.read.queue_rows``."""
-        return whole_queue(sqlite_run(self.conn), order=order, limit=limit)
+        return whole_queue(self.run, order=order, limit=limit)
 
     def show(self, ticket_id: int) -> dict[str, Any]:
-        """`tickets show`: the document of ``tickets.read.show_ticket`` (NotFound as there)."""
+        """`tickets show`: the document of ``tickets.read.show_ticket`` (NotFound as there).
+        SQLite desks only: on PostgreSQL ``LookupError`` sends the command to the full path."""
         from supportdesk.tickets.shown import show_doc
 
-        return show_doc(sqlite_run(self.conn), ticket_id, self.config.own_addresses)
+        if not isinstance(self.conn, sqlite3.Connection):
+            raise LookupError("tickets show takes the full path on PostgreSQL")
+        return show_doc(self.run, ticket_id, self.config.own_addresses)
 
     def status(self) -> dict[str, Any]:
         """`status`: the document of ``runner.status.desk_status`` with its roles."""
         cfg = self.config
-        doc = status_doc(sqlite_run(self.conn), cfg.desk_name, cfg.channels)
+        doc = status_doc(self.run, cfg.desk_name, cfg.channels)
         doc["roles"] = {"enforced": False, "agent": self.agent, "login": None}
         return doc
 
@@ -57,9 +64,10 @@ def open_quick(home: Path | None, agent: str | None) -> QuickDesk | None:
     """The desk for the quick path, or None when only the full path can be sure."""
     home = (home or default_home()).expanduser()
     cfg = quick_config(home)
-    if cfg is None or cfg.database_url:  # PostgreSQL desks (team logins, roles) take the full path
+    if cfg is None:
         return None
-    conn = open_sqlite(home)
+    # a PostgreSQL desk: not a team desk (logins, roles: see store.quick.open_postgres)
+    conn = open_postgres(cfg.database_url) if cfg.database_url else open_sqlite(home)
     if conn is None:
         return None
     return QuickDesk(home=home, config=cfg, agent=agent or default_agent(), conn=conn)

@@ -28,6 +28,23 @@ def chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[i : i + CHUNK]
 
 
+def in_batches(conn: Any, column: Any, values: Iterable[Any]) -> Iterable[Any]:
+    """``column IN values`` as few conditions as the backend allows, one query each: on
+    PostgreSQL a single ``= ANY(array)`` whatever the count (one round trip, and one plan for
+    any length, where a 500-item IN list is parsed and planned item by item); elsewhere IN
+    lists of ``CHUNK``."""
+    items = list(values)
+    if not items:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        yield column == sa.any_(sa.bindparam(None, items, type_=ARRAY(column.type)))
+        return
+    for chunk in chunks(items):
+        yield column.in_(chunk)
+
+
 class Row:
     """A new row as a plain object: what SQLModel would hold, without its per-attribute cost.
 
@@ -82,13 +99,13 @@ def allocate_ids(conn: Any, model: Any, rows: Sequence[Any]) -> bool:
         start = (conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
         ids: Iterable[int] = range(start, start + len(rows))
     elif dialect == "postgresql":
-        seq = conn.execute(
-            sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
-        ).scalar()
-        ids = list(
+        ids = list(  # one round trip: the sequence's name and its next values
             conn.execute(
-                sa.text("SELECT nextval(:s) FROM generate_series(1, :n)"),
-                {"s": seq, "n": len(rows)},
+                sa.text(
+                    "SELECT nextval(CAST(s.seq AS regclass)) FROM "
+                    "(SELECT pg_get_serial_sequence(:t, 'id') AS seq) s, generate_series(1, :n)"
+                ),
+                {"t": table.name, "n": len(rows)},
             ).scalars()
         )
     else:

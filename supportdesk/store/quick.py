@@ -1,6 +1,7 @@
 """The quick read path's database side: a plain ``sqlite3`` connection to the desk's SQLite
-database, used only when it is certainly at the schema this code knows (else the full path
-opens the desk and upgrades it). Imports nothing heavy: no SQLAlchemy, no alembic.
+database, or a libpq one (``store.libpq``) to its PostgreSQL database, used only when it is
+certainly at the schema this code knows (else the full path opens the desk and upgrades it).
+Imports nothing heavy: no SQLAlchemy, no alembic, no psycopg.
 """
 
 from __future__ import annotations
@@ -58,3 +59,35 @@ def sqlite_run(conn: sqlite3.Connection) -> Run:
         return conn.execute(sql, params).fetchall()
 
     return run
+
+
+def open_postgres(url: str) -> Any | None:
+    """A libpq connection to the desk's PostgreSQL database inside one read-only snapshot, or
+    None when the quick path cannot be sure of it: a driver other than psycopg, no connection,
+    a schema other than the head, or a team desk (``team init``: the database decides who
+    acts, and the full path reads the login)."""
+    from supportdesk.store import libpq
+
+    info = libpq.conninfo(url)
+    if info is None:
+        return None
+    heads = migration_heads()
+    try:
+        conn = libpq.Connection(info)
+    except libpq.Unsupported:
+        return None
+    try:
+        # one snapshot for every query of the command, as a session's transaction
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        row = conn.run(
+            "SELECT (SELECT version_num FROM alembic_version LIMIT 1), "
+            "to_regprocedure('public.sd_trusted()') IS NOT NULL",
+            {},
+        )
+    except (libpq.Unsupported, ValueError):
+        conn.close()
+        return None
+    if len(heads) != 1 or not row or row[0][0] not in heads or row[0][1]:
+        conn.close()
+        return None
+    return conn

@@ -61,6 +61,7 @@ make_term = fts.make_term
 ref_from_key = fts.ref_from_key
 render = fts.render
 tsquery_term = fts.tsquery_term
+UPSERT_CHUNK = 5000  # documents per PostgreSQL upsert statement
 
 SQLITE_DDL = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
@@ -302,11 +303,20 @@ def upsert(conn: Any, docs: Sequence[Doc]) -> None:
             return
         stmt = f"INSERT OR REPLACE INTO {TABLE} (rowid, title, body, extra) VALUES (:r, :t, :b, :e)"
     else:
+        # one statement over four arrays: an executemany runs (and plans) one INSERT per row,
+        # which was a third of a PostgreSQL import's time in the database
         stmt = (
-            f"INSERT INTO {TABLE} (rowid, title, body, extra) VALUES (:r, :t, :b, :e) "
+            f"INSERT INTO {TABLE} (rowid, title, body, extra) "
+            "SELECT * FROM unnest(CAST(:r AS bigint[]), CAST(:t AS text[]), "
+            "CAST(:b AS text[]), CAST(:e AS text[])) "
             "ON CONFLICT (rowid) DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body, "
             "extra = EXCLUDED.extra"
         )
+        for i in range(0, len(rows), UPSERT_CHUNK):
+            part = rows[i : i + UPSERT_CHUNK]
+            columns = [[r[c] for r in part] for c in range(4)]
+            conn.execute(sa.text(stmt), dict(zip("rtbe", columns, strict=True)))
+        return
     conn.execute(sa.text(stmt), [{"r": r[0], "t": r[1], "b": r[2], "e": r[3]} for r in rows])
 
 

@@ -12,8 +12,10 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -255,9 +257,10 @@ def test_tickets_show_quick_path_is_taken_and_escapes(varied: Path) -> None:
 
 
 @pytest.mark.sqlite_only
-def test_a_postgresql_desk_never_takes_the_quick_path(tmp_path: Path) -> None:
-    """Roles are enforced only on PostgreSQL (team) desks: the quick path, which checks no
-    role, must never read one, even with a certified config."""
+def test_a_postgresql_desk_it_cannot_reach_takes_the_full_path(tmp_path: Path) -> None:
+    """A certified config naming a PostgreSQL database the quick path cannot connect to (team
+    desks, where roles are enforced, are refused too: see
+    test_postgres_quick_path_steps_aside_when_unsure)."""
     from supportdesk.core.quickconfig import certify, quick_config
     from supportdesk.runner.quick import open_quick
 
@@ -416,3 +419,133 @@ def test_the_search_query_builder_loads_no_heavy_module() -> None:
 
     assert query.parse is terms.parse and query.QueryError is terms.QueryError
     assert search.make_term is fts.make_term and search.render is fts.render
+
+
+# --- PostgreSQL desks: the same quick path over libpq (store/libpq.py) ---------------------
+
+PG_BUILD = (
+    "import sys; from pathlib import Path; from supportdesk.demo.build import build_demo; "
+    "build_demo(Path(sys.argv[1]), size=int(sys.argv[2]), db_url=sys.argv[3]).close()"
+)
+
+
+@pytest.fixture(scope="module")
+def pg_varied(tmp_path_factory: pytest.TempPathFactory, postgres_server: Any) -> Iterator[Path]:
+    """A demo desk whose config.toml names its PostgreSQL database (as a real one does: the
+    quick path steps aside for ``SUPPORTDESK_DB``), with a channel in error, a quarantined
+    message, a live lease and outbox rows in several states."""
+    import psycopg
+
+    name = postgres_server.create_database()
+    url = postgres_server.url(name)
+    home = tmp_path_factory.mktemp("quick-pg") / "desk"
+    env = {k: v for k, v in os.environ.items() if k != "SUPPORTDESK_DB"}
+    done = subprocess.run(
+        [sys.executable, "-c", PG_BUILD, str(home), "120", url],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    soon = (datetime.now(UTC) + timedelta(minutes=30)).replace(tzinfo=None)
+    past = (datetime.now(UTC) - timedelta(hours=2)).replace(tzinfo=None)
+    with psycopg.connect(postgres_server.dsn(name)) as db:
+        db.execute(
+            "INSERT INTO channel_state (channel, last_success_at, last_error_at, last_error,"
+            " failures) VALUES ('billing', %s, %s, 'IMAP login refused: \x1b[31mno\x1b[0m', 3)",
+            (past, soon),
+        )
+        db.execute(
+            "INSERT INTO quarantine (channel, source, raw_sha256, error, created_at, attempts)"
+            " VALUES ('support', 'INBOX/7', 'ab', 'bad MIME', %s, 1)",
+            (past,),
+        )
+        db.execute(
+            "INSERT INTO lease (name, holder, pid, host, heartbeat_at, expires_at, epoch)"
+            " VALUES ('runner', 'bob', 4242, 'desk-host', %s, %s, 1)",
+            (past, soon),
+        )
+        ids = [r[0] for r in db.execute("SELECT id FROM outbox ORDER BY id LIMIT 2")]
+        db.execute("UPDATE outbox SET state = 'failed' WHERE id = ANY(%s)", (ids,))
+    try:
+        yield home
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.mark.parametrize(
+    "args", [*COMMANDS, ("tickets", "show", "1"), ("tickets", "show", "2", "--json")], ids=" ".join
+)
+def test_postgres_quick_and_full_paths_print_the_same_bytes(
+    pg_varied: Path, args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SUPPORTDESK_DB", raising=False)
+    quick = _run(pg_varied, *args, quick=True, columns=130)
+    full = _run(pg_varied, *args, quick=False, columns=130)
+    if quick != full and "--json" not in args and "--csv" not in args:
+        quick = _run(pg_varied, *args, quick=True, columns=130)  # ages straddling a minute
+        full = _run(pg_varied, *args, quick=False, columns=130)
+    assert quick[0] == 0, quick[2]
+    assert quick == full
+    assert quick[1].strip()
+
+
+def test_postgres_quick_path_loads_no_heavy_module(
+    pg_varied: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SUPPORTDESK_DB", raising=False)
+    code = (
+        "import sys\n"
+        "from supportdesk.cli.quick import quick\n"
+        "for argv in (['status', '--json'], ['tickets', 'list', '--csv', '-n', '5']):\n"
+        "    assert quick(['--home', sys.argv[1], *argv]) == 0, argv\n"
+        "heavy = ('sqlalchemy', 'sqlmodel', 'pydantic', 'typer', 'alembic', 'psycopg',\n"
+        "         'supportdesk.store.models', 'importlib.metadata')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(pg_varied)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_postgres_quick_path_steps_aside_when_unsure(postgres_server: Any) -> None:
+    """An older schema, a team desk (the database decides who acts), another driver or a
+    database that cannot be reached: no quick connection, the full path answers."""
+    import psycopg
+
+    from supportdesk.store.db import Database
+    from supportdesk.store.migrate import upgrade_if_needed
+    from supportdesk.store.quick import open_postgres
+
+    name = postgres_server.create_database()
+    url = postgres_server.url(name)
+    try:
+        assert open_postgres(url) is None  # no schema at all
+        db = Database(url)
+        upgrade_if_needed(db)
+        db.dispose()
+        conn = open_postgres(url)
+        assert conn is not None
+        assert conn.run("SELECT count(*) FROM ticket WHERE id > :n", {"n": 0}) == [(0,)]
+        conn.close()
+        assert open_postgres(url.replace("+psycopg", "+psycopg2")) is None
+        assert open_postgres(url.replace(name, name + "_missing")) is None
+        with psycopg.connect(postgres_server.dsn(name), autocommit=True) as raw:
+            raw.execute(
+                "CREATE FUNCTION sd_trusted() RETURNS boolean LANGUAGE sql AS 'SELECT true'"
+            )
+            assert open_postgres(url) is None
+            raw.execute("DROP FUNCTION sd_trusted()")
+            assert open_postgres(url) is not None
+            raw.execute("UPDATE alembic_version SET version_num = '0006'")
+            assert open_postgres(url) is None
+    finally:
+        postgres_server.drop_database(name)
