@@ -253,7 +253,33 @@ def main() -> int:
     ap.add_argument("--pg10m", action="store_true", help="the 10M PostgreSQL desk only")
     ap.add_argument("--import-only", action="store_true", help="only the import comparison")
     ap.add_argument("--keep", type=Path, help="work here and keep it")
+    ap.add_argument(
+        "--reads-only",
+        type=Path,
+        metavar="HOME",
+        help="only list, search, report and console on this existing desk (e.g. a "
+        "10M desk generated earlier; its config names the database)",
+    )
+    ap.add_argument(
+        "--pg-data",
+        type=Path,
+        metavar="DIR",
+        help="with --reads-only: the server's data directory, to count its CPU",
+    )
     args = ap.parse_args()
+    if args.reads_only:
+        sec = Section("Scale (reads on an existing desk)")
+        label = f"{args.reads_only.name} desk"
+        read_rows(
+            sec,
+            label,
+            args.reads_only,
+            PgCpu(args.pg_data),
+            f"`python -m bench.scale_bench --reads-only {args.reads_only}`",
+        )
+        for r in sec.rows:
+            print(f"| {r.what} | {r.ours} | {r.note} |")
+        return 0
     work = args.keep or Path(tempfile.mkdtemp(prefix="scale-bench-", dir="/var/tmp"))
     if args.import_only:
         work.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,22 +32,26 @@ class Unsupported(Exception):
     """Something this client does not handle: the caller takes the full path."""
 
 
+def _candidates() -> Iterator[str]:
+    """The system's libpq, else the copy in the psycopg_binary wheel (looked up only then)."""
+    yield "libpq.so.5"
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("psycopg_binary")
+    except (ImportError, ValueError):
+        return
+    if spec is not None and spec.origin:
+        libs = Path(spec.origin).parent.parent / "psycopg_binary.libs"
+        yield from (str(p) for p in sorted(libs.glob("libpq-*.so*")))
+
+
 def _load() -> Any:
     global _lib
     if _lib is not None:
         return _lib
-    candidates = ["libpq.so.5"]
-    try:  # the wheel's own copy, where the system has none
-        import importlib.util
-
-        spec = importlib.util.find_spec("psycopg_binary")
-        if spec is not None and spec.origin:
-            libs = Path(spec.origin).parent.parent / "psycopg_binary.libs"
-            candidates += [str(p) for p in sorted(libs.glob("libpq-*.so*"))]
-    except (ImportError, ValueError, OSError):
-        pass
     lib = None
-    for name in candidates:
+    for name in _candidates():
         try:
             lib = ctypes.CDLL(name)
             break
