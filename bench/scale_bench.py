@@ -131,6 +131,18 @@ def read_rows(sec: Section, label: str, home: Path, server: PgCpu, cmd: str) -> 
     ):  # fmt: skip
         sec.add(f"{label}: {what}, median of {REPEATS}", median_cost(args, server).text(),
                 note=cmd)  # fmt: skip
+    try:  # the report's own figures (bench/report_bench.py): the command's CPU and peak RSS
+        from bench import report_bench
+
+        runs = [report_bench._child(sd(home, "report", "--json")) for _ in range(REPEATS)]
+        sec.add(f"{label}: `report --json` (30 days), command CPU (user+sys) and peak RSS, "
+                f"median of {REPEATS}",
+                f"{statistics.median(c for c, _r in runs):.2f} s, "
+                f"{statistics.median(r for _c, r in runs):.0f} MB",
+                note=f"{cmd} (or `python -m bench.report_bench DESK` on a desk of this size); "
+                "goal at 1M: < 1 s, < 150 MB")  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - the other figures still count
+        sec.add(f"{label}: `report --json` RSS", f"failed: {type(exc).__name__}: {exc}", note=cmd)
     try:
         from bench import console_bench
 
@@ -160,7 +172,7 @@ def run_backend(sec: Section, work: Path, size: int, backend: str, pg: Any) -> N
     sec.add(f"{label}: build the demo desk", built.text(), note=note)
     read_rows(sec, label, home, server, cmd)
     shutil.rmtree(home, ignore_errors=True)
-    for r in sec.rows[-5:]:  # progress: a big desk takes minutes
+    for r in sec.rows[-6:]:  # progress: a big desk takes minutes
         print(f"bench: {r.what}: {r.ours}", file=sys.stderr, flush=True)
 
 
