@@ -16,17 +16,28 @@ from typing import Any, NoReturn
 from supportdesk.core.text import inert
 
 _TZ: Any = None
+_TZ_NAME: str | None = None  # set, not yet looked up: JSON and CSV never need the zone
+_UNSET = object()
 
 
 def set_timezone(name: str | None) -> None:
-    """Human output shows times in the desk's time zone (JSON and CSV keep ISO 8601)."""
-    global _TZ
-    from zoneinfo import ZoneInfo
+    """Human output shows times in the desk's time zone (JSON and CSV keep ISO 8601). The zone
+    is looked up when a time is first shown (``zoneinfo`` is a few ms to import)."""
+    global _TZ, _TZ_NAME
+    _TZ, _TZ_NAME = _UNSET, name
 
-    try:
-        _TZ = ZoneInfo(name) if name else None
-    except (ValueError, KeyError, OSError):
-        _TZ = None
+
+def _zone() -> Any:
+    """The desk's zone for human times; None (the machine's local time) when unset or unknown."""
+    global _TZ
+    if _TZ is _UNSET:
+        from zoneinfo import ZoneInfo
+
+        try:
+            _TZ = ZoneInfo(_TZ_NAME) if _TZ_NAME else None
+        except (ValueError, KeyError, OSError):
+            _TZ = None
+    return _TZ
 
 
 def human_time(value: Any) -> str:
@@ -43,7 +54,8 @@ def human_time(value: Any) -> str:
     if not isinstance(when, datetime):
         return str(value)
     if when.tzinfo is not None:
-        when = when.astimezone(_TZ) if _TZ is not None else when.astimezone()
+        zone = _zone()
+        when = when.astimezone(zone) if zone is not None else when.astimezone()
     return when.strftime("%Y-%m-%d %H:%M")
 
 
