@@ -128,6 +128,9 @@ class InboundMessage:
     source: str = ""
     # Set when the raw bytes could not be parsed: the pipeline keeps them in quarantine.
     parse_error: str = ""
+    # (undated, dated) content signatures, when worked out ahead of ingest (the import's parser
+    # processes, see inbound/signatures.py); None: ingest works them out
+    signatures: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def dedupe_key(self) -> str:

@@ -17,6 +17,9 @@ from sqlmodel import Session
 
 from supportdesk.channels.base import InboundMessage
 from supportdesk.desk.desk import Desk
+from supportdesk.inbound.signatures import content_signature as content_signature
+from supportdesk.inbound.signatures import reused_key as reused_key
+from supportdesk.inbound.signatures import signature as signature
 from supportdesk.sla import clocks as sla
 from supportdesk.store.models import (
     Customer,
@@ -130,41 +133,6 @@ class BatchState:
         # id(ticket) -> addresses on its messages (To, Cc, authors), kept up to date as the
         # batch places messages; filled when a possible third party first needs it
         self._participants: dict[int, set[str]] = {}
-
-
-def signature(
-    sender: str,
-    subject: str,
-    text: str,
-    quoted: str = "",
-    date: datetime | None = None,
-    attachments: Sequence[tuple[str, int]] = (),
-) -> str:
-    """A message's content signature: From, Date, Subject and the body (its words, the quoted
-    part included and whitespace folded, and its attachments' names and sizes)."""
-    import hashlib
-
-    words = " ".join(f"{text or ''} {quoted or ''}".split())
-    when = ""
-    if date is not None:
-        utc = (date if date.tzinfo else date.replace(tzinfo=UTC)).astimezone(UTC)
-        when = utc.replace(microsecond=0).isoformat()
-    files = "\x01".join(f"{n}:{size}" for n, size in sorted(attachments))
-    norm = "\x00".join(
-        [(sender or "").strip().lower(), " ".join((subject or "").split()), when, words, files]
-    )
-    return hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-
-
-def content_signature(msg: InboundMessage, *, dated: bool = True) -> str:
-    files = [(a.filename, a.size) for a in msg.attachments]
-    when = msg.sent_at if dated else None
-    return signature(msg.sender_address, msg.subject[:998], msg.text, msg.quoted_text, when, files)
-
-
-def reused_key(msg: InboundMessage) -> str:
-    """The dedupe key of a message whose Message-ID another, different message already has."""
-    return f"{msg.dedupe_key}#sig:{content_signature(msg)}"
 
 
 def other_date(stored: datetime | None, msg: InboundMessage) -> bool:

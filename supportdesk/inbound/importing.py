@@ -48,7 +48,7 @@ def import_items(
     # what is alive now (modules, the desk) lives on: the collector need not look at it again
     gc.freeze()
     try:
-        with prepared:
+        with prepared, desk.db.bulk_writes():
             for chunk in prepared:
                 batch.extend(chunk)
                 if len(batch) >= BATCH:

@@ -36,6 +36,7 @@ from supportdesk.channels.base import InboundMessage, ParseError
 from supportdesk.channels.email.subject import ticket_title
 from supportdesk.channels.files import FileRef, RawItem, read_ref
 from supportdesk.core.locations import dir_mode, ensure_home, file_mode
+from supportdesk.inbound import signatures
 from supportdesk.store import packs
 from supportdesk.store.files import store_raw
 from supportdesk.store.stems import stem_text
@@ -109,6 +110,7 @@ def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list
             out.append(Prepared(r.source, sha, error=err, data=r.data))
             continue
         msg.raw = None  # the ledger has the bytes; don't ship them back across processes
+        msg.signatures = signatures.work_out(msg)  # what dedupe compares, off the store's path
         out.append(Prepared(r.source, sha, msg, stems=stems_of(msg)))
     return out
 

@@ -33,6 +33,8 @@ from supportdesk.core.locations import database_path, ensure_home, file_mode
 from supportdesk.store.reads import Run
 
 BUSY_TIMEOUT_MS = 30_000
+DEFAULT_CACHE_KIB = 2000  # SQLite's own default page cache (``PRAGMA cache_size=-2000``)
+BULK_CACHE_KIB = 64 << 10  # ... while a bulk import writes
 # advisory lock keys (per database): writers, and the named leases in services/runtime.py
 WRITE_LOCK_KEY = 0x5D_0001
 
@@ -106,12 +108,18 @@ class Database:
             self.write_engine = sa.create_engine(url, pool_pre_ping=True)
             self.read_engine = self.write_engine
         self.dialect = self.write_engine.dialect.name
+        self._cache_kib: int | None = None  # SQLite: the write connections' page cache, if set
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction: committed on success, rolled back on error."""
         with Session(self.write_engine, expire_on_commit=False) as session:
             try:
+                if self._cache_kib is not None:
+                    conn = session.connection()
+                    if conn.info.get("cache_kib", DEFAULT_CACHE_KIB) != self._cache_kib:
+                        conn.exec_driver_sql(f"PRAGMA cache_size=-{int(self._cache_kib)}")
+                        conn.info["cache_kib"] = self._cache_kib
                 yield session
                 session.commit()
             except sa.exc.DBAPIError as exc:
@@ -123,6 +131,21 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def bulk_writes(self, cache_kib: int = BULK_CACHE_KIB) -> Iterator[None]:
+        """Write transactions in this block keep a bigger page cache (SQLite; PostgreSQL: no
+        effect). A bulk import's indexes and search segments then stay in memory from one batch
+        to the next instead of being read back from the OS each time (about half of the
+        import's system time). What is written, and when it is durable, does not change."""
+        if not self.is_sqlite:
+            yield
+            return
+        self._cache_kib = cache_kib
+        try:
+            yield
+        finally:
+            self._cache_kib = DEFAULT_CACHE_KIB  # the next write puts a connection back
 
     @contextmanager
     def read(self) -> Iterator[Session]:

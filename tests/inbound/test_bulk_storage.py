@@ -28,3 +28,19 @@ def test_bulk_rows_store_times_in_the_orm_format(desk: Desk) -> None:
         event = conn.execute(sa.text("SELECT created_at FROM event LIMIT 1")).scalar()
     assert created == sent == event == "2026-03-01 12:00:00.000000"
     assert SA_TIME.match(created)
+
+
+@pytest.mark.sqlite_only  # a SQLite page cache setting
+def test_bulk_writes_keep_a_bigger_cache_and_give_it_back(desk: Desk) -> None:
+    from supportdesk.store.db import BULK_CACHE_KIB, DEFAULT_CACHE_KIB
+
+    def cache_kib() -> int:
+        with desk.db.write() as s:
+            return -int(s.connection().exec_driver_sql("PRAGMA cache_size").scalar() or 0)
+
+    assert cache_kib() == DEFAULT_CACHE_KIB
+    with desk.db.bulk_writes():
+        assert cache_kib() == BULK_CACHE_KIB
+        with desk.db.write() as s:
+            ingest_many(s, desk, [inbound_email()], historical=True)
+    assert cache_kib() == DEFAULT_CACHE_KIB
