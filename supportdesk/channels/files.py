@@ -108,17 +108,17 @@ def _iter_refs(paths: list[Path]) -> Iterator[RawItem | FileRef]:
         if not path.is_dir():
             yield from _iter_file(path, explicit=True)
             continue
-        for file_path, in_maildir in _walk_dir(path):
-            if in_maildir:
+        for name, in_maildir in _walk(path):
+            if in_maildir:  # the bulk of a big import: no Path object per message (5 µs each)
                 try:
-                    size = os.stat(file_path).st_size
+                    size = os.stat(name).st_size
                 except OSError:
                     size = 0
-                yield FileRef(str(file_path), size)
-            elif file_path.is_dir():
-                yield RawItem(str(file_path), error=f"could not read the folder {file_path}.")
+                yield FileRef(name, size)
+            elif os.path.isdir(name):
+                yield RawItem(name, error=f"could not read the folder {name}.")
             else:
-                yield from _iter_file(file_path, explicit=False)
+                yield from _iter_file(Path(name), explicit=False)
 
 
 def _check_paths(paths: Iterable[Path | str]) -> list[Path]:
@@ -173,6 +173,12 @@ def _is_maildir(path: Path) -> bool:
 
 def _walk_dir(root: Path) -> Iterator[tuple[Path, bool]]:
     """``(file, is_maildir_message)`` for every candidate file under ``root``, sorted, no recursion."""
+    for name, in_maildir in _walk(root):
+        yield Path(name), in_maildir
+
+
+def _walk(root: Path) -> Iterator[tuple[str, bool]]:
+    """``_walk_dir`` with the paths as strings."""
     stack: list[Path] = [root]
     seen: set[tuple[int, int]] = set()
     while stack:
@@ -188,7 +194,7 @@ def _walk_dir(root: Path) -> Iterator[tuple[Path, bool]]:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
-            yield folder, False  # reported as unreadable by the reader
+            yield str(folder), False  # reported as unreadable by the reader
             continue
         maildir = _is_maildir(folder)
         subdirs: list[Path] = []
@@ -201,14 +207,14 @@ def _walk_dir(root: Path) -> Iterator[tuple[Path, bool]]:
                     continue
                 for entry in files:
                     if not entry.name.startswith(".") and not _is_dir(entry):
-                        yield Path(entry.path), True
+                        yield entry.path, True
         for entry in entries:
             if _is_dir(entry):
                 if maildir and entry.name in _MAILDIR_SKIP:
                     continue
                 subdirs.append(Path(entry.path))
             elif not maildir:
-                yield Path(entry.path), False
+                yield entry.path, False
         stack.extend(reversed(subdirs))
 
 
