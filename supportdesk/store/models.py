@@ -97,6 +97,7 @@ class Identity(SQLModel, table=True):
 class Ticket(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_ticket_status_created", "status", "created_at"),  # the report's backlog
+        sa.Index("ix_ticket_status_due", "status", "due_at"),  # the "SLA at risk" count
         sa.Index(
             "ix_ticket_left_out",
             "status",

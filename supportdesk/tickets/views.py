@@ -19,6 +19,7 @@ from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
 from supportdesk.desk.identity import identities_of
 from supportdesk.search.query import apply_query, parse
+from supportdesk.store import tally
 from supportdesk.store.models import Agent, Customer, Message, SavedView, Ticket
 from supportdesk.tickets.read import queue_order, tags_of
 
@@ -98,37 +99,42 @@ def _count(session: Session, desk: Desk, query: str) -> int:
 def counts(desk: Desk, views: list[View]) -> dict[str, int | None]:
     """Each view's count; a saved view whose query no longer parses counts as None.
 
-    One pass over the ticket table answers every view without words: each view's filter (the
-    same clause ``count`` uses) becomes a ``sum(CASE WHEN ...)`` column of one query, so the
-    sidebar costs one scan however many views it shows. A view with words (full-text search)
-    is counted on its own.
+    A view that filters only on what the ticket tally keeps (status, channel, kind, assignee,
+    priority, group, spam, snooze: every built-in view but "SLA at risk") is counted on the
+    tally (store/tally.py): its own filter, the clause ``count`` uses, evaluated on a few
+    hundred rows kept by triggers, plus the snoozed tickets. Any other view gets its own COUNT
+    (``count``), which an index may answer ("SLA at risk": ``ix_ticket_status_due``).
     """
     out: dict[str, int | None] = {}
     with desk.db.read() as session:
-        columns: list[tuple[str, Any]] = []
+        tallied: list[tuple[str, Any]] = []
+        rest: list[View] = []
         for v in views:
             try:
                 q = parse(v.query)
                 if q.words:
-                    out[v.key] = _count(session, desk, v.query)
+                    rest.append(v)
                     continue
                 where = apply_query(sa.select(col(Ticket.id)), q, desk=desk, session=session)
             except BadInput:
                 out[v.key] = None
                 continue
             clause = where.whereclause
-            columns.append(
-                (
-                    v.key,
-                    func.count()
-                    if clause is None
-                    else func.coalesce(func.sum(sa.case((clause, 1), else_=0)), 0),
-                )
-            )
-        if columns:
-            row = session.execute(sa.select(*[c for _k, c in columns]).select_from(Ticket)).one()
-            for (key, _c), n in zip(columns, row, strict=True):
-                out[key] = int(n or 0)
+            try:
+                if clause is not None:
+                    tally.on_tally(clause)
+            except tally.NotTallied:
+                rest.append(v)
+                continue
+            tallied.append((v.key, clause))
+        if tallied:
+            got = tally.count_many(session.connection(), [c for _k, c in tallied])
+            out.update(zip([k for k, _c in tallied], got, strict=True))
+        for v in rest:
+            try:
+                out[v.key] = _count(session, desk, v.query)
+            except BadInput:
+                out[v.key] = None
     return {v.key: out[v.key] for v in views if v.key in out}
 
 

@@ -15,8 +15,11 @@ def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
     """Autogenerate must leave the search index alone (FTS5 tables are not in the models)."""
-    # ... nor the team desk's audit_log (migration 0008, PostgreSQL only: no model)
-    return not (type_ == "table" and (name or "").startswith(("search_doc", "audit_log")))
+    # ... nor the team desk's audit_log (migration 0008, PostgreSQL only: no model), nor the
+    # ticket tally its triggers keep (migration 0010, store/tally.py)
+    return not (
+        type_ == "table" and (name or "").startswith(("search_doc", "audit_log", "ticket_tally"))
+    )
 
 
 def run_migrations_online() -> None:
