@@ -85,10 +85,13 @@ def count_many(conn: Any, clauses: list[Any]) -> list[int]:
     unsnoozed = conn.execute(
         sa.select(*[weighted(c, tally.c.n) for c in on_rows]).select_from(tally)
     ).one()
+    # through the index of snooze times: with the statistics of a desk where nothing is
+    # snoozed, "snoozed_until IS NOT NULL" alone made SQLite read every ticket (0.2 s at 1M)
+    snoozed_ids = sa.select(_TICKET.c.id).where(_TICKET.c.snoozed_until.is_not(None))
     snoozed = conn.execute(
         sa.select(*[weighted(c, sa.literal(1)) for c in clauses])
         .select_from(_TICKET)
-        .where(_TICKET.c.snoozed_until.is_not(None))
+        .where(_TICKET.c.id.in_(snoozed_ids.scalar_subquery()))
     ).one()
     return [int(a or 0) + int(b or 0) for a, b in zip(unsnoozed, snoozed, strict=True)]
 

@@ -152,6 +152,7 @@ def test_tally_follows_every_change(desk: Any) -> None:
     ]
     got = views.counts(desk, vs)
     assert got == {v.key: views.count(desk, v.query) for v in vs}
+    assert got == {v.key: views.total(desk, v.query) for v in vs}  # the queue's total
     assert got[vs[-1].key] >= 15 and got["mine"]
 
 

@@ -190,7 +190,7 @@ class TicketList(ScrollView, can_focus=True):
 
         ``keep``: a ticket id to keep the cursor on when it is still in the view.
         """
-        total = views.count(self.desk, query)
+        total = views.total(self.desk, query)
         first = views.page(self.desk, query, 0)
         self._generation += 1
         self.view_query = query
