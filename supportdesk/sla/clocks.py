@@ -296,30 +296,41 @@ def _breach_candidate(now: datetime) -> Any:
     )
 
 
-def tick_candidates(session: Session, now: datetime) -> list[int]:
-    """The ids :func:`tick` would look at, in order: read-only, so the runner finds them without
-    holding the write lock and then ticks them :data:`TICK_BATCH` at a time. A desk that has not
-    been ticked for a while (a big import, a runner down over a weekend) may have a hundred
-    thousand; one write transaction for all of them held every other writer for a minute and
-    let the runner's own lease lapse."""
-    rows = session.exec(
+def tick_candidates(
+    session: Session, now: datetime, *, after: int = 0, limit: int | None = None
+) -> list[int]:
+    """The ids :func:`tick` would look at, in order (those above ``after``, at most ``limit``):
+    read-only, so the runner finds them without holding the write lock and then ticks them
+    :data:`TICK_BATCH` at a time. A desk that has not been ticked for a while (a big import, a
+    runner down over a weekend) may have a hundred thousand; one write transaction for all of
+    them held every other writer for a minute and let the runner's own lease lapse."""
+    stmt = (
         select(Ticket.id)
-        .where(sa.or_(_out_of_step(), _breach_candidate(now)))
+        .where(sa.or_(_out_of_step(), _breach_candidate(now)), col(Ticket.id) > after)
         .order_by(col(Ticket.id))
-    ).all()
-    return [int(i) for i in rows if i is not None]
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [int(i) for i in session.exec(stmt).all() if i is not None]
 
 
 def tick_in_batches(desk: Desk, now: datetime) -> int:
     """The runner's SLA pass: :func:`tick` over :func:`tick_candidates`, :data:`TICK_BATCH`
-    tickets per write transaction. Returns how many breaches it recorded."""
-    with desk.db.read() as s:
-        due = tick_candidates(s, now)
+    tickets per write transaction. Returns how many breaches it recorded.
+
+    The candidates are read a batch at a time, from where the last batch ended (in id order:
+    one pass over the tickets in all): reading all 810,000 of a never-ticked 1M desk at once
+    held 130 MB in the console that runs the runner."""
     recorded = 0
-    for i in range(0, len(due), TICK_BATCH):
+    after = 0
+    while True:
+        with desk.db.read() as s:
+            due = tick_candidates(s, now, after=after, limit=TICK_BATCH)
+        if not due:
+            return recorded
         with desk.db.write() as s:
-            recorded += len(tick(s, desk, now, ids=due[i : i + TICK_BATCH]))
-    return recorded
+            recorded += len(tick(s, desk, now, ids=due))
+        after = due[-1]
 
 
 def tick(
