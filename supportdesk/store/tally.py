@@ -3,7 +3,7 @@
 ``ticket_tally`` holds one row (or, after a race on PostgreSQL, a few rows: read the sum) per
 combination of the columns the sidebar's views filter on -- status, channel, kind, assignee,
 priority, group, spam -- with the number ``n`` of *unsnoozed* tickets of that combination.
-Triggers on ``ticket`` keep it (migration 0010): an insert adds one, a delete takes one away,
+Triggers on ``ticket`` keep it (migration 0011): an insert adds one, a delete takes one away,
 an update of one of those columns (or of ``snoozed_until``) moves the ticket from one row to
 another. A snoozed ticket is left out of the tally because "is:open" depends on the time
 (``snoozed_until <= now``); the few snoozed tickets are counted on their own through
@@ -96,7 +96,7 @@ def count_many(conn: Any, clauses: list[Any]) -> list[int]:
     return [int(a or 0) + int(b or 0) for a, b in zip(unsnoozed, snoozed, strict=True)]
 
 
-# -- the triggers (migration 0010) -----------------------------------------------------------
+# -- the triggers (migration 0011) -----------------------------------------------------------
 
 _COLS = ", ".join(f'"{c}"' for c in TALLY_COLUMNS)
 

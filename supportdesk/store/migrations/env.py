@@ -16,7 +16,7 @@ def include_object(
 ) -> bool:
     """Autogenerate must leave the search index alone (FTS5 tables are not in the models)."""
     # ... nor the team desk's audit_log (migration 0008, PostgreSQL only: no model), nor the
-    # ticket tally its triggers keep (migration 0010, store/tally.py)
+    # ticket tally its triggers keep (migration 0011, store/tally.py)
     return not (
         type_ == "table" and (name or "").startswith(("search_doc", "audit_log", "ticket_tally"))
     )

@@ -1,7 +1,7 @@
 """the ticket tally the sidebar's view counts read, kept by triggers
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-05
 
 ``ticket_tally`` (store/tally.py) counts the unsnoozed tickets by status, channel, kind,
@@ -17,8 +17,8 @@ from alembic import op
 
 from supportdesk.store import tally
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
