@@ -87,7 +87,17 @@ async def auto(pilot):
             break
         await pilot.pause(0.01)
     await pilot.pause()
-    # after the first frame the console settles: view counts, desk health and the preview load
+    # settled: every view's count shown, the desk's health read and the preview drawn (each
+    # loads in a worker after the first frame)
+    from supportdesk.ui.widgets.sidebar import ViewList
+    while True:
+        screen = app.screen
+        vl = screen.query_one(ViewList)
+        preview = screen.query_one("#preview")
+        counted = bool(vl.views) and all(v.key in vl.counts for v in vl.views)
+        if counted and app.desk_status is not None and str(preview.render()).strip():
+            break
+        await pilot.pause(0.01)
     result["settled_s"] = time.time() - t0
     result["total"] = tl.total
     for line in open("/proc/self/status"):
