@@ -387,7 +387,7 @@ class ImapSource:
         client.idle()
         self.idling.set()
         try:
-            arrived = False
+            arrived = _buffered_new_mail(client)
             suspicious = 0
             while not arrived and not self._interrupt.is_set():
                 left = until - time.monotonic()
@@ -491,6 +491,36 @@ def _has_new_mail(responses: list[Any]) -> bool:
             if response[0] == b"BYE":
                 raise imaplib.IMAP4.abort("server said BYE")
     return False
+
+
+def _buffered_new_mail(client: IMAPClient) -> bool:
+    """Whether the start of IDLE left news of new mail in imaplib's read buffer.
+
+    As IDLE begins Dovecot syncs the mailbox and writes "+ idling" and any "* N EXISTS" in
+    one go. imaplib reads the continuation through a buffered file, so the EXISTS line can sit
+    in that buffer, where :meth:`IMAPClient.idle_check`'s poll of the socket never sees it:
+    mail appended between the cursor check and IDLE waited for the next packet (the server's
+    keep-alive, minutes away) or the end of the wait. Peeking never blocks here: the socket is
+    non-blocking for the call, and a non-empty buffer is returned without reading the socket.
+    """
+    file = getattr(getattr(client, "_imap", None), "file", None)
+    peek = getattr(file, "peek", None)
+    if peek is None:
+        return False
+    sock = client.socket()
+    timeout = sock.gettimeout()
+    try:
+        sock.setblocking(False)
+        pending: bytes = peek() or b""
+    except (OSError, ValueError):
+        return False
+    finally:
+        sock.settimeout(timeout)
+    return any(
+        line.split()[2:3] in ([b"EXISTS"], [b"RECENT"])
+        for line in pending.split(b"\r\n")
+        if line.startswith(b"* ")
+    )
 
 
 def _at_eof(sock: socket.socket, streak: int) -> bool:

@@ -309,3 +309,25 @@ def test_server_stop_during_idle_is_a_channel_error(imap_account: ImapAccount) -
     assert isinstance(results[0], ChannelError)
     assert "closed the connection" in str(results[0])
     assert not source.connected
+
+
+def test_idle_wait_sees_mail_that_arrives_between_select_and_idle(
+    imap_account: ImapAccount,
+) -> None:
+    """Mail appended after the cursor check but before IDLE begins: Dovecot reports it as the
+    IDLE starts, often in the same packet as the "+ idling" continuation, where it sits in the
+    client's read buffer and a poll of the socket never sees it."""
+    imap_account.append("INBOX", raw_mail(1))
+    [(_, cursor)] = fetch_all(imap_account, None)
+    with ImapSource(imap_account.imap_settings()) as source:
+        select = source._select
+
+        def select_then_append(folder: str) -> dict[bytes, object]:
+            info = select(folder)
+            imap_account.append("INBOX", raw_mail(2))  # from another connection
+            return info
+
+        source._select = select_then_append  # type: ignore[method-assign]
+        started = time.monotonic()
+        assert source.idle_wait("INBOX", 20, since=cursor) is True
+        assert time.monotonic() - started < 8  # woken, not the 20 s idle timeout
