@@ -1,5 +1,5 @@
-"""The read commands' quick path: `tickets list` (no query terms), `tickets show` and `status`
-answered before typer, the config's pydantic models or SQLAlchemy are loaded, which is most of a
+"""The read commands' quick path: `tickets list` (no query terms), `tickets show`, `status` and
+`report` answered before typer, the config's pydantic models or SQLAlchemy are loaded, which is most of a
 command's start-up (typer 0.29 alone builds a pydantic adapter per option).
 
 Only a command line this module understands completely takes it: the global ``--home``/``--as``
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,14 @@ def _options(args: list[str], flags: set[str], valued: dict[str, str]) -> dict[s
     return out
 
 
+def _date(text: str) -> date | None:
+    """A ``--since``/``--until`` value as ``reports.figures.parse_date`` reads it, else None."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
 def parse(argv: list[str]) -> tuple[str, dict[str, str], dict[str, str]] | None:
     """(command, global options, command options) when the quick path can take ``argv``."""
     split = _globals(argv)
@@ -93,6 +102,14 @@ def parse(argv: list[str]) -> tuple[str, dict[str, str], dict[str, str]] | None:
         if not (limit.isascii() and limit.isdigit()) or opts.get("--order", "hot") not in ORDERS:
             return None
         return "tickets list", glob, opts
+    if rest[:1] == ["report"]:
+        opts = _options(rest[1:], {"--json", "--csv"}, {"--since": "--since", "--until": "--until"})
+        if opts is None or ("--json" in opts and "--csv" in opts):
+            return None
+        for name in ("--since", "--until"):
+            if name in opts and _date(opts[name]) is None:
+                return None  # the full path says why
+        return "report", glob, opts
     if rest[:2] == ["tickets", "show"] and len(rest) >= 3:
         # the ticket number as typer's int reads it, ASCII digits only; 0 and numbers SQLite
         # cannot hold are the full path's (its message)
@@ -129,6 +146,13 @@ def quick(argv: list[str]) -> int | None:
                 doc = desk.status()
             elif command == "tickets show":
                 doc = desk.show(int(opts["id"]))  # NotFound: the full path says so
+            elif command == "report":
+                # a period the full path refuses (BadInput) is its to refuse: None below
+                since, until = opts.get("--since"), opts.get("--until")
+                doc = desk.report(
+                    _date(since) if since is not None else None,
+                    _date(until) if until is not None else None,
+                )
             else:
                 doc = desk.queue(
                     order=opts.get("--order", "hot"), limit=int(opts.get("--limit", "100")) or None
@@ -154,6 +178,15 @@ def quick(argv: list[str]) -> int | None:
                 output.print_json(doc)
             else:
                 render.print_ticket(doc)
+        elif command == "report":
+            if "--json" in opts:
+                output.print_json(doc)
+            elif "--csv" in opts:
+                from supportdesk.reports.figures import flatten
+
+                output.print_csv(flatten(doc), ["metric", "key", "value"])
+            else:
+                render.print_report(doc)
         else:
             render.print_queue(
                 doc,

@@ -2,111 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from supportdesk.cli.context import desk_of
 from supportdesk.cli.options import CsvOut, JsonOut, QueryCommand
-from supportdesk.cli.output import console, inert, print_csv, print_json, print_table
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v * 100:.1f}%"
-
-
-def _median_p90(fig: dict[str, Any]) -> str:
-    return f"median {_fmt(fig['median'])} · p90 {_fmt(fig['p90'])} (n={fig['count']})"
-
-
-def _print_report(doc: dict[str, Any]) -> None:
-    from rich.text import Text
-
-    con = console()
-    p = doc["period"]
-    head = Text()
-    head.append("Support report ", style="bold")
-    head.append(f"{p['since']} – {p['until']} ({p['timezone']}", style="")
-    head.append(", business hours)" if p["business_hours"] else ", around the clock)")
-    con.print(head)
-    fr, res, cs = doc["first_response_minutes"], doc["resolution_minutes"], doc["csat"]
-    summary = [
-        {"figure": "Tickets created", "value": _fmt(doc["tickets_created"])},
-        {"figure": "Tickets solved", "value": _fmt(doc["tickets_solved"])},
-        {
-            "figure": "First response, minutes",
-            "value": f"median {_fmt(fr['median'])} · p90 {_fmt(fr['p90'])} (n={fr['count']})",
-        },
-        {
-            "figure": "Resolution, minutes",
-            "value": f"median {_fmt(res['median'])} · p90 {_fmt(res['p90'])} (n={res['count']})",
-        },
-        {
-            "figure": "First response, calendar minutes",
-            "value": _median_p90(doc["first_response_minutes_calendar"]),
-        },
-        {
-            "figure": "Resolution, calendar minutes",
-            "value": _median_p90(doc["resolution_minutes_calendar"]),
-        },
-        {
-            "figure": "First-contact resolution",
-            "value": f"{_pct(doc['first_contact_resolution']['rate'])} "
-            f"({doc['first_contact_resolution']['count']} tickets)",
-        },
-        {
-            "figure": "Reopen rate",
-            "value": f"{_pct(doc['reopened']['rate'])} ({doc['reopened']['count']} tickets)",
-        },
-        {
-            "figure": "SLA breach rate",
-            "value": f"{_pct(doc['sla_breach_rate'])} ({doc['sla_breached']} tickets)",
-        },
-        {
-            "figure": "CSAT",
-            "value": f"average {_fmt(cs['average'])} · {cs['responses']} responses to "
-            f"{cs['requested']} surveys ({_pct(cs['response_rate'])})",
-        },
-        {
-            "figure": "NPS",
-            "value": f"{_fmt(doc['nps']['score'])} · {doc['nps']['responses']} responses "
-            f"({doc['nps']['promoters']} promoters, {doc['nps']['detractors']} detractors) "
-            f"to {doc['nps']['requested']} surveys",
-        },
-        {"figure": "Backlog", "value": _fmt(doc["backlog"])},
-    ]
-    print_table(summary, [("figure", "Figure"), ("value", "Value")])
-    for title, key, cols in (
-        ("By channel", "by_channel", ["created", "solved", "breached", "first_response_median"]),
-        ("By priority", "by_priority", ["created", "solved", "breached"]),
-        (
-            "By agent",
-            "by_agent",
-            ["replies", "solved", "complaints", "first_response_median", "resolution_median"],
-        ),
-    ):
-        con.print(Text(f"\n{title}", style="bold"))
-        rows = [{"name": name, **figures} for name, figures in doc[key].items()]
-        print_table(
-            rows,
-            [
-                ("name", key.removeprefix("by_").capitalize()),
-                *[(c, c.replace("_", " ")) for c in cols],
-            ],
-            formatters=dict.fromkeys(cols, _fmt),
-        )
-    con.print(Text("\nTop tags", style="bold"))
-    print_table(doc["top_tags"], [("tag", "Tag"), ("count", "Tickets")], empty="No tags.")
-    con.print(Text("\nBacklog by age", style="bold"))
-    print_table(doc["backlog_by_age"], [("age", "Age"), ("count", "Tickets")])
+from supportdesk.cli.output import inert, print_csv, print_json, print_table
+from supportdesk.cli.render import print_report
 
 
 def report_cmd(
@@ -141,7 +42,7 @@ def report_cmd(
     elif csv_out:
         print_csv(metrics.flatten(doc), ["metric", "key", "value"])
     else:
-        _print_report(doc)
+        print_report(doc)
 
 
 def export_cmd(

@@ -26,12 +26,8 @@ from supportdesk.core.channel_types import (
     installed_channel_types,
     load_target,
 )
+from supportdesk.core.errors import ConfigError as ConfigError  # moved: light modules raise it
 from supportdesk.core.locations import config_path, file_mode
-
-
-class ConfigError(Exception):
-    """config.toml is missing, unreadable or wrong. The message is one sentence."""
-
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -53,3 +53,7 @@ def refusal(exc: BaseException) -> Forbidden | None:
     if text.startswith(("permission denied", "new row violates")):
         return Forbidden(f"the database refused it: {text}")
     return Forbidden(text or "the database refused it")
+
+
+class ConfigError(Exception):
+    """config.toml is missing, unreadable or wrong. The message is one sentence."""

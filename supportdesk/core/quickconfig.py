@@ -32,6 +32,8 @@ class QuickConfig:
         database_url: str | None = None,
         channels: list[tuple[str, str]] | None = None,
         own_addresses: list[str] | None = None,
+        hours: Any = None,
+        channel_hours: list[tuple[str, Any]] | None = None,
     ):
         self.desk_name = desk_name
         self.timezone = timezone
@@ -39,6 +41,45 @@ class QuickConfig:
         self.channels = channels or []  # (name, type)
         # the desk's own addresses (``Config.own_addresses``), as the full validation found them
         self.own_addresses = own_addresses or []
+        # the TOML tables of [desk.hours] and of each channel's hours, as written (``hours``)
+        self.desk_hours = hours
+        self.channel_hours = channel_hours or []
+
+    def hours(self, channel: str | None = None) -> QuickHours | None:
+        """The business hours ``sla.hours.BusinessHours.from_config`` would read for the desk
+        (or for ``channel``): the last channel of that name with its own hours, else the
+        desk's; LookupError when a table holds what only the full validation reads."""
+        table = self.desk_hours
+        for name, own in self.channel_hours:
+            if channel is not None and name == channel and own is not None:
+                table = own
+        return None if table is None else QuickHours(table)
+
+
+class QuickHours:
+    """An ``[desk.hours]`` table as ``core.config.HoursConfig`` gives it (``always``,
+    ``holidays``, ``extra_holidays``, ``weekly()``), for a table of plain TOML values only:
+    anything the validation would have coerced raises LookupError (take the full path)."""
+
+    FIELDS = ("always", "holidays", "extra_holidays")
+
+    def __init__(self, table: Any):
+        if not isinstance(table, dict):
+            raise LookupError("hours: not a table")
+        always = table.get("always", False)
+        holidays = table.get("holidays")
+        extra = table.get("extra_holidays", [])
+        if not isinstance(always, bool) or not (holidays is None or isinstance(holidays, str)):
+            raise LookupError("hours: the full validation reads these values")
+        if not (isinstance(extra, list) and all(isinstance(d, str) for d in extra)):
+            raise LookupError("hours: the full validation reads these values")
+        self.always: bool = always
+        self.holidays: str | None = holidays
+        self.extra_holidays: list[str] = list(extra)
+        self._weekly = {k: str(v) for k, v in table.items() if k not in self.FIELDS}
+
+    def weekly(self) -> dict[str, str]:
+        return dict(self._weekly)
 
 
 def _code_tag() -> str:
@@ -125,4 +166,6 @@ def quick_config(home: Path) -> QuickConfig | None:
         database_url=desk.get("database_url"),
         channels=[(c["name"], c["type"]) for c in data.get("channel", [])],
         own_addresses=own,
+        hours=desk.get("hours"),
+        channel_hours=[(c["name"], c.get("hours")) for c in data.get("channel", [])],
     )

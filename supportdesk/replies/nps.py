@@ -25,6 +25,7 @@ from supportdesk.core.config import parse_duration
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import Desk
 from supportdesk.desk.identity import resolve_customer
+from supportdesk.replies.nps_figures import summary as summary  # moved: the quick path
 from supportdesk.replies.survey import survey_way
 from supportdesk.store.models import Event, Message, Ticket, utcnow
 
@@ -216,21 +217,3 @@ def handle_callback(
     ru = any("\u0400" <= c <= "\u04ff" for c in (first or "") + ticket.subject)
     record_score(session, desk, cid, score, ticket_id=ticket.id, via=ticket.kind, at=at)
     return TEXTS["ru" if ru else "en"]["thanks"].format(score=score)
-
-
-def summary(rated: list[tuple[datetime, int, int]]) -> dict[str, object]:
-    """The NPS figures from (at, customer id, score), the latest score per customer."""
-    latest: dict[int, tuple[datetime, int]] = {}
-    for at, cid, score in sorted(rated):
-        latest[cid] = (at, score)
-    scores = [s for _at, s in latest.values()]
-    n = len(scores)
-    promoters = sum(1 for s in scores if s >= 9)
-    detractors = sum(1 for s in scores if s <= 6)
-    return {
-        "responses": n,
-        "promoters": promoters,
-        "passives": n - promoters - detractors,
-        "detractors": detractors,
-        "score": round((promoters - detractors) * 100 / n, 1) if n else None,
-    }

@@ -1,5 +1,5 @@
-"""The read commands' quick path, as a service: `tickets list` without query terms, `tickets show`
-and `status` on a desk whose config and schema are certainly what this code knows, over a plain
+"""The read commands' quick path, as a service: `tickets list` without query terms, `tickets show`,
+`status` and `report` on a desk whose config and schema are certainly what this code knows, over a plain
 ``sqlite3`` connection (SQLite) or a libpq one (PostgreSQL, ``store.libpq``: `tickets list` and
 `status` only), without SQLAlchemy, psycopg, pydantic or the model classes (most of a
 command's start-up). ``open_quick`` answers None whenever it is not certain (the command then
@@ -14,6 +14,7 @@ where a login's role is enforced, always takes the full path.
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,25 @@ class QuickDesk:
         doc = status_doc(self.run, cfg.desk_name, cfg.channels)
         doc["roles"] = {"enforced": False, "agent": self.agent, "login": None}
         return doc
+
+    def report(self, since: date | None, until: date | None) -> dict[str, Any]:
+        """`report`: the document of ``reports.metrics.report`` (``reports.figures.compute``
+        over the same SQL). SQLite desks only; hours the quick config cannot read as the
+        validation did (``LookupError``), PostgreSQL and a period the full path refuses
+        (``BadInput``) send the command to the full path."""
+        from supportdesk.reports.figures import ReportDesk, compute
+        from supportdesk.sla.hours import BusinessHours
+
+        if not isinstance(self.conn, sqlite3.Connection):
+            raise LookupError("report takes the full path on PostgreSQL")
+        cfg = self.config
+        zone = cfg.timezone
+        desk = ReportDesk(
+            zone,
+            [name for name, _type in cfg.channels],
+            lambda channel: BusinessHours.from_spec(zone, cfg.hours(channel)),
+        )
+        return compute(self.run, "sqlite", desk, since, until)
 
     def roles_note(self) -> str:
         return roles_note(self.agent)

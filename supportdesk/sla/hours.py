@@ -16,9 +16,13 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from supportdesk.core.config import Config, ConfigError
+from supportdesk.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from supportdesk.core.config import Config
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
@@ -87,16 +91,21 @@ class BusinessHours:
     @classmethod
     def from_config(cls, config: Config, channel: str | None = None) -> BusinessHours:
         """The desk's hours, or those of ``channel`` when it has its own ``[channel.hours]``."""
-        try:
-            tz = ZoneInfo(config.desk.timezone)
-        except Exception:
-            raise ConfigError(
-                f"desk.timezone {config.desk.timezone!r} is not a known time zone"
-            ) from None
         hours = config.desk.hours
         for ch in config.channel:
             if channel is not None and ch.name == channel and ch.hours is not None:
                 hours = ch.hours
+        return cls.from_spec(config.desk.timezone, hours)
+
+    @classmethod
+    def from_spec(cls, timezone: str, hours: Any) -> BusinessHours:
+        """The hours of an ``[desk.hours]``-like table (``core.config.HoursConfig``, or the
+        quick path's ``core.quickconfig.QuickHours``: ``always``, ``holidays``,
+        ``extra_holidays`` and ``weekly()``) in the zone named ``timezone``."""
+        try:
+            tz = ZoneInfo(timezone)
+        except Exception:
+            raise ConfigError(f"desk.timezone {timezone!r} is not a known time zone") from None
         if hours is None or hours.always:
             return cls(tz=tz)
         week: dict[int, tuple[timedelta, timedelta]] = {}

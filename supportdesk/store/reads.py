@@ -59,6 +59,19 @@ def utc(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+def sqlite_utc_text(value: datetime | None) -> str | None:
+    """A UTCDateTime value as SQLAlchemy's SQLite dialect stores it (naive UTC, microseconds),
+    without the two layers of processors: the same text, a third of the time (bulk writes)."""
+    if value is None:
+        return None
+    tz = value.tzinfo
+    if tz is UTC:
+        return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+    if tz is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
 def _ids(prefix: str, ids: Sequence[int]) -> tuple[str, dict[str, Any]]:
     names = [f"{prefix}{i}" for i in range(len(ids))]
     return ", ".join(f":{n}" for n in names), dict(zip(names, ids, strict=True))

@@ -18,7 +18,14 @@ UNION ALL). Days are counted as ranges between the instants the desk's days begi
 (``days``: one SELECT per day, joined by UNION ALL, a batch at a time).
 
 Parameters are ``:name``; times go in and come out as the driver stores them (text on SQLite,
-naive UTC ``datetime`` on PostgreSQL): ``bind_time`` and ``reads.utc`` convert.
+naive UTC ``datetime`` on PostgreSQL): ``ReportSQL.time`` and ``reads.utc`` convert.
+
+Every query of the report is here, as text run through a ``store.reads.Run``: the full path
+runs it in a SQLAlchemy session (``store.db.session_run``), the command line's quick path on a
+plain ``sqlite3`` connection (``runner.quick``). This module imports nothing heavy.
+
+Long because: every query of the report lives here once (the plain tickets' counts, the tickets
+with events, the backlog, NPS), so that both paths run the same text.
 """
 
 from __future__ import annotations
@@ -28,19 +35,28 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session
-
-from supportdesk.store.models import sqlite_utc_text
-from supportdesk.store.reads import utc
+from supportdesk.store.reads import Run, _ids, sqlite_utc_text, utc
 
 DONE_SQL = "('solved', 'closed')"
 DAYS_PER_QUERY = 50  # SELECTs per UNION ALL of day counts
 FACT_EVENTS_CAP = 5000  # up to this many events of a fact kind, FEW_FACTS_SQL
 # kinds of event that change a ticket's figures (reports.metrics.FACT_KINDS)
 FACT_KINDS_SQL = "('reply', 'delivered', 'status', 'csat_rated', 'sla_breached')"
-# neither spam nor merged away (reports.metrics._left_out)
+# neither spam nor merged away (reports.figures._left_out)
 KEPT_SQL = "NOT (ticket.spam OR substr(ticket.reply_to_address, 1, 7) = 'merged:')"
+# spam or merged away: the condition of the partial index ix_ticket_left_out (migration 0009),
+# which SQLite uses only for a query that states it word for word
+LEFT_OUT_SQL = "(spam OR substr(reply_to_address, 1, 7) = 'merged:')"
+# kinds of event that date a figure of the period (a reply, a delivery, a status, a rating)
+PERIOD_KINDS_SQL = "('reply', 'delivered', 'status', 'csat_rated')"
+# the columns of a ticket with events (reports.figures._load)
+FACT_COLUMNS = (
+    "ticket.id, ticket.created_at, ticket.channel, ticket.priority, ticket.status, "
+    "ticket.assignee_id, ticket.first_response_due_at, ticket.resolution_due_at, "
+    "ticket.solved_at, ticket.closed_at, ticket.csat_score, ticket.csat_requested_at, "
+    "ticket.first_response_at, ticket.spam, ticket.reply_to_address"
+)
+CHUNK = 1000  # ids per IN (...) list
 PLAIN_SQL = (
     "NOT EXISTS (SELECT 1 FROM event WHERE event.ticket_id = ticket.id "
     f"AND event.kind IN {FACT_KINDS_SQL} AND event.created_at < :end)"
@@ -76,6 +92,11 @@ FACT_TICKETS_SQL = (
     "AND event.created_at < :end AND event.ticket_id IS NOT NULL"
 )
 FEW_FACTS_SQL = f"ticket.id NOT IN ({FACT_TICKETS_SQL})"  # PLAIN_SQL, when they are few
+# the ticket has an event of a fact kind before the end of the period (it is not plain)
+HAS_FACTS_SQL = (
+    "EXISTS (SELECT 1 FROM event AS fact WHERE fact.ticket_id = ticket.id "
+    f"AND fact.kind IN {FACT_KINDS_SQL} AND fact.created_at < :end)"
+)
 SOLVED_AT_SQL = "coalesce(ticket.solved_at, ticket.closed_at, ticket.created_at)"
 _DONE_BY = f"ticket.status IN {DONE_SQL} AND {SOLVED_AT_SQL} <= :as_of"
 # reports.metrics._breached for a ticket without events
@@ -116,12 +137,12 @@ def rated_sql(plain: str = PLAIN_SQL) -> str:
 
 
 class ReportSQL:
-    """The queries, run in one read session (one snapshot), for the period [start, end) and
-    "as of"."""
+    """The queries, run through ``run`` in one read transaction (one snapshot), for the period
+    [start, end) and "as of"; ``dialect`` is ``sqlite`` or ``postgresql``."""
 
-    def __init__(self, session: Session, start: datetime, end: datetime, as_of: datetime):
-        self.session = session
-        self.dialect = session.get_bind().dialect.name
+    def __init__(self, run: Run, dialect: str, start: datetime, end: datetime, as_of: datetime):
+        self._run = run
+        self.dialect = dialect
         self.start, self.end, self.as_of = start, end, as_of
         self.params = {"start": self.time(start), "end": self.time(end), "as_of": self.time(as_of)}
 
@@ -147,7 +168,7 @@ class ReportSQL:
 
     def run(self, sql: str, **extra: Any) -> Sequence[Sequence[Any]]:
         params = {**self.params, **extra} if extra else self.params
-        return self.session.connection().execute(sa.text(sql), params).all()
+        return self._run(sql, params)
 
     def created(self) -> Sequence[Sequence[Any]]:
         """Plain tickets created in the period: (channel, priority, created, breached)."""
@@ -176,8 +197,7 @@ class ReportSQL:
                     f"SELECT {i} AS day, count(*) AS n FROM ticket WHERE {where} "
                     f"AND {column} >= :lo{i} AND {column} < :hi{i}"
                 )
-            rows = self.session.connection().execute(sa.text(" UNION ALL ".join(parts)), params)
-            for i, n in rows.all():
+            for i, n in self._run(" UNION ALL ".join(parts), params):
                 out[int(i)] = int(n)
         return out
 
@@ -264,3 +284,166 @@ class ReportSQL:
             "GROUP BY ticket.assignee_id"
         )
         return counts, complaints
+
+    # -- the tickets with events (reports.figures._load), the backlog, NPS, the agents --------
+
+    def agents(self) -> dict[Any, str]:
+        """Every agent's name by id."""
+        return {int(aid): name for aid, name in self.run("SELECT agent.id, agent.name FROM agent")}
+
+    def touched(self) -> set[int]:
+        """With the tickets created in the period, every ticket a figure of the period can
+        count (a superset; ``reports.figures.compute`` filters).
+
+        Solved, closed or surveyed in the period (seeded tickets date their solve and rating by
+        these columns); a status change, rating, reply or delivery in the period; an outbox
+        row sent in it (a reply written before the period and delivered in it counts there).
+        """
+        ids: set[int] = set()
+        for column in ("ticket.solved_at", "ticket.closed_at", "ticket.csat_requested_at"):
+            ids.update(
+                tid
+                for (tid,) in self.run(
+                    f"SELECT ticket.id FROM ticket WHERE {column} >= :start AND {column} < :end"
+                )
+            )
+        for sql in (
+            f"SELECT event.ticket_id FROM event WHERE event.kind IN {PERIOD_KINDS_SQL} "
+            "AND event.created_at >= :start AND event.created_at < :end",
+            "SELECT outbox.ticket_id FROM outbox WHERE outbox.sent_at >= :start "
+            "AND outbox.sent_at < :end AND outbox.state = 'sent'",
+        ):
+            ids.update(tid for (tid,) in self.run(sql) if tid is not None)
+        return ids
+
+    def fact_groups(
+        self, touched: set[int], with_facts: list[int] | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The tickets with events as WHERE clauses (with their parameters): those created in
+        the period (one range, or the ``with_facts`` tickets in chunks when they are listed),
+        then those ``touched`` and created before it, in chunks of ids."""
+        period = f"ticket.created_at >= :start AND ticket.created_at < :end AND {KEPT_SQL}"
+        earlier = f"ticket.created_at < :start AND {KEPT_SQL}"
+        groups: list[tuple[str, dict[str, Any]]] = []
+        if with_facts is None:
+            groups.append((f"{period} AND {HAS_FACTS_SQL}", {}))
+            earlier += f" AND {HAS_FACTS_SQL}"
+            wanted = sorted(touched)
+        else:
+            for i in range(0, len(with_facts), CHUNK):
+                ids, params = _ids("t", with_facts[i : i + CHUNK])
+                groups.append((f"ticket.id IN ({ids}) AND {period}", params))
+            wanted = sorted(touched.intersection(with_facts))
+        for i in range(0, len(wanted), CHUNK):
+            ids, params = _ids("t", wanted[i : i + CHUNK])
+            groups.append((f"ticket.id IN ({ids}) AND {earlier}", params))
+        return groups
+
+    def fact_rows(self, where: str, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        """The tickets of a ``fact_groups`` clause: ``FACT_COLUMNS``."""
+        return self.run(f"SELECT {FACT_COLUMNS} FROM ticket WHERE {where}", **params)
+
+    def fact_events(self, where: str, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        """Their events of a fact kind before the end of the period, in the order of the log:
+        (id, ticket_id, kind, agent, data, created_at)."""
+        return self.run(
+            "SELECT event.id, event.ticket_id, event.kind, event.agent, event.data, "
+            "event.created_at FROM event WHERE event.ticket_id IN "
+            f"(SELECT ticket.id FROM ticket WHERE {where}) AND event.kind IN {FACT_KINDS_SQL} "
+            "AND event.created_at < :end ORDER BY event.created_at, event.id",
+            **params,
+        )
+
+    def outbox_rows(self, ids: Sequence[int]) -> Sequence[Sequence[Any]]:
+        """(id, state, sent_at) of these outbox rows."""
+        names, params = _ids("o", ids)
+        return self.run(
+            f"SELECT outbox.id, outbox.state, outbox.sent_at FROM outbox WHERE outbox.id IN ({names})",
+            **params,
+        )
+
+    def nps_events(self) -> Sequence[Sequence[Any]]:
+        """NPS surveys and scores of the period: (kind, customer_id, data, created_at)."""
+        return self.run(
+            "SELECT event.kind, event.customer_id, event.data, event.created_at FROM event "
+            "WHERE event.kind IN ('nps_requested', 'nps_rated') "
+            "AND event.created_at >= :start AND event.created_at < :end"
+        )
+
+    def statuses(self) -> list[str]:
+        """The statuses tickets have (a skip-ahead DISTINCT on an index)."""
+        return [st for (st,) in self.run("SELECT DISTINCT ticket.status FROM ticket")]
+
+    def backlog_count(self, status: str, younger: datetime | None) -> int:
+        """Tickets of ``status`` created by "as of" (and after ``younger``): a range of
+        ``ix_ticket_status_created``, counted without reading a row."""
+        sql = (
+            "SELECT count(*) FROM ticket WHERE ticket.status = :status "
+            "AND ticket.created_at <= :as_of AND ticket.created_at < :end"
+        )
+        if younger is None:
+            return int(self.run(sql, status=status)[0][0])
+        sql += " AND ticket.created_at > :younger"
+        return int(self.run(sql, status=status, younger=self.time(younger))[0][0])
+
+    # created_at wrapped so that neither SQLite nor PostgreSQL ranges over its index (every
+    # ticket is older than "as of" in a report that ends today) instead of the ones chosen
+    _BORN = (
+        "coalesce(ticket.created_at, ticket.created_at) <= :as_of "
+        "AND coalesce(ticket.created_at, ticket.created_at) < :end"
+    )
+
+    def backlog_left_out(self, limits: Sequence[datetime]) -> Sequence[Any]:
+        """Active tickets spam or merged away, created by "as of": (all of them, then those
+        created after each of ``limits``), through the partial index ix_ticket_left_out (whose
+        condition ``LEFT_OUT_SQL`` is, verbatim)."""
+        sums = "".join(
+            f", sum(CASE WHEN ticket.created_at > :y{i} THEN 1 ELSE 0 END)"
+            for i in range(len(limits))
+        )
+        params = {f"y{i}": self.time(at) for i, at in enumerate(limits)}
+        return self.run(
+            f"SELECT count(*){sums} FROM ticket WHERE ticket.status NOT IN {DONE_SQL} "
+            f"AND {self._BORN} AND {LEFT_OUT_SQL}",
+            **params,
+        )[0]
+
+    def backlog_late_solves(
+        self, labels: Sequence[tuple[str, datetime]], last: str
+    ) -> list[tuple[str, int]]:
+        """Tickets done but solved (else closed) after "as of", created by it and kept, counted
+        per age: the first of ``labels`` (label, created after) that fits, else ``last``. A few,
+        through the ``solved_at`` and ``closed_at`` indexes."""
+        params = {f"y{i}": self.time(at) for i, (_label, at) in enumerate(labels)}
+        whens = " ".join(
+            f"WHEN ticket.created_at > :y{i} THEN '{label}'"
+            for i, (label, _at) in enumerate(labels)
+        )
+        out: list[tuple[str, int]] = []
+        for later in (
+            "ticket.solved_at > :as_of",
+            # (solved_at wrapped: its NULLs are most of the desk, closed_at's range is short)
+            "ticket.closed_at > :as_of AND coalesce(ticket.solved_at, ticket.solved_at) IS NULL",
+        ):
+            out += [
+                (str(label), int(n))
+                for label, n in self.run(
+                    f"SELECT CASE {whens} ELSE '{last}' END, count(*) FROM ticket "
+                    f"WHERE ticket.status IN {DONE_SQL} AND {self._BORN} AND {KEPT_SQL} "
+                    f"AND {later} GROUP BY 1",
+                    **params,
+                )
+            ]
+        return out
+
+    def status_history(self) -> Sequence[Sequence[Any]]:
+        """The status events before the end of the period of the tickets created by "as of":
+        (ticket_id, event id, at, data, created_at, status, solved_at, closed_at, spam,
+        reply_to_address)."""
+        return self.run(
+            "SELECT event.ticket_id, event.id, event.created_at, event.data, ticket.created_at, "
+            "ticket.status, ticket.solved_at, ticket.closed_at, ticket.spam, "
+            "ticket.reply_to_address FROM event JOIN ticket ON ticket.id = event.ticket_id "
+            "WHERE event.kind = 'status' AND event.created_at < :end "
+            "AND ticket.created_at <= :as_of AND ticket.created_at < :end"
+        )
