@@ -5,6 +5,11 @@ Screens: the queue (screens/queue.py), a ticket (screens/ticket.py), the compose
 (screens/composer.py), help, pickers, and the SLA dashboard when screens/dashboard.py exists.
 A thread worker polls a cheap fingerprint of the database every second, so new tickets and
 messages appear within two seconds of being stored, from this desk's runner or anyone else's.
+The in-console runner starts once the first screen has settled (``when_settled``).
+
+Long because: the app holds the command palette's provider, the live-update poller and the
+start-up sequence (the first screen's parts, then the in-console runner) beside the screens'
+navigation.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from supportdesk.ui.widgets.ticket_list import TicketList
 from supportdesk.ui.widgets.translate import translate_bindings
 
 STATUS_EVERY = 5.0  # seconds between channel-health refreshes
+SETTLE_PARTS = frozenset({"counts", "status", "preview"})  # what the first screen loads
+SETTLE_LIMIT = 5.0  # seconds: ``when_settled`` runs by then even if a part never loaded
 
 
 def _dashboard_screen() -> type[Any] | None:
@@ -158,6 +165,7 @@ class SupportDeskApp(App[None]):
         live: bool = True,
         poll_interval: float = 1.0,
         language: str | None = None,
+        when_settled: Callable[[], None] | None = None,
     ) -> None:
         self.language = set_language(language or desk.config.desk.language)
         super().__init__()
@@ -175,6 +183,8 @@ class SupportDeskApp(App[None]):
         self.last_pulse: views.Pulse | None = None
         self.notified_new: list[tuple[int, str]] = []
         self._ticket_screen: TicketScreen | None = None
+        self._when_settled = when_settled
+        self._settled_parts: set[str] = set()
 
     def now(self) -> datetime:
         """The time the screens show against (frozen in snapshot tests)."""
@@ -189,6 +199,29 @@ class SupportDeskApp(App[None]):
         self.call_after_refresh(self._refresh_status)
         if self.live:
             self._watch_desk()
+        if self._when_settled is not None:
+            self.set_timer(SETTLE_LIMIT, self._settle_anyway)
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def part_loaded(self, part: str) -> None:
+        """A part of the first screen has loaded (``SETTLE_PARTS``: the view counts, the
+        desk's health, the preview). Once all have, the console has settled and
+        ``when_settled`` runs, once, in a thread worker: the in-console runner starts there,
+        so its imports and its first passes do not compete with the first screen."""
+        self._settled_parts.add(part)
+        if self._settled_parts >= SETTLE_PARTS:
+            self._settle_anyway()
+
+    def _settle_anyway(self) -> None:
+        hook, self._when_settled = self._when_settled, None
+        if hook is not None:
+            self._run_when_settled(hook)
+
+    @work(thread=True, group="settled", exit_on_error=False)
+    def _run_when_settled(self, hook: Callable[[], None]) -> None:
+        hook()
+        self.call_from_thread(self._refresh_status)
 
     # -- navigation -------------------------------------------------------------------------
 
@@ -318,6 +351,7 @@ class SupportDeskApp(App[None]):
 
     def _show_status(self, status: dict[str, Any]) -> None:
         self.desk_status = status
+        self.part_loaded("status")
         for screen in self.screen_stack:
             update = getattr(screen, "update_status", None)
             if update is not None and screen.is_mounted:
@@ -334,9 +368,14 @@ def make_app(
     live: bool = True,
     poll_interval: float = 1.0,
     language: str | None = None,
+    when_settled: Callable[[], None] | None = None,
 ) -> SupportDeskApp:
-    """Build the console for ``desk`` (tests freeze ``now`` and may turn ``live`` polling off)."""
-    return SupportDeskApp(desk, now=now, live=live, poll_interval=poll_interval, language=language)
+    """Build the console for ``desk`` (tests freeze ``now`` and may turn ``live`` polling off;
+    ``when_settled`` runs in a thread once the first screen has loaded)."""
+    return SupportDeskApp(
+        desk, now=now, live=live, poll_interval=poll_interval, language=language,
+        when_settled=when_settled,
+    )  # fmt: skip
 
 
 def screen_text(app: App[Any]) -> str:
@@ -377,16 +416,30 @@ def _start_runner(desk: Desk) -> tuple[Any, threading.Thread] | None:
 
 
 def run_console(desk: Desk) -> None:
-    """Open the console on a desk (blocks until the agent quits)."""
+    """Open the console on a desk (blocks until the agent quits).
+
+    The in-console runner starts once the first screen has settled (``when_settled``), not
+    before: importing it and its first passes (on a desk whose SLA breaches were never marked,
+    minutes of work) held the GIL while the console was starting."""
     import logging
 
     logging.getLogger("supportdesk").propagate = False  # keep the runner's logs off the screen
-    started = _start_runner(desk)
+    started: list[tuple[Any, threading.Thread]] = []
+    lock = threading.Lock()
+    closed = False
+
+    def start_runner() -> None:
+        with lock:  # the console may be closing meanwhile: then start nothing
+            got = None if closed else _start_runner(desk)
+            if got is not None:
+                started.append(got)
+
     try:
-        make_app(desk).run()
+        make_app(desk, when_settled=start_runner).run()
     finally:
-        if started is not None:
-            runner, thread = started
+        with lock:
+            closed = True
+        for runner, thread in started:
             runner.stop()
             thread.join(timeout=5)
 

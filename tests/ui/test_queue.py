@@ -7,7 +7,7 @@ from typing import Any
 from supportdesk.ui.app import make_app
 from supportdesk.ui.widgets.sidebar import ViewList
 from supportdesk.ui.widgets.ticket_list import TicketList
-from tests.ui.conftest import HOSTILE, frozen, settle, text_of
+from tests.ui.conftest import HOSTILE, frozen, settle, text_of, wait_for
 
 
 async def test_queue_lists_open_tickets_hot_first(console_desk: tuple[Any, dict[str, int]]) -> None:
@@ -145,3 +145,44 @@ async def test_preview_follows_cursor(console_desk: tuple[Any, dict[str, int]]) 
         preview = str(app.screen.query_one("#preview").render())
         assert "Printer does not work" in preview
         assert "Which printer model is it?" in preview  # the last non-note message
+
+
+async def test_when_settled_runs_once_after_counts_health_and_preview(
+    console_desk: tuple[Any, dict[str, int]], monkeypatch: Any
+) -> None:
+    """The in-console runner starts from ``when_settled``: only after the first screen has
+    its view counts, the desk's health and the preview, in a thread, and only once."""
+    import threading
+
+    from supportdesk.tickets import views
+
+    desk, ids = console_desk
+    calls: list[bool] = []
+    done, release = threading.Event(), threading.Event()
+    counts = views.counts
+
+    def slow_counts(*args: Any, **kwargs: Any) -> Any:
+        release.wait(10)  # the counts hold back until the test lets them go
+        return counts(*args, **kwargs)
+
+    def when_settled() -> None:
+        calls.append(threading.current_thread() is threading.main_thread())
+        done.set()
+
+    monkeypatch.setattr(views, "counts", slow_counts)
+    app = make_app(desk, now=frozen, live=False, when_settled=when_settled)
+    async with app.run_test(size=(160, 50)) as pilot:
+        preview = lambda: str(app.screen.query_one("#preview").render())  # noqa: E731
+        await wait_for(pilot, lambda: app.desk_status is not None and bool(preview().strip()))
+        for _ in range(5):
+            await pilot.pause(0.02)
+        assert calls == []  # health and preview are in, the counts are not: not settled
+        release.set()
+        await wait_for(pilot, done.is_set)
+        vl = app.screen.query_one(ViewList)
+        assert all(v.key in vl.counts for v in vl.views)
+        await pilot.press("down")  # another preview, counts again: no second call
+        app.screen.action_refresh()  # type: ignore[attr-defined]
+        await settle(pilot)
+        assert app.screen.query_one(TicketList).cursor == 1
+    assert calls == [False]

@@ -222,7 +222,11 @@ class QueueScreen(TriageMixin, Screen[None]):
     def _load_counts(self) -> None:
         vl = self.query_one(ViewList)
         counts = views.counts(self.desk, list(vl.views))
-        self.app.call_from_thread(vl.set_counts, counts)
+        self.app.call_from_thread(self._show_counts, counts)
+
+    def _show_counts(self, counts: dict[str, int | None]) -> None:
+        self.query_one(ViewList).set_counts(counts)
+        self.deskapp.part_loaded("counts")
 
     # -- the list ---------------------------------------------------------------------------
 
@@ -257,6 +261,7 @@ class QueueScreen(TriageMixin, Screen[None]):
             preview.update(Text(_("Nothing selected."), style="dim"))
         else:
             preview.update(preview_text(doc, self.deskapp.now()))
+        self.deskapp.part_loaded("preview")
 
     @on(TicketList.Opened)
     def _opened(self, event: TicketList.Opened) -> None:
