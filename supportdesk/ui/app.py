@@ -31,7 +31,6 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
 from textual.worker import get_current_worker
 
-from supportdesk.automation import notify
 from supportdesk.core.i18n import _, set_language
 from supportdesk.core.locations import is_shared_home
 from supportdesk.core.terms import utcnow
@@ -292,6 +291,10 @@ class SupportDeskApp(App[None]):
             if worker.cancelled_event.wait(self.poll_interval):
                 break
             try:
+                # imported here, a second after the start: the agents' settings it reads are
+                # not needed for the first screen
+                from supportdesk.automation import notify
+
                 current = views.pulse(self.desk)
                 new = (
                     views.new_tickets_since(self.desk, last.last_ticket)
@@ -336,6 +339,8 @@ class SupportDeskApp(App[None]):
         body = _("New ticket #{id}: {subject}").format(id=tid, subject=subject) + more
         driver = self._driver  # Textual has no public call for a raw escape sequence
         if driver is not None and not self.is_headless:
+            from supportdesk.automation import notify
+
             driver.write(notify.desktop_notification(self.desk.config.desk.name, body))
             driver.flush()
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from rapidfuzz import fuzz, process
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -36,6 +35,8 @@ def fuzzy_filter(items: Sequence[PickItem[Any]], query: str, limit: int = 100) -
     if not query:
         return list(range(min(len(items), limit)))
     choices = [f"{it.label} {it.detail}" for it in items]
+    from rapidfuzz import fuzz, process  # when a picker filters, not at the console's start
+
     hits = process.extract(
         query, choices, scorer=fuzz.WRatio, processor=str.lower, limit=limit, score_cutoff=50
     )
