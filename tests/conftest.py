@@ -49,6 +49,7 @@ def _isolated_env(
     xdg = tmp_path_factory.mktemp("xdg")
     monkeypatch.setenv("XDG_DATA_HOME", str(xdg / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg / "cache"))
     monkeypatch.setenv("SUPPORTDESK_AGENT", "alice")
     monkeypatch.delenv("SUPPORTDESK_HOME", raising=False)
     monkeypatch.delenv("SUPPORTDESK_DB", raising=False)

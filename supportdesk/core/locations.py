@@ -30,6 +30,13 @@ def downloads_dir(ticket_id: int) -> Path:
     return user_downloads_path() / APP_NAME / str(int(ticket_id))
 
 
+def cache_dir() -> Path:
+    """The user's cache folder for supportdesk (``$XDG_CACHE_HOME``, else ~/.cache; not
+    created here): what can be computed again, such as holiday calendars."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / APP_NAME
+
+
 def config_path(home: Path) -> Path:
     return home / "config.toml"
 

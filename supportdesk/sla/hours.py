@@ -11,15 +11,19 @@ counts the hours that really passed.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Container
+import sys
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from supportdesk.core.errors import ConfigError
+from supportdesk.core.locations import cache_dir
 
 if TYPE_CHECKING:
     from supportdesk.core.config import Config
@@ -63,16 +67,85 @@ def parse_span(span: str) -> tuple[timedelta, timedelta]:
     return start, end
 
 
+def _holidays_release() -> str | None:
+    """The installed ``holidays`` distribution's dist-info folder name (its version), found
+    without importing the package: None when it cannot be told (then nothing is cached)."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        if "holidays" in names:
+            found = [n for n in names if n.startswith("holidays-") and n.endswith(".dist-info")]
+            return found[0] if len(found) == 1 else None
+    return None
+
+
+def _calendar_file(country: str, year: int) -> Path | None:
+    """Where a country's holidays of a year are cached for this ``holidays`` release: the
+    user's cache folder (``$XDG_CACHE_HOME``, else ~/.cache), supportdesk/holidays/."""
+    release = _holidays_release()
+    if release is None or not re.fullmatch(r"[A-Z0-9_-]{1,16}", country):
+        return None
+    try:
+        folder = cache_dir()
+    except (RuntimeError, KeyError):  # no home folder to be found
+        return None
+    return folder / "holidays" / release / f"{country}-{year}.txt"
+
+
+def _cached_calendar(path: Path) -> frozenset[date] | None:
+    """The dates of a cache file this user wrote, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, encoding="ascii") as fh:
+            if os.fstat(fh.fileno()).st_uid != os.geteuid():
+                return None
+            text = fh.read()
+        lines = text.split("\n")
+        if lines[-1] != "end":  # written whole, or not at all
+            return None
+        return frozenset(date.fromisoformat(line) for line in lines[:-1])
+    except (OSError, ValueError):
+        return None
+
+
+def _store_calendar(path: Path, days: Iterable[date]) -> None:
+    """Cache the dates (best effort: a folder this user cannot write just keeps computing)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write("".join(f"{d.isoformat()}\n" for d in sorted(days)) + "end")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 @lru_cache(maxsize=64)
 def _country_calendar(country: str, year: int) -> Container[date]:
+    """The holidays of ``country`` (upper case) in ``year``. Building one imports every country
+    the ``holidays`` package knows (0.15-0.4 s of CPU, more than a whole `report` on a small
+    desk), so the dates are cached per ``holidays`` release in the user's cache folder; only
+    a year's own dates are ever asked of it (``BusinessHours.is_holiday``)."""
+    path = _calendar_file(country, year)
+    cached = _cached_calendar(path) if path is not None else None
+    if cached is not None:
+        return cached
     import holidays as hol
 
     try:
-        cal: Container[date] = hol.country_holidays(country, years=year)
+        cal = hol.country_holidays(country, years=year)
     except NotImplementedError:
         raise ConfigError(
             f"desk.hours.holidays: {country!r} is not a known country calendar"
         ) from None
+    if path is not None:
+        _store_calendar(path, cal.keys())
     return cal
 
 

@@ -99,6 +99,12 @@ class Ticket(SQLModel, table=True):
             *"resolution_due_at first_response_at solved_at closed_at csat_score".split(),
             *"csat_requested_at spam reply_to_address".split(),
         ),
+        sa.Index(  # the report's counts per channel, priority, assignee (migration 0012)
+            "ix_ticket_report_by",
+            *"channel priority assignee_id created_at status first_response_due_at".split(),
+            *"resolution_due_at first_response_at solved_at closed_at spam".split(),
+            "reply_to_address",
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     subject: str = ""

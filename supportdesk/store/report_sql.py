@@ -117,13 +117,15 @@ _RATED_BRANCHES = [
 ]
 
 
-def solved_sql(columns: str, plain: str = PLAIN_SQL) -> str:
+def solved_sql(
+    columns: str, plain: str = PLAIN_SQL, branches: Sequence[tuple[str, str]] = _SOLVED_BRANCHES
+) -> str:
     """The plain tickets solved in the period, with ``columns`` and their solve as ``solved``:
     one SELECT per branch, joined by UNION ALL."""
     return " UNION ALL ".join(
         f"SELECT {columns}, {at} AS solved FROM ticket WHERE {_STATUS} IN {DONE_SQL} "
         f"AND ticket.created_at < :end AND {where} AND {KEPT_SQL} AND {plain}"
-        for at, where in _SOLVED_BRANCHES
+        for at, where in branches
     )
 
 
@@ -170,13 +172,36 @@ class ReportSQL:
         params = {**self.params, **extra} if extra else self.params
         return self._run(sql, params)
 
-    def created(self) -> Sequence[Sequence[Any]]:
-        """Plain tickets created in the period: (channel, priority, created, breached)."""
-        return self.run(
-            f"SELECT ticket.channel, ticket.priority, count(*), sum({BREACHED_SQL}) FROM ticket "
-            f"WHERE {CREATED_SQL} AND {KEPT_SQL} AND {self.plain} "
-            "GROUP BY ticket.channel, ticket.priority"
+    def triples(self) -> list[tuple[str, int, dict[str, Any]]]:
+        """One WHERE clause per (channel, priority, assignee) tickets have, with its parameters:
+        the distinct triples are a skip-ahead DISTINCT over the first columns of
+        ``ix_ticket_report_by`` (migration 0012), about a millisecond at 1M."""
+        out: list[tuple[str, int, dict[str, Any]]] = []
+        rows = self.run(
+            "SELECT DISTINCT ticket.channel, ticket.priority, ticket.assignee_id FROM ticket"
         )
+        for i, (channel, priority, assignee) in enumerate(rows):
+            who = (
+                "ticket.assignee_id IS NULL" if assignee is None else f"ticket.assignee_id = :a{i}"
+            )
+            where = f"ticket.channel = :c{i} AND ticket.priority = :p{i} AND {who}"
+            out.append((where, i, {f"c{i}": channel, f"p{i}": priority, f"a{i}": assignee}))
+        return out
+
+    def created(self) -> Sequence[Sequence[Any]]:
+        """Plain tickets created in the period: (channel, priority, created, breached), a row
+        per assignee. One SELECT per (channel, priority, assignee), joined by UNION ALL: each
+        is a range of the period on ``ix_ticket_report_by`` (covering), so nothing is sorted
+        (GROUP BY over the period sorted every ticket of it: 0.35 s of CPU at 1M, 30 days)."""
+        parts, params = [], {}
+        for where, _i, values in self.triples():
+            params.update(values)
+            parts.append(
+                f"SELECT ticket.channel, ticket.priority, count(*), sum({BREACHED_SQL}) "
+                f"FROM ticket WHERE {where} AND {CREATED_SQL} AND {KEPT_SQL} AND {self.plain} "
+                "GROUP BY ticket.channel, ticket.priority, ticket.assignee_id"
+            )
+        return self.run(" UNION ALL ".join(parts), **params) if parts else []
 
     def per_day(self, where: str, column: str, days: Sequence[datetime]) -> list[int]:
         """Rows matching ``where`` per day of the period: ``column`` in [days[i], days[i + 1])
@@ -216,25 +241,45 @@ class ReportSQL:
 
     def solved(self) -> Sequence[Sequence[Any]]:
         """Plain tickets solved in the period: (channel, priority, assignee_id, count, of them
-        solved at or before creation, of them with their one reply before the solve)."""
+        solved at or before creation, of them with their one reply before the solve), possibly
+        several rows per key (add them up). The solves dated by ``solved_at`` or ``closed_at``
+        are grouped; the bulk (solved at creation) is one range per (channel, priority,
+        assignee) of ``ix_ticket_report_by``, so it is not sorted."""
         cols = (
             "ticket.channel, ticket.priority, ticket.assignee_id, ticket.created_at, "
             "ticket.first_response_at"
         )
-        return self.run(
-            "SELECT channel, priority, assignee_id, count(*), "
-            "sum(CASE WHEN solved <= created_at THEN 1 ELSE 0 END), "
-            "sum(CASE WHEN first_response_at >= created_at AND first_response_at <= solved "
-            f"THEN 1 ELSE 0 END) FROM ({solved_sql(cols, self.plain)}) AS s "
-            "GROUP BY channel, priority, assignee_id"
+        sums = (
+            "count(*), sum(CASE WHEN {at} <= {born} THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN {reply} >= {born} AND {reply} <= {at} THEN 1 ELSE 0 END)"
         )
+        dated = solved_sql(cols, self.plain, _SOLVED_BRANCHES[:-1])
+        parts = [
+            "SELECT channel, priority, assignee_id, "
+            + sums.format(at="solved", born="created_at", reply="first_response_at")
+            + f" FROM ({dated}) AS s GROUP BY channel, priority, assignee_id"
+        ]
+        params: dict[str, Any] = {}
+        at, bulk = _SOLVED_BRANCHES[-1]
+        for where, _i, values in self.triples():
+            params.update(values)
+            parts.append(
+                "SELECT ticket.channel, ticket.priority, ticket.assignee_id, "
+                + sums.format(at=at, born="ticket.created_at", reply="ticket.first_response_at")
+                + f" FROM ticket WHERE {where} AND {_STATUS} IN {DONE_SQL} "
+                f"AND ticket.created_at < :end AND {bulk} AND {KEPT_SQL} AND {self.plain} "
+                "GROUP BY ticket.channel, ticket.priority, ticket.assignee_id"
+            )
+        return self.run(" UNION ALL ".join(parts), **params)
 
     def solved_later(self) -> Sequence[Sequence[Any]]:
         """Plain tickets solved in the period after their creation:
-        (channel, created_at, solved at, assignee_id)."""
+        (channel, created_at, solved at, assignee_id). Only the solves dated by ``solved_at``
+        or ``closed_at`` can be (the others are solved at creation)."""
         cols = "ticket.channel, ticket.created_at, ticket.assignee_id"
+        dated = solved_sql(cols, self.plain, _SOLVED_BRANCHES[:-1])
         return self.run(
-            f"SELECT channel, created_at, solved, assignee_id FROM ({solved_sql(cols, self.plain)}) AS s "
+            f"SELECT channel, created_at, solved, assignee_id FROM ({dated}) AS s "
             "WHERE solved > created_at"
         )
 
