@@ -72,6 +72,12 @@ def make_maildir(root: Path, count: int = 5000, seed: int = 5) -> Path:
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
-    make_maildir(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 5000)
+    ap = argparse.ArgumentParser(
+        description="Write a synthetic Maildir (RU and EN) for the benches."
+    )
+    ap.add_argument("root", type=Path, help="the Maildir to write (cur/, new/, tmp/)")
+    ap.add_argument("count", type=int, nargs="?", default=5000, help="messages (default 5000)")
+    args = ap.parse_args()
+    make_maildir(args.root, args.count)

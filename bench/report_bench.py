@@ -157,6 +157,12 @@ def run_report(home: Path, size: int) -> Section:
 
 
 if __name__ == "__main__":
-    desk_home = Path(sys.argv[1])
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("desk_home", type=Path, help="a desk built with `supportdesk demo --size N`")
+    desk_home = ap.parse_args().desk_home
+    if not (desk_home / "supportdesk.db").is_file() and not (desk_home / "config.toml").is_file():
+        sys.exit(f"report_bench: {desk_home} is not a desk (no supportdesk.db or config.toml)")
     for k, v in {**report_figures(desk_home), "counts": count_figures(desk_home)}.items():
         print(k, {n: round(x, 3) for n, x in v.items()})
