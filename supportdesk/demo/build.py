@@ -419,11 +419,6 @@ def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = N
     """
     rnd = random.Random(seed + n)
     now = now or utcnow()
-    statuses = ["new", "open", "open", "pending", "solved", "closed"]
-    prios = ["low", "normal", "normal", "normal", "high", "urgent"]
-    channels = [("support", "email"), ("billing", "email"), ("telegram", "telegram")]
-    stem = {w: stem_text(w) for w in _WORDS_EN + _WORDS_RU}
-    bits = rnd.getrandbits
     with desk.db.read() as s:
         conn = s.connection()
         base_c = (conn.execute(sa.select(sa.func.max(Customer.id))).scalar() or 0) + 1  # type: ignore[arg-type]
@@ -436,143 +431,163 @@ def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = N
         indexes = secondary_indexes(s.connection(), BULK_TABLES)
         drop_indexes(s.connection(), indexes)
     try:
-        for a in range(0, n_cust, BATCH):
-            custs, idents, docs = [], [], []
-            for j in range(a, min(a + BATCH, n_cust)):
-                cid = base_c + j
-                ru = j % 2 == 0
-                name = f"Клиент {j}" if ru else f"Customer {j}"
-                custs.append(
-                    {
-                        "id": cid,
-                        "name": name,
-                        "company": "",
-                        "phone": "",
-                        "language": "ru" if ru else "en",
-                        "notes": "",
-                        "csat_opt_out": False,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-                address = f"user{cid}@synthetic.test"
-                idents.append(
-                    {
-                        "customer_id": cid,
-                        "kind": "email",
-                        "address": address,
-                        "display": name,
-                        "created_at": now,
-                    }
-                )
-                extra = f"{address} {name}"
-                if j % 3 == 0:
-                    idents.append(
-                        {
-                            "customer_id": cid,
-                            "kind": "telegram",
-                            "address": str(9_000_000 + cid),
-                            "display": f"@user{cid}",
-                            "created_at": now,
-                        }
-                    )
-                    extra += f" {9_000_000 + cid} @user{cid}"
-                docs.append(
-                    search_store.Doc(search_store.KIND_CUSTOMER, cid, title=f"{name} ", extra=extra)
-                )
-            with desk.db.write() as s:
-                conn = s.connection()
-                write_rows(conn, Customer, custs)
-                write_rows(conn, Identity, idents)
-                search_store.insert(conn, docs)
-                search_store.merge_step(conn)
-        for a in range(0, n, BATCH):
-            tickets, msgs, docs = [], [], []
-            for j in range(a, min(a + BATCH, n)):
-                tid, mid = base_t + j, base_m + j
-                cid = base_c + (j % n_cust)
-                ch, kind = channels[j % 3]
-                words = _WORDS_RU if j % 2 == 0 else _WORDS_EN
-                chosen = _draw(bits, words, 4)
-                subject = " ".join(chosen).capitalize()
-                subject_stems = " ".join([stem[w] for w in chosen])
-                created = now - timedelta(minutes=rnd.randint(1, 60 * 24 * 90))
-                status = statuses[j % len(statuses)]
-                prio = prios[rnd.randrange(len(prios))]
-                due = created + timedelta(hours=4) if status in ("new", "open") else None
-                tickets.append(
-                    {
-                        "id": tid,
-                        "subject": subject,
-                        "status": status,
-                        "priority": prio,
-                        "priority_rank": PRIORITY_RANK[prio],
-                        "priority_locked": False,
-                        "channel": ch,
-                        "kind": kind,
-                        "customer_id": cid,
-                        "assignee_id": None,
-                        "group": None,
-                        "created_at": created,
-                        "updated_at": created,
-                        "first_response_due_at": due,
-                        "resolution_due_at": created + timedelta(days=3),
-                        "due_at": due,
-                        "sla_paused_seconds": 0,
-                        "sla_breached": False,
-                        "message_count": 1,
-                        "last_message_id": mid,
-                        "ack_sent": False,
-                        "reply_to_address": f"user{cid}@synthetic.test",
-                        "spam": False,
-                        "last_customer_at": created,
-                    }
-                )
-                body = _draw(bits, words, 30)
-                msgs.append(
-                    {
-                        "id": mid,
-                        "ticket_id": tid,
-                        "direction": "in",
-                        "channel": ch,
-                        "kind": kind,
-                        "author": f"Customer {cid}",
-                        "author_address": f"user{cid}@synthetic.test",
-                        "customer_id": cid,
-                        "dedupe_key": f"syn{mid}@synthetic.test",
-                        "message_id": f"syn{mid}@synthetic.test",
-                        "references": "",
-                        "subject": subject,
-                        "text": " ".join(body),
-                        "quoted_text": "",
-                        "created_at": created,
-                        "received_at": created,
-                        "thread_reason": "new ticket",
-                        "auto_reason": "",
-                        "versions": "",
-                        "is_auto": False,
-                        "to_addresses": "",
-                        "cc_addresses": "",
-                        "bcc_addresses": "",
-                    }
-                )
-                docs.append(
-                    search_store.Doc(search_store.KIND_TICKET, tid, stemmed=(subject_stems, "", ""))
-                )
-                docs.append(
-                    search_store.Doc(
-                        search_store.KIND_MESSAGE,
-                        mid,
-                        stemmed=(subject_stems, " ".join([stem[w] for w in body]), ""),
-                    )
-                )
-            with desk.db.write() as s:
-                conn = s.connection()
-                write_rows(conn, Ticket, tickets)
-                write_rows(conn, Message, msgs)
-                search_store.insert(conn, docs)
-                search_store.merge_step(conn)
+        with search_store.bulk_merge_policy(desk.db):
+            _load(desk, n, n_cust, rnd, now, base_c, base_t, base_m)
     finally:
         with desk.db.write() as s:
             create_indexes(s.connection(), indexes)
             reset_sequences(s.connection(), [Customer, Identity, Ticket, Message])
+
+
+def _load(
+    desk: Desk,
+    n: int,
+    n_cust: int,
+    rnd: random.Random,
+    now: datetime,
+    base_c: int,
+    base_t: int,
+    base_m: int,
+) -> None:
+    """The batches of ``add_synthetic``: customers, then tickets with their messages."""
+    statuses = ["new", "open", "open", "pending", "solved", "closed"]
+    prios = ["low", "normal", "normal", "normal", "high", "urgent"]
+    channels = [("support", "email"), ("billing", "email"), ("telegram", "telegram")]
+    stem = {w: stem_text(w) for w in _WORDS_EN + _WORDS_RU}
+    bits = rnd.getrandbits
+    for a in range(0, n_cust, BATCH):
+        custs, idents, docs = [], [], []
+        for j in range(a, min(a + BATCH, n_cust)):
+            cid = base_c + j
+            ru = j % 2 == 0
+            name = f"Клиент {j}" if ru else f"Customer {j}"
+            custs.append(
+                {
+                    "id": cid,
+                    "name": name,
+                    "company": "",
+                    "phone": "",
+                    "language": "ru" if ru else "en",
+                    "notes": "",
+                    "csat_opt_out": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            address = f"user{cid}@synthetic.test"
+            idents.append(
+                {
+                    "customer_id": cid,
+                    "kind": "email",
+                    "address": address,
+                    "display": name,
+                    "created_at": now,
+                }
+            )
+            extra = f"{address} {name}"
+            if j % 3 == 0:
+                idents.append(
+                    {
+                        "customer_id": cid,
+                        "kind": "telegram",
+                        "address": str(9_000_000 + cid),
+                        "display": f"@user{cid}",
+                        "created_at": now,
+                    }
+                )
+                extra += f" {9_000_000 + cid} @user{cid}"
+            docs.append(
+                search_store.Doc(search_store.KIND_CUSTOMER, cid, title=f"{name} ", extra=extra)
+            )
+        with desk.db.write() as s:
+            conn = s.connection()
+            write_rows(conn, Customer, custs)
+            write_rows(conn, Identity, idents)
+            search_store.insert(conn, docs)
+            search_store.merge_step(conn)
+    for a in range(0, n, BATCH):
+        tickets, msgs, docs = [], [], []
+        for j in range(a, min(a + BATCH, n)):
+            tid, mid = base_t + j, base_m + j
+            cid = base_c + (j % n_cust)
+            ch, kind = channels[j % 3]
+            words = _WORDS_RU if j % 2 == 0 else _WORDS_EN
+            chosen = _draw(bits, words, 4)
+            subject = " ".join(chosen).capitalize()
+            subject_stems = " ".join([stem[w] for w in chosen])
+            created = now - timedelta(minutes=rnd.randint(1, 60 * 24 * 90))
+            status = statuses[j % len(statuses)]
+            prio = prios[rnd.randrange(len(prios))]
+            due = created + timedelta(hours=4) if status in ("new", "open") else None
+            tickets.append(
+                {
+                    "id": tid,
+                    "subject": subject,
+                    "status": status,
+                    "priority": prio,
+                    "priority_rank": PRIORITY_RANK[prio],
+                    "priority_locked": False,
+                    "channel": ch,
+                    "kind": kind,
+                    "customer_id": cid,
+                    "assignee_id": None,
+                    "group": None,
+                    "created_at": created,
+                    "updated_at": created,
+                    "first_response_due_at": due,
+                    "resolution_due_at": created + timedelta(days=3),
+                    "due_at": due,
+                    "sla_paused_seconds": 0,
+                    "sla_breached": False,
+                    "message_count": 1,
+                    "last_message_id": mid,
+                    "ack_sent": False,
+                    "reply_to_address": f"user{cid}@synthetic.test",
+                    "spam": False,
+                    "last_customer_at": created,
+                }
+            )
+            body = _draw(bits, words, 30)
+            msgs.append(
+                {
+                    "id": mid,
+                    "ticket_id": tid,
+                    "direction": "in",
+                    "channel": ch,
+                    "kind": kind,
+                    "author": f"Customer {cid}",
+                    "author_address": f"user{cid}@synthetic.test",
+                    "customer_id": cid,
+                    "dedupe_key": f"syn{mid}@synthetic.test",
+                    "message_id": f"syn{mid}@synthetic.test",
+                    "references": "",
+                    "subject": subject,
+                    "text": " ".join(body),
+                    "quoted_text": "",
+                    "created_at": created,
+                    "received_at": created,
+                    "thread_reason": "new ticket",
+                    "auto_reason": "",
+                    "versions": "",
+                    "is_auto": False,
+                    "to_addresses": "",
+                    "cc_addresses": "",
+                    "bcc_addresses": "",
+                }
+            )
+            docs.append(
+                search_store.Doc(search_store.KIND_TICKET, tid, stemmed=(subject_stems, "", ""))
+            )
+            docs.append(
+                search_store.Doc(
+                    search_store.KIND_MESSAGE,
+                    mid,
+                    stemmed=(subject_stems, " ".join([stem[w] for w in body]), ""),
+                )
+            )
+        with desk.db.write() as s:
+            conn = s.connection()
+            write_rows(conn, Ticket, tickets)
+            write_rows(conn, Message, msgs)
+            search_store.insert(conn, docs)
+            search_store.merge_step(conn)

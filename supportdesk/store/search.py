@@ -29,7 +29,8 @@ layout and one ``Term`` type, and every caller reaches them through this one mod
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -381,6 +382,64 @@ def merge_step(conn: Any, pages: int = MERGE_PAGES) -> None:
         conn.connection.driver_connection.execute(
             f"INSERT INTO {TABLE}({TABLE}, rank) VALUES ('merge', ?)", (int(pages),)
         )
+
+
+# FTS5's merge policy while a bulk load writes (``bulk_merge_policy``), and FTS5's defaults
+# (https://www.sqlite.org/fts5.html, "FTS5 configuration options")
+BULK_POLICY = {"hashsize": 64 << 20, "automerge": 16, "usermerge": 16, "crisismerge": 64}
+FTS5_DEFAULTS = {"hashsize": 1 << 20, "automerge": 4, "usermerge": 4, "crisismerge": 16}
+
+
+def fts_options(conn: Any) -> dict[str, Any]:
+    """The options stored in the index's ``%_config`` table (SQLite; absent ones are at FTS5's
+    default)."""
+    rows = conn.execute(sa.text(f"SELECT k, v FROM {TABLE}_config WHERE k != 'version'"))
+    return {str(k): v for k, v in rows}
+
+
+def _set_options(conn: Any, options: dict[str, Any]) -> None:
+    for name, value in options.items():
+        conn.execute(
+            sa.text(f"INSERT INTO {TABLE}({TABLE}, rank) VALUES (:k, :v)"),
+            {"k": name, "v": value},
+        )
+
+
+@contextmanager
+def bulk_merge_policy(db: Any, policy: dict[str, int] | None = None) -> Iterator[None]:
+    """FTS5 options for a bulk load of many transactions (SQLite; PostgreSQL: nothing).
+
+    With the defaults every transaction's segment joins a level that is merged four at a
+    time, and each page written pays merge work in proportion to the number of levels (5 at a
+    million tickets): the cost per ticket grew with the index. A 64 MiB pending-terms hash
+    (one segment per batch, not several) and merging 16 segments at a time keep the levels at
+    log16 of the batch count, the merging incremental and the cost per ticket flat.
+
+    The options are stored in the index (``%_config``), so they are put back as they were
+    afterwards, also when the load fails: the desk's later writes run with the defaults."""
+    if not db.is_sqlite:
+        yield
+        return
+    policy = BULK_POLICY if policy is None else policy
+    with db.write() as s:
+        conn = s.connection()
+        before = fts_options(conn)
+        _set_options(conn, policy)
+    try:
+        yield
+    finally:
+        with db.write() as s:
+            conn = s.connection()
+            _set_options(conn, {k: before.get(k, FTS5_DEFAULTS[k]) for k in policy})
+            # an option that was not stored before is not stored after (FTS5 reads its default)
+            absent = [k for k in policy if k not in before]
+            if absent:
+                conn.execute(
+                    sa.text(f"DELETE FROM {TABLE}_config WHERE k IN :k").bindparams(
+                        sa.bindparam("k", expanding=True)
+                    ),
+                    {"k": absent},
+                )
 
 
 # --------------------------------------------------------------------------- rebuild from tables

@@ -4,13 +4,16 @@ documents a rebuild from the tables makes, and leaves the schema and the id sequ
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from supportdesk.demo import build
 from supportdesk.search.search import rebuild_index, search_desk
+from supportdesk.store import search as search_store
 from supportdesk.store.bulk import secondary_indexes
 from tests.factories import inbound_email, ingest
 
@@ -58,3 +61,104 @@ def test_synthetic_batches_index_what_a_rebuild_indexes(
         assert got.ticket_id is not None and got.ticket_id > top
     finally:
         desk.close()
+
+
+# the words of the synthetic text and of the story: English, Russian, a prefix, a phrase, a
+# negation and a customer's address
+QUERIES = (
+    "printer",
+    "принтер",
+    "оплата карта",
+    "синхр*",
+    "acc*",
+    '"refund delivery"',
+    "invoice -payment",
+    "user5@synthetic.test",
+)
+
+
+def _options(desk: Any) -> dict[str, Any]:
+    with desk.db.read() as s:
+        return search_store.fts_options(s.connection())
+
+
+@pytest.mark.sqlite_only
+def test_bulk_policy_in_force_during_the_load_and_defaults_after(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    seen: list[dict[str, Any]] = []
+    real_insert = search_store.insert
+
+    def spy(conn: Any, docs: Any) -> None:
+        seen.append(search_store.fts_options(conn))
+        real_insert(conn, docs)
+
+    monkeypatch.setattr(build, "BATCH", 70)
+    monkeypatch.setattr(search_store, "insert", spy)
+    desk = build.build_demo(tmp_path / "demo", size=300)
+    try:
+        # every batch of the load wrote under the bulk policy (the story's rebuild before it not)
+        assert len(seen) >= 7
+        assert seen[-7:] == [search_store.BULK_POLICY] * 7
+        assert _options(desk) == {}  # nothing stored after: FTS5's defaults again
+        with desk.db.write() as s:
+            s.connection().execute(
+                sa.text("INSERT INTO search_doc(search_doc) VALUES ('integrity-check')")
+            )
+    finally:
+        desk.close()
+
+
+@pytest.mark.sqlite_only
+def test_bulk_policy_put_back_when_the_load_fails(tmp_path: Path, monkeypatch: Any) -> None:
+    desk = build.build_demo(tmp_path / "demo")
+    try:
+        with desk.db.write() as s:  # a desk whose owner tuned one option keeps it
+            s.connection().execute(
+                sa.text("INSERT INTO search_doc(search_doc, rank) VALUES ('automerge', 8)")
+            )
+        calls = 0
+        real_insert = search_store.insert
+
+        def fail_second(conn: Any, docs: Any) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise RuntimeError("disk full")
+            real_insert(conn, docs)
+
+        monkeypatch.setattr(build, "BATCH", 70)
+        monkeypatch.setattr(search_store, "insert", fail_second)
+        with pytest.raises(RuntimeError, match="disk full"):
+            build.add_synthetic(desk, 300)
+        assert calls == 2
+        assert _options(desk) == {"automerge": 8}
+        assert _indexes(desk)  # the indexes are built again too
+    finally:
+        desk.close()
+
+
+@pytest.mark.sqlite_only  # two desks; on PostgreSQL the policy is nothing
+def test_bulk_policy_indexes_what_the_defaults_index(tmp_path: Path, monkeypatch: Any) -> None:
+    """The same load under FTS5's defaults and under the bulk policy: the same documents, and
+    every query answers the same ids in the same order."""
+    now = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    monkeypatch.setattr(build, "BATCH", 70)
+    answers = []
+    for policy in (search_store.FTS5_DEFAULTS, search_store.BULK_POLICY):
+        monkeypatch.setattr(search_store, "BULK_POLICY", policy)
+        desk = build.build_demo(tmp_path / f"demo{len(answers)}", size=300, now=now)
+        try:
+            got = {
+                q: [(h["kind"], h["id"], h.get("ticket_id"), h["score"], h.get("snippet"))
+                    for h in search_desk(desk, q, limit=500)]
+                for q in QUERIES
+            }  # fmt: skip
+            answers.append((_docs(desk), got))
+        finally:
+            desk.close()
+    (docs_a, hits_a), (docs_b, hits_b) = answers
+    assert docs_a == docs_b
+    for q in QUERIES:
+        assert hits_a[q] == hits_b[q], q
+    assert all(hits_a[q] for q in QUERIES[:-1])  # the queries find something
