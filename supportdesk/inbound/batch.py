@@ -21,9 +21,11 @@ from supportdesk.inbound.signatures import content_signature as content_signatur
 from supportdesk.inbound.signatures import reused_key as reused_key
 from supportdesk.inbound.signatures import signature as signature
 from supportdesk.sla import clocks as sla
+from supportdesk.store.bulk import sequences
 from supportdesk.store.models import (
     Customer,
     Identity,
+    Message,
     Ticket,
 )
 
@@ -133,6 +135,13 @@ class BatchState:
         # id(ticket) -> addresses on its messages (To, Cc, authors), kept up to date as the
         # batch places messages; filled when a possible third party first needs it
         self._participants: dict[int, set[str]] = {}
+        self._seqs: dict[str, str] | None = None
+
+    def seqs(self, conn: Any) -> dict[str, str] | None:
+        """PostgreSQL: the id sequences of the tables a batch inserts into, looked up once."""
+        if self._seqs is None and conn.dialect.name == "postgresql":
+            self._seqs = sequences(conn, [Customer, Identity, Ticket, Message])
+        return self._seqs
 
 
 def other_date(stored: datetime | None, msg: InboundMessage) -> bool:

@@ -335,7 +335,8 @@ class Lookups(BatchState):
             display=display,
             created_at=self.now,
         )
-        insert_rows(self.s.connection(), Identity, [ident])  # type: ignore[list-item]
+        conn = self.s.connection()
+        insert_rows(conn, Identity, [ident], self.seqs(conn))  # type: ignore[list-item]
         known = _Known(found.id, found.name, None)
         self.customers[(kind, addr)] = known  # type: ignore[assignment]
         return known  # type: ignore[return-value]
@@ -345,8 +346,8 @@ class Lookups(BatchState):
             return
         conn = self.s.connection()
         custs = [c for c, _i in self.new_customers]
-        insert_rows(conn, Customer, custs)  # type: ignore[arg-type]
+        insert_rows(conn, Customer, custs, self.seqs(conn))  # type: ignore[arg-type]
         for cust, ident in self.new_customers:
             ident.customer_id = cust.id or 0
-        insert_rows(conn, Identity, [i for _c, i in self.new_customers])  # type: ignore[misc]
+        insert_rows(conn, Identity, [i for _c, i in self.new_customers], self.seqs(conn))  # type: ignore[misc]
         self.new_customers = []

@@ -32,9 +32,9 @@ class Batch(Placing):
             if p.created and not p.ticket.customer_id:
                 p.ticket.customer_id = p.customer.id or 0
         # ids first, so a new ticket is inserted once with its final counters
-        early = allocate_ids(conn, Ticket, self.new_tickets)
+        early = allocate_ids(conn, Ticket, self.new_tickets, self.seqs(conn))
         if not early:
-            insert_rows(conn, Ticket, self.new_tickets)  # type: ignore[arg-type]
+            insert_rows(conn, Ticket, self.new_tickets, self.seqs(conn))  # type: ignore[arg-type]
         rows: list[Row] = []
         for _i, p in self.placed:
             m, t = p.msg, p.ticket
@@ -70,9 +70,9 @@ class Batch(Placing):
             )
             rows.append(p.message)  # type: ignore[arg-type]
         if early:
-            early = allocate_ids(conn, Message, rows)
+            early = allocate_ids(conn, Message, rows, self.seqs(conn))
         if not early:
-            insert_rows(conn, Message, rows)
+            insert_rows(conn, Message, rows, self.seqs(conn))
         for _i, p in self.placed:
             assert p.message is not None
             mid = p.message.id or 0
@@ -265,7 +265,7 @@ class Batch(Placing):
                     extra=f"{ident.address} {ident.display}",
                 )
             )
-        store.upsert(conn, docs)
+        store.upsert(conn, docs, new=True)  # new rows: new keys (COPY on PostgreSQL)
         if self.renamed:
             from supportdesk.search import index as search_index
 

@@ -85,11 +85,25 @@ def _defaults(model: Any) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     return got
 
 
-def allocate_ids(conn: Any, model: Any, rows: Sequence[Any]) -> bool:
+def sequences(conn: Any, models: Sequence[Any]) -> dict[str, str]:
+    """PostgreSQL: each table's id sequence, in one round trip (an ingest batch asks once for
+    all the tables it allocates ids in, not once per table)."""
+    names = [m.__table__.name for m in models]
+    got = conn.execute(
+        sa.text("SELECT t, pg_get_serial_sequence(t, 'id') FROM unnest(CAST(:t AS text[])) t"),
+        {"t": names},
+    )
+    return {str(t): str(seq) for t, seq in got if seq is not None}
+
+
+def allocate_ids(
+    conn: Any, model: Any, rows: Sequence[Any], seqs: dict[str, str] | None = None
+) -> bool:
     """Give each new row its id before anything is inserted; False where the backend can't.
 
     On SQLite the writer holds the database lock (BEGIN IMMEDIATE), so max(id)+1... is safe;
-    on PostgreSQL the ids come from the table's sequence.
+    on PostgreSQL the ids come from the table's sequence (its name from ``seqs`` when the
+    caller looked it up already, see ``sequences``; else looked up here).
     """
     if not rows:
         return True
@@ -99,13 +113,19 @@ def allocate_ids(conn: Any, model: Any, rows: Sequence[Any]) -> bool:
         start = (conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
         ids: Iterable[int] = range(start, start + len(rows))
     elif dialect == "postgresql":
-        ids = list(  # one round trip: the sequence's name and its next values
+        seq = (seqs if seqs is not None else {}).get(table.name)
+        if seq is None:
+            seq = sequences(conn, [model]).get(table.name)
+            if seq is None:
+                return False
+            if seqs is not None:
+                seqs[table.name] = seq
+        # the name is bound once as a regclass (resolved when the statement is bound, not per
+        # row as a cast of a column would be)
+        ids = list(
             conn.execute(
-                sa.text(
-                    "SELECT nextval(CAST(s.seq AS regclass)) FROM "
-                    "(SELECT pg_get_serial_sequence(:t, 'id') AS seq) s, generate_series(1, :n)"
-                ),
-                {"t": table.name, "n": len(rows)},
+                sa.text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)"),
+                {"s": seq, "n": len(rows)},
             ).scalars()
         )
     else:
@@ -130,11 +150,11 @@ def write_rows(conn: Any, model: Any, rows: Sequence[Any]) -> None:
         conn.execute(sa.insert(table), [r if isinstance(r, dict) else r.__dict__ for r in chunk])
 
 
-def insert_rows(conn: Any, model: Any, rows: list[Row]) -> None:
+def insert_rows(conn: Any, model: Any, rows: list[Row], seqs: dict[str, str] | None = None) -> None:
     """Insert new rows and give each its id (allocated up front where the backend allows)."""
     if not rows:
         return
-    if allocate_ids(conn, model, rows):
+    if allocate_ids(conn, model, rows, seqs):
         write_rows(conn, model, rows)
         return
     table = model.__table__

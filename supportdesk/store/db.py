@@ -37,6 +37,18 @@ DEFAULT_CACHE_KIB = 2000  # SQLite's own default page cache (``PRAGMA cache_size
 BULK_CACHE_KIB = 64 << 10  # ... while a bulk import writes
 # advisory lock keys (per database): writers, and the named leases in services/runtime.py
 WRITE_LOCK_KEY = 0x5D_0001
+# PostgreSQL: the tables that hold rows and were never analyzed, or grew by a tenth or more (in
+# pages on disk) since their statistics were taken (``relpages``, set by ANALYZE, VACUUM and
+# CREATE INDEX); the size, not the server's row counters, which a backend sends on only so often
+PG_GROWN_TABLES = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+    "CROSS JOIN LATERAL (SELECT pg_relation_size(c.oid) "
+    "/ current_setting('block_size')::bigint AS pages) p "
+    "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND p.pages > 0 AND ("
+    "c.reltuples < 0 OR p.pages >= c.relpages * 1.1 "
+    "OR COALESCE(s.last_analyze, s.last_autoanalyze) IS NULL) ORDER BY c.relname"
+)
 
 
 def sqlite_url(path: Path) -> str:
@@ -177,9 +189,17 @@ class Database:
             engine.dispose()  # connections made before this get the setting too
 
     def analyze(self) -> None:
-        """Refresh the planner's statistics after bulk writes (lets SQLite pick the queue index)."""
+        """Refresh the planner's statistics after bulk writes (lets SQLite pick the queue index).
+
+        PostgreSQL: only the tables that were never analyzed, or grew by a tenth or more since
+        (``PG_GROWN_TABLES``): an import into a big desk leaves the tables it barely changed,
+        and the ones it did not touch, to autovacuum (which analyzes at the same tenth)."""
         with self.write_engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+            if self.dialect == "postgresql":
+                for (name,) in conn.exec_driver_sql(PG_GROWN_TABLES).all():
+                    conn.exec_driver_sql(f'ANALYZE "{name}"')
+            else:
+                conn.exec_driver_sql("ANALYZE")
             conn.commit()
 
     def dispose(self) -> None:

@@ -282,11 +282,14 @@ def available(conn: Any) -> bool:
     return _dialect(conn) in ("sqlite", "postgresql")
 
 
-def upsert(conn: Any, docs: Sequence[Doc]) -> None:
+def upsert(conn: Any, docs: Sequence[Doc], *, new: bool = False) -> None:
     """Add or replace documents (inside the caller's transaction).
 
     One statement per batch that replaces by key (FTS5's ``INSERT OR REPLACE`` drops the old
     row's terms; PostgreSQL's ``ON CONFLICT``), so a batch of new documents costs no lookups.
+    ``new``: the keys are expected to be new (an ingest batch's rows): on PostgreSQL they go
+    through one COPY first (a third less of the server's time than the upsert), replaced with
+    the upsert only when a key turns out to exist.
     """
     if not docs or not available(conn):
         return
@@ -304,6 +307,8 @@ def upsert(conn: Any, docs: Sequence[Doc]) -> None:
             return
         stmt = f"INSERT OR REPLACE INTO {TABLE} (rowid, title, body, extra) VALUES (:r, :t, :b, :e)"
     else:
+        if new and len(rows) >= COPY_MIN_DOCS and _pg_copy_new(conn, rows):
+            return
         # one statement over four arrays: an executemany runs (and plans) one INSERT per row,
         # which was a third of a PostgreSQL import's time in the database
         stmt = (
@@ -319,6 +324,31 @@ def upsert(conn: Any, docs: Sequence[Doc]) -> None:
             conn.execute(sa.text(stmt), dict(zip("rtbe", columns, strict=True)))
         return
     conn.execute(sa.text(stmt), [{"r": r[0], "t": r[1], "b": r[2], "e": r[3]} for r in rows])
+
+
+COPY_MIN_DOCS = 8  # fewer: the upsert costs less than a savepoint and a COPY
+
+
+def _pg_copy_new(conn: Any, rows: Sequence[tuple[int, str, str, str]]) -> bool:
+    """PostgreSQL: documents whose keys are all new (an ingest batch's new messages, tickets
+    and customers) through one COPY, inside a savepoint; False, with nothing written, when a
+    key is in the index already (the caller then replaces them with the upsert)."""
+    import psycopg
+
+    from supportdesk.store.bulk import copy_rows
+
+    raw = getattr(getattr(conn, "connection", None), "driver_connection", None)
+    if raw is None:
+        return False
+    raw.execute("SAVEPOINT search_doc_copy")
+    try:
+        copy_rows(conn, TABLE, ("rowid", "title", "body", "extra"), rows)
+    except psycopg.errors.UniqueViolation:
+        raw.execute("ROLLBACK TO SAVEPOINT search_doc_copy")
+        raw.execute("RELEASE SAVEPOINT search_doc_copy")
+        return False
+    raw.execute("RELEASE SAVEPOINT search_doc_copy")
+    return True
 
 
 def insert(conn: Any, docs: Sequence[Doc]) -> None:
