@@ -119,6 +119,11 @@ class Delivery:
         self.epoch = 0  # the runner lease epoch held (a fencing token); 0 = standing by
         self.breakers: dict[str, Breaker] = {}
 
+    def lease_lost(self) -> None:
+        """The lease went to another runner (said by the keeper's thread during a pass): stop
+        sending and fetching; the new holder takes back whatever was claimed."""
+        self.epoch = 0
+
     def breaker(self, channel: str) -> Breaker:
         return self.breakers.setdefault(channel, Breaker())
 
@@ -187,12 +192,15 @@ class Delivery:
             if not claimed:
                 break
             item = claimed[0]
-            await self.deliver(chans[item.channel], item, rep)
             done += 1
+            if not await self.deliver(chans[item.channel], item, rep):
+                break  # refused by the fence: the next rows would be refused too
         return done
 
-    async def deliver(self, channel: Channel, item: runtime.Claimed, rep: PassReport) -> None:
-        """Send one claimed row and record the outcome (sent, retry later, failed, in doubt)."""
+    async def deliver(self, channel: Channel, item: runtime.Claimed, rep: PassReport) -> bool:
+        """Send one claimed row and record the outcome (sent, retry later, failed, in doubt).
+        False when the fence refused the send (this runner's lease is gone or running out):
+        the row is queued again as it was (``_refused``) and the caller stops its batch."""
         fence = self.fence(item)
         msg = outbound_message(self.desk, item, channel.identity_kind, fence)
         try:
@@ -200,14 +208,36 @@ class Delivery:
                 # the channel cannot tell its point of no return: all of send() is in flight
                 await asyncio.to_thread(fence)
             result = await channel.send(msg)
+        except SendAborted as exc:
+            await asyncio.to_thread(self._refused, item, exc)
+            return False
         except SendError as exc:
             await asyncio.to_thread(self._failed, item, exc, exc.sent_parts or None, rep)
-            return
+            return True
         except (ChannelError, ConfigError) as exc:
             await asyncio.to_thread(self._failed, item, SendError(str(exc)), None, rep)
-            return
+            return True
         ids = result.external_ids or ([item.message_id] if item.message_id else [])
         await asyncio.to_thread(self._sent, item, ids, rep)
+        return True
+
+    def _refused(self, item: runtime.Claimed, exc: SendAborted) -> None:
+        """Nothing of the refused send is in the air (the parts before it were confirmed): the
+        row is queued again, without counting an attempt, while this runner's epoch is still
+        the live one; otherwise the live runner takes it back (``reclaim_orphans``)."""
+        log.warning("outbox %s not sent: %s", item.outbox_id, exc)
+        try:
+            runtime.mark_refused(
+                self.desk,
+                item.outbox_id,
+                str(exc),
+                epoch=item.epoch,
+                sent_parts=max(exc.sent_parts, item.sent_parts),
+            )
+        except runtime.LeaseLost:
+            log.info("outbox %s is left to the live runner", item.outbox_id)
+        except Exception:  # the database is unreachable: the next holder takes it back
+            log.exception("queueing outbox %s again", item.outbox_id)
 
     def _sent(self, item: runtime.Claimed, external_ids: list[str], rep: PassReport) -> None:
         self.breaker(item.channel).succeeded()
@@ -222,9 +252,6 @@ class Delivery:
     def _failed(
         self, item: runtime.Claimed, exc: SendError, sent_parts: int | None, rep: PassReport
     ) -> None:
-        if isinstance(exc, SendAborted):
-            log.warning("outbox %s not sent: %s", item.outbox_id, exc)
-            return
         if exc.connection:
             wait = self.breaker(item.channel).failed()
             log.warning("channel %s: %s; deliveries pause %.0f s", item.channel, exc, wait)

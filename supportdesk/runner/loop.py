@@ -38,6 +38,7 @@ from supportdesk.inbound.ack import finish_held
 from supportdesk.runner import state as runtime
 from supportdesk.runner.delivery import Delivery
 from supportdesk.runner.fetching import Fetcher
+from supportdesk.runner.keeper import heartbeat, kept
 from supportdesk.runner.push import PushWorker
 from supportdesk.runner.report import ChannelReport, PassReport
 from supportdesk.sla import clocks as sla
@@ -141,8 +142,10 @@ class Runner:
                 f"a runner is already active ({who}); it fetches and sends for this desk"
             )
         try:
-            self.delivery.reclaim()
-            return asyncio.run(self._pass(fetch_timeout))
+            # renewed all through the pass, which may outlast the lease (runner/keeper.py)
+            with kept(self.desk, self.holder, self.epoch, self.delivery.lease_lost):
+                self.delivery.reclaim()
+                return asyncio.run(self._pass(fetch_timeout))
         finally:
             runtime.release_lease(self.desk, holder=self.holder)
             self.epoch = 0
@@ -153,8 +156,8 @@ class Runner:
         try:
             for ch in chans.values():
                 keys = ch.cursor_keys()
-                if not keys:
-                    continue  # send-only or push: nothing to poll in a pass
+                if not keys or not self.epoch:
+                    continue  # send-only or push: nothing to poll in a pass; or the lease is gone
                 crep = ChannelReport(ch.name)
                 fetcher = Fetcher(self.desk, ch, self._stored)
                 try:
@@ -170,7 +173,8 @@ class Runner:
         finally:
             for ch in chans.values():
                 await _close(ch)
-        await asyncio.to_thread(self.tick)
+        if self.epoch:  # the timers are the lease holder's work too
+            await asyncio.to_thread(self.tick)
         return rep
 
     def send_outbox(
@@ -217,13 +221,7 @@ class Runner:
         pushers = self._start_push()
         try:
             while not self._stopping.is_set():
-                try:
-                    epoch = await asyncio.to_thread(
-                        runtime.acquire_lease, self.desk, holder=self.holder
-                    )
-                except Exception as exc:
-                    log.warning("lease: %s", exc)
-                    epoch = 0
+                epoch = await asyncio.to_thread(heartbeat, self.desk, self.holder) or 0
                 if epoch and epoch != self.epoch:
                     if self.active.is_set():
                         log.warning("runner lease lost and taken again (epoch %d)", epoch)

@@ -32,6 +32,8 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,6 +68,40 @@ IDLE_IN_TRANSACTION = 4.0
 SENDING_LEASE = timedelta(seconds=120)  # unused since the fenced lease; kept for old callers
 
 
+class Clock:
+    """The monotonic clock the lease is kept by: its local deadline, the keeper's pauses.
+    Tests swap in one they advance (``use_clock``) instead of sleeping through a lease."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep_until(self, deadline: float, stop: threading.Event) -> bool:
+        """Wait until ``monotonic()`` reaches ``deadline`` or ``stop`` is set (and ``wake``
+        called); True when stopped."""
+        return stop.wait(max(deadline - self.monotonic(), 0.0))
+
+    def wake(self) -> None:
+        """``stop`` was set: sleepers return now (``stop.wait`` already does)."""
+
+
+_clock = Clock()
+
+
+def clock() -> Clock:
+    return _clock
+
+
+@contextmanager
+def use_clock(replacement: Clock) -> Iterator[Clock]:
+    """Keep the lease by ``replacement`` (a test's clock) inside the block."""
+    global _clock
+    before, _clock = _clock, replacement
+    try:
+        yield replacement
+    finally:
+        _clock = before
+
+
 class LeaseLost(Exception):
     """This runner's lease epoch is no longer the live one: it must not send or mark anything."""
 
@@ -96,12 +132,16 @@ def acquire_lease(
     holder: str | None = None,
     ttl: timedelta = LEASE_TTL,
     now: datetime | None = None,
+    renew_only: bool = False,
 ) -> int:
     """Take or renew the named lease. Returns the epoch held (a fencing token, >= 1), or 0 while
-    someone else holds a live one (and then this holder holds nothing any more)."""
+    someone else holds a live one (and then this holder holds nothing any more).
+
+    ``renew_only``: keep the epoch this process holds or nothing (0), never start a new one:
+    a pass that lost its lease must not go on under a new epoch (its claims were taken back)."""
     holder = holder or holder_id()
     key = (desk.db.url, name, holder)
-    started = time.monotonic()
+    started = _clock.monotonic()
     with desk.db.write() as s:
         at = now or _db_now(s, desk)
         lease = s.get(Lease, name)
@@ -110,6 +150,10 @@ def acquire_lease(
         with _held_guard:
             mine = _held.get(key)
         renewing = mine is not None and lease.holder == holder and lease.epoch == mine[0]
+        if not renewing and renew_only:
+            with _held_guard:
+                _held.pop(key, None)
+            return 0
         if not renewing:
             live = (
                 lease.holder
@@ -148,7 +192,7 @@ def lease_valid(
     key = (desk.db.url, name, holder or holder_id())
     with _held_guard:
         mine = _held.get(key)
-    return mine is not None and mine[0] == epoch and time.monotonic() + margin < mine[1]
+    return mine is not None and mine[0] == epoch and _clock.monotonic() + margin < mine[1]
 
 
 def live_epoch(s: Session, desk: Desk, name: str = "runner") -> int:
@@ -510,6 +554,22 @@ def _first_response(s: Session, ticket_id: int | None, at: datetime) -> None:
     t.first_response_at = at
     sla.refresh_due(t)
     s.add(t)
+
+
+def mark_refused(desk: Desk, outbox_id: int, why: str, *, epoch: int, sent_parts: int = 0) -> None:
+    """The runner withdrew the send before its point of no return (``SendAborted``): nothing of
+    it is in the air, so it is queued again at once, without counting a delivery attempt; a
+    split message keeps the parts that went out (``sent_parts``) and resumes after them.
+    LeaseLost when the claim is no longer this epoch's: the live runner takes it back."""
+    with desk.db.write() as s:
+        row = _own_claim(s, desk, outbox_id, epoch)
+        _release(row)
+        row.state = "queued"
+        row.next_attempt_at = utcnow()
+        row.attempts = max(row.attempts - 1, 0)  # the attempt never reached the peer
+        row.sent_parts = max(row.sent_parts, sent_parts)
+        row.last_error = f"not sent: {why[:300]}; queued again"
+        s.add(row)
 
 
 def mark_progress(desk: Desk, outbox_id: int, sent_parts: int, *, epoch: int) -> None:

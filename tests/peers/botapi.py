@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -315,6 +315,9 @@ class BotAPIServer:
         }
         self.download_limit = TELEGRAM_DOWNLOAD_LIMIT
         self.delays: dict[str, float] = {}  # method -> seconds to wait before handling it
+        # method -> called with the request's parameters (in the server's thread) before it is
+        # handled: a test's hook into the middle of a send
+        self.hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.webhook_url = ""
         self.allowed_updates: frozenset[str] = DEFAULT_ALLOWED
         # Everything below is guarded by _cond.
@@ -779,6 +782,9 @@ class BotAPIServer:
         delay = self.delays.get(method)
         if delay:
             time.sleep(delay)  # a slow Bot API: the request is in, the answer is late
+        hook = self.hooks.get(method)
+        if hook is not None:
+            hook(dict(params))
         with self._cond:
             self.requests.append((method, dict(params)))
             self._take_fault(method)

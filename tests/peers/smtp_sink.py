@@ -14,6 +14,7 @@ Usage in a test::
     smtp_sink.require_auth("user", "pass")        # MAIL needs AUTH with these credentials
     smtp_sink.slow(0.3, at="rcpt")                # answer RCPT (or MAIL/DATA) 0.3 s late
     smtp_sink.blackhole()                         # accept TCP, never say a word (until ok())
+    smtp_sink.on("data", fn)                      # fn() in the sink's thread at each DATA
 
 AUTH (PLAIN, LOGIN) is always offered on the plain loopback connection; without
 ``require_auth`` any credentials are accepted. With ``openssl`` installed the sink also offers
@@ -29,7 +30,7 @@ import ssl
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -103,6 +104,7 @@ class SmtpSink:
     auth_attempts: list[tuple[str, bool]] = field(default_factory=list)
     _delay: tuple[float, Stage] | None = field(default=None, repr=False)
     _hole: Any = field(default=None, repr=False)
+    _hooks: dict[str, Callable[[], None]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._certdir = Path(tempfile.mkdtemp(prefix="supportdesk-smtp-"))
@@ -157,6 +159,14 @@ class SmtpSink:
         never answers (no greeting, nothing), until :meth:`ok`: a hung mail server."""
         self.stop()
         self._hole = _Blackhole(self.host, self.port)
+
+    def on(self, stage: Stage, fn: Callable[[], None] | None) -> None:
+        """Call ``fn()`` (in the sink's thread, before answering) every time a client reaches
+        MAIL, RCPT or DATA (after the final ``.``); None removes it."""
+        if fn is None:
+            self._hooks.pop(stage, None)
+        else:
+            self._hooks[stage] = fn
 
     def require_auth(self, username: str, password: str) -> None:
         """Refuse MAIL (530) until the client logged in with exactly these credentials."""
@@ -240,6 +250,9 @@ class SmtpSink:
         return AuthResult(success=good, handled=False, auth_data=login if good else None)
 
     async def _maybe_wait(self, stage: Stage) -> None:
+        hook = self._hooks.get(stage)
+        if hook is not None:
+            hook()
         delay = self._delay
         if delay is not None and delay[1] == stage:
             import asyncio

@@ -76,5 +76,7 @@ def test_a_runner_without_its_lease_never_calls_send(
     assert probe.seen == []
     with desk.db.read() as s:
         row = s.exec(select(Outbox)).one()
-    assert row.state == "sending" and row.in_flight_at is None  # a standby just queues it again
+    # refused before anything went out: queued again at once, the attempt not counted
+    assert row.state == "queued" and row.in_flight_at is None and row.claim_epoch is None
+    assert row.attempts == 0
     runtime.release_lease(desk, holder="probe-runner")

@@ -63,6 +63,7 @@ from supportdesk.channels.base import (
     ChannelError,
     InboundMessage,
     OutboundMessage,
+    SendAborted,
     SendError,
     SendResult,
 )
@@ -686,6 +687,10 @@ class TelegramConnector:
                     )
                 ids.append(f"tg:{sent.chat_id}:{sent.message_id}")
                 part = index + 1
+        except SendAborted as exc:  # the parts before it went out; the retry resumes after them
+            exc.sent_parts = part
+            exc.sent_external_ids = ids  # type: ignore[attr-defined]
+            raise
         except TelegramError as exc:
             error = self._send_error(exc, chat_id)
             error.sent_parts = part
