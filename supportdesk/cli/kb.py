@@ -201,7 +201,7 @@ def search_cmd(
 
     Example: supportdesk kb search пароль --json
     """
-    from supportdesk.cli.search_cmd import styled
+    from supportdesk.cli.render import styled
     from supportdesk.search.search import search_desk
 
     desk = desk_of(ctx)

@@ -1,5 +1,5 @@
-"""The read commands' quick path: `tickets list` (no query terms), `tickets show`, `status` and
-`report` answered before typer, the config's pydantic models or SQLAlchemy are loaded, which is most of a
+"""The read commands' quick path: `tickets list` (no query terms), `tickets show`, `status`,
+`report` and `search` (words only, no filter terms) answered before typer, the config's pydantic models or SQLAlchemy are loaded, which is most of a
 command's start-up (typer 0.29 alone builds a pydantic adapter per option).
 
 Only a command line this module understands completely takes it: the global ``--home``/``--as``
@@ -81,6 +81,65 @@ def _date(text: str) -> date | None:
         return None
 
 
+SEARCH_FLAGS = ("--json", "--csv", "--newest")
+SEARCH_VALUED = {"--limit": "--limit", "-n": "--limit", "--offset": "--offset", "--kind": "--kind",
+                 "-k": "--kind"}  # fmt: skip
+
+
+def _search(args: list[str]) -> dict[str, str] | None:
+    """`search`'s words and options as typer reads them (``cli.options.QueryCommand``: ``-word``
+    is ``NOT word``), in ``{"query": text, "--kind": "a,b", ...}``; None for anything else:
+    ``--``, ``--help``, an option given twice, a value typer would refuse."""
+    known = {*SEARCH_FLAGS, *SEARCH_VALUED, "--help"}
+    out: dict[str, str] = {}
+    words: list[str] = []
+    kinds: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        name = value = None
+        if a in SEARCH_FLAGS:
+            name, value = a, ""
+        elif a in SEARCH_VALUED:
+            if i + 1 >= len(args) or args[i + 1].startswith("-"):
+                return None  # typer's to read
+            name, value = SEARCH_VALUED[a], args[i + 1]
+            i += 1
+        elif a.startswith("--"):
+            key, eq, rest = a.partition("=")
+            if not eq or key not in SEARCH_VALUED:
+                return None  # "--", "--help", a typo
+            name, value = SEARCH_VALUED[key], rest
+        elif a[:2] in SEARCH_VALUED and len(a) > 2:
+            name, value = SEARCH_VALUED[a[:2]], a[2:]
+        elif (
+            a.startswith("-") and len(a) > 1 and a not in known and (a[1].isalpha() or a[1] == '"')
+        ):
+            words += ["NOT", a[1:]]
+        elif a.startswith("-") or not a:
+            return None  # "-", "-5": typer's to read
+        else:
+            words.append(a)
+        if name == "--kind":
+            kinds.append(value or "")
+        elif name is not None:
+            if name in out:
+                return None
+            out[name] = value or ""
+        i += 1
+    if not words or ("--json" in out and "--csv" in out):
+        return None
+    for name, low in (("--limit", 1), ("--offset", 0)):
+        if name in out:
+            v = out[name]
+            if not (v.isascii() and v.isdigit()) or not low <= int(v) <= (500 if low else 10**9):
+                return None  # typer's message
+    out["query"] = " ".join(words)
+    if kinds:
+        out["--kind"] = ",".join(kinds)
+    return out
+
+
 def parse(argv: list[str]) -> tuple[str, dict[str, str], dict[str, str]] | None:
     """(command, global options, command options) when the quick path can take ``argv``."""
     split = _globals(argv)
@@ -110,6 +169,9 @@ def parse(argv: list[str]) -> tuple[str, dict[str, str], dict[str, str]] | None:
             if name in opts and _date(opts[name]) is None:
                 return None  # the full path says why
         return "report", glob, opts
+    if rest[:1] == ["search"]:
+        opts = _search(rest[1:])
+        return None if opts is None else ("search", glob, opts)
     if rest[:2] == ["tickets", "show"] and len(rest) >= 3:
         # the ticket number as typer's int reads it, ASCII digits only; 0 and numbers SQLite
         # cannot hold are the full path's (its message)
@@ -146,6 +208,16 @@ def quick(argv: list[str]) -> int | None:
                 doc = desk.status()
             elif command == "tickets show":
                 doc = desk.show(int(opts["id"]))  # NotFound: the full path says so
+            elif command == "search":
+                # filter terms, a bad query or kind: the full path's (None below)
+                kinds = [k for k in opts.get("--kind", "").split(",") if k.strip()]
+                doc = desk.search(
+                    opts["query"],
+                    kinds=kinds or None,
+                    newest="--newest" in opts,
+                    limit=int(opts.get("--limit", "20")),
+                    offset=int(opts.get("--offset", "0")),
+                )
             elif command == "report":
                 # a period the full path refuses (BadInput) is its to refuse: None below
                 since, until = opts.get("--since"), opts.get("--until")
@@ -178,6 +250,8 @@ def quick(argv: list[str]) -> int | None:
                 output.print_json(doc)
             else:
                 render.print_ticket(doc)
+        elif command == "search":
+            render.print_hits(doc, json_out="--json" in opts, csv_out="--csv" in opts)
         elif command == "report":
             if "--json" in opts:
                 output.print_json(doc)

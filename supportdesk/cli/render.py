@@ -1,5 +1,9 @@
-"""What `tickets list`, `tickets show`, `status` and `report` print, shared by their typer commands and
-the quick path (``cli.quick``), so both print the same bytes. No typer here: the quick path loads this."""
+"""What `tickets list`, `tickets show`, `status`, `report` and `search` print, shared by their typer
+commands and the quick path (``cli.quick``), so both print the same bytes. No typer here: the quick
+path loads this.
+
+Long because: every read command the quick path answers prints through here, once.
+"""
 
 from __future__ import annotations
 
@@ -349,3 +353,57 @@ def print_report(doc: dict[str, Any]) -> None:
     print_table(doc["top_tags"], [("tag", "Tag"), ("count", "Tickets")], empty="No tags.")
     con.print(Text("\nBacklog by age", style="bold"))
     print_table(doc["backlog_by_age"], [("age", "Age"), ("count", "Tickets")])
+
+
+# --- search -------------------------------------------------------------------------------
+
+HIT_CSV_COLUMNS = ["kind", "id", "ticket_id", "title", "snippet", "score", "when"]
+
+
+def styled(text: str, spans: list[list[int]], style: str = "bold reverse") -> Any:
+    """Text with the matching words marked; never interprets markup found in the data."""
+    from rich.text import Text
+
+    t = Text(inert(text, one_line=True))
+    for a, b in spans:
+        t.stylize(style, a, b)
+    return t
+
+
+def _hit_ref(h: dict[str, Any]) -> str:
+    return {"ticket": f"#{h['id']}", "message": f"#{h['ticket_id']} msg {h['id']}",
+            "customer": f"customer {h['id']}",
+            "kb": f"kb {h.get('slug', h['id'])}"}[h["kind"]]  # fmt: skip
+
+
+def print_hits(hits: list[dict[str, Any]], *, json_out: bool, csv_out: bool) -> None:
+    """`search`'s output: JSON, CSV, or two lines a hit (its title, its snippet) with the
+    matching words marked."""
+    if json_out:
+        print_json(hits)
+        return
+    if csv_out:
+        print_csv(hits, HIT_CSV_COLUMNS)
+        return
+    from rich.text import Text
+
+    con = console()
+    if not hits:
+        con.print(Text("Nothing found."))
+        return
+    refs = [inert(_hit_ref(h), one_line=True) for h in hits]
+    width = max(len(r) for r in refs)
+    for ref, h in zip(refs, hits, strict=True):
+        head = Text()
+        head.append(f"{ref:<{width}}  ", style="bold")
+        head.append_text(styled(h["title"], h["title_highlights"]))
+        extra = h.get("status") or ""
+        if h["kind"] == "ticket" and h.get("customer"):
+            extra = f"{extra} · {h['customer']}"
+        if extra:
+            head.append(Text(f"  [{inert(extra, one_line=True)}]", style="dim"))
+        con.print(head, overflow="ellipsis", no_wrap=True)
+        if h["snippet"]:
+            line = Text(" " * (width + 2))
+            line.append_text(styled(h["snippet"], h["highlights"]))
+            con.print(line, overflow="ellipsis", no_wrap=True)

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from supportdesk.cli.context import desk_of
 from supportdesk.cli.options import CsvOut, JsonOut, QueryCommand
-from supportdesk.cli.output import console, inert, print_csv, print_json
-
-CSV_COLUMNS = ["kind", "id", "ticket_id", "title", "snippet", "score", "when"]
-
-
-def styled(text: str, spans: list[list[int]], style: str = "bold reverse") -> Any:
-    """Text with the matching words marked; never interprets markup found in the data."""
-    from rich.text import Text
-
-    t = Text(inert(text, one_line=True))
-    for a, b in spans:
-        t.stylize(style, a, b)
-    return t
+from supportdesk.cli.render import print_hits
 
 
 def search_cmd(
@@ -49,40 +35,7 @@ def search_cmd(
     kinds = [k for part in (kind or []) for k in part.split(",") if k.strip()]
     hits = search_desk(desk, " ".join(query), kinds=kinds or None, newest=newest,
                        limit=limit, offset=offset)  # fmt: skip
-    if json_out:
-        print_json(hits)
-        return
-    if csv_out:
-        print_csv(hits, CSV_COLUMNS)
-        return
-    from rich.text import Text
-
-    con = console()
-    if not hits:
-        con.print(Text("Nothing found."))
-        return
-
-    def ref_of(h: dict[str, Any]) -> str:
-        return {"ticket": f"#{h['id']}", "message": f"#{h['ticket_id']} msg {h['id']}",
-                "customer": f"customer {h['id']}",
-                "kb": f"kb {h.get('slug', h['id'])}"}[h["kind"]]  # fmt: skip
-
-    refs = [inert(ref_of(h), one_line=True) for h in hits]
-    width = max(len(r) for r in refs)
-    for ref, h in zip(refs, hits, strict=True):
-        head = Text()
-        head.append(f"{ref:<{width}}  ", style="bold")
-        head.append_text(styled(h["title"], h["title_highlights"]))
-        extra = h.get("status") or ""
-        if h["kind"] == "ticket" and h.get("customer"):
-            extra = f"{extra} · {h['customer']}"
-        if extra:
-            head.append(Text(f"  [{inert(extra, one_line=True)}]", style="dim"))
-        con.print(head, overflow="ellipsis", no_wrap=True)
-        if h["snippet"]:
-            line = Text(" " * (width + 2))
-            line.append_text(styled(h["snippet"], h["highlights"]))
-            con.print(line, overflow="ellipsis", no_wrap=True)
+    print_hits(hits, json_out=json_out, csv_out=csv_out)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,9 @@ from sqlmodel import Session, col, select
 from supportdesk.desk import audit as events
 from supportdesk.desk.desk import BadInput, Conflict, Desk, NotFound
 from supportdesk.search.highlight import highlight
+from supportdesk.store import hits
 from supportdesk.store import search as store
+from supportdesk.store.db import session_run
 from supportdesk.store.models import KbArticle, Message, Template, Ticket, utcnow
 from supportdesk.store.stems import stem_text, stem_tokens, tokens
 
@@ -390,16 +392,7 @@ def suggest_for_ticket(
     wanted = set(stems)
     terms = [store.Term([s]) for s in stems]
     out: list[tuple[float, float, dict[str, Any]]] = []
-    rows = (
-        session.connection()
-        .execute(
-            store.ranked_docs([store.KIND_KB], terms, any_of=True)
-            .order_by("score")
-            .limit(limit * 4)
-        )
-        .all()
-    )
-    rank = {store.ref_from_key(rowid): float(score) for rowid, score in rows}
+    rank = hits.ranked_kb(session_run(session), session.get_bind().dialect.name, terms, limit * 4)
     if rank:
         for a in session.exec(select(KbArticle).where(col(KbArticle.id).in_(list(rank)))).all():
             have = set(stem_text(f"{a.title} {a.body} {a.tags}").split())
@@ -482,16 +475,7 @@ def suggest_public(session: Session, text: str, limit: int = 3) -> list[dict[str
         return []
     wanted = set(stems)
     terms = [store.Term([s]) for s in stems]
-    rows = (
-        session.connection()
-        .execute(
-            store.ranked_docs([store.KIND_KB], terms, any_of=True)
-            .order_by("score")
-            .limit(limit * 8)
-        )
-        .all()
-    )
-    rank = {store.ref_from_key(rowid): float(score) for rowid, score in rows}
+    rank = hits.ranked_kb(session_run(session), session.get_bind().dialect.name, terms, limit * 8)
     if not rank:
         return []
     found: list[tuple[float, float, dict[str, Any]]] = []

@@ -73,6 +73,20 @@ class QuickDesk:
         )
         return compute(self.run, "sqlite", desk, since, until)
 
+    def search(
+        self, text: str, *, kinds: list[str] | None, newest: bool, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        """`search`: the hits of ``search.search.search`` (``search.found`` over the SQL of
+        ``store.hits``). Filter terms (status:open ...) are the full path's (``LookupError``),
+        and so is a query it refuses (``BadInput``)."""
+        from supportdesk.search.found import plan, search
+
+        p = plan(text)
+        if p.filters.terms:
+            raise LookupError("filter terms take the full path")
+        dialect = "sqlite" if isinstance(self.conn, sqlite3.Connection) else "postgresql"
+        return search(self.run, dialect, p, kinds=kinds, newest=newest, limit=limit, offset=offset)
+
     def roles_note(self) -> str:
         return roles_note(self.agent)
 

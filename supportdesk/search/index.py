@@ -14,17 +14,16 @@ Who calls what:
   ``remove_ticket`` exist for code that wants to drop documents explicitly.
 * ``rebuild(session)`` re-creates the whole index from the tables (after bulk inserts).
 
-``ticket_ids_matching(words)`` is the query language's free-word filter.
+``tickets_matching(words)`` is the query language's free-word filter.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from supportdesk.desk.desk import BadInput
 from supportdesk.store import search as store
@@ -33,9 +32,7 @@ from supportdesk.store.models import (
     Customer,
     Identity,
     Message,
-    Tag,
     Ticket,
-    TicketTag,
 )
 
 
@@ -153,57 +150,11 @@ def to_terms(words: Sequence[Any]) -> list[store.Term]:
     return [t for t in terms if not t.empty]
 
 
-def tickets_with_term(term: store.Term) -> Any:
-    """Ticket ids whose subject, messages (text, attachment names), customer (name, company,
-    addresses) or tags match ``term``."""
-    term = dataclasses.replace(term, negated=False)
-    in_subject = store.refs_matching(store.KIND_TICKET, [term])
-    in_messages = (
-        select(Message.ticket_id)
-        .where(col(Message.id).in_(store.refs_matching(store.KIND_MESSAGE, [term])))
-        .correlate(None)
-    )
-    custs = store.refs_matching(store.KIND_CUSTOMER, [term])
-    merged = select(Customer.id).where(col(Customer.merged_into_id).in_(custs)).correlate(None)
-    of_customer = (
-        select(Ticket.id)
-        .where(sa.or_(col(Ticket.customer_id).in_(custs), col(Ticket.customer_id).in_(merged)))
-        .correlate(None)
-    )
-    parts = [in_subject, in_messages, of_customer]
-    if len(term.stems) == 1 and term.stems[0]:
-        # a tag is a word too: "printer" finds the tickets tagged printer (or printers)
-        stem = term.stems[0]
-        tagged = (
-            select(TicketTag.ticket_id)
-            .join(Tag, col(Tag.id) == col(TicketTag.tag_id))
-            .where(
-                sa.or_(sa.func.lower(Tag.name) == stem, sa.func.lower(Tag.name).like(f"{stem}%"))
-            )
-            .correlate(None)
-        )
-        parts.append(tagged)
-    return sa.union(*parts)
-
-
-def ticket_ids_for_terms(terms: Sequence[store.Term]) -> Any:
-    """Tickets matching every term (each anywhere in the ticket: subject, messages, customer)."""
-    first = tickets_with_term(terms[0])
-    if len(terms) == 1:
-        return first
-    sub = first.subquery()
-    stmt = sa.select(sub.c.ref_id)
-    for term in terms[1:]:
-        stmt = stmt.where(sub.c.ref_id.in_(tickets_with_term(term)))
-    return stmt
-
-
-def ticket_ids_matching(words: Sequence[Any]) -> Any:
-    """A SELECT of ticket ids containing all ``words`` (query-language Terms), for
-    ``Ticket.id.in_(...)``. A word with no letters or digits constrains nothing."""
+def tickets_matching(words: Sequence[Any]) -> Any:
+    """A condition: ``ticket.id`` is a ticket containing all ``words`` (query-language Terms;
+    negated ones are taken as positive). A word with no letters or digits constrains nothing:
+    true, or false when the words were negated."""
     terms = to_terms(words)
     if not terms:
-        if any(getattr(w, "negated", False) for w in words):
-            return select(Ticket.id).where(sa.false()).correlate(None)
-        return select(Ticket.id).correlate(None)
-    return ticket_ids_for_terms(terms)
+        return sa.false() if any(getattr(w, "negated", False) for w in words) else sa.true()
+    return store.TicketsMatching(terms)

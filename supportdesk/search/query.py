@@ -236,7 +236,33 @@ def apply_query(
         pos = [w for w in words if not w.negated]
         neg = [w for w in words if w.negated]
         if pos:
-            stmt = stmt.where(col(Ticket.id).in_(search_index.ticket_ids_matching(pos)))
+            stmt = stmt.where(search_index.tickets_matching(pos))
         for w in neg:
-            stmt = stmt.where(sa.not_(col(Ticket.id).in_(search_index.ticket_ids_matching([w]))))
+            stmt = stmt.where(sa.not_(search_index.tickets_matching([w])))
     return stmt
+
+
+def ticket_cond(
+    filters: Query, dialect: Any, *, desk: Desk | None = None, session: Session | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The filter terms of ``filters`` (not its words) as SQL text on the row ``ticket``, with
+    its parameters (``:name``, values as the column types store them), for ``store.hits``'s
+    queries in ``dialect`` (a SQLAlchemy dialect)."""
+    where = apply_query(select(Ticket.id), Query([t for t in filters.terms if t.key not in ("", "phrase")]),
+                        desk=desk, session=session).whereclause  # fmt: skip
+    if where is None:
+        return "1 = 1", {}
+    named = type(dialect)(paramstyle="named")
+    named.render_bind_cast = False  # ":name::VARCHAR" is no parameter for text()
+    compiled = where.compile(dialect=named, compile_kwargs={"render_postcompile": True})
+    params: dict[str, Any] = {}
+    for name, value in compiled.construct_params().items():
+        bind = compiled.binds.get(name)
+        if bind is None:  # one value of an IN list: "status_1_2" of "status_1"
+            bind = compiled.binds.get(name.rsplit("_", 1)[0])
+        if bind is not None:
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                value = process(value)
+        params[name] = value
+    return f"({compiled.string})", params

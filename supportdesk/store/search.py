@@ -134,115 +134,32 @@ def drop_schema(conn: Any) -> None:
         conn.execute(sa.text(stmt))
 
 
-# --------------------------------------------------------------------------- text and stems
-# (in stems.py, free of SQLAlchemy for the import's parser processes; re-exported here)
+# --------------------------------------------------------------------------- the query language's words
 
-# --------------------------------------------------------------------------- queries
-
-
-# --------------------------------------------------------------------------- SQL pieces
-
-doc = sa.table(TABLE, sa.column("rowid", sa.BigInteger))
+# The search's queries are text (``store.hits``), shared with the quick path of the command
+# line; the query language's free words reach a SQLAlchemy statement through this clause.
 
 
-class Match(ColumnElement[bool]):
-    """``search_doc`` matches the terms; rendered for the dialect that executes it."""
+class TicketsMatching(ColumnElement[Any]):
+    """``ticket.id`` is a ticket matching every term (anywhere: subject, messages, customer,
+    tags): ``store.hits.tickets_with_all``, rendered for the dialect that executes it."""
 
     inherit_cache = False  # the rendered text depends on the dialect and the terms
-    # not Boolean: SQLite would get "MATCH ? = 1"
+    # not Boolean: SQLite would get "... = 1"
     type = sa.types.NullType()  # type: ignore[assignment]
 
-    def __init__(self, terms: Sequence[Term], *, any_of: bool = False):
+    def __init__(self, terms: Sequence[Term]):
         self.terms = list(terms)
-        self.any_of = any_of
 
 
-@compiles(Match, "sqlite")
-def _match_sqlite(element: Match, compiler: Any, **kw: Any) -> str:
-    expr = render(element.terms, "sqlite", any_of=element.any_of)
-    return f"{TABLE} MATCH " + compiler.process(sa.bindparam(None, expr, sa.String), **kw)
+@compiles(TicketsMatching)
+def _tickets_matching(element: TicketsMatching, compiler: Any, **kw: Any) -> str:
+    from supportdesk.store import hits
 
-
-@compiles(Match, "postgresql")
-def _match_pg(element: Match, compiler: Any, **kw: Any) -> str:
-    expr = render(element.terms, "postgresql", any_of=element.any_of)
-    bound = compiler.process(sa.bindparam(None, expr, sa.String), **kw)
-    return f"{TABLE}.tsv @@ to_tsquery('simple', {bound})"
-
-
-@compiles(Match)
-def _match_other(element: Match, compiler: Any, **kw: Any) -> str:
-    raise SearchSyntaxError(
-        f"full-text search is not available on {compiler.dialect.name} (use SQLite or PostgreSQL)"
-    )
-
-
-class Score(ColumnElement[float]):
-    """A document's rank for the current match: lower is better on every backend."""
-
-    inherit_cache = False
-    type = sa.Float()
-
-    def __init__(self, terms: Sequence[Term], *, any_of: bool = True):
-        self.terms = list(terms)
-        self.any_of = any_of
-
-
-@compiles(Score, "sqlite")
-def _score_sqlite(element: Score, compiler: Any, **kw: Any) -> str:
-    w = ", ".join(str(x) for x in SQLITE_WEIGHTS)
-    return f"bm25({TABLE}, {w})"
-
-
-@compiles(Score, "postgresql")
-def _score_pg(element: Score, compiler: Any, **kw: Any) -> str:
-    # rank by the positive words (a negated word would zero ts_rank)
-    expr = render([t for t in element.terms if not t.negated], "postgresql", any_of=True)
-    bound = compiler.process(sa.bindparam(None, expr, sa.String), **kw)
-    return f"(-ts_rank({TABLE}.tsv, to_tsquery('simple', {bound})))"
-
-
-def kind_of(rowid: Any) -> Any:
-    return rowid.op(">>")(sa.literal(KIND_SHIFT, sa.Integer))  # PostgreSQL: bigint >> int
-
-
-def ref_of(rowid: Any) -> Any:
-    return rowid.op("&")(REF_MASK)
-
-
-def in_kinds(rowid: Any, kinds: Sequence[int]) -> Any:
-    """``rowid`` lies in the ranges of ``kinds`` (a range the index seeks, not a filter)."""
-    ks = sorted(set(kinds))
-    ranges: list[tuple[int, int]] = []
-    for k in ks:
-        if ranges and ranges[-1][1] == k - 1:
-            ranges[-1] = (ranges[-1][0], k)
-        else:
-            ranges.append((k, k))
-    conds = [sa.and_(rowid >= doc_key(a, 0), rowid <= doc_key(b, REF_MASK)) for a, b in ranges]
-    return conds[0] if len(conds) == 1 else sa.or_(*conds)
-
-
-def refs_matching(kind: int, terms: Sequence[Term], *, any_of: bool = False) -> sa.Select[Any]:
-    """SELECT the ref ids of documents of ``kind`` matching ``terms``."""
-    return (
-        sa.select(ref_of(doc.c.rowid).label("ref_id"))
-        .select_from(doc)
-        .where(Match(terms, any_of=any_of))
-        .where(in_kinds(doc.c.rowid, [kind]))
-    )
-
-
-def ranked_docs(
-    kinds: Iterable[int], terms: Sequence[Term], *, any_of: bool = False
-) -> sa.Select[Any]:
-    """SELECT rowid, score of the documents of ``kinds`` matching ``terms`` (unordered)."""
-    return (
-        sa.select(doc.c.rowid.label("rowid"), Score(terms, any_of=any_of).label("score"))
-        .select_from(doc)
-        .where(Match(terms, any_of=any_of))
-        .where(in_kinds(doc.c.rowid, list(kinds)))
-    )
+    # parameter names of their own: a statement may hold several of these clauses
+    s = hits.Sql(compiler.dialect.name, prefix=f"tm{len(compiler.binds)}_")
+    sql = hits.tickets_with_all(s, element.terms)
+    return str(compiler.process(sa.text(f"(ticket.id IN ({sql}))").bindparams(**s.params), **kw))
 
 
 # --------------------------------------------------------------------------- writing
@@ -384,10 +301,9 @@ def clear(conn: Any) -> None:
 
 
 def count(conn: Any, kind: int | None = None) -> int:
-    stmt = sa.select(sa.func.count()).select_from(doc)
-    if kind is not None:
-        stmt = stmt.where(in_kinds(doc.c.rowid, [kind]))
-    return int(conn.execute(stmt).scalar() or 0)
+    from supportdesk.store import hits
+
+    return hits.count(lambda sql, params: conn.execute(sa.text(sql), params).all(), kind)
 
 
 def optimize(conn: Any) -> None:

@@ -326,7 +326,7 @@ def test_quick_path_loads_no_heavy_module(varied: Path) -> None:
         ["tickets", "show", "1", "--csv"],
         ["tickets", "show", "--json", "1"],
         ["tickets", "show", "1", "--help"],
-        ["search", "printer"],
+        ["search", "printer", "--help"],  # (search itself: tests/search/test_quick_search.py)
         ["status", "extra"],
     ],
 )

@@ -1,0 +1,352 @@
+"""The search's SQL: which documents of the full-text index (``store.search``) match a search,
+how they rank, and the rows a hit is shown with, for SQLite's FTS5 and PostgreSQL's tsvector.
+
+Written once and run two ways, like ``store.reads``: the full path runs it in a SQLAlchemy
+session (``store.db.session_run``), the quick path of the command line on a plain DB-API
+connection (``store.quick``) without importing SQLAlchemy, pydantic or the model classes. The
+match expression is ``store.fts``'s, built from tokens of letters and digits only and always
+bound as a parameter: nothing a person types reaches the SQL or the match syntax unquoted.
+
+The query language's filter terms (``status:open`` ...) are the full path's: its caller passes
+them as a ``Cond``, a condition on the row ``ticket`` (SQL text and its parameters, see
+``search.query.ticket_cond``), which the ticket and message queries add to their WHERE.
+
+A document's key is ``kind << 48 | ref_id`` (``store.fts``): each kind is one rowid range, which
+the index seeks. Scores are lower-is-better on both backends (bm25; minus ts_rank).
+
+No SQLAlchemy here: the quick path loads this.
+
+Long because: every query of the search (four kinds of hits, the free-word ticket filter of the
+query language, the rows of the hits) lives here once for both backends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from supportdesk.store import fts
+from supportdesk.store.reads import CHUNK, Run
+
+T = fts.TABLE
+MASK = fts.REF_MASK
+
+Cond = tuple[str, dict[str, Any]]  # a condition on the row ``ticket``: SQL text, parameters
+
+
+class Sql:
+    """The parameters of one statement being written: each value bound under a fresh name."""
+
+    def __init__(self, dialect: str, prefix: str = "h_"):
+        if dialect not in ("sqlite", "postgresql"):
+            raise fts.SearchSyntaxError(
+                f"full-text search is not available on {dialect} (use SQLite or PostgreSQL)"
+            )
+        self.dialect, self.prefix = dialect, prefix
+        self.params: dict[str, Any] = {}
+
+    def bind(self, value: Any) -> str:
+        name = f"{self.prefix}{len(self.params)}"
+        self.params[name] = value
+        return ":" + name
+
+    def cond(self, cond: Cond) -> str:
+        """A caller's condition, its parameters taken in (their names must be its own)."""
+        sql, params = cond
+        assert not set(params) & set(self.params), "a condition's parameter names clash"
+        self.params.update(params)
+        return sql
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def match(s: Sql, terms: Sequence[fts.Term], *, any_of: bool = False) -> str:
+    """``search_doc`` matches the terms (all of them, or ``any_of``), negated ones excluded."""
+    expr = s.bind(fts.render(terms, s.dialect, any_of=any_of))
+    if s.dialect == "postgresql":
+        return f"{T}.tsv @@ to_tsquery('simple', {expr})"
+    return f"{T} MATCH {expr}"
+
+
+def score(s: Sql, terms: Sequence[fts.Term]) -> str:
+    """A matching document's rank (lower is better)."""
+    if s.dialect == "postgresql":
+        # rank by the positive words (a negated word would zero ts_rank)
+        positive = [t for t in terms if not t.negated]
+        expr = s.bind(fts.render(positive, "postgresql", any_of=True))
+        return f"(-ts_rank({T}.tsv, to_tsquery('simple', {expr})))"
+    return f"bm25({T}, {', '.join(str(w) for w in fts.SQLITE_WEIGHTS)})"
+
+
+def in_kinds(kinds: Sequence[int], rowid: str = f"{T}.rowid") -> str:
+    """``rowid`` lies in the key ranges of ``kinds`` (ranges the index seeks, not a filter)."""
+    ranges: list[tuple[int, int]] = []
+    for k in sorted(set(kinds)):
+        if ranges and ranges[-1][1] == k - 1:
+            ranges[-1] = (ranges[-1][0], k)
+        else:
+            ranges.append((k, k))
+    conds = [
+        f"{rowid} >= {fts.doc_key(a, 0)} AND {rowid} <= {fts.doc_key(b, MASK)}" for a, b in ranges
+    ]
+    return conds[0] if len(conds) == 1 else "(" + " OR ".join(f"({c})" for c in conds) + ")"
+
+
+def ranked_docs(
+    s: Sql, kinds: Sequence[int], terms: Sequence[fts.Term], *, any_of: bool = False
+) -> str:
+    """SELECT rowid, score of the documents of ``kinds`` matching ``terms`` (unordered)."""
+    return (
+        f"SELECT {T}.rowid AS rowid, {score(s, terms)} AS score FROM {T} "
+        f"WHERE {match(s, terms, any_of=any_of)} AND {in_kinds(kinds)}"
+    )
+
+
+def refs_matching(s: Sql, kind: int, term: fts.Term) -> str:
+    """SELECT the ref ids (``ref_id``) of the documents of ``kind`` matching ``term``."""
+    return (
+        f"SELECT {T}.rowid & {MASK} AS ref_id FROM {T} "
+        f"WHERE {match(s, [term])} AND {in_kinds([kind])}"
+    )
+
+
+def tickets_with_term(s: Sql, term: fts.Term) -> str:
+    """SELECT the ids of the tickets whose subject, messages (text, attachment names), customer
+    (name, company, addresses; or a customer merged into them) or tags match ``term``."""
+    term = dataclasses.replace(term, negated=False)
+    parts = [
+        refs_matching(s, fts.KIND_TICKET, term),
+        "SELECT message.ticket_id FROM message WHERE message.id IN "
+        f"({refs_matching(s, fts.KIND_MESSAGE, term)})",
+        "SELECT ticket.id FROM ticket WHERE ticket.customer_id IN "
+        f"({refs_matching(s, fts.KIND_CUSTOMER, term)}) OR ticket.customer_id IN "
+        "(SELECT customer.id FROM customer WHERE customer.merged_into_id IN "
+        f"({refs_matching(s, fts.KIND_CUSTOMER, term)}))",
+    ]
+    if len(term.stems) == 1 and term.stems[0]:
+        # a tag is a word too: "printer" finds the tickets tagged printer (or printers)
+        stem = term.stems[0]
+        parts.append(
+            "SELECT ticket_tag.ticket_id FROM ticket_tag JOIN tag ON tag.id = ticket_tag.tag_id "
+            f"WHERE lower(tag.name) = {s.bind(stem)} OR lower(tag.name) LIKE {s.bind(stem + '%')}"
+        )
+    return " UNION ".join(parts)
+
+
+def tickets_with_all(s: Sql, terms: Sequence[fts.Term]) -> str:
+    """SELECT the ids of the tickets matching every term (each anywhere in the ticket)."""
+    first = tickets_with_term(s, terms[0])
+    if len(terms) == 1:
+        return first
+    rest = " AND ".join(f"every.ref_id IN ({tickets_with_term(s, t)})" for t in terms[1:])
+    return f"SELECT every.ref_id FROM ({first}) AS every WHERE {rest}"
+
+
+def ticket_filter(s: Sql, negative: Sequence[fts.Term], cond: Cond | None) -> list[str]:
+    """The conditions on ``ticket`` of a ticket search: no negated word, the filter terms."""
+    out = [f"ticket.id NOT IN ({tickets_with_term(s, t)})" for t in negative]
+    if cond is not None:
+        out.append(s.cond(cond))
+    return out
+
+
+def _where(conds: Sequence[str]) -> str:
+    return (" WHERE " + " AND ".join(conds)) if conds else ""
+
+
+def _hits_cte(s: Sql, kinds: Sequence[int], terms: Sequence[fts.Term], window: int | None) -> str:
+    """Matching documents with their scores, as a materialized CTE (bm25 must run in the query
+    that does the MATCH). With a window, only the ``window`` newest matches of each kind are
+    scored: the index walks each kind's rowid range backwards and stops there."""
+    if window is None:
+        body = ranked_docs(s, kinds, terms)
+    else:
+        body = " UNION ALL ".join(
+            f"SELECT w{k}.rowid AS rowid, w{k}.score AS score FROM "
+            f"({ranked_docs(s, [k], terms)} ORDER BY {T}.rowid DESC LIMIT {s.bind(window)}) "
+            f"AS w{k}"
+            for k in kinds
+        )
+    return f"WITH hits AS MATERIALIZED ({body}) "
+
+
+# --------------------------------------------------------------------------- hits per kind
+
+Hit = tuple[int, float, Any]  # (id, score, when as the driver gives it)
+
+
+def ticket_hits(
+    run: Run,
+    dialect: str,
+    terms: Sequence[fts.Term],
+    *,
+    want: int,
+    newest: bool,
+    window: int | None,
+    cond: Cond | None = None,
+) -> list[Hit]:
+    """Tickets with a subject or message holding every word (ranked by their best document,
+    or newest first), then tickets matching across documents or by their customer or tags
+    (newest first), at most ``want``."""
+    s = Sql(dialect)
+    positive = [t for t in terms if not t.negated and not t.empty]
+    negative = [t for t in terms if t.negated and not t.empty]
+    kind = f"(hits.rowid >> {fts.KIND_SHIFT})"
+    tid = (
+        f"CASE WHEN ({kind} = {fts.KIND_TICKET}) THEN hits.rowid & {MASK} ELSE "
+        f"(SELECT message.ticket_id FROM message WHERE message.id = (hits.rowid & {MASK})) END"
+    )
+    order = (
+        "ticket.updated_at DESC, ticket.id DESC" if newest else "per.score, ticket.updated_at DESC"
+    )
+    sql = (
+        _hits_cte(s, [fts.KIND_TICKET, fts.KIND_MESSAGE], terms, window)
+        + "SELECT ticket.id, per.score, ticket.updated_at FROM ticket JOIN "
+        f"(SELECT {tid} AS tid, min(hits.score) AS score FROM hits GROUP BY {tid}) AS per "
+        "ON per.tid = ticket.id"
+        + _where(ticket_filter(s, negative, cond))
+        + f" ORDER BY {order} LIMIT {s.bind(want)}"
+    )
+    rows: list[Hit] = [(r[0], float(r[1]), r[2]) for r in run(sql, s.params)]
+    if len(rows) < want:
+        # words spread over subject, messages and customer; or beyond the window
+        s = Sql(dialect)
+        found = {r[0] for r in rows}
+        sql = (
+            "SELECT ticket.id, ticket.updated_at FROM ticket"
+            + _where(
+                [f"ticket.id IN ({tickets_with_all(s, positive)})"]
+                + ticket_filter(s, negative, cond)
+            )
+            + f" ORDER BY ticket.updated_at DESC, ticket.id DESC LIMIT {s.bind(want + len(found))}"
+        )
+        for tid_, when in run(sql, s.params):
+            if tid_ not in found and len(rows) < want:
+                rows.append((tid_, 0.0, when))
+    return rows
+
+
+def message_hits(
+    run: Run,
+    dialect: str,
+    terms: Sequence[fts.Term],
+    *,
+    want: int,
+    newest: bool,
+    window: int | None,
+    cond: Cond | None = None,
+) -> list[Hit]:
+    """Single messages holding every word, best (or newest) first, at most ``want``."""
+    s = Sql(dialect)
+    sql = _hits_cte(s, [fts.KIND_MESSAGE], terms, window) + (
+        "SELECT message.id, hits.score, message.created_at FROM message "
+        f"JOIN hits ON message.id = (hits.rowid & {MASK})"
+    )
+    if cond is not None:
+        sql += " JOIN ticket ON ticket.id = message.ticket_id WHERE " + s.cond(cond)
+    order = "message.created_at DESC, message.id DESC" if newest else "hits.score"
+    sql += f" ORDER BY {order} LIMIT {s.bind(want)}"
+    return [(r[0], float(r[1]), r[2]) for r in run(sql, s.params)]
+
+
+def customer_hits(
+    run: Run, dialect: str, terms: Sequence[fts.Term], *, want: int, newest: bool,
+    window: int | None,
+) -> list[Hit]:  # fmt: skip
+    """Customers (not merged into another) holding every word, at most ``want``."""
+    s = Sql(dialect)
+    order = "customer.updated_at DESC" if newest else "hits.score"
+    sql = _hits_cte(s, [fts.KIND_CUSTOMER], terms, window) + (
+        "SELECT customer.id, hits.score, customer.updated_at FROM customer "
+        f"JOIN hits ON customer.id = (hits.rowid & {MASK}) "
+        f"WHERE customer.merged_into_id IS NULL ORDER BY {order} LIMIT {s.bind(want)}"
+    )
+    return [(r[0], float(r[1]), r[2]) for r in run(sql, s.params)]
+
+
+def kb_hits(
+    run: Run, dialect: str, terms: Sequence[fts.Term], *, want: int, newest: bool,
+    window: int | None,
+) -> list[Hit]:  # fmt: skip
+    """Knowledge-base articles holding every word, at most ``want``."""
+    s = Sql(dialect)
+    order = "kb_article.updated_at DESC" if newest else "hits.score"
+    sql = _hits_cte(s, [fts.KIND_KB], terms, window) + (
+        "SELECT kb_article.id, hits.score, kb_article.updated_at FROM kb_article "
+        f"JOIN hits ON kb_article.id = (hits.rowid & {MASK}) ORDER BY {order} "
+        f"LIMIT {s.bind(want)}"
+    )
+    return [(r[0], float(r[1]), r[2]) for r in run(sql, s.params)]
+
+
+def ranked_kb(run: Run, dialect: str, terms: Sequence[fts.Term], limit: int) -> dict[int, float]:
+    """KB articles holding any of the words, the best ``limit`` (article id -> score)."""
+    s = Sql(dialect)
+    sql = ranked_docs(s, [fts.KIND_KB], terms, any_of=True)
+    sql += f" ORDER BY score LIMIT {s.bind(limit)}"
+    return {fts.ref_from_key(rowid): float(sc) for rowid, sc in run(sql, s.params)}
+
+
+def count(run: Run, kind: int | None = None) -> int:
+    """Documents in the index (of one kind)."""
+    where = "" if kind is None else f" WHERE {in_kinds([kind])}"
+    return int(run(f"SELECT count(*) FROM {T}{where}", {})[0][0] or 0)
+
+
+# --------------------------------------------------------------------------- rows of the hits
+
+
+def _rows(run: Run, sql: str, ids: Sequence[int], tail: str = "") -> list[Sequence[Any]]:
+    """``sql`` (ending in ``IN``) over ``ids`` in chunks."""
+    out: list[Sequence[Any]] = []
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), CHUNK):
+        chunk = wanted[i : i + CHUNK]
+        names = [f"i_{n}" for n in range(len(chunk))]
+        marks = ", ".join(f":{n}" for n in names)
+        out += run(f"{sql} ({marks}){tail}", dict(zip(names, chunk, strict=True)))
+    return out
+
+
+def tickets(run: Run, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """(id, subject, status, channel, customer_id) by ticket id."""
+    sql = "SELECT id, subject, status, channel, customer_id FROM ticket WHERE id IN"
+    return {r[0]: tuple(r) for r in _rows(run, sql, ids)}
+
+
+def messages(run: Run, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """(id, ticket_id, subject, text, direction, author) by message id."""
+    sql = "SELECT id, ticket_id, subject, text, direction, author FROM message WHERE id IN"
+    return {r[0]: tuple(r) for r in _rows(run, sql, ids)}
+
+
+def customers(run: Run, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """(id, name, company) by customer id."""
+    sql = "SELECT id, name, company FROM customer WHERE id IN"
+    return {r[0]: tuple(r) for r in _rows(run, sql, ids)}
+
+
+def identities(run: Run, customer_ids: Sequence[int]) -> dict[int, list[tuple[str, str, str]]]:
+    """Each customer's identities (kind, address, display), oldest first."""
+    sql = "SELECT id, customer_id, kind, address, display FROM identity WHERE customer_id IN"
+    out: dict[int, list[tuple[str, str, str]]] = {}
+    for _id, cid, kind, address, display in sorted(
+        _rows(run, sql, customer_ids), key=lambda r: r[0]
+    ):
+        out.setdefault(cid, []).append((kind, address, display))
+    return out
+
+
+def articles(run: Run, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """(id, title, body, slug, tags, public) by article id."""
+    sql = "SELECT id, title, body, slug, tags, public FROM kb_article WHERE id IN"
+    return {r[0]: tuple(r) for r in _rows(run, sql, ids)}
+
+
+def recent_texts(run: Run, ticket_ids: Sequence[int]) -> list[tuple[int, int, str]]:
+    """(id, ticket_id, text) of the tickets' messages, newest (highest id) first."""
+    sql = "SELECT id, ticket_id, text FROM message WHERE ticket_id IN"
+    rows = _rows(run, sql, ticket_ids)
+    return sorted(((r[0], r[1], r[2]) for r in rows), key=lambda r: r[0], reverse=True)
