@@ -99,6 +99,9 @@ def read_commands(
         "show json": (supportdesk(home, "tickets", "show", "1", "--json"), None),
         "show json full": (supportdesk(home, "tickets", "show", "1", "--json"), FULL),
         "search": (supportdesk(home, "search", word, "--json"), None),
+        "search full": (supportdesk(home, "search", word, "--json"), FULL),
+        "search table": (supportdesk(home, "search", word), None),
+        "search table full": (supportdesk(home, "search", word), FULL),
     }
     mu = nm = None
     if muhome is not None and which("mu"):
@@ -125,13 +128,17 @@ def read_commands(
             nm_cell,
             _verdict(got[key], mu),
         )
-    sec.add(
-        f"`search {word} --json` (full path: no quick path yet)",
-        _cpu(got["search"]),
-        mu_cell,
-        nm_cell,
-        _verdict(got["search"], mu),
-    )
+    for label, key in (
+        (f"`search {word} --json`", "search"),
+        (f"`search {word}` (a table)", "search table"),
+    ):
+        sec.add(
+            label,
+            f"{_cpu(got[key])} quick path; {_cpu(got[key + ' full'])} full path",
+            mu_cell,
+            nm_cell,
+            _verdict(got[key], mu),
+        )
     return sec
 
 
