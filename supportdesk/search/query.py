@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import BindTyping
 from sqlmodel import Session, col, select
 
 from supportdesk.desk.desk import Desk
@@ -253,7 +254,7 @@ def ticket_cond(
     if where is None:
         return "1 = 1", {}
     named = type(dialect)(paramstyle="named")
-    named.render_bind_cast = False  # ":name::VARCHAR" is no parameter for text()
+    named.bind_typing = BindTyping.NONE  # ":name::VARCHAR" is no parameter for text()
     compiled = where.compile(dialect=named, compile_kwargs={"render_postcompile": True})
     params: dict[str, Any] = {}
     for name, value in compiled.construct_params().items():

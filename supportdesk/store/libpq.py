@@ -46,6 +46,12 @@ def _candidates() -> Iterator[str]:
         yield from (str(p) for p in sorted(libs.glob("libpq-*.so*")))
 
 
+# the server's notices (a search word too long to index...) are not printed: psycopg, the full
+# path's driver, only logs them
+_NOTICE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
+_IGNORE_NOTICE = _NOTICE(lambda _arg, _message: None)
+
+
 def _load() -> Any:
     global _lib
     if _lib is not None:
@@ -75,6 +81,7 @@ def _load() -> Any:
         ("PQclear", None, [vp]),
         ("PQclientEncoding", i, [vp]),
         ("PQsetClientEncoding", i, [vp, cp]),
+        ("PQsetNoticeProcessor", vp, [vp, _NOTICE, vp]),
     ):
         f = getattr(lib, fn)
         f.restype, f.argtypes = res, args
@@ -143,6 +150,7 @@ class Connection:
         if lib.PQsetClientEncoding(self._conn, b"UTF8") != 0:
             self.close()
             raise Unsupported("client encoding")
+        lib.PQsetNoticeProcessor(self._conn, _IGNORE_NOTICE, None)
         self._sql: dict[str, tuple[bytes, list[str]]] = {}
 
     def _prepare(self, sql: str) -> tuple[bytes, list[str]]:
