@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from supportdesk.store import tally
 from supportdesk.store.models import UTCDateTime, sqlite_utc_text
 
 CHUNK = 500
@@ -217,7 +218,19 @@ def _sqlite_executemany(conn: Any, table: Any, rows: Sequence[Any]) -> None:
                 else:
                     vals[i] = proc(v)
         data.append(vals)
-    conn.connection.driver_connection.executemany(sql, data)
+    raw = conn.connection.driver_connection
+    if table.name == "ticket" and len(rows) >= tally.BULK_MIN and _gap_free(rows):
+        first = (rows[0] if isinstance(rows[0], dict) else rows[0].__dict__)["id"]
+        tally.tally_in_bulk(raw, lambda: raw.executemany(sql, data), first, first + len(rows) - 1)
+        return
+    raw.executemany(sql, data)
+
+
+def _gap_free(rows: Sequence[Any]) -> bool:
+    """The rows have the ids n, n+1, ... in order (ids a bulk load allocated)."""
+    ids = [(r if isinstance(r, dict) else r.__dict__).get("id") for r in rows]
+    first = ids[0]
+    return isinstance(first, int) and ids == list(range(first, first + len(ids)))
 
 
 def _bind_processor(column: Any, dialect: Any) -> Any:

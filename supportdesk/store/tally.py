@@ -18,6 +18,7 @@ counts it on the tickets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -146,6 +147,71 @@ def _sql_type(c: str) -> str:
     return {"assignee_id": "INTEGER", "priority_rank": "INTEGER", "spam": "BOOLEAN"}.get(
         c, "VARCHAR"
     )
+
+
+# -- a bulk insert on SQLite: the tally once per batch, not once per ticket -------------------
+
+BULK_MIN = 100  # fewer new tickets: the row trigger costs less than dropping and making it
+_SAVEPOINT = "ticket_tally_bulk"
+
+
+def _insert_trigger_sql() -> str:
+    """The insert trigger's statement as sqlite_master keeps it (without IF NOT EXISTS)."""
+    sql = next(s for s in sqlite_ddl() if " ticket_tally_insert " in s)
+    return sql.replace("CREATE TRIGGER IF NOT EXISTS ", "CREATE TRIGGER ", 1)
+
+
+_ON_KEY = " AND ".join(f'"{c}" IS ?' for c in TALLY_COLUMNS)
+_BULK_GROUPS = (
+    f"SELECT {_COLS}, count(*) FROM ticket WHERE id BETWEEN ? AND ? AND snoozed_until IS NULL "
+    f"GROUP BY {_COLS} ORDER BY min(id)"
+)
+_BULK_ADD = (
+    "UPDATE ticket_tally SET n = n + ? WHERE id = "
+    f"(SELECT id FROM ticket_tally WHERE {_ON_KEY} LIMIT 1)"
+)
+_BULK_NEW = (
+    f"INSERT INTO ticket_tally ({_COLS}, n) SELECT {', '.join('?' for _ in TALLY_COLUMNS)}, ? "
+    f"WHERE NOT EXISTS (SELECT 1 FROM ticket_tally WHERE {_ON_KEY})"
+)
+
+
+def tally_in_bulk(raw: Any, insert: Callable[[], None], first_id: int, last_id: int) -> None:
+    """SQLite: run ``insert`` (it inserts exactly the tickets ``first_id..last_id``, every id of
+    the range) with the tally kept once for the batch instead of by the row trigger.
+
+    The row trigger costs about 30 µs a ticket, most of it the statement journal a trigger
+    needs. Inside the caller's write transaction and a savepoint: drop the insert trigger,
+    insert, add one GROUP BY of the new range to the tally -- the same rows, in the same order
+    of first appearance, as the trigger would have made -- and make the trigger again. No other
+    connection sees the trigger missing (the write lock is held and nothing is committed in
+    between); if anything fails, the savepoint is rolled back (the trigger, the tally and the
+    batch's rows as they were) and the error raised. Outside a transaction, or if the trigger
+    is not the one this reproduces, ``insert`` runs with the row trigger.
+    """
+    trigger = _insert_trigger_sql()
+    stored = raw.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'ticket_tally_insert'"
+    ).fetchone()
+    if not raw.in_transaction or stored is None or stored[0] != trigger:
+        insert()
+        return
+    raw.execute(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        raw.execute("DROP TRIGGER ticket_tally_insert")
+        insert()
+        groups = raw.execute(_BULK_GROUPS, (first_id, last_id)).fetchall()
+        raw.executemany(_BULK_ADD, [(g[-1], *g[:-1]) for g in groups])
+        raw.executemany(_BULK_NEW, [(*g, *g[:-1]) for g in groups])
+        raw.execute(trigger)
+    except BaseException:
+        try:
+            raw.execute(f"ROLLBACK TO {_SAVEPOINT}")
+            raw.execute(f"RELEASE {_SAVEPOINT}")
+        except Exception:  # the transaction is gone already (the caller rolls back)
+            pass
+        raise
+    raw.execute(f"RELEASE {_SAVEPOINT}")
 
 
 # PostgreSQL: statement-level triggers with transition tables, so a COPY of 10,000 tickets
