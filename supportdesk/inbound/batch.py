@@ -135,6 +135,8 @@ class BatchState:
         # id(ticket) -> addresses on its messages (To, Cc, authors), kept up to date as the
         # batch places messages; filled when a possible third party first needs it
         self._participants: dict[int, set[str]] = {}
+        self._placed_by_ticket: dict[int, list[_Placed]] = {}  # id(ticket) -> placed on it
+        self._placed_indexed = 0  # how much of ``placed`` is in _placed_by_ticket
         self._seqs: dict[str, str] | None = None
 
     def seqs(self, conn: Any) -> dict[str, str] | None:

@@ -227,8 +227,15 @@ class Lookups(BatchState):
         return got
 
     def _with_placed(self, ticket: Ticket, seen: set[str]) -> set[str]:
-        for _i, p in self.placed:
-            if p.ticket is ticket and "third party" not in p.reason:
+        """``seen`` and the addresses of the batch's messages placed on ``ticket`` so far. The
+        placed messages are indexed by ticket as they come (``placed`` only grows): a scan of
+        the whole batch per ticket was quadratic, ~230 µs a call at 2,500 messages."""
+        index = self._placed_by_ticket
+        for _i, p in self.placed[self._placed_indexed :]:
+            index.setdefault(id(p.ticket), []).append(p)
+        self._placed_indexed = len(self.placed)
+        for p in index.get(id(ticket), ()):
+            if "third party" not in p.reason:
                 m = p.msg
                 seen.update(a.lower() for a in [*m.to_addresses, *m.cc_addresses, m.sender_address])
         return seen

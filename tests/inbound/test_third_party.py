@@ -41,3 +41,41 @@ def test_a_stranger_replying_into_a_thread_is_a_third_party(
     with desk.db.read() as s:
         ob = s.exec(select(Outbox).where(Outbox.message_id == msg.id)).one()
         assert ob.to_address != "mallory@evil.test"
+
+
+def test_participants_placed_earlier_in_the_same_batch_count(
+    desk: Any, cli: Callable[..., Any]
+) -> None:
+    """In one batch: a new ticket's Cc, and a Cc added by a reply to an existing ticket, make
+    those people participants for the batch's later messages; a stranger is still a third party."""
+    from supportdesk.inbound.ingest import ingest_many
+
+    old = ingest(desk, inbound_email(external_id="p1@x", sender_address="ivan@example.ru"))
+    batch = [
+        inbound_email(external_id="n1@x", sender_address="olga@example.ru",
+                      cc_addresses=["boss@example.ru"], subject="New one"),
+        inbound_email(external_id="p2@x", sender_address="ivan@example.ru",
+                      in_reply_to=["p1@x"], cc_addresses=["newguy@example.ru"], text="cc'd"),
+        inbound_email(external_id="n2@x", sender_address="mallory@evil.test",
+                      in_reply_to=["n1@x"], text="me instead"),
+        inbound_email(external_id="n3@x", sender_address="boss@example.ru",
+                      in_reply_to=["n1@x"], text="approved"),
+        inbound_email(external_id="p3@x", sender_address="newguy@example.ru",
+                      in_reply_to=["p2@x"], text="hi all"),
+        inbound_email(external_id="p4@x", sender_address="mallory@evil.test",
+                      in_reply_to=["p2@x"], text="me too"),
+    ]  # fmt: skip
+    with desk.db.write() as s:
+        got = ingest_many(s, desk, batch)
+    new_id = got[0].ticket_id
+    assert {got[i].ticket_id for i in (0, 2, 3)} == {new_id} and new_id != old.ticket_id
+    assert {got[i].ticket_id for i in (1, 4, 5)} == {old.ticket_id}
+
+    def reasons(tid: int) -> dict[str, str]:
+        doc = json.loads(cli("tickets", "show", str(tid), "--json").stdout)
+        return {m["message_id"]: m["thread_reason"] for m in doc["messages"]}
+
+    new, existing = reasons(new_id), reasons(old.ticket_id)
+    assert "third party" in new["n2@x"] and "third party" in existing["p4@x"]
+    assert "third party" not in new["n3@x"]  # on the new ticket's Cc, placed in this batch
+    assert "third party" not in existing["p3@x"]  # Cc'd by a reply placed in this batch
