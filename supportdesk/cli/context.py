@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -13,6 +12,7 @@ import typer
 from typer._click import exceptions as click_exc
 from typer.core import TyperGroup
 
+from supportdesk.cli.deskstate import CliState
 from supportdesk.cli.output import fail
 
 if TYPE_CHECKING:
@@ -89,6 +89,20 @@ def _fail_for(exc: Exception) -> NoReturn:
     fail(f"internal error ({type(exc).__name__}): {exc}; details in {where}", 70)
 
 
+def exit_code_for(exc: BaseException) -> int:
+    """What ``DeskGroup.invoke`` makes of an error a command raised, for a command run without
+    typer (the console's fast path, ``cli.console.fast_console``): the same sentence on stderr,
+    and the exit code it returns instead of raising."""
+    try:
+        if isinstance(exc, KeyboardInterrupt):
+            fail("interrupted", 130)
+        if isinstance(exc, Exception):
+            _fail_for(exc)
+    except typer.Exit as done:
+        return done.exit_code
+    raise exc
+
+
 def _log_traceback() -> str:
     """Keep the traceback for a bug report, away from the user's terminal."""
     import tempfile
@@ -115,40 +129,6 @@ def _log_traceback() -> str:
         except OSError:
             continue
     return "(nowhere: no writable log folder)"
-
-
-@dataclass
-class CliState:
-    home: Path | None = None
-    agent: str | None = None
-    db_url: str | None = None
-    _desk: Any = field(default=None, repr=False)
-
-    def desk_home(self) -> Path:
-        """The desk's home, refused when it holds no desk (without loading the database layer)."""
-        from supportdesk.core.locations import config_path, database_path, default_home
-
-        home = (self.home or default_home()).expanduser()
-        if not self.db_url and not config_path(home).exists() and not database_path(home).exists():
-            from supportdesk.desk.desk import NotFound
-
-            # a typo in --home must not quietly create an empty desk somewhere
-            raise NotFound(
-                f"there is no desk in {home}; create one with `supportdesk --home {home} init` "
-                "or try `supportdesk demo`"
-            )
-        return home
-
-    def desk(self) -> Desk:
-        if self._desk is None:
-            from supportdesk.desk.desk import open_desk
-
-            home = self.desk_home()
-            self._desk = open_desk(home, agent=self.agent, db_url=self.db_url)
-            from supportdesk.cli import output
-
-            output.set_timezone(self._desk.config.desk.timezone)
-        return self._desk
 
 
 def state(ctx: typer.Context) -> CliState:

@@ -1,4 +1,5 @@
-"""The ``supportdesk`` command: the quick path for the read commands it can answer
+"""The ``supportdesk`` command: the console when the command line only opens it
+(``cli.console.fast_console``), the quick path for the read commands it can answer
 (``cli.quick``), else the typer application (``cli.main``). Nothing heavy is imported here."""
 
 from __future__ import annotations
@@ -8,9 +9,13 @@ import sys
 
 def run() -> None:
     """The ``supportdesk`` command."""
-    from supportdesk.cli.quick import quick
+    from supportdesk.cli.console import fast_console
 
-    code = quick(sys.argv[1:])
+    code = fast_console(sys.argv[1:])
+    if code is None:
+        from supportdesk.cli.quick import quick
+
+        code = quick(sys.argv[1:])
     if code is None:
         from supportdesk.cli.main import run as full
 
