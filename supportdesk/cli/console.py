@@ -10,7 +10,8 @@ options) is ~0.06-0.1 s of CPU that the console's start does not need. Anything 
 error before the console runs (no desk there, a refused agent, a bad config), goes the typer
 way, which says what is wrong with its message and exit code. An error while the console runs
 ends as the typer path ends it (``cli.context.exit_code_for``). ``SUPPORTDESK_QUICK=0`` turns
-the fast path off, as it does the read commands' quick path.
+the fast path off, as it does the read commands' quick path; shell completion
+(``_SUPPORTDESK_COMPLETE`` set, no command) is typer's.
 
 Nothing here imports typer (tests/ui/test_console_entry.py checks it).
 """
@@ -38,6 +39,8 @@ def console_options(argv: list[str]) -> dict[str, str] | None:
     env = os.environ
     if env.get("SUPPORTDESK_QUICK") == "0":
         return None
+    if any(name.startswith("_") and name.endswith("_COMPLETE") for name in env):
+        return None  # shell completion (``_SUPPORTDESK_COMPLETE``) runs with no command: typer's
     if any(
         env.get(name) == "" for name in ("SUPPORTDESK_HOME", "SUPPORTDESK_AGENT", "SUPPORTDESK_DB")
     ):

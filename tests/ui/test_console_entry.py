@@ -204,3 +204,14 @@ def test_the_fast_path_takes_only_global_options() -> None:
         ["--as", "a", "--as", "b"],
     ):
         assert _globals(bad) is None
+
+
+def test_shell_completion_is_never_the_console(desk_home: Path) -> None:
+    # the shell runs ``supportdesk`` with no command and _SUPPORTDESK_COMPLETE set: typer answers
+    # with the completion script (or the words), and no console opens
+    env = {"SUPPORTDESK_HOME": str(desk_home), "_SUPPORTDESK_COMPLETE": "source_bash"}
+    code, fast, err = _run(fast=True, env=env)
+    assert code == 0, err
+    assert fast is not None and "stdout" in fast  # not the probe's document: no console ran
+    assert "_SUPPORTDESK_COMPLETE" in fast["stdout"]
+    assert _run(fast=False, env=env) == (code, fast, err)
