@@ -137,6 +137,35 @@ def print_table(
     max_width: dict[str, int] | None = None,
     min_width: dict[str, int] | None = None,
 ) -> None:
+    fm = formatters or {}
+    cells = [
+        [
+            inert(
+                fm[key](v)
+                if key in fm
+                else human_time(v)
+                if key.endswith("_at") or isinstance(v, datetime)
+                else ("" if v is None else ", ".join(v) if isinstance(v, list) else str(v)),
+                one_line=True,
+            )
+            for key, _title in columns
+            for v in (r.get(key),)
+        ]
+        for r in rows
+    ]
+    lows = [(min_width or {}).get(key, min(len(title), 8)) for key, title in columns]
+    highs = [(max_width or {}).get(key) for key, _title in columns]
+    if cells:
+        from supportdesk.cli.plaintable import plain_table, plain_width
+
+        width = plain_width()  # not a terminal: the same bytes without loading rich's tables
+        text = None
+        if width is not None:
+            titles = [title for _key, title in columns]
+            text = plain_table(titles, cells, width=width, min_width=lows, max_width=highs)
+        if text is not None:
+            sys.stdout.write(text)
+            return
     from rich.table import Table
     from rich.text import Text
 
@@ -145,29 +174,20 @@ def print_table(
         con.print(Text(empty))
         return
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for key, title in columns:
-        table.add_column(
-            title,
-            overflow="ellipsis",
-            no_wrap=True,
-            max_width=(max_width or {}).get(key),
-            min_width=(min_width or {}).get(key, min(len(title), 8)),
-        )
-    fm = formatters or {}
-    for r in rows:
-        cells = []
-        for key, _title in columns:
-            v = r.get(key)
-            s = (
-                fm[key](v)
-                if key in fm
-                else human_time(v)
-                if key.endswith("_at") or isinstance(v, datetime)
-                else ("" if v is None else ", ".join(v) if isinstance(v, list) else str(v))
-            )
-            cells.append(Text(inert(s, one_line=True)))
-        table.add_row(*cells)
+    for (_key, title), low, high in zip(columns, lows, highs, strict=True):
+        table.add_column(title, overflow="ellipsis", no_wrap=True, max_width=high, min_width=low)
+    for line in cells:
+        table.add_row(*(Text(c) for c in line))
     con.print(table)
+
+
+def console_width() -> int:
+    """The width tables are laid out for: rich's console's, found without loading rich when
+    stdout is not a terminal."""
+    from supportdesk.cli.plaintable import plain_width
+
+    width = plain_width()
+    return width if width is not None else console().width
 
 
 def quick_exit(code: int) -> None:

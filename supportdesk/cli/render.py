@@ -13,6 +13,7 @@ from typing import Any
 
 from supportdesk.cli.output import (
     console,
+    console_width,
     human_time,
     inert,
     limit_hint,
@@ -92,7 +93,7 @@ def print_queue(rows: list[dict[str, Any]], *, json_out: bool, csv_out: bool, li
     elif csv_out:
         print_csv([flat(r) for r in rows], CSV_COLUMNS)
     else:
-        width = console().width
+        width = console_width()
         cols = (
             LIST_COLUMNS
             if width >= 120

@@ -1,0 +1,200 @@
+"""A table as rich prints ``output.print_table``'s (no box, no edge padding, one line a cell,
+ellipsis) when rich would write no escape sequence: stdout not a terminal (a pipe, a file).
+Then the bytes are plain text and this module makes the same ones without importing
+``rich.console`` and ``rich.table`` (about 60 ms CPU of a 100-row `tickets list`); on a terminal,
+or whenever a case is not certainly the same, the caller takes rich (``None`` here).
+
+Widths come from rich's own ``rich.cells`` (wide characters, graphemes), and the column widths
+follow ``rich.table.Table._calculate_column_widths`` for columns with ``no_wrap`` and no fixed
+width. tests/tickets/test_plaintable.py compares the two byte for byte over many widths and
+texts. The cells are ``inert`` text already: no control character reaches the output either way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+_RICH_STRIPS = frozenset("\x07\x08\x0b\x0c\x0d\t\n")  # rich.Text would change these: rich's
+
+
+def plain_width() -> int | None:
+    """The width ``rich.console.Console`` takes when it writes plain text to stdout (not a
+    terminal, as rich decides it), else None (rich's to print)."""
+    env = os.environ
+    tty = env.get("TTY_COMPATIBLE", "")
+    if tty == "1":
+        return None
+    if tty != "0":
+        force = env.get("FORCE_COLOR")
+        if force is not None:
+            if force != "":
+                return None
+        else:
+            isatty = getattr(sys.stdout, "isatty", None)
+            try:
+                if isatty is not None and isatty():
+                    return None
+            except ValueError:
+                pass  # rich: not a terminal
+    if "ipykernel" in sys.modules or getattr(sys.stdin, "__module__", "").startswith("idlelib"):
+        return None
+    columns = env.get("COLUMNS")
+    if columns is not None and columns.isdigit():
+        width = int(columns)
+    else:
+        width = 0
+        for fd in (0, 1, 2):
+            try:
+                width = os.get_terminal_size(fd)[0]
+            except (AttributeError, ValueError, OSError):
+                continue
+            break
+        width = width or 80
+    return width if width >= 1 else None
+
+
+def _measure(text: str, cell_len: object) -> tuple[int, int]:
+    """``rich.text.Text.__rich_measure__``."""
+    cl = cell_len  # type: ignore[assignment]
+    lines = text.splitlines()
+    most = max(cl(line) for line in lines) if lines else 0  # type: ignore[operator]
+    words = text.split()
+    least = max(cl(word) for word in words) if words else most  # type: ignore[operator]
+    return least, most
+
+
+def _norm(least: int, most: int, cap: int) -> tuple[int, int]:
+    """``Measurement(least, most).normalize().with_maximum(cap)``."""
+    least = min(max(0, least), most)
+    least, most = max(0, least), max(0, max(least, most))
+    return min(least, cap), min(most, cap)
+
+
+def _cell_range(m: tuple[int, int], pad: int, cap: int) -> tuple[int, int]:
+    """``Measurement.get`` of a table cell (a ``Padding`` of ``pad`` around a Text measured
+    ``m``) within ``cap`` cells."""
+    if cap < 1:
+        return 0, 0
+    if cap - pad < 1:
+        least, most = cap, cap
+    else:
+        least, most = _norm(*m, cap)
+        if most < 1:
+            least, most = 0, 0
+        else:
+            least, most = _norm(least, most, most)
+        least, most = min(least + pad, cap), min(most + pad, cap)
+    least, most = _norm(least, most, cap)
+    if most < 1:
+        return 0, 0
+    return _norm(least, most, most)
+
+
+def _column(
+    measured: list[tuple[int, int]], pad: int, cap: int, low: int | None, high: int | None
+) -> tuple[int, int]:
+    """``Table._measure_column`` of a column without a fixed width."""
+    if cap < 1:
+        return 0, 0
+    ranges = [_cell_range(m, pad, cap) for m in measured]
+    least = max(r[0] for r in ranges) if ranges else 1
+    most = max(r[1] for r in ranges) if ranges else cap
+    least, most = min(least, cap), min(most, cap)
+    if low is not None:
+        w = max(0, low + pad)
+        least, most = max(least, w), max(most, w)
+    if high is not None:
+        w = high + pad
+        least, most = min(least, w), min(most, w)
+    return least, most
+
+
+def _ratio_reduce(total: int, maximums: list[int], values: list[int]) -> list[int]:
+    """``rich._ratio.ratio_reduce(total, [1] * n, maximums, values)``."""
+    ratios = [1 if m else 0 for m in maximums]
+    total_ratio = sum(ratios)
+    if not total_ratio:
+        return values[:]
+    remaining = total
+    out: list[int] = []
+    for ratio, maximum, value in zip(ratios, maximums, values, strict=True):
+        if ratio and total_ratio > 0:
+            given = min(maximum, round(ratio * remaining / total_ratio))
+            out.append(value - given)
+            remaining -= given
+            total_ratio -= ratio
+        else:
+            out.append(value)
+    return out
+
+
+def plain_table(
+    titles: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    width: int,
+    min_width: Sequence[int | None],
+    max_width: Sequence[int | None],
+) -> str | None:
+    """The text rich prints for ``output.print_table``'s table (header and rows, each cell one
+    line of inert text) ``width`` cells wide without a terminal; None when it cannot be sure."""
+    from rich.cells import cell_len, set_cell_size
+
+    n = len(titles)
+    if not rows or n == 0 or width < 1:
+        return None
+    table = [list(titles), *(list(r) for r in rows)]
+    for line in table:
+        if len(line) != n:
+            return None
+        for cell in line:
+            if not _RICH_STRIPS.isdisjoint(cell):
+                return None
+    pads = [(0 if i == 0 else 1) + (0 if i == n - 1 else 1) for i in range(n)]
+    measured = [[_measure(line[i], cell_len) for line in table] for i in range(n)]
+    ranges = [_column(measured[i], pads[i], width, min_width[i], max_width[i]) for i in range(n)]
+    widths = [r[1] or 1 for r in ranges]
+    if sum(widths) > width:
+        widths = _ratio_reduce(sum(widths) - width, widths, widths)
+        ranges = [
+            _column(measured[i], pads[i], widths[i], min_width[i], max_width[i]) for i in range(n)
+        ]
+        widths = [r[1] or 0 for r in ranges]
+    crop = sum(widths) > width  # rich lays the table out wider, then crops each line
+    out: list[str] = []
+    for line in table:
+        parts: list[str] = []
+        for i, text in enumerate(line):
+            left = 0 if i == 0 else 1
+            right = 0 if i == n - 1 else 1
+            room = widths[i] - left - right
+            if room < 1:
+                return None
+            if cell_len(text) > room:
+                text = set_cell_size(text, room - 1) + "…"
+            size = cell_len(text)
+            if size > room:
+                return None
+            parts += [" " * left, text, " " * (room - size), " " * right]
+        out.append(_crop(parts, width, cell_len, set_cell_size) if crop else "".join(parts))
+    return "\n".join(out) + "\n"
+
+
+def _crop(parts: list[str], width: int, cell_len: Any, set_cell_size: Any) -> str:
+    """``Segment.adjust_line_length(line, width, pad=False)`` over a line's segments."""
+    if sum(cell_len(p) for p in parts) <= width:
+        return "".join(parts)
+    kept: list[str] = []
+    used = 0
+    for part in parts:
+        size = cell_len(part)
+        if used + size < width:
+            kept.append(part)
+            used += size
+        else:
+            kept.append(set_cell_size(part, width - used))
+            break
+    return "".join(kept)

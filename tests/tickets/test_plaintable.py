@@ -1,0 +1,157 @@
+"""cli.plaintable prints the same bytes as rich's Table (as ``output.print_table`` builds it) when
+stdout is not a terminal: compared byte for byte over many widths, column limits and texts
+(Cyrillic, wide CJK, emoji, combining marks, long words, empty cells, hostile text made inert)."""
+
+from __future__ import annotations
+
+import io
+import random
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from supportdesk.cli import output
+from supportdesk.cli.plaintable import plain_table, plain_width
+from supportdesk.core.text import inert
+
+WORDS = [
+    "printer", "Пароль", "доставка", "принтер", "ошибка", "invoice", "打印机坏了", "请帮忙",
+    "😀", "👍🏽", "e\u0301", "ok", "", "a", "overdue 89d", "in 3h", "x" * 60, "Клиент 13226",
+    "[bold]x[/bold]", "\x1b[31mred", "tab\there", "line\nbreak", "\u200b", "ｆｕｌｌ", "…",
+]  # fmt: skip
+
+
+def _rich(titles, rows, width, lows, highs):
+    buf = io.StringIO()
+    con = Console(
+        file=buf, width=width, markup=False, highlight=False, emoji=False, soft_wrap=False
+    )
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for title, low, high in zip(titles, lows, highs, strict=True):
+        table.add_column(title, overflow="ellipsis", no_wrap=True, max_width=high, min_width=low)
+    for r in rows:
+        table.add_row(*(Text(c) for c in r))
+    con.print(table)
+    return buf.getvalue()
+
+
+def _cell(rnd: random.Random) -> str:
+    return inert(" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(0, 3))), one_line=True)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_same_bytes_as_rich(seed: int) -> None:
+    rnd = random.Random(seed)
+    n = rnd.randint(1, 8)
+    titles = [rnd.choice(["#", "Channel", "Customer", "Subject", "Статус", "期限", "Due"])
+              for _ in range(n)]  # fmt: skip
+    rows = [[_cell(rnd) for _ in range(n)] for _ in range(rnd.randint(1, 12))]
+    lows = [rnd.choice([None, 0, 3, 8, 12, min(len(t), 8)]) for t in titles]
+    highs = [rnd.choice([None, None, 4, 11, 20, 48]) for _ in titles]
+    compared = 0
+    for width in (*range(1, 40, 3), 40, 59, 60, 79, 80, 99, 100, 119, 120, 160, 240):
+        got = plain_table(titles, rows, width=width, min_width=lows, max_width=highs)
+        want = _rich(titles, rows, width, lows, highs)
+        if got is not None:
+            assert got == want, (width, titles, rows, lows, highs)
+            compared += 1
+    assert compared >= 1  # the plain path is taken, not stepped around
+
+
+def test_hostile_text_stays_inert() -> None:
+    rows = [[inert("\x1b]52;c;ZXZpbA==\x07\x1b[2Jowned\r\x08", one_line=True), "x"]]
+    got = plain_table(["Subject", "#"], rows, width=80, min_width=[8, 1], max_width=[None, None])
+    assert got is not None and got == _rich(["Subject", "#"], rows, 80, [8, 1], [None, None])
+    assert not any(ord(c) < 32 and c != "\n" for c in got)
+    assert "\x1b" not in got
+
+
+def test_steps_aside_for_what_rich_would_change() -> None:
+    assert plain_table(["a"], [["x\ty"]], width=80, min_width=[1], max_width=[None]) is None
+    assert plain_table(["a"], [], width=80, min_width=[1], max_width=[None]) is None
+
+
+def test_width_as_rich_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    for columns in ("57", "133", "0", "x"):
+        monkeypatch.setenv("COLUMNS", columns)
+        want = Console(markup=False, highlight=False, emoji=False, soft_wrap=False).width
+        got = plain_width()
+        assert got == (want if want >= 1 else None), columns
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert plain_width() is None  # rich writes escape sequences then: rich's to print
+    monkeypatch.setenv("FORCE_COLOR", "")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    assert plain_width() is None
+
+
+def test_print_table_without_rich_when_not_a_terminal() -> None:
+    """A piped `tickets list`-like table does not load rich.console (the saving), and prints
+    what rich prints."""
+    code = (
+        "import sys\n"
+        "from supportdesk.cli.output import print_table\n"
+        "print_table([{'id': 1, 'subject': 'Пароль 打印机 \\x1b[31m'}], [('id', '#'), "
+        "('subject', 'Subject')], max_width={'subject': 10})\n"
+        "assert 'rich.console' not in sys.modules, 'rich.console loaded'\n"
+    )
+    env = {"COLUMNS": "50", "PATH": "/usr/bin:/bin"}
+    got = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    want = _rich(["#", "Subject"], [["1", inert("Пароль 打印机 \x1b[31m", one_line=True)]], 50,
+                 [1, 7], [None, 10])  # fmt: skip
+    assert got.stdout == want
+    assert output.print_table is not None
+
+
+@pytest.mark.parametrize("columns", ["40", "60", "80", "99", "100", "119", "120", "200"])
+def test_queue_table_same_as_rich(
+    columns: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tickets list`'s table through plaintable and through rich (plaintable turned off)."""
+    from datetime import UTC, datetime, timedelta
+
+    from supportdesk.cli import plaintable, render
+
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    now = datetime.now(UTC)
+    rnd = random.Random(int(columns))
+    rows = [
+        {
+            "id": rnd.randint(1, 10**6),
+            "channel": rnd.choice(["email", "telegram", "billing", "web"]),
+            "customer": {
+                "name": rnd.choice(["Клиент 13226", "山田太郎", "", "A" * 40]),
+                "identities": [{"kind": "email", "address": "x@example.org"}],
+            },
+            "subject": inert(" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(0, 8)))),
+            "status": rnd.choice(["open", "pending", "solved"]),
+            "priority": rnd.choice(["urgent", "low", "normal"]),
+            "assignee": rnd.choice([None, "anna", "Борис"]),
+            "tags": rnd.choice([[], ["vip"], ["billing", "refund", "длинный-тег"]]),
+            "created_at": (now - timedelta(hours=rnd.randint(0, 4000))).isoformat(),
+            "due_at": rnd.choice(
+                [None, (now + timedelta(hours=rnd.randint(-900, 900))).isoformat()]
+            ),
+        }  # fmt: skip
+        for _ in range(30)
+    ]
+    made: list[str | None] = []
+    real = plaintable.plain_table
+    monkeypatch.setattr(
+        plaintable, "plain_table", lambda *a, **k: made.append(real(*a, **k)) or made[-1]
+    )
+    render.print_queue(rows, json_out=False, csv_out=False, limit=100)
+    plain = capsys.readouterr().out
+    assert made and made[0] is not None  # the table was plaintable's
+    monkeypatch.setattr(plaintable, "plain_table", lambda *a, **k: None)
+    render.print_queue(rows, json_out=False, csv_out=False, limit=100)
+    assert capsys.readouterr().out == plain
