@@ -198,3 +198,57 @@ def _crop(parts: list[str], width: int, cell_len: Any, set_cell_size: Any) -> st
             kept.append(set_cell_size(part, width - used))
             break
     return "".join(kept)
+
+
+def plain_lines(lines: Sequence[str], *, ellipsis: bool = False) -> str | None:
+    """What rich's console prints for ``lines`` (each a Text of one line, styles aside) when
+    stdout is not a terminal: the lines as they are when each fits the width; cut with "…"
+    when ``ellipsis`` (``no_wrap``, ``overflow="ellipsis"``). None when rich would do more (wrap
+    a line, drop a control character, expand a tab) or writes to a terminal: rich's to print."""
+    width = plain_width()
+    if width is None:
+        return None
+    cell_len: Any = None
+    set_cell_size: Any = None
+    out: list[str] = []
+    for line in lines:
+        if not _RICH_STRIPS.isdisjoint(line):
+            return None
+        if line.isascii() and line.isprintable() and len(line) <= width:
+            out.append(line)
+            continue
+        if cell_len is None:
+            from rich.cells import cell_len, set_cell_size
+        size = cell_len(line)
+        if ellipsis:
+            out.append(set_cell_size(line, width - 1) + "…" if size > width else line)
+        elif size <= width and len(line) <= width:
+            out.append(line)
+        else:
+            out += _wrap(line, width, set_cell_size)
+    return "".join(line + "\n" for line in out)
+
+
+def _wrap(line: str, width: int, set_cell_size: Any) -> list[str]:
+    """``rich.text.Text.wrap`` of one line (justify "default", overflow "fold")."""
+    import re
+
+    from rich._wrap import divide_line
+
+    offsets = divide_line(line, width, fold=True)
+    bounds = [0, *offsets, len(line)]
+    pieces = [line[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    out = []
+    for piece in pieces:
+        if len(piece) > width:  # Text.rstrip_end
+            space = re.search(r"\s+$", piece)
+            if space is not None:
+                piece = piece[: len(piece) - min(len(space.group(0)), len(piece) - width)]
+        out.append(set_cell_size(piece, width) if _cells(piece) > width else piece)
+    return out
+
+
+def _cells(text: str) -> int:
+    from rich.cells import cell_len
+
+    return int(cell_len(text))

@@ -7,6 +7,7 @@ Long because: every read command the quick path answers prints through here, onc
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -135,47 +136,64 @@ def print_status(
     if json_out:
         print_json(doc)
         return
-    con = console()
-    con.print(f"Desk: {inert(desk_name, one_line=True)}  home: {home}")
-    con.print(inert(roles_note, one_line=True))
     r = doc["runner"]
-    con.print(
+    ob = doc["outbox"]
+    lines = [
+        f"Desk: {inert(desk_name, one_line=True)}  home: {home}",
+        inert(roles_note, one_line=True),
         "Runner: "
         + (
             f"{r['holder']} (pid {r['pid']} on {r['host']}), heartbeat {r['heartbeat_at']}"
             if r
             else "none running"
-        )
-    )
-    from rich.text import Text
-
+        ),
+    ]
     if not doc["channels"]:
-        con.print("No channels configured (edit config.toml).")
+        lines.append("No channels configured (edit config.toml).")
     for ch in doc["channels"]:
-        style = {"ok": "green", "error": "red"}.get(ch["state"], "yellow")
-        line = Text()
-        line.append(f"{ch['state']:>12}  ", style=style)
-        line.append(inert(f"{ch['name']} ({ch['type']})", one_line=True), style="bold")
-        if ch["last_success_at"]:
-            line.append(inert(f"  last success {ch['last_success_at'][:19]}", one_line=True))
-        con.print(line)
-        if ch["last_error"]:
-            con.print(
-                Text(
-                    inert(f"              last error: {ch['last_error']}", one_line=True),
-                    style="dim",
-                )
+        lines.append(
+            f"{ch['state']:>12}  "
+            + inert(f"{ch['name']} ({ch['type']})", one_line=True)
+            + (
+                inert(f"  last success {ch['last_success_at'][:19]}", one_line=True)
+                if ch["last_success_at"]
+                else ""
             )
-    con.print(
-        f"Outbox: {doc['outbox']['queued']} queued, {doc['outbox']['failed']} failed, "
-        + (
-            f"{doc['outbox']['in_doubt']} in doubt (outbox list --state in_doubt), "
-            if doc["outbox"]["in_doubt"]
-            else ""
         )
-        + f"{doc['outbox']['sent']} sent · Quarantine: {doc['quarantine']} · "
+        if ch["last_error"]:
+            lines.append(inert(f"              last error: {ch['last_error']}", one_line=True))
+    lines.append(
+        f"Outbox: {ob['queued']} queued, {ob['failed']} failed, "
+        + (f"{ob['in_doubt']} in doubt (outbox list --state in_doubt), " if ob["in_doubt"] else "")
+        + f"{ob['sent']} sent · Quarantine: {doc['quarantine']} · "
         f"Open tickets: {doc['tickets']['open']}"
     )
+    from supportdesk.cli.plaintable import plain_lines
+
+    text = plain_lines(lines)  # not a terminal: rich's bytes without loading rich
+    if text is not None:
+        sys.stdout.write(text)
+        return
+    from rich.text import Text
+
+    con = console()
+    for line in lines[:3]:
+        con.print(line)
+    at = 3
+    for ch in doc["channels"]:
+        style = {"ok": "green", "error": "red"}.get(ch["state"], "yellow")
+        styled_line = Text()
+        styled_line.append(f"{ch['state']:>12}  ", style=style)
+        styled_line.append(inert(f"{ch['name']} ({ch['type']})", one_line=True), style="bold")
+        if ch["last_success_at"]:
+            styled_line.append(inert(f"  last success {ch['last_success_at'][:19]}", one_line=True))
+        con.print(styled_line)
+        at += 1
+        if ch["last_error"]:
+            con.print(Text(lines[at], style="dim"))
+            at += 1
+    for line in lines[at:]:
+        con.print(line)
 
 
 def print_ticket(doc: dict[str, Any]) -> None:
@@ -386,23 +404,41 @@ def print_hits(hits: list[dict[str, Any]], *, json_out: bool, csv_out: bool) -> 
     if csv_out:
         print_csv(hits, HIT_CSV_COLUMNS)
         return
+    refs = [inert(_hit_ref(h), one_line=True) for h in hits]
+    width = max((len(r) for r in refs), default=0)
+    extras = []
+    for h in hits:
+        extra = h.get("status") or ""
+        if h["kind"] == "ticket" and h.get("customer"):
+            extra = f"{extra} · {h['customer']}"
+        extras.append(f"  [{inert(extra, one_line=True)}]" if extra else "")
+    from supportdesk.cli.plaintable import plain_lines
+
+    # not a terminal: rich's bytes (the marks are styles: none there) without loading rich
+    if not hits:
+        text = plain_lines(["Nothing found."])
+    else:
+        lines = []
+        for ref, h, extra in zip(refs, hits, extras, strict=True):
+            lines.append(f"{ref:<{width}}  " + inert(h["title"], one_line=True) + extra)
+            if h["snippet"]:
+                lines.append(" " * (width + 2) + inert(h["snippet"], one_line=True))
+        text = plain_lines(lines, ellipsis=True)
+    if text is not None:
+        sys.stdout.write(text)
+        return
     from rich.text import Text
 
     con = console()
     if not hits:
         con.print(Text("Nothing found."))
         return
-    refs = [inert(_hit_ref(h), one_line=True) for h in hits]
-    width = max(len(r) for r in refs)
-    for ref, h in zip(refs, hits, strict=True):
+    for ref, h, extra in zip(refs, hits, extras, strict=True):
         head = Text()
         head.append(f"{ref:<{width}}  ", style="bold")
         head.append_text(styled(h["title"], h["title_highlights"]))
-        extra = h.get("status") or ""
-        if h["kind"] == "ticket" and h.get("customer"):
-            extra = f"{extra} · {h['customer']}"
         if extra:
-            head.append(Text(f"  [{inert(extra, one_line=True)}]", style="dim"))
+            head.append(Text(extra, style="dim"))
         con.print(head, overflow="ellipsis", no_wrap=True)
         if h["snippet"]:
             line = Text(" " * (width + 2))

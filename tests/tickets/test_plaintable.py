@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from supportdesk.cli import output
-from supportdesk.cli.plaintable import plain_table, plain_width
+from supportdesk.cli.plaintable import plain_lines, plain_table, plain_width
 from supportdesk.core.text import inert
 
 WORDS = [
@@ -155,3 +155,110 @@ def test_queue_table_same_as_rich(
     monkeypatch.setattr(plaintable, "plain_table", lambda *a, **k: None)
     render.print_queue(rows, json_out=False, csv_out=False, limit=100)
     assert capsys.readouterr().out == plain
+
+
+def _both(monkeypatch, capsys, columns, show) -> tuple[str, str, list[str | None]]:
+    """``show()``'s output through plaintable, then through rich (plaintable turned off)."""
+    from supportdesk.cli import plaintable
+
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    made: list[str | None] = []
+    real = _PLAIN_LINES
+    monkeypatch.setattr(
+        plaintable, "plain_lines", lambda *a, **k: made.append(real(*a, **k)) or made[-1]
+    )
+    show()
+    plain = capsys.readouterr().out
+    monkeypatch.setattr(plaintable, "plain_lines", lambda *a, **k: None)
+    show()
+    return plain, capsys.readouterr().out, made
+
+
+_PLAIN_LINES = plain_lines
+HOSTILE = "\x1b]52;c;ZXZpbA==\x07\x1b[2J\r\x08 tab\t[bold]x[/bold] 打印机 Пароль e\u0301"
+
+
+@pytest.mark.parametrize("columns", ["1", "2", "7", "12", "30", "60", "80", "120", "300"])
+def test_status_same_as_rich(monkeypatch, capsys, columns: str) -> None:
+    from pathlib import Path
+
+    from supportdesk.cli import render
+
+    doc = {
+        "runner": {"holder": "anna", "pid": 42, "host": "desk-1", "heartbeat_at": "2026-12-05"},
+        "channels": [
+            {"name": "mail", "type": "imap", "state": "ok", "last_error": None,
+             "last_success_at": "2026-12-05T10:00:00.123456+00:00"},
+            {"name": HOSTILE, "type": "telegram", "state": "error", "last_error": HOSTILE * 2,
+             "last_success_at": None},
+            {"name": "Почта", "type": "imap", "state": "backoff", "last_error": "timed out",
+             "last_success_at": None},
+        ],
+        "outbox": {"queued": 1, "failed": 2, "in_doubt": 3, "sent": 4},
+        "quarantine": 5,
+        "tickets": {"open": 100000},
+    }  # fmt: skip
+
+    def show() -> None:
+        render.print_status(
+            doc, desk_name="Поддержка 打印机", home=Path("/tmp/desk"),
+            roles_note="Acting as anna (roles are advisory on SQLite).", json_out=False,
+        )  # fmt: skip
+
+    plain, rich_out, made = _both(monkeypatch, capsys, columns, show)
+    assert plain == rich_out
+    assert made and made[0] is not None  # the plain path was taken, wrapping as rich
+    assert "\x1b" not in plain and "\x07" not in plain
+
+
+@pytest.mark.parametrize("columns", ["1", "10", "40", "80", "133", "400"])
+def test_hits_same_as_rich(monkeypatch, capsys, columns: str) -> None:
+    from supportdesk.cli import render
+
+    rnd = random.Random(int(columns))
+    hits = []
+    for _i in range(12):
+        title = " ".join(rnd.choice([*WORDS, HOSTILE]) for _ in range(rnd.randint(0, 8)))
+        snippet = " ".join(rnd.choice([*WORDS, HOSTILE]) for _ in range(rnd.randint(0, 12)))
+        kind = rnd.choice(["ticket", "message", "customer", "kb"])
+        hits.append({
+            "kind": kind, "id": rnd.randint(1, 10**6), "ticket_id": 7, "slug": HOSTILE,
+            "title": title, "title_highlights": [[0, min(3, len(title))]],
+            "snippet": snippet, "highlights": [[0, min(5, len(snippet))]],
+            "status": rnd.choice([None, "open", HOSTILE]), "customer": rnd.choice(["", "Клиент"]),
+        })  # fmt: skip
+    for shown in (hits, []):
+        plain, rich_out, made = _both(
+            monkeypatch, capsys, columns,
+            lambda shown=shown: render.print_hits(shown, json_out=False, csv_out=False),
+        )  # fmt: skip
+        assert plain == rich_out
+        assert made and made[0] is not None
+        assert "\x1b" not in plain and "\x07" not in plain
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_lines_wrap_as_rich(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long lines wrap (or are cut with "…") exactly as rich's console does it."""
+    rnd = random.Random(seed)
+    lines = [_cell(rnd) + "  " * rnd.randint(0, 3) + _cell(rnd) for _ in range(6)]
+    lines += [" " * rnd.randint(0, 30) + "x" * rnd.randint(0, 50) + " " * rnd.randint(0, 30)]
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    for width in (1, 2, 3, 5, 8, 13, 21, 34, 55, 89):
+        monkeypatch.setenv("COLUMNS", str(width))
+        for ellipsis in (False, True):
+            buf = io.StringIO()
+            con = Console(
+                file=buf, width=width, markup=False, highlight=False, emoji=False,
+                soft_wrap=False,
+            )  # fmt: skip
+            for line in lines:
+                if ellipsis:
+                    con.print(Text(line), overflow="ellipsis", no_wrap=True)
+                else:
+                    con.print(line)
+            got = plain_lines(lines, ellipsis=ellipsis)
+            assert got == buf.getvalue(), (width, ellipsis, lines)
