@@ -196,17 +196,19 @@ def print_status(
         con.print(line)
 
 
-def print_ticket(doc: dict[str, Any]) -> None:
-    """`tickets show` as text: the header, the customer, their other tickets, the thread."""
-    from rich.rule import Rule
-    from rich.text import Text
+Piece = tuple[str, str | None]  # a text and its style (None: the line's own)
+RULE: list[Piece] = []  # a rule across the width
 
-    con = console()
+
+def _ticket_lines(doc: dict[str, Any]) -> list[tuple[list[Piece], str | None]]:
+    """`tickets show`'s lines: each its pieces and its style (``RULE``: a rule)."""
+    out: list[tuple[list[Piece], str | None]] = []
+
+    def line(text: str, style: str | None = None) -> None:
+        out.append(([(text, None)], style))
+
     cust = doc["customer"]
-    head = Text()
-    head.append(f"#{doc['id']} ", style="bold")
-    head.append(inert(doc["subject"], one_line=True), style="bold")
-    con.print(head)
+    out.append(([(f"#{doc['id']} ", "bold"), (inert(doc["subject"], one_line=True), "bold")], None))
     meta = (
         f"{doc['status']} · {doc['priority']} · {doc['channel']} · assignee {doc['assignee'] or '-'}"
         f" · tags {', '.join(doc['tags']) or '-'}"
@@ -215,61 +217,87 @@ def print_ticket(doc: dict[str, Any]) -> None:
         meta += f" · due {human_time(doc['due_at'])}"
     if doc.get("first_response_queued"):
         meta += " · first response: reply queued, not delivered yet"
-    con.print(Text(inert(meta, one_line=True), style="dim"))
+    line(inert(meta, one_line=True), "dim")
     idents = ", ".join(f"{i['kind']}:{i['address']}" for i in cust.get("identities", []))
-    con.print(Text(inert(f"Customer: {cust.get('name') or '-'} <{idents}>", one_line=True)))
+    line(inert(f"Customer: {cust.get('name') or '-'} <{idents}>", one_line=True))
     if doc.get("participants"):
-        con.print(
-            Text(inert("Also on the thread: " + ", ".join(doc["participants"]), one_line=True))
-        )
+        line(inert("Also on the thread: " + ", ".join(doc["participants"]), one_line=True))
     if doc.get("history"):
-        con.print(Text("Other tickets of this customer:", style="bold"))
+        line("Other tickets of this customer:", "bold")
         for h in doc["history"][:10]:
-            con.print(
-                Text(
-                    inert(
-                        f"  #{h['id']} [{h['channel']}] {h['status']:7} {human_time(h['created_at'])[:10]}  {h['subject']}",
-                        one_line=True,
-                    )
+            line(
+                inert(
+                    f"  #{h['id']} [{h['channel']}] {h['status']:7} {human_time(h['created_at'])[:10]}  {h['subject']}",
+                    one_line=True,
                 )
             )
     for m in doc["messages"]:
-        con.print(Rule(style="dim"))
+        out.append((RULE, "dim"))
         arrow = {"in": "←", "out": "→", "note": "✎ note"}.get(m["direction"], m["direction"])
-        line = f"{arrow} {m['author'] or m['author_address']} · {m['channel']} · {human_time(m['created_at'])}"
+        head = f"{arrow} {m['author'] or m['author_address']} · {m['channel']} · {human_time(m['created_at'])}"
         if m.get("delivery"):
             d = m["delivery"]
-            line += f" · {d['status']}" + (f" ({d['error']})" if d.get("error") else "")
+            head += f" · {d['status']}" + (f" ({d['error']})" if d.get("error") else "")
             if d["status"] == "in_doubt":
-                line += f" · decide: outbox resend {d['outbox_id']} / outbox drop {d['outbox_id']}"
-        con.print(
-            Text(inert(line, one_line=True), style="bold" if m["direction"] != "note" else "yellow")
-        )
+                head += f" · decide: outbox resend {d['outbox_id']} / outbox drop {d['outbox_id']}"
+        line(inert(head, one_line=True), "bold" if m["direction"] != "note" else "yellow")
         if m.get("to") and m["direction"] != "in":
             rcpt = "to " + ", ".join(m["to"])
             if m.get("cc"):
                 rcpt += " · cc " + ", ".join(m["cc"])
             if m.get("bcc"):
                 rcpt += " · bcc " + ", ".join(m["bcc"])
-            con.print(Text(inert("  " + rcpt, one_line=True), style="dim"))
+            line(inert("  " + rcpt, one_line=True), "dim")
         elif m.get("cc"):
-            con.print(Text(inert("  cc " + ", ".join(m["cc"]), one_line=True), style="dim"))
+            line(inert("  cc " + ", ".join(m["cc"]), one_line=True), "dim")
         if m.get("thread_reason"):
-            con.print(Text(inert(f"  joined: {m['thread_reason']}", one_line=True), style="dim"))
-        con.print(Text(inert(m["text"])))
+            line(inert(f"  joined: {m['thread_reason']}", one_line=True), "dim")
+        line(inert(m["text"]))
         if m.get("quoted_text"):
             n = m["quoted_text"].count("\n") + 1
-            con.print(Text(f"  [{n} quoted line(s) folded]", style="dim"))
-        for a in m["attachments"]:
-            con.print(
-                Text(
-                    inert(
-                        f"  📎 {a['filename']} ({a['size']} bytes, {a['content_type']})"
-                        + (f" — {a['note']}" if a.get("note") else ""),
-                        one_line=True,
-                    )
+            line(f"  [{n} quoted line(s) folded]", "dim")
+        for att in m["attachments"]:
+            line(
+                inert(
+                    f"  📎 {att['filename']} ({att['size']} bytes, {att['content_type']})"
+                    + (f" — {att['note']}" if att.get("note") else ""),
+                    one_line=True,
                 )
             )
+    return out
+
+
+def print_ticket(doc: dict[str, Any]) -> None:
+    """`tickets show` as text: the header, the customer, their other tickets, the thread."""
+    lines = _ticket_lines(doc)
+    from supportdesk.cli.plaintable import plain_lines, plain_width
+
+    width = plain_width()  # not a terminal: rich's bytes without loading rich
+    if width is not None and (sys.stdout.encoding or "utf-8").lower().startswith("utf"):
+        plain: list[str] = []
+        for pieces, _style in lines:
+            if pieces is RULE:
+                plain.append("─" * width)
+            else:
+                plain += "".join(text for text, _s in pieces).split("\n")
+        text = plain_lines(plain)
+        if text is not None:
+            sys.stdout.write(text)
+            return
+    from rich.rule import Rule
+    from rich.text import Text
+
+    con = console()
+    for pieces, style in lines:
+        if pieces is RULE:
+            con.print(Rule(style=style or ""))
+        elif len(pieces) == 1 and pieces[0][1] is None:
+            con.print(Text(pieces[0][0], style=style or ""))
+        else:
+            head = Text()
+            for text, piece_style in pieces:
+                head.append(text, style=piece_style)
+            con.print(head)
 
 
 # `report` (cli.reports and the quick path)

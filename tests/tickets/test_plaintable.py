@@ -262,3 +262,42 @@ def test_lines_wrap_as_rich(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
                     con.print(line)
             got = plain_lines(lines, ellipsis=ellipsis)
             assert got == buf.getvalue(), (width, ellipsis, lines)
+
+
+@pytest.mark.parametrize("columns", ["1", "9", "40", "80", "200"])
+def test_ticket_same_as_rich(monkeypatch, capsys, columns: str) -> None:
+    from supportdesk.cli import render
+
+    texts = ["", "\n", "a\n", "\n\nb\n\n", "Hello,\n\nthe printer " * 9 + "\n-- \nАнна",
+             HOSTILE + "\n" + HOSTILE, "x" * 300, "  indented\n\ttabbed"]  # fmt: skip
+    doc = {
+        "id": 7, "subject": HOSTILE, "status": "open", "priority": "urgent",
+        "channel": "email", "assignee": None, "tags": ["vip", "длинный"],
+        "due_at": "2026-12-05T10:00:00+00:00", "first_response_queued": True,
+        "customer": {"name": "Клиент 打印机", "identities": [{"kind": "email", "address": HOSTILE}]},
+        "participants": ["a@x", HOSTILE],
+        "history": [{"id": 3, "channel": "web", "status": "solved", "subject": HOSTILE,
+                     "created_at": "2026-11-01T10:00:00+00:00"}],
+        "messages": [
+            {"direction": d, "author": HOSTILE if i % 2 else None, "author_address": "a@x",
+             "channel": "email", "created_at": "2026-12-01T10:00:00+00:00",
+             "delivery": {"status": "in_doubt", "error": HOSTILE, "outbox_id": 5} if i == 1 else None,
+             "to": ["b@y"], "cc": ["c@z"] if i % 3 else [], "bcc": ["d@w"],
+             "thread_reason": HOSTILE if i == 2 else None, "text": text,
+             "quoted_text": "> q\n> r" if i == 3 else None,
+             "attachments": [{"filename": HOSTILE, "size": 12, "content_type": "text/plain",
+                              "note": "too big"}] if i == 4 else []}
+            for i, (d, text) in enumerate(zip(["in", "out", "note"] * 3, texts, strict=False))
+        ],
+    }  # fmt: skip
+    without_tab = {
+        **doc,
+        "messages": [{**m, "text": m["text"].replace("\t", " ")} for m in doc["messages"]],
+    }
+    for shown in (doc, without_tab):
+        plain, rich_out, made = _both(
+            monkeypatch, capsys, columns, lambda shown=shown: render.print_ticket(shown)
+        )
+        assert plain == rich_out
+        assert "\x1b" not in plain and "\x07" not in plain
+    assert made and made[0] is not None  # without a tab: the plain path
