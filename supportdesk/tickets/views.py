@@ -233,9 +233,18 @@ class Pulse:
 
 
 def pulse(desk: Desk) -> Pulse:
+    """The fingerprint, in one statement of three single-aggregate subqueries: each is one index
+    (or rowid) look-up. ``max(updated_at), max(id)`` in one SELECT is no min/max query to
+    SQLite: it scanned the whole ``ix_ticket_updated_at`` (75 ms of CPU at 1M tickets, each
+    second the console polls)."""
     with desk.db.read() as session:
-        upd, tid = session.exec(select(func.max(Ticket.updated_at), func.max(Ticket.id))).one()
-        mid = session.exec(select(func.max(Message.id))).one()
+        upd, tid, mid = session.execute(
+            sa.select(
+                sa.select(func.max(Ticket.updated_at)).scalar_subquery(),
+                sa.select(func.max(Ticket.id)).scalar_subquery(),
+                sa.select(func.max(Message.id)).scalar_subquery(),
+            )
+        ).one()
         if isinstance(upd, str):  # func.max bypasses the column type on SQLite
             upd = datetime.fromisoformat(upd)
         return Pulse(upd, int(tid or 0), int(mid or 0))
