@@ -1,0 +1,77 @@
+"""Migration 0013 on PostgreSQL: a partial GIN index of the customers' search documents and one
+of the KB articles', whose predicate is the key range ``store.hits`` asks for, so a search of one
+of those kinds is answered from that kind's index entries (not the whole word's bitmap)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from supportdesk.store import fts, hits
+from supportdesk.store.db import session_run
+from tests.conftest import TEST_BACKEND
+from tests.factories import inbound_email, ingest
+
+pytestmark = pytest.mark.skipif(TEST_BACKEND != "postgres", reason="PostgreSQL's indexes")
+
+
+def _fill(desk: Any) -> None:
+    """Documents of every kind (10,000 each; "printer" only in tickets' and messages', a number
+    in 1% of each kind's), as a desk of some size would hold, analyzed: the planner's choice
+    follows the statistics."""
+    with desk.db.write() as s:
+        conn = s.connection()
+        for kind in (fts.KIND_TICKET, fts.KIND_MESSAGE, fts.KIND_CUSTOMER, fts.KIND_KB):
+            word = "printer" if kind in (fts.KIND_TICKET, fts.KIND_MESSAGE) else "anna"
+            conn.exec_driver_sql(
+                f"INSERT INTO {fts.TABLE} (rowid, title, body) SELECT "
+                f"{fts.doc_key(kind, 0)} + 1000000 + g, 'doc ' || g, '{word} words ' || mod(g, 97) "
+                "FROM generate_series(1, 10000) AS g"
+            )
+        conn.exec_driver_sql(f"ANALYZE {fts.TABLE}")
+
+
+def _plan(desk: Any, kind: int, word: str) -> str:
+    """EXPLAIN of the customer / KB window query, with plain index walks and table scans off
+    (the backward walk of the key is the plan the index is there to replace)."""
+    captured: list[tuple[str, dict[str, Any]]] = []
+
+    def capture(sql: str, params: dict[str, Any]) -> list[Any]:
+        captured.append((sql, params))
+        return []
+
+    terms = fts.Parsed([fts.make_term(word)]).terms
+    fetch = hits.customer_hits if kind == fts.KIND_CUSTOMER else hits.kb_hits
+    fetch(capture, "postgresql", terms, want=20, newest=False, window=2000)
+    sql, params = captured[0]
+    with desk.db.read() as s:
+        conn = s.connection()
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_indexscan = off")
+        run = session_run(s)
+        return "\n".join(r[0] for r in run("EXPLAIN " + sql, params))
+
+
+@pytest.mark.parametrize(("kind", "index"), [(fts.KIND_CUSTOMER, "ix_search_doc_tsv_customer"),
+                                             (fts.KIND_KB, "ix_search_doc_tsv_kb")])  # fmt: skip
+def test_a_kind_window_is_read_from_the_kinds_own_index(desk: Any, kind: int, index: str) -> None:
+    _fill(desk)
+    plan = _plan(desk, kind, "13")  # in 1% of every kind's documents
+    assert f"Bitmap Index Scan on {index}" in plan, plan
+    assert "ix_search_doc_tsv\n" not in plan + "\n" and "BitmapAnd" not in plan, plan
+
+
+def test_customers_are_still_found_through_their_index(desk: Any) -> None:
+    ingest(
+        desk,
+        inbound_email(
+            subject="toner", text="empty", sender_address="zq@ex.test", sender_name="Zebulon Quux"
+        ),
+    )
+    with desk.db.read() as s:
+        run = session_run(s)
+        terms = fts.Parsed([fts.make_term("zebulon")]).terms
+        got = hits.customer_hits(run, "postgresql", terms, want=20, newest=False, window=2000)
+        names = hits.customers(run, [g[0] for g in got])
+    assert [n[1] for n in names.values()] == ["Zebulon Quux"]
