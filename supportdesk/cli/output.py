@@ -156,13 +156,19 @@ def print_table(
     lows = [(min_width or {}).get(key, min(len(title), 8)) for key, title in columns]
     highs = [(max_width or {}).get(key) for key, _title in columns]
     if cells:
-        from supportdesk.cli.plaintable import plain_table, plain_width
+        from supportdesk.cli.plaintable import plain_table, plain_width, terminal_width
 
-        width = plain_width()  # not a terminal: the same bytes without loading rich's tables
+        # the same bytes as rich without loading rich's tables: plain text where stdout is
+        # not a terminal, a bold header on one
+        width, bold = plain_width(), False
+        if width is None:
+            width, bold = terminal_width(), True
         text = None
         if width is not None:
             titles = [title for _key, title in columns]
-            text = plain_table(titles, cells, width=width, min_width=lows, max_width=highs)
+            text = plain_table(
+                titles, cells, width=width, min_width=lows, max_width=highs, bold_header=bold
+            )
         if text is not None:
             sys.stdout.write(text)
             return
@@ -184,9 +190,11 @@ def print_table(
 def console_width() -> int:
     """The width tables are laid out for: rich's console's, found without loading rich when
     stdout is not a terminal."""
-    from supportdesk.cli.plaintable import plain_width
+    from supportdesk.cli.plaintable import plain_width, terminal_width
 
     width = plain_width()
+    if width is None:
+        width = terminal_width()
     return width if width is not None else console().width
 
 

@@ -23,24 +23,42 @@ _RICH_STRIPS = frozenset("\x07\x08\x0b\x0c\x0d\t\n")  # rich.Text would change t
 def plain_width() -> int | None:
     """The width ``rich.console.Console`` takes when it writes plain text to stdout (not a
     terminal, as rich decides it), else None (rich's to print)."""
+    mode = _mode()
+    return mode[1] if mode is not None and not mode[0] else None
+
+
+def terminal_width() -> int | None:
+    """The width of the terminal rich writes escape sequences to (a colour system, not a
+    "dumb" one), else None."""
+    mode = _mode()
+    return mode[1] if mode is not None and mode[0] else None
+
+
+def _mode() -> tuple[bool, int] | None:
+    """(whether rich writes escape sequences, its width); None when rich must decide."""
     env = os.environ
+    terminal = False
     tty = env.get("TTY_COMPATIBLE", "")
     if tty == "1":
-        return None
-    if tty != "0":
+        terminal = True
+    elif tty != "0":
         force = env.get("FORCE_COLOR")
         if force is not None:
-            if force != "":
-                return None
+            terminal = force != ""
         else:
             isatty = getattr(sys.stdout, "isatty", None)
             try:
-                if isatty is not None and isatty():
-                    return None
+                terminal = bool(isatty is not None and isatty())
             except ValueError:
                 pass  # rich: not a terminal
     if "ipykernel" in sys.modules or getattr(sys.stdin, "__module__", "").startswith("idlelib"):
         return None
+    if terminal:
+        term = env.get("TERM", "")
+        if term.lower() in ("dumb", "unknown") or term.strip().lower() in ("dumb", "unknown"):
+            return None  # no colour system, an 80-wide dumb terminal: rich's
+        if sys.platform == "win32":
+            return None
     columns = env.get("COLUMNS")
     if columns is not None and columns.isdigit():
         width = int(columns)
@@ -53,7 +71,7 @@ def plain_width() -> int | None:
                 continue
             break
         width = width or 80
-    return width if width >= 1 else None
+    return (terminal, width) if width >= 1 else None
 
 
 def _measure(text: str, cell_len: object) -> tuple[int, int]:
@@ -138,9 +156,11 @@ def plain_table(
     width: int,
     min_width: Sequence[int | None],
     max_width: Sequence[int | None],
+    bold_header: bool = False,
 ) -> str | None:
     """The text rich prints for ``output.print_table``'s table (header and rows, each cell one
-    line of inert text) ``width`` cells wide without a terminal; None when it cannot be sure."""
+    line of inert text) ``width`` cells wide without a terminal (``bold_header``: on a terminal,
+    where only the header has a style); None when it cannot be sure."""
     from rich.cells import cell_len, set_cell_size
 
     n = len(titles)
@@ -165,7 +185,7 @@ def plain_table(
         widths = [r[1] or 0 for r in ranges]
     crop = sum(widths) > width  # rich lays the table out wider, then crops each line
     out: list[str] = []
-    for line in table:
+    for row, line in enumerate(table):
         parts: list[str] = []
         for i, text in enumerate(line):
             left = 0 if i == 0 else 1
@@ -178,15 +198,21 @@ def plain_table(
             size = cell_len(text)
             if size > room:
                 return None
-            parts += [" " * left, text, " " * (room - size), " " * right]
-        out.append(_crop(parts, width, cell_len, set_cell_size) if crop else "".join(parts))
+            # rich's segments: the left padding, the text with its padding, the right padding
+            parts += [" " * left, text + " " * (room - size), " " * right]
+        if crop:
+            parts = _crop(parts, width, cell_len, set_cell_size)
+        if bold_header and row == 0:
+            out.append("".join(f"\x1b[1m{p}\x1b[0m" for p in parts if p))
+        else:
+            out.append("".join(parts))
     return "\n".join(out) + "\n"
 
 
-def _crop(parts: list[str], width: int, cell_len: Any, set_cell_size: Any) -> str:
+def _crop(parts: list[str], width: int, cell_len: Any, set_cell_size: Any) -> list[str]:
     """``Segment.adjust_line_length(line, width, pad=False)`` over a line's segments."""
     if sum(cell_len(p) for p in parts) <= width:
-        return "".join(parts)
+        return parts
     kept: list[str] = []
     used = 0
     for part in parts:
@@ -197,7 +223,7 @@ def _crop(parts: list[str], width: int, cell_len: Any, set_cell_size: Any) -> st
         else:
             kept.append(set_cell_size(part, width - used))
             break
-    return "".join(kept)
+    return kept
 
 
 def plain_lines(lines: Sequence[str], *, ellipsis: bool = False) -> str | None:

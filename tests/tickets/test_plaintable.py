@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from supportdesk.cli import output
-from supportdesk.cli.plaintable import plain_lines, plain_table, plain_width
+from supportdesk.cli.plaintable import plain_lines, plain_table, plain_width, terminal_width
 from supportdesk.core.text import inert
 
 WORDS = [
@@ -25,11 +25,12 @@ WORDS = [
 ]  # fmt: skip
 
 
-def _rich(titles, rows, width, lows, highs):
+def _rich(titles, rows, width, lows, highs, terminal=None):
     buf = io.StringIO()
     con = Console(
-        file=buf, width=width, markup=False, highlight=False, emoji=False, soft_wrap=False
-    )
+        file=buf, width=width, markup=False, highlight=False, emoji=False, soft_wrap=False,
+        force_terminal=terminal is not None, color_system=terminal,
+    )  # fmt: skip
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for title, low, high in zip(titles, lows, highs, strict=True):
         table.add_column(title, overflow="ellipsis", no_wrap=True, max_width=high, min_width=low)
@@ -59,6 +60,15 @@ def test_same_bytes_as_rich(seed: int) -> None:
         if got is not None:
             assert got == want, (width, titles, rows, lows, highs)
             compared += 1
+        # on a terminal: the header bold, as rich writes it for any colour system
+        bold = plain_table(
+            titles, rows, width=width, min_width=lows, max_width=highs, bold_header=True
+        )
+        assert (bold is None) == (got is None)
+        if bold is not None:
+            for system in ("standard", "256", "truecolor"):
+                want = _rich(titles, rows, width, lows, highs, terminal=system)
+                assert bold == want, (width, system, titles, rows, lows, highs)
     assert compared >= 1  # the plain path is taken, not stepped around
 
 
@@ -88,6 +98,12 @@ def test_width_as_rich_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORCE_COLOR", "")
     monkeypatch.setenv("TTY_COMPATIBLE", "1")
     assert plain_width() is None
+    monkeypatch.setenv("COLUMNS", "91")
+    monkeypatch.setenv("TERM", "xterm")
+    assert terminal_width() == 91  # a terminal: the table with rich's bold header
+    for dumb in ("dumb", "unknown", " Dumb "):
+        monkeypatch.setenv("TERM", dumb)  # rich writes no escape there, 80 wide: rich's
+        assert terminal_width() is None and plain_width() is None
 
 
 def test_print_table_without_rich_when_not_a_terminal() -> None:
@@ -110,9 +126,13 @@ def test_print_table_without_rich_when_not_a_terminal() -> None:
     assert output.print_table is not None
 
 
+@pytest.mark.parametrize("terminal", [False, True])
 @pytest.mark.parametrize("columns", ["40", "60", "80", "99", "100", "119", "120", "200"])
 def test_queue_table_same_as_rich(
-    columns: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    columns: str,
+    terminal: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`tickets list`'s table through plaintable and through rich (plaintable turned off)."""
     from datetime import UTC, datetime, timedelta
@@ -122,6 +142,9 @@ def test_queue_table_same_as_rich(
     monkeypatch.setenv("COLUMNS", columns)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    if terminal:  # rich takes stdout for a terminal: escape sequences (a bold header)
+        monkeypatch.setenv("TTY_COMPATIBLE", "1")
+        monkeypatch.setenv("TERM", "xterm-256color")
     now = datetime.now(UTC)
     rnd = random.Random(int(columns))
     rows = [
@@ -152,6 +175,7 @@ def test_queue_table_same_as_rich(
     render.print_queue(rows, json_out=False, csv_out=False, limit=100)
     plain = capsys.readouterr().out
     assert made and made[0] is not None  # the table was plaintable's
+    assert ("\x1b[1m" in plain) == terminal
     monkeypatch.setattr(plaintable, "plain_table", lambda *a, **k: None)
     render.print_queue(rows, json_out=False, csv_out=False, limit=100)
     assert capsys.readouterr().out == plain
