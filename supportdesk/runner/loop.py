@@ -119,7 +119,7 @@ class Runner:
     def tick(self) -> None:
         """SLA breaches, snoozed tickets waking up, NPS surveys due (once a minute)."""
         now = utcnow()
-        sla.tick_in_batches(self.desk, now)
+        sla.tick_in_batches(self.desk, now, stop=self.stop_event)
         with self.desk.db.write() as s:
             snooze.wake_snoozed(s, self.desk, now)
             if self.desk.config.nps.every and now >= self._next_nps:

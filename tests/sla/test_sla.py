@@ -12,7 +12,7 @@ from supportdesk.outbound import outbox
 from supportdesk.runner import state
 from supportdesk.search.query import apply_query
 from supportdesk.sla import clocks as sla
-from supportdesk.store.models import Event, Ticket
+from supportdesk.store.models import Event, Ticket, utcnow
 from tests.factories import claim, inbound_email, inbound_telegram, ingest
 from tests.sla.conftest import msk
 from tests.sla.helpers import set_status, ticket
@@ -199,3 +199,47 @@ def test_the_runner_ticks_a_backlog_in_bounded_write_transactions(
     assert len(per_target) == len(evs) == 2 * len(ids)  # both targets, each once
     with bdesk.db.write() as s:
         assert sla.tick(s, bdesk) == []  # nothing left for a whole-desk tick
+
+
+def test_the_sla_pass_ends_after_its_batch_when_the_runner_is_told_to_stop(
+    bdesk: Any, monkeypatch: Any
+) -> None:
+    """A catch-up over a never-ticked 1M desk is minutes of CPU: when the console quits (the
+    runner's stop) in the middle of it, the pass ends after the batch in hand, committed, and
+    the next pass records the rest, each breach once."""
+    from contextlib import contextmanager
+
+    from supportdesk.runner.loop import Runner
+
+    for i in range(12):
+        ingest(
+            bdesk,
+            inbound_email(
+                external_id=f"st{i}@example.ru", sender_address=f"s{i}@x.ru", sent_at=msk(16, 10)
+            ),
+            historical=True,
+        )
+    monkeypatch.setattr(sla, "TICK_BATCH", 5)
+    runner = Runner(bdesk)
+    real_write = bdesk.db.write
+
+    @contextmanager
+    def write() -> Any:
+        with real_write() as s:
+            yield s
+        runner.stop()  # told to stop while the first batch commits
+
+    def breached() -> set[int | None]:
+        with bdesk.db.read() as s:
+            evs = s.exec(select(Event).where(Event.kind == "sla_breached")).all()
+        return {e.ticket_id for e in evs}
+
+    monkeypatch.setattr(bdesk.db, "write", write)
+    assert sla.tick_in_batches(bdesk, utcnow(), stop=runner.stop_event) == 2 * 5
+    monkeypatch.setattr(bdesk.db, "write", real_write)
+    assert len(breached()) == 5  # the first batch, and no more
+    Runner(bdesk).tick()  # the next pass, not stopped
+    assert len(breached()) == 12
+    with bdesk.db.read() as s:
+        evs = s.exec(select(Event).where(Event.kind == "sla_breached")).all()
+    assert len({(e.ticket_id, json.loads(e.data)["target"]) for e in evs}) == len(evs) == 24
