@@ -163,7 +163,7 @@ def read_rows(sec: Section, label: str, home: Path, server: PgCpu, cmd: str) -> 
                     "peak RSS at 20 s",
                     f"{doc['settled_s']:.2f} s ({doc['settled_cpu']:.2f} s CPU) / "
                     f"{doc['peak_rss_mb']:.0f} MB",
-                    note=f"`python -m bench.console_tmux {program} DESK`; "
+                    note="`python -m bench.console_tmux .venv/bin/supportdesk DESK`; "
                     "goal at 1M: settled < 1 s, < 150 MB")  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - the other figures still count
             sec.add(f"{label}: console in a terminal", f"failed: {type(exc).__name__}: {exc}",
