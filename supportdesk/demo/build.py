@@ -356,7 +356,7 @@ def build_demo(
     _rebuild_search(desk)  # the story's documents; the synthetic tickets index their own
     if size > 0:
         add_synthetic(desk, size, seed=seed, now=now)
-    desk.db.analyze()
+    desk.db.analyze(every_table=True)  # the load rebuilt the indexes (store.db.Database.analyze)
     return desk
 
 
