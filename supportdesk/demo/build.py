@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -25,6 +25,7 @@ from supportdesk.desk.desk import Conflict, Desk, open_desk
 from supportdesk.desk.identity import get_or_create_customer
 from supportdesk.inbound.ingest import ingest
 from supportdesk.outbound.outbox import queue_outbound
+from supportdesk.sla import clocks as sla
 from supportdesk.store import search as search_store
 from supportdesk.store.bulk import (
     create_indexes,
@@ -37,6 +38,7 @@ from supportdesk.store.models import (
     PRIORITY_RANK,
     Agent,
     Customer,
+    Event,
     Group,
     Identity,
     KbArticle,
@@ -349,10 +351,12 @@ def build_demo(
                             before=before,
                             after="pending",
                         )
-                from supportdesk.sla import clocks as sla
-
                 sla.refresh_due(t)
                 s.add(t)
+    with desk.db.write() as s:
+        # the story's breaches and pauses as the runner's SLA pass records them (the real pass:
+        # a few dozen tickets); the synthetic tickets are written in that state (_load)
+        sla.tick(s, desk, now)
     _rebuild_search(desk)  # the story's documents; the synthetic tickets index their own
     if size > 0:
         add_synthetic(desk, size, seed=seed, now=now)
@@ -395,6 +399,35 @@ def _draw(getrandbits: Any, words: list[str], count: int) -> list[str]:
     return out
 
 
+class _Attrs:
+    """A row dict read through attributes, as ``sla.breached_targets`` reads a Ticket."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.__dict__ = row
+
+
+class _BreachJson:
+    """The ``data`` of the ``sla_breached`` event the SLA pass (``sla.clocks.tick``) records,
+    as ``audit.record`` serialises it (``json.dumps`` of target, due, detected_at, priority,
+    channel), from templates: one ``isoformat`` per event instead of a ``json.dumps``."""
+
+    def __init__(self, now: datetime, priorities: list[str], channels: list[str]) -> None:
+        detected = json.dumps(now.isoformat())
+        self.heads = {
+            t: '{"target": ' + json.dumps(t) + ', "due": "'
+            for t in ("first_response", "resolution")
+        }
+        self.tails = {
+            (p, c): f'", "detected_at": {detected}, "priority": {json.dumps(p, ensure_ascii=False)}'
+            f', "channel": {json.dumps(c, ensure_ascii=False)}}}'
+            for p in priorities
+            for c in channels
+        }
+
+    def __call__(self, target: str, due: datetime, priority: str, channel: str) -> str:
+        return self.heads[target] + due.isoformat() + self.tails[(priority, channel)]
+
+
 BATCH = 20_000
 # the tables a synthetic load writes (and whose secondary indexes it builds once at the end);
 # PostgreSQL's search_doc has a GIN index, SQLite's is an FTS5 table with none of these
@@ -404,6 +437,7 @@ BULK_TABLES = (
     "ticket",
     "message",
     "search_doc",
+    "event",
 )  # synthetic tickets per write transaction: bounded, so the cost stays linear
 
 
@@ -416,9 +450,15 @@ def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = N
     transaction of a million rows made SQLite spill and rewrite its cache (time grew faster
     than the size); batches keep the cost per ticket flat. The text is stemmed word by word
     from the small vocabulary, to the same indexed text as ``rebuild_index`` makes.
+
+    The tickets are written as the runner's SLA pass (``sla.clocks.tick``) at ``now`` would
+    leave them: pauses in step with the status, ``sla_breached`` set and one ``sla_breached``
+    event per missed target (the same rows, in the same order). Left to the runner, the first
+    pass over a 1M demo desk was minutes of CPU recording 1.1 million breaches.
     """
     rnd = random.Random(seed + n)
     now = now or utcnow()
+    now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)  # as a pass reads it
     with desk.db.read() as s:
         conn = s.connection()
         base_c = (conn.execute(sa.select(sa.func.max(Customer.id))).scalar() or 0) + 1  # type: ignore[arg-type]
@@ -455,6 +495,7 @@ def _load(
     channels = [("support", "email"), ("billing", "email"), ("telegram", "telegram")]
     stem = {w: stem_text(w) for w in _WORDS_EN + _WORDS_RU}
     bits = rnd.getrandbits
+    breach_json = _BreachJson(now, prios, [c for c, _k in channels])
     for a in range(0, n_cust, BATCH):
         custs, idents, docs = [], [], []
         for j in range(a, min(a + BATCH, n_cust)):
@@ -506,7 +547,7 @@ def _load(
             search_store.insert(conn, docs)
             search_store.merge_step(conn)
     for a in range(0, n, BATCH):
-        tickets, msgs, docs = [], [], []
+        tickets, msgs, docs, breaches = [], [], [], []
         for j in range(a, min(a + BATCH, n)):
             tid, mid = base_t + j, base_m + j
             cid = base_c + (j % n_cust)
@@ -519,34 +560,52 @@ def _load(
             status = statuses[j % len(statuses)]
             prio = prios[rnd.randrange(len(prios))]
             due = created + timedelta(hours=4) if status in ("new", "open") else None
-            tickets.append(
-                {
-                    "id": tid,
-                    "subject": subject,
-                    "status": status,
-                    "priority": prio,
-                    "priority_rank": PRIORITY_RANK[prio],
-                    "priority_locked": False,
-                    "channel": ch,
-                    "kind": kind,
-                    "customer_id": cid,
-                    "assignee_id": None,
-                    "group": None,
-                    "created_at": created,
-                    "updated_at": created,
-                    "first_response_due_at": due,
-                    "resolution_due_at": created + timedelta(days=3),
-                    "due_at": due,
-                    "sla_paused_seconds": 0,
-                    "sla_breached": False,
-                    "message_count": 1,
-                    "last_message_id": mid,
-                    "ack_sent": False,
-                    "reply_to_address": f"user{cid}@synthetic.test",
-                    "spam": False,
-                    "last_customer_at": created,
-                }
-            )
+            ticket: dict[str, Any] = {
+                "id": tid,
+                "subject": subject,
+                "status": status,
+                "priority": prio,
+                "priority_rank": PRIORITY_RANK[prio],
+                "priority_locked": False,
+                "channel": ch,
+                "kind": kind,
+                "customer_id": cid,
+                "assignee_id": None,
+                "group": None,
+                "created_at": created,
+                "updated_at": created,
+                "first_response_due_at": due,
+                "first_response_at": None,
+                "resolution_due_at": created + timedelta(days=3),
+                "solved_at": None,
+                "due_at": due,
+                "sla_paused_seconds": 0,
+                # a waiting ticket's resolution clock stopped: the pass sets the pause
+                # (tick's repair of a pause out of step with the status) at its ``now``
+                "sla_paused_since": now if status in sla.PAUSED else None,
+                "sla_breached": False,
+                "message_count": 1,
+                "last_message_id": mid,
+                "ack_sent": False,
+                "reply_to_address": f"user{cid}@synthetic.test",
+                "spam": False,
+                "last_customer_at": created,
+            }
+            missed = sla.breached_targets(cast(Any, _Attrs(ticket)), now)
+            if missed:
+                ticket["sla_breached"] = True
+                for target in missed:
+                    at = ticket[f"{target}_due_at"]
+                    breaches.append(
+                        {
+                            "ticket_id": tid,
+                            "agent": "system",
+                            "kind": "sla_breached",
+                            "data": breach_json(target, at, prio, ch),
+                            "created_at": at,
+                        }
+                    )
+            tickets.append(ticket)
             body = _draw(bits, words, 30)
             msgs.append(
                 {
@@ -589,5 +648,6 @@ def _load(
             conn = s.connection()
             write_rows(conn, Ticket, tickets)
             write_rows(conn, Message, msgs)
+            write_rows(conn, Event, breaches)
             search_store.insert(conn, docs)
             search_store.merge_step(conn)
