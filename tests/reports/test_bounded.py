@@ -171,3 +171,38 @@ def test_a_short_period_reads_fewer_tickets(bdesk: Any) -> None:
             s, datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 12, 7, tzinfo=UTC)
         )
     assert week < quarter and len(week) * 4 < len(quarter)
+
+
+def test_a_breach_event_counts_for_a_ticket_without_other_events(bdesk: Any) -> None:
+    """A ticket whose only event of a fact kind is ``sla_breached`` is counted in SQL (the
+    runner's SLA pass and the demo write one per missed target: most tickets of a big desk),
+    and it counts as breached from that event on, even where its due times say it is on time
+    (moved after the breach): the old figures, for periods before and after the event."""
+    from supportdesk.desk import audit as events
+    from supportdesk.reports.figures import FACT_KINDS
+    from supportdesk.store.models import Event, Ticket
+    from tests.factories import inbound_email, ingest
+    from tests.sla.conftest import msk
+
+    got = ingest(bdesk, inbound_email(sender_address="late@x.test", external_id="late@x",
+                                      sent_at=msk(16, 10)), historical=True)  # fmt: skip
+    tid = got.ticket_id
+    with bdesk.db.write() as s:
+        t = s.get(Ticket, tid)
+        assert t is not None
+        t.first_response_due_at = t.resolution_due_at = NOW + timedelta(days=30)
+        s.add(t)
+        events.record(s, "sla_breached", agent="system", ticket_id=tid, at=msk(18, 10),
+                      target="first_response")  # fmt: skip
+    with bdesk.db.read() as s:
+        kinds = s.exec(sa.select(Event.kind).where(Event.ticket_id == tid)).all()  # type: ignore[call-overload,arg-type]
+    assert "sla_breached" in {k for (k,) in kinds}
+    assert not {k for (k,) in kinds} & (set(FACT_KINDS) - {"sla_breached"})  # a plain ticket
+    for since, until, breached in (
+        (date(2026, 11, 1), date(2026, 11, 30), 1),
+        (date(2026, 11, 16), date(2026, 11, 17), 0),  # before the event: on time
+        (date(2026, 11, 16), date(2026, 11, 18), 1),
+    ):
+        new = metrics.report(bdesk, since, until, now=NOW)
+        assert new == oracle_metrics.report(bdesk, since, until, now=NOW), (since, until)
+        assert (new["tickets_created"], new["sla_breached"]) == (1, breached), (since, until)
