@@ -82,8 +82,11 @@ def parse(
 
 def stems_of(msg: InboundMessage) -> tuple[str, str, str]:
     """What the index stores for the message (subject, text) and for a ticket it would open."""
+    subject = msg.subject[:998]
     title = "" if msg.conversation_key else ticket_title(msg.subject)
-    return stem_text(msg.subject[:998]), stem_text(msg.text), stem_text(title)
+    stemmed = stem_text(subject)
+    # most new tickets are titled by their subject as it is: stemmed once
+    return stemmed, stem_text(msg.text), stemmed if title == subject else stem_text(title)
 
 
 def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list[Prepared]:
