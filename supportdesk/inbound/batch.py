@@ -45,6 +45,8 @@ class IngestResult:
 
 def address_list(addresses: list[str]) -> str:
     """At most 50 addresses, space-separated, without blanks or duplicates (hostile headers)."""
+    if not addresses:
+        return ""
     seen = dict.fromkeys(a.strip() for a in addresses[:50] if a and " " not in a.strip())
     return " ".join(a for a in seen if a)[:4000]
 
@@ -127,6 +129,7 @@ class BatchState:
         self.reused: dict[int, str] = {}  # id(msg) -> its own key: a reused Message-ID
         self.stems: dict[int, tuple[str, str, str]] = {}  # by position in the batch
         self._keys: dict[int, tuple[str, str]] = {}  # id(message) -> its customer key
+        self._ours: set[int] = set()  # id(message) of those sent from our own addresses
         self._titled: set[int] = set()  # id(ticket) of new tickets titled from the subject
         self._titles: dict[str, str] = {}  # channel name -> its type's title ("Telegram")
         self._msgs: Sequence[InboundMessage] = ()  # the batch, as prefetch saw it

@@ -277,10 +277,17 @@ class Lookups(BatchState):
             key = self._keys[id(m)] = self._work_out_customer_key(m)
         return key
 
+    def _from_us(self, m: InboundMessage) -> bool:
+        """The message's sender is one of the desk's own addresses (an outbound reply);
+        worked out once, with its customer key."""
+        self._customer_key(m)
+        return id(m) in self._ours
+
     def _work_out_customer_key(self, m: InboundMessage) -> tuple[str, str]:
         kind = m.kind
         addr = normalize_address(kind, m.sender_address)
-        if addr in self.own:  # our own message: the customer is whom it went to
+        if addr in self.own:
+            self._ours.add(id(m))  # our own message: the customer is whom it went to
             others = [
                 a
                 for a in (m.to_addresses + m.cc_addresses)

@@ -43,7 +43,8 @@ class Placing(Lookups):
         s, now = self.s, self.now
         key = msg.dedupe_key
         known = existing.get(key)
-        if not msg.conversation_key and (known is not None or key in self.seen_keys):
+        conversation = msg.conversation_key
+        if not conversation and (known is not None or key in self.seen_keys):
             sig = content_signature(msg, dated=False)
             if self.signatures.get(key, sig) != sig or other_date(self.dates.get(key), msg):
                 # the same Message-ID on a different message (mailers reuse them): keep it
@@ -52,7 +53,7 @@ class Placing(Lookups):
                 if known is None and key not in self.seen_keys:
                     self.reused[id(msg)] = key
             self.signatures.setdefault(key, sig)
-        elif not msg.conversation_key:
+        elif not conversation:
             self.signatures[key] = content_signature(msg, dated=False)
             self.dates[key] = msg.sent_at
         if known is not None:
@@ -68,14 +69,12 @@ class Placing(Lookups):
             self.results.append(IngestResult("duplicate", reason="duplicate"))
             return
         self.seen_keys.add(key)
-        conversation = msg.conversation_key
-        outbound = normalize_address(msg.kind, msg.sender_address) in self.own
+        outbound = self._from_us(msg)
         sent_at = msg.sent_at or now
         if not self.historical and sent_at > now:
             sent_at = now
 
-        words = (msg.text or "").split()
-        if msg.extra.get("is_start") and len(words) <= 2 and not msg.attachments:
+        if msg.extra.get("is_start") and len((msg.text or "").split()) <= 2 and not msg.attachments:
             cust = self.customer_for(msg, outbound=False)
             self._flush_customers()
             self.results.append(
@@ -171,7 +170,7 @@ class Placing(Lookups):
         self, msg: InboundMessage, cust: Customer, sent_at: datetime, outbound: bool
     ) -> Ticket:
         titled = not msg.conversation_key  # the title is ticket_title(subject), as stems_of has it
-        subject = _first_line_subject(msg) if msg.conversation_key else ticket_title(msg.subject)
+        subject = ticket_title(msg.subject) if titled else _first_line_subject(msg)
         reply_to = reply_address(msg) or self._customer_key(msg)[1]
         ticket: Any = Row(
             Ticket,

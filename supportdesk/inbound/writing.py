@@ -22,6 +22,9 @@ from supportdesk.store.models import (
     Ticket,
 )
 
+# json.dumps(data, ensure_ascii=False, default=str), without making an encoder per event
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
 
 class Batch(Placing):
     def write(self) -> None:
@@ -195,7 +198,7 @@ class Batch(Placing):
             "message_id": message_id,
             "agent": agent,
             "kind": kind,
-            "data": json.dumps(data, ensure_ascii=False, default=str),
+            "data": _JSON.encode(data),
             "batch": None,
             "created_at": at,
         }
