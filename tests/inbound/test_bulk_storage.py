@@ -44,3 +44,41 @@ def test_bulk_writes_keep_a_bigger_cache_and_give_it_back(desk: Desk) -> None:
         with desk.db.write() as s:
             ingest_many(s, desk, [inbound_email()], historical=True)
     assert cache_kib() == DEFAULT_CACHE_KIB
+
+
+@pytest.mark.sqlite_only  # the SQLite executemany path
+def test_bulk_rows_leave_out_null_columns_only_where_that_stores_null() -> None:
+    """Columns NULL in every row of a big batch are left out of the INSERT only when the table
+    gives them no default: the stored rows are the ones binding every value gave."""
+    from supportdesk.store import bulk
+
+    md = sa.MetaData()
+    table = sa.Table(
+        "t",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("plain", sa.Text, nullable=True),
+        sa.Column("with_default", sa.Text, nullable=True, server_default="dflt"),
+        sa.Column("flag", sa.Boolean, nullable=True),
+        sa.Column("at", sa.DateTime, nullable=True),
+        sa.Column("word", sa.Text, nullable=True),
+    )
+    engine = sa.create_engine("sqlite://")
+    md.create_all(engine)
+    n = bulk.NULL_COLUMNS_MIN + 5
+    rows = [
+        {"id": i, "plain": None, "with_default": None, "flag": i % 2 == 0, "at": None, "word": "w"}
+        for i in range(1, n + 1)
+    ]
+    rows[-1]["word"] = None  # None in some rows only: bound
+    with engine.begin() as conn:
+        bulk._sqlite_executemany(conn, table, rows)
+        got = conn.execute(
+            sa.text(
+                "SELECT id, plain, with_default, flag, typeof(flag), at, word FROM t ORDER BY id"
+            )
+        ).all()
+    assert len(got) == n
+    assert all(r[1] is None and r[2] is None and r[5] is None for r in got)  # NULL, not 'dflt'
+    assert [(r[3], r[4]) for r in got[:2]] == [(0, "integer"), (1, "integer")]
+    assert [r[6] for r in got] == ["w"] * (n - 1) + [None]
