@@ -1,7 +1,7 @@
 """The read commands' quick path, as a service: `tickets list` without query terms, `tickets show`,
 `status` and `report` on a desk whose config and schema are certainly what this code knows, over a plain
-``sqlite3`` connection (SQLite) or a libpq one (PostgreSQL, ``store.libpq``: `tickets list` and
-`status` only), without SQLAlchemy, psycopg, pydantic or the model classes (most of a
+``sqlite3`` connection (SQLite) or a libpq one (PostgreSQL, ``store.libpq``: all but `tickets
+show`), without SQLAlchemy, psycopg, pydantic or the model classes (most of a
 command's start-up). ``open_quick`` answers None whenever it is not certain (the command then
 takes the full path, which has every error message); the SQL and the documents are the full
 path's own (``store.reads``, ``tickets.rows``, ``tickets.shown``, ``runner.health``).
@@ -56,14 +56,13 @@ class QuickDesk:
 
     def report(self, since: date | None, until: date | None) -> dict[str, Any]:
         """`report`: the document of ``reports.metrics.report`` (``reports.figures.compute``
-        over the same SQL). SQLite desks only; hours the quick config cannot read as the
-        validation did (``LookupError``), PostgreSQL and a period the full path refuses
-        (``BadInput``) send the command to the full path."""
+        over the same SQL, on SQLite or PostgreSQL). Hours the quick config cannot read as the
+        validation did (``LookupError``) and a period the full path refuses (``BadInput``)
+        send the command to the full path."""
         from supportdesk.reports.figures import ReportDesk, compute
         from supportdesk.sla.hours import BusinessHours
 
-        if not isinstance(self.conn, sqlite3.Connection):
-            raise LookupError("report takes the full path on PostgreSQL")
+        dialect = "sqlite" if isinstance(self.conn, sqlite3.Connection) else "postgresql"
         cfg = self.config
         zone = cfg.timezone
         desk = ReportDesk(
@@ -71,7 +70,7 @@ class QuickDesk:
             [name for name, _type in cfg.channels],
             lambda channel: BusinessHours.from_spec(zone, cfg.hours(channel)),
         )
-        return compute(self.run, "sqlite", desk, since, until)
+        return compute(self.run, dialect, desk, since, until)
 
     def search(
         self, text: str, *, kinds: list[str] | None, newest: bool, limit: int, offset: int

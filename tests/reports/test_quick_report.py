@@ -4,7 +4,8 @@ be sure (a bad date or period, hours the quick config does not read as the valid
 
 The desk is the bounded report's varied desk (tests/reports/test_bounded.py: seeded tickets
 without events, live history, reopens, a merge, spam, CSAT, late deliveries) in Moscow business
-hours with Russian holidays, and a channel with its own hours.
+hours with Russian holidays, and a channel with its own hours. In the postgres run the desk's
+config names its PostgreSQL database, so the quick path runs over libpq.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from typing import Any
 import pytest
 
 from supportdesk.cli.quick import parse
+from tests.conftest import TEST_BACKEND
 from tests.reports.test_bounded import _varied_desk
 from tests.sla.conftest import BUSINESS_CONFIG
-
-pytestmark = pytest.mark.sqlite_only  # the report's quick path serves SQLite desks
 
 TELEGRAM = 'token_env = "TEST_TG_TOKEN"\n'
 # the telegram channel keeps its own hours (BusinessHours.from_config(config, "telegram"))
@@ -35,9 +35,24 @@ PERIODS = [
 ]
 
 
+def _env(**more: str) -> dict[str, str]:
+    """The environment without the postgres run's SUPPORTDESK_DB (which turns the quick path
+    off): the desk's config names its database there."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SUPPORTDESK_DB", "SUPPORTDESK_QUICK")}
+    return {**env, **more}
+
+
+def _config(text: str, request: pytest.FixtureRequest) -> str:
+    """The config's text, naming the test's PostgreSQL database in the postgres run."""
+    if TEST_BACKEND != "postgres":
+        return text
+    url = request.getfixturevalue("pg_url")
+    assert "\n[desk]\n" in text, text[:40]
+    return text.replace("\n[desk]\n", f'\n[desk]\ndatabase_url = "{url}"\n', 1)
+
+
 def _run(home: Path, *args: str, quick: bool) -> tuple[int, str, str]:
-    env = dict(os.environ, COLUMNS="100", TZ="UTC")
-    env.pop("SUPPORTDESK_QUICK", None)
+    env = _env(COLUMNS="100", TZ="UTC")
     if not quick:
         env["SUPPORTDESK_QUICK"] = "0"
     done = subprocess.run(
@@ -52,10 +67,10 @@ def _run(home: Path, *args: str, quick: bool) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def varied(bdesk: Any) -> Path:
+def varied(bdesk: Any, request: pytest.FixtureRequest) -> Path:
     _varied_desk(bdesk)
-    text = BUSINESS_CONFIG.replace(TELEGRAM, OWN_HOURS)
-    assert text != BUSINESS_CONFIG
+    text = _config(BUSINESS_CONFIG.replace(TELEGRAM, OWN_HOURS), request)
+    assert OWN_HOURS in text
     (bdesk.home / "config.toml").write_text(text, encoding="utf-8")
     # the full validation stamps the config the quick path reads (core/quickconfig.py)
     code, _out, err = _run(bdesk.home, "status", quick=False)
@@ -80,7 +95,7 @@ def _quick_code(home: Path, *argv: str) -> Any:
         text=True,
         check=False,
         timeout=120,
-        env=dict(os.environ, TZ="UTC"),
+        env=_env(TZ="UTC"),
     )
     assert done.returncode == 0, done.stderr
     import json
