@@ -169,6 +169,10 @@ def insert_rows(conn: Any, model: Any, rows: list[Row], seqs: dict[str, str] | N
 _INSERTS: dict[
     tuple[str, frozenset[str] | None], tuple[str, list[str], Any, list[tuple[int, Any]]]
 ] = {}
+# time -> its stored text, kept across calls: a message's date is in its ticket's, its own and
+# its event's rows (equal times, naive or aware, have the same text)
+_TIMES: dict[Any, str | None] = {}
+TIMES_KEPT = 20_000  # a batch of 2,500 messages has ~10,000 distinct times
 NULL_COLUMNS_MIN = 50  # rows from which columns NULL in every row are left out of the INSERT
 
 
@@ -207,7 +211,9 @@ def _sqlite_executemany(conn: Any, table: Any, rows: Sequence[Any]) -> None:
         _INSERTS[key] = plan
     sql, column_names, pick, convert = plan
     data = []
-    done: dict[Any, Any] = {}  # a batch repeats its times (now, each message's date): once each
+    done = _TIMES  # a batch repeats its times (now, each message's date): once each
+    if len(done) > TIMES_KEPT:
+        done.clear()
     for r in rows:
         vals = pick(r if isinstance(r, dict) else r.__dict__)
         if convert:

@@ -24,3 +24,19 @@ def test_same_text_as_isoformat(value: datetime, zone: timezone | None) -> None:
 
 def test_none() -> None:
     assert sqlite_utc_text(None) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    _zones,
+    _zones,
+)
+def test_equal_times_have_equal_text(
+    value: datetime, zone: timezone | None, other: timezone | None
+) -> None:
+    """What bulk writes' time cache (kept across tables and calls) relies on."""
+    a = value.replace(tzinfo=zone)
+    b = a.astimezone(other) if zone is not None and other is not None else a
+    if a == b:
+        assert sqlite_utc_text(a) == sqlite_utc_text(b)
