@@ -10,6 +10,7 @@ merges, templates, articles) that reads top to bottom.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from supportdesk.channels.base import Attachment, InboundMessage
+from supportdesk.core.locations import database_path
 from supportdesk.demo import data as D
 from supportdesk.desk.desk import Conflict, Desk, open_desk
 from supportdesk.desk.identity import get_or_create_customer
@@ -95,16 +97,21 @@ words = ["срочно", "urgent", "502", "outage"]
 """
 
 
+def check_home(home: Path) -> None:
+    """Refuse a folder that is neither empty nor a demo: never someone's real desk."""
+    if home.exists() and any(home.iterdir()) and not (home / MARKER).exists():
+        raise Conflict(
+            f"{home} is not empty and is not a demo desk; choose another folder", field="home"
+        )
+
+
 def prepare_home(home: Path, db_url: str | None = None) -> None:
     """An empty folder, or a previous demo (rebuilt); never someone's real desk.
 
     ``db_url``: the demo keeps its data in that (empty) database instead of SQLite in the
     folder; its config.toml names it, so later commands on the folder use it too."""
+    check_home(home)
     if home.exists() and any(home.iterdir()):
-        if not (home / MARKER).exists():
-            raise Conflict(
-                f"{home} is not empty and is not a demo desk; choose another folder", field="home"
-            )
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     (home / MARKER).write_text(
@@ -145,13 +152,56 @@ def build_demo(
     now: datetime | None = None,
     db_url: str | None = None,
 ) -> Desk:
-    prepare_home(home, db_url)
+    """The demo desk in ``home`` (an empty folder, or a previous demo: rebuilt), with ``size``
+    synthetic tickets besides the story; opened as alice.
+
+    It is built in a folder beside ``home`` (``.NAME.building``) and moved into place when
+    complete: a build that fails, or is killed, never leaves a half-built desk that looks
+    valid (the previous demo stays until the new one is whole). That lets the synthetic load
+    run on SQLite without a rollback journal (``Database.unjournaled``): a failure there may
+    leave the file corrupt, and the folder is thrown away."""
+    check_home(home)
+    building = home.with_name(f".{home.name}.building")
+    shutil.rmtree(building, ignore_errors=True)  # left by a build that was killed
+    prepare_home(building, db_url)
+    try:
+        _build(building, size=size, seed=seed, now=now, db_url=db_url).close()
+        _sync_database(building)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    if home.exists():
+        shutil.rmtree(home)
+    building.rename(home)
+    return open_desk(home, agent="alice")
+
+
+def _sync_database(home: Path) -> None:
+    """The SQLite file on disk before the folder is moved into place (the load did not sync)."""
+    path = database_path(home)
+    if path.exists():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _build(home: Path, *, size: int, seed: int, now: datetime | None, db_url: str | None) -> Desk:
     desk = open_desk(home, agent="alice")
+    try:
+        _fill(desk, size=size, seed=seed, now=now, db_url=db_url)
+    except BaseException:
+        desk.close()
+        raise
+    return desk
+
+
+def _fill(desk: Desk, *, size: int, seed: int, now: datetime | None, db_url: str | None) -> None:
     if db_url:
         with desk.db.read() as s:
             used = s.exec(select(sa.func.count()).select_from(Ticket)).one()
         if used:
-            desk.close()
             raise Conflict(
                 f"the database for the demo already holds {used} tickets; give it an empty one",
                 field="database",
@@ -359,9 +409,9 @@ def build_demo(
         sla.tick(s, desk, now)
     _rebuild_search(desk)  # the story's documents; the synthetic tickets index their own
     if size > 0:
-        add_synthetic(desk, size, seed=seed, now=now)
+        with desk.db.unjournaled():
+            add_synthetic(desk, size, seed=seed, now=now)
     desk.db.analyze(every_table=True)  # the load rebuilt the indexes (store.db.Database.analyze)
-    return desk
 
 
 def _rebuild_search(desk: Desk) -> None:

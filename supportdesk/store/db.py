@@ -55,7 +55,12 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+# SQLite: the journal and sync settings every connection gets (``Database.unjournaled`` swaps)
+JOURNALED = {"journal_mode": "WAL", "synchronous": "NORMAL"}
+UNJOURNALED = {"journal_mode": "OFF", "synchronous": "OFF"}
+
+
+def _sqlite_engine(url: str, *, immediate: bool, journal: dict[str, str]) -> Engine:
     engine = sa.create_engine(
         url,
         connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -66,8 +71,8 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     def _on_connect(dbapi_conn: sqlite3.Connection, _rec: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA journal_mode={journal['journal_mode']}")
+        cur.execute(f"PRAGMA synchronous={journal['synchronous']}")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -110,9 +115,10 @@ class Database:
         self.url = url
         self.home = home
         self.is_sqlite = url.startswith("sqlite")
+        self._journal = dict(JOURNALED)  # SQLite: what new connections are set to
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(url, immediate=True)
-            self.read_engine = _sqlite_engine(url, immediate=False)
+            self.write_engine = _sqlite_engine(url, immediate=True, journal=self._journal)
+            self.read_engine = _sqlite_engine(url, immediate=False, journal=self._journal)
         elif is_postgres_url(url):
             self.write_engine = _postgres_engine(url, writer=True)
             self.read_engine = _postgres_engine(url, writer=False)
@@ -158,6 +164,38 @@ class Database:
             yield
         finally:
             self._cache_kib = DEFAULT_CACHE_KIB  # the next write puts a connection back
+
+    @contextmanager
+    def unjournaled(self) -> Iterator[None]:
+        """SQLite: the block's writes without a rollback journal and without syncs, then WAL
+        again (PostgreSQL: no effect). In WAL mode each page a bulk load writes goes to the log
+        and again into the file at the checkpoint. Without a journal a transaction that fails
+        cannot be rolled back and may leave the file corrupt: only for a database that is
+        thrown away if the block fails (the demo's, built in a folder of its own). Every
+        connection of this Database is closed on the way in and out (leaving WAL needs the
+        only connection) and the ones opened inside are set the same way."""
+        if not self.is_sqlite:
+            yield
+            return
+        self._set_journal(UNJOURNALED)
+        try:
+            yield
+        finally:
+            self._set_journal(JOURNALED)
+
+    def _set_journal(self, journal: dict[str, str]) -> None:
+        self.dispose()
+        self._journal.update(journal)
+        raw = self.write_engine.raw_connection()  # connects: the new settings
+        try:
+            cur = raw.cursor()
+            cur.execute("PRAGMA journal_mode")
+            row = cur.fetchone()
+            cur.close()
+        finally:
+            raw.close()
+        if not row or str(row[0]).upper() != journal["journal_mode"]:
+            raise RuntimeError(f"SQLite did not switch to journal_mode {journal['journal_mode']}")
 
     @contextmanager
     def read(self) -> Iterator[Session]:
