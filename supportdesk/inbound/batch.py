@@ -127,7 +127,7 @@ class BatchState:
         self.signatures: dict[str, str] = {}  # dedupe key -> content signature (e-mail)
         self.dates: dict[str, datetime | None] = {}  # dedupe key -> its Date, where known
         self.reused: dict[int, str] = {}  # id(msg) -> its own key: a reused Message-ID
-        self.stems: dict[int, tuple[str, str, str]] = {}  # by position in the batch
+        self.stems: dict[int, tuple[str, ...]] = {}  # by position in the batch (prep.stems_of)
         self._keys: dict[int, tuple[str, str]] = {}  # id(message) -> its customer key
         self._ours: set[int] = set()  # id(message) of those sent from our own addresses
         self._titled: set[int] = set()  # id(ticket) of new tickets titled from the subject

@@ -35,7 +35,7 @@ def ingest_many(
     historical: bool = False,
     raw_sha256s: Sequence[str | None] | None = None,
     now: datetime | None = None,
-    stems: Sequence[tuple[str, str, str] | None] | None = None,
+    stems: Sequence[tuple[str, ...] | None] | None = None,
 ) -> list[IngestResult]:
     """Store normalized inbound messages in order; the caller commits (with its cursor).
 

@@ -98,7 +98,7 @@ def store(
     summary: Summary | None = None,
     cursor: tuple[str, Any] | None = None,
     shas: Sequence[str | None] | None = None,
-    stems: Sequence[tuple[str, str, str] | None] | None = None,
+    stems: Sequence[tuple[str, ...] | None] | None = None,
     extra_in_tx: Callable[[Session], None] | None = None,
 ) -> list[Stored]:
     """Run the pipeline over one batch of ``channel``; returns after the commit.
@@ -151,7 +151,7 @@ def _ingest(
     desk: Desk,
     messages: Sequence[InboundMessage],
     shas: Sequence[str | None],
-    stems: Sequence[tuple[str, str, str] | None],
+    stems: Sequence[tuple[str, ...] | None],
     good: list[int],
     historical: bool,
     summary: Summary,

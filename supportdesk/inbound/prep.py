@@ -36,6 +36,7 @@ from supportdesk.channels.base import InboundMessage, ParseError
 from supportdesk.channels.email.subject import ticket_title
 from supportdesk.channels.files import FileRef, RawItem, read_ref
 from supportdesk.core.locations import dir_mode, ensure_home, file_mode
+from supportdesk.desk.addresses import normalize_email
 from supportdesk.inbound import signatures
 from supportdesk.store import packs
 from supportdesk.store.files import store_raw
@@ -56,7 +57,9 @@ class Prepared:
     sha: str | None = None  # None: unreadable (nothing was kept)
     msg: InboundMessage | None = None
     error: str | None = None
-    stems: tuple[str, str, str] | None = None  # subject, text, a new ticket's title
+    # subject, text, a new ticket's title; then, for e-mail, (text, stemmed) twice: the search
+    # document of a new customer the sender would be (see stems_of)
+    stems: tuple[str, ...] | None = None
     data: bytes | None = None  # only when parsing failed: the quarantine keeps a file of it
     skipped: str | None = None  # a file in a folder that is not mail: why
 
@@ -80,17 +83,34 @@ def parse(
         return None, f"parser failure: {type(exc).__name__}: {exc}"
 
 
-def stems_of(msg: InboundMessage) -> tuple[str, str, str]:
-    """What the index stores for the message (subject, text) and for a ticket it would open."""
+def stems_of(msg: InboundMessage, *, hints: bool = True) -> tuple[str, ...]:
+    """What the index stores for the message (subject, text) and for a ticket it would open;
+    for an e-mail, also the texts of the search document of a new customer its sender would
+    be, each with its stems. Those are hints: the store uses them only for a document whose
+    text is exactly the same (``writing.Batch._index``), so a guess that is wrong (the sender
+    is one of our addresses, a customer that exists) costs nothing but the stemming here.
+    ``hints=False``: not those (parsing in the storing process itself, they would only add to
+    its work)."""
     subject = msg.subject[:998]
     title = "" if msg.conversation_key else ticket_title(msg.subject)
     stemmed = stem_text(subject)
     # most new tickets are titled by their subject as it is: stemmed once
-    return stemmed, stem_text(msg.text), stemmed if title == subject else stem_text(title)
+    out = (stemmed, stem_text(msg.text), stemmed if title == subject else stem_text(title))
+    if not hints or msg.kind != "email" or msg.conversation_key:
+        return out
+    # as lookup.customer_for makes a new customer and its identity for an inbound e-mail
+    addr = normalize_email(msg.sender_address)
+    name = msg.sender_name or ""
+    doc_title = f"{name or addr.split('@')[0]} "  # "{name} {company}", no company yet
+    doc_extra = f"{addr} {name}"  # "{address} {display}"
+    return (*out, doc_title, stem_text(doc_title), doc_extra, stem_text(doc_extra))
 
 
-def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list[Prepared]:
-    """In a worker (or in-process for a small import): the whole first stage for a chunk."""
+def prepare_chunk(
+    home: str, items: list[RawItem | FileRef], pack: bool, hints: bool = False
+) -> list[Prepared]:
+    """In a worker (or in-process for a small import): the whole first stage for a chunk.
+    ``hints``: stem a new customer's search document ahead too (see ``stems_of``)."""
     raws: list[RawItem] = []
     for it in items:
         if isinstance(it, FileRef):
@@ -114,7 +134,7 @@ def prepare_chunk(home: str, items: list[RawItem | FileRef], pack: bool) -> list
             continue
         msg.raw = None  # the ledger has the bytes; don't ship them back across processes
         msg.signatures = signatures.work_out(msg)  # what dedupe compares, off the store's path
-        out.append(Prepared(r.source, sha, msg, stems=stems_of(msg)))
+        out.append(Prepared(r.source, sha, msg, stems=stems_of(msg, hints=hints)))
     return out
 
 
@@ -239,7 +259,7 @@ class Preparer:
             if self.pool is None:
                 job = prepare_chunk(home, chunk, self.use_packs)
             else:
-                job = self.pool.submit(prepare_chunk, home, chunk, True)
+                job = self.pool.submit(prepare_chunk, home, chunk, True, True)
             self.pending.append((job, len(chunk), weight))
             self.ahead_msgs += len(chunk)
             self.ahead_bytes += weight

@@ -258,14 +258,25 @@ class Batch(Placing):
                         store.KIND_TICKET, t.id or 0, title=t.subject, stemmed=(title, "", "")
                     )
                 )
+        # texts the parser processes stemmed already (a new customer's document, prep.stems_of):
+        # used only for exactly the same text
+        hints: dict[str, str] = {}
+        if self.all_new_customers:
+            for st in self.stems.values():
+                if len(st) == 7:
+                    hints[st[3]] = st[4]
+                    hints[st[5]] = st[6]
         for c, ident in self.all_new_customers:
+            title = f"{c.name} {c.company}"
+            extra = f"{ident.address} {ident.display}"
             docs.append(
                 store.Doc(
                     store.KIND_CUSTOMER,
                     c.id or 0,
-                    title=f"{c.name} {c.company}",
+                    title=title,
                     body=c.notes or "",
-                    extra=f"{ident.address} {ident.display}",
+                    extra=extra,
+                    stemmed=(hints.get(title), None, hints.get(extra)),
                 )
             )
         store.upsert(conn, docs, new=True)  # new rows: new keys (COPY on PostgreSQL)

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.fault
 _real_prepare = import_prep.prepare_chunk
 
 
-def _dies_on_message_80(home: str, items: list[Any], pack: bool) -> list[Any]:
+def _dies_on_message_80(home: str, items: list[Any], pack: bool, hints: bool = False) -> list[Any]:
     """prepare_chunk, except that the worker process dies on the chunk holding message 80,
     once the importer has stored its first batch (so the death comes midway, not first)."""
     if any(".M80." in str(getattr(it, "path", "")) for it in items):
@@ -39,7 +39,7 @@ def _dies_on_message_80(home: str, items: list[Any], pack: bool) -> list[Any]:
                     break
             time.sleep(0.01)
         os._exit(9)  # as the kernel's OOM killer would
-    return _real_prepare(home, items, pack)
+    return _real_prepare(home, items, pack, hints)
 
 
 def _rows(home: Path) -> list[tuple[str, str]]:
