@@ -13,6 +13,7 @@ import json
 import os
 import random
 import shutil
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -162,7 +163,8 @@ def build_demo(
     leave the file corrupt, and the folder is thrown away."""
     check_home(home)
     building = home.with_name(f".{home.name}.building")
-    shutil.rmtree(building, ignore_errors=True)  # left by a build that was killed
+    _clear_leftover(building)  # left by a build that was killed
+    building.mkdir(mode=0o700)  # exclusive: never a folder or link someone put there
     prepare_home(building, db_url)
     try:
         _build(building, size=size, seed=seed, now=now, db_url=db_url).close()
@@ -174,6 +176,22 @@ def build_demo(
         shutil.rmtree(home)
     building.rename(home)
     return open_desk(home, agent="alice")
+
+
+def _clear_leftover(building: Path) -> None:
+    """Remove the folder of a killed build; refuse anything else at that name (a link, a file,
+    another user's folder: in a shared parent such as /tmp someone else could have put it there
+    to have the demo, and its config.toml, built where they can write)."""
+    try:
+        st = building.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise Conflict(
+            f"{building} is in the way and is not a build folder of yours; remove it",
+            field="home",
+        )
+    shutil.rmtree(building)
 
 
 def _sync_database(home: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from supportdesk.demo import build
-from supportdesk.desk.desk import open_desk
+from supportdesk.desk.desk import Conflict, open_desk
 from supportdesk.store import search as search_store
 
 pytestmark = [pytest.mark.sqlite_only]  # the journal, and two demo desks in a row
@@ -87,3 +87,24 @@ def test_a_failed_build_leaves_the_previous_demo_and_no_half_built_desk(
     with pytest.raises(RuntimeError, match="disk full"):
         build.build_demo(fresh, size=300)
     assert not fresh.exists()  # no desk at all rather than half of one
+
+
+def test_a_link_at_the_build_folder_is_refused_not_followed(tmp_path: Path) -> None:
+    # in a shared parent (/tmp) another user could put a link where the build folder goes, to
+    # have the demo and its config.toml built in a folder they can write
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (tmp_path / ".demo.building").symlink_to(theirs)
+    with pytest.raises(Conflict, match="in the way"):
+        build.build_demo(tmp_path / "demo")
+    assert list(theirs.iterdir()) == []
+    assert not (tmp_path / "demo").exists()
+
+
+def test_a_killed_build_folder_of_ours_is_cleared(tmp_path: Path) -> None:
+    leftover = tmp_path / ".demo.building"
+    leftover.mkdir()
+    (leftover / "desk.db").write_bytes(b"half")
+    build.build_demo(tmp_path / "demo").close()
+    assert not leftover.exists()
+    assert _tickets(tmp_path / "demo") > 0
