@@ -56,4 +56,4 @@ snapshots-update: $(VENV)/.installed
 	$(BIN)/pytest tests/ui --snapshot-update -q
 
 clean:
-	rm -rf demo-home .pytest_cache .mypy_cache .ruff_cache
+	rm -rf demo-home .demo-home.building .pytest_cache .mypy_cache .ruff_cache
