@@ -18,6 +18,7 @@ def start_runner(
     e = dict(os.environ)
     e.update(env or {})
     e.pop("SUPPORTDESK_HOME", None)
+    e["PYTHONFAULTHANDLER"] = "1"  # a runner that will not stop shows its threads (stop())
     return subprocess.Popen(
         [sys.executable, "-m", "supportdesk", "--home", str(home), "run", *args],
         env=e,
@@ -26,16 +27,22 @@ def start_runner(
     )
 
 
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-    """Signal ``proc`` and wait for it to end (a clean stop under load can take a while); kill
-    it after ``timeout`` seconds."""
+def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Signal ``proc`` and wait for it to end (a clean stop under load can take a while). After
+    ``timeout`` seconds it gets SIGABRT, which (with ``PYTHONFAULTHANDLER``, as start_runner
+    sets it) writes every thread's stack to its stderr, where the test's message shows where
+    it hung; then it is killed."""
     if proc.poll() is None:
         proc.send_signal(sig)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            proc.send_signal(signal.SIGABRT)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def wait_until(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
