@@ -170,7 +170,7 @@ def read_rows(sec: Section, label: str, home: Path, server: PgCpu, cmd: str) -> 
                     note=cmd)  # fmt: skip
 
 
-def run_backend(sec: Section, work: Path, size: int, backend: str, pg: Any) -> None:
+def run_backend(sec: Section, work: Path, size: int, backend: str, pg: Any) -> Path:
     label = f"{size:,} tickets, {'SQLite' if backend == 'sqlite' else 'PostgreSQL'}"
     cmd = f"`python -m bench.scale_bench --size {size} --backend {backend}`"
     home = work / f"{backend}-{size}"
@@ -187,9 +187,30 @@ def run_backend(sec: Section, work: Path, size: int, backend: str, pg: Any) -> N
     built = measure(args, server)
     sec.add(f"{label}: build the demo desk", built.text(), note=note)
     read_rows(sec, label, home, server, cmd)
-    shutil.rmtree(home, ignore_errors=True)
     for r in sec.rows[-6:]:  # progress: a big desk takes minutes
         print(f"bench: {r.what}: {r.ours}", file=sys.stderr, flush=True)
+    return home
+
+
+AB_REPEATS = 9  # one-shot reads cost ~50 ms, the server's CPU is read in 10 ms clock ticks
+
+
+def compare_reads(sec: Section, size: int, lite: Path, pg_home: Path, server: PgCpu) -> None:
+    """Issue 21's "within 1.1x of SQLite" as one figure per command: the same command on the
+    two desks of one size, alternating, so both sides meet the same machine."""
+    for what, args in (
+        ("`tickets list --json --limit 50`", ("tickets", "list", "--json", "--limit", "50")),
+        ("`search printer --json`", ("search", "printer", "--json")),
+    ):  # fmt: skip
+        runs: dict[str, list[float]] = {"sqlite": [], "postgres": []}
+        for _ in range(AB_REPEATS):
+            runs["sqlite"].append(measure(sd(lite, *args), server).cpu)
+            runs["postgres"].append(measure(sd(pg_home, *args), server).cpu)
+        lite_cpu, pg_cpu = (statistics.median(runs[b]) for b in ("sqlite", "postgres"))
+        sec.add(f"{size:,} tickets: {what}, PostgreSQL against SQLite (A/B alternating, median "
+                f"of {AB_REPEATS}; PostgreSQL's CPU includes the server's)",
+                f"{pg_cpu / lite_cpu:.2f}x ({_t(pg_cpu)} vs {_t(lite_cpu)} CPU)",
+                note=f"`python -m bench.scale_bench --size {size}`; goal: within 1.1x")  # fmt: skip
 
 
 IMPORT_COUNT = 5000
@@ -249,11 +270,22 @@ def run_scale(work: Path, sizes: list[int] | None = None, backends: tuple[str, .
             except Exception as exc:  # noqa: BLE001 - report it, measure the rest
                 sec.add("Import, SQLite vs PostgreSQL", f"failed: {type(exc).__name__}: {exc}")
         for size in sizes:
+            homes: dict[str, Path] = {}
             for backend in backends:
                 try:
-                    run_backend(sec, work, size, backend, pg if backend == "postgres" else None)
+                    homes[backend] = run_backend(sec, work, size, backend,
+                                                 pg if backend == "postgres" else None)  # fmt: skip
                 except Exception as exc:  # noqa: BLE001 - report it, measure the rest
                     sec.add(f"{size:,} tickets, {backend}", f"failed: {type(exc).__name__}: {exc}")
+            if pg is not None and len(homes) == 2:
+                try:
+                    compare_reads(sec, size, homes["sqlite"], homes["postgres"],
+                                  PgCpu(pg.root / "data"))  # fmt: skip
+                except Exception as exc:  # noqa: BLE001 - report it, measure the rest
+                    sec.add(f"{size:,} tickets, PostgreSQL against SQLite",
+                            f"failed: {type(exc).__name__}: {exc}")  # fmt: skip
+            for home in homes.values():
+                shutil.rmtree(home, ignore_errors=True)
         if pg10m and pg is not None:
             from bench import scale_pg
 
