@@ -14,8 +14,11 @@ pytestmark = [pytest.mark.peers]
 
 
 def test_demo_on_a_postgresql_database_and_never_over_a_used_one(
-    tmp_path: Path, pg_empty_url: str
+    tmp_path: Path, pg_empty_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the database named by --db and kept in config.toml, not the one the PostgreSQL test run
+    # puts in SUPPORTDESK_DB (which would win over the config)
+    monkeypatch.delenv("SUPPORTDESK_DB", raising=False)
     run = CliRunner()
     home = tmp_path / "demo"
     res = run.invoke(app, ["--home", str(home), "--db", pg_empty_url, "demo", "--no-tui"])

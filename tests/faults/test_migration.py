@@ -25,7 +25,7 @@ from supportdesk.store import search as search_store
 from supportdesk.store.db import Database, open_database, sqlite_url
 from supportdesk.store.migrate import current_revision, head_revision, upgrade_if_needed
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.sqlite_only]  # SQLite's transactional DDL
 
 FIRST = "0001"
 
