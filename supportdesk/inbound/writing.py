@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from supportdesk.channels.base import InboundMessage
 from supportdesk.inbound.batch import IngestResult, Outcome, address_list
 from supportdesk.inbound.placing import Placing
+from supportdesk.store import slamark
 from supportdesk.store.bulk import Row, allocate_ids, insert_rows, write_rows
 from supportdesk.store.files import StorageError, sha256_hex, store_attachment
 from supportdesk.store.models import (
@@ -180,6 +181,8 @@ class Batch(Placing):
                 [{"b_id": c.id, "b_name": c.name, "b_at": self.now} for c in self.renamed.values()],
             )
         s.flush()
+        # new tickets dated in the past (an import, a late message): the next SLA pass is full
+        slamark.note_rows(s, (t.updated_at for t in self.new_tickets))
         self._index()
 
     def _event_row(

@@ -104,6 +104,7 @@ def _reconcile(session: Session, row: Outbox, rep: DeliveryReport, at: object) -
             t = session.get(Ticket, row.ticket_id)
             if t is not None and (t.first_response_at is None or t.first_response_at > now):
                 t.first_response_at = row.sent_at
+                t.updated_at = max(t.updated_at, utcnow())  # a clock column (store/slamark.py)
                 sla.refresh_due(t)
                 session.add(t)
 

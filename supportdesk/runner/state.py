@@ -552,6 +552,7 @@ def _first_response(s: Session, ticket_id: int | None, at: datetime) -> None:
     if t is None or (t.first_response_at is not None and t.first_response_at <= at):
         return
     t.first_response_at = at
+    t.updated_at = max(t.updated_at, utcnow())  # a clock column changed (store/slamark.py)
     sla.refresh_due(t)
     s.add(t)
 

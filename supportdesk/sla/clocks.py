@@ -13,7 +13,12 @@ ticket is created and count business time when ``[desk.hours]`` is set.
   counted as breaching it until it is active again.
 
 ``due_at`` is the deadline that applies now (what the queue sorts by and ``sla:<2h`` reads);
-``tick()`` marks breaches and writes one ``sla_breached`` event per ticket and target.
+``tick()`` marks breaches and writes one ``sla_breached`` event per ticket and target;
+``tick_in_batches()`` is the runner's pass, from the watermark (store/slamark.py).
+
+Long because: the breach rules (``breached_targets``), the conditions that find the tickets
+that may break them (``_breach_candidate``, the watermark's ranges) and the pass that applies
+them must agree exactly; split, each part would re-state the others' rules.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from supportdesk.desk import audit as events
 from supportdesk.desk.desk import Desk
 from supportdesk.sla.breach import is_breached as is_breached  # shared with the quick path
 from supportdesk.sla.hours import BusinessHours
+from supportdesk.store import slamark
 from supportdesk.store.models import Event, Ticket, utcnow
 
 Target = Literal["first_response", "resolution"]
@@ -297,44 +303,98 @@ def _breach_candidate(now: datetime) -> Any:
     )
 
 
+def _changed_or_due(since: datetime, now: datetime) -> Any:
+    """The ids of the tickets a deadline of which fell in ``[since, now)`` or that changed
+    since ``since``: three index range scans (ix_ticket_first_response_due_at,
+    ix_ticket_resolution_due_at, ix_ticket_updated_at) instead of a walk of every ticket."""
+    t = Ticket.__table__.c  # type: ignore[attr-defined]
+    return sa.union(
+        sa.select(t.id).where(t.first_response_due_at >= since, t.first_response_due_at < now),
+        sa.select(t.id).where(t.resolution_due_at >= since, t.resolution_due_at < now),
+        sa.select(t.id).where(t.updated_at >= since),
+    )
+
+
 def tick_candidates(
-    session: Session, now: datetime, *, after: int = 0, limit: int | None = None
+    session: Session,
+    now: datetime,
+    *,
+    after: int = 0,
+    limit: int | None = None,
+    since: datetime | None = None,
 ) -> list[int]:
     """The ids :func:`tick` would look at, in order (those above ``after``, at most ``limit``):
     read-only, so the runner finds them without holding the write lock and then ticks them
     :data:`TICK_BATCH` at a time. A desk that has not been ticked for a while (a big import, a
     runner down over a weekend) may have a hundred thousand; one write transaction for all of
-    them held every other writer for a minute and let the runner's own lease lapse."""
+    them held every other writer for a minute and let the runner's own lease lapse.
+
+    ``since`` (the watermark, store/slamark.py): only among the tickets a deadline of which fell
+    in ``[since, now)`` or that changed since ``since``; a complete pass at ``since`` or later
+    left nothing to do among the others."""
     stmt = (
         select(Ticket.id)
         .where(sa.or_(_out_of_step(), _breach_candidate(now)), col(Ticket.id) > after)
         .order_by(col(Ticket.id))
     )
+    if since is not None:
+        stmt = stmt.where(col(Ticket.id).in_(_changed_or_due(since, now)))
     if limit is not None:
         stmt = stmt.limit(limit)
     return [int(i) for i in session.exec(stmt).all() if i is not None]
 
 
-def tick_in_batches(desk: Desk, now: datetime, *, stop: threading.Event | None = None) -> int:
+WATERMARK_MOST = 20_000  # more candidates than this after a watermark: the batched full pass
+
+
+def tick_in_batches(
+    desk: Desk, now: datetime, *, stop: threading.Event | None = None, full: bool = False
+) -> int:
     """The runner's SLA pass: :func:`tick` over :func:`tick_candidates`, :data:`TICK_BATCH`
     tickets per write transaction. Returns how many breaches it recorded.
 
-    The candidates are read a batch at a time, from where the last batch ended (in id order:
-    one pass over the tickets in all): reading all 810,000 of a never-ticked 1M desk at once
-    held 130 MB in the console that runs the runner. Once ``stop`` is set (the runner is told
-    to stop: the console quit) the pass ends after the batch it is in; the next pass finds
-    what is still due (a catch-up over a never-ticked 1M desk is minutes
-    of CPU, and went on after the console had closed)."""
+    From the watermark (store/slamark.py: the ``now`` of the last complete pass) it looks only
+    at the tickets whose deadlines fell since or that changed since: a pass with nothing to
+    record reads a few rows instead of every ticket. A full pass when there is no watermark
+    (a new desk, one invalidated by an import or a change written with an old ``updated_at``),
+    every ``slamark.FULL_EVERY``, or when ``full``.
+
+    The full pass reads the candidates a batch at a time, from where the last batch ended (in
+    id order: one pass over the tickets in all): reading all 810,000 of a never-ticked 1M desk
+    at once held 130 MB in the console that runs the runner. Once ``stop`` is set (the runner
+    is told to stop: the console quit) the pass ends after the batch it is in, and the
+    watermark stays where it was; the next pass finds what is still due (a catch-up over a
+    never-ticked 1M desk is minutes of CPU, and went on after the console had closed)."""
+    with desk.db.read() as s:
+        mark = slamark.read(s)
+    since = None if full else mark.since(now)
     recorded = 0
-    after = 0
-    while stop is None or not stop.is_set():
+    due: list[int] = []
+    if since is not None:
         with desk.db.read() as s:
-            due = tick_candidates(s, now, after=after, limit=TICK_BATCH)
-        if not due:
-            return recorded
-        with desk.db.write() as s:
-            recorded += len(tick(s, desk, now, ids=due))
-        after = due[-1]
+            due = tick_candidates(s, now, since=since, limit=WATERMARK_MOST + 1)
+        if len(due) > WATERMARK_MOST:
+            since = None
+    if since is not None:
+        for i in range(0, len(due), TICK_BATCH):
+            if stop is not None and stop.is_set():
+                return recorded
+            with desk.db.write() as s:
+                recorded += len(tick(s, desk, now, ids=due[i : i + TICK_BATCH]))
+    else:
+        after = 0
+        while True:
+            if stop is not None and stop.is_set():
+                return recorded
+            with desk.db.read() as s:
+                due = tick_candidates(s, now, after=after, limit=TICK_BATCH)
+            if not due:
+                break
+            with desk.db.write() as s:
+                recorded += len(tick(s, desk, now, ids=due))
+            after = due[-1]
+    with desk.db.write() as s:
+        slamark.advance(s, mark, now, full=since is None)
     return recorded
 
 
@@ -350,30 +410,37 @@ def tick(
     """
     now = now or utcnow()
     config = desk.config
-    only = col(Ticket.id).in_(ids) if ids is not None else sa.true()
-    for t in session.exec(select(Ticket).where(only, _out_of_step())).all():
-        update_clocks(config, t, now)
-        session.add(t)
-    candidates = session.exec(
-        select(Ticket).where(only, _breach_candidate(now)).order_by(col(Ticket.id))
-    ).all()
-    if not candidates:
-        return []
-    recorded = _recorded_targets(session, [t.id or 0 for t in candidates])
-    new: list[tuple[int, Target]] = []
-    for t in candidates:
-        tid = t.id or 0
-        missed = breached_targets(t, now)
-        if missed and not t.sla_breached:
-            t.sla_breached = True
+    session.flush()  # the caller's own changes still go through the watermark's guard
+    was = session.info.get("sla_pass")
+    session.info["sla_pass"] = True  # what the pass writes it has looked at (store/slamark.py)
+    try:
+        only = col(Ticket.id).in_(ids) if ids is not None else sa.true()
+        for t in session.exec(select(Ticket).where(only, _out_of_step())).all():
+            update_clocks(config, t, now)
             session.add(t)
-        for target in missed:
-            if (tid, target) in recorded:
-                continue
-            due = t.first_response_due_at if target == "first_response" else t.resolution_due_at
-            events.record(
-                session, "sla_breached", agent="system", ticket_id=tid, at=due or now,
-                target=target, due=due, detected_at=now, priority=t.priority, channel=t.channel,
-            )  # fmt: skip
-            new.append((tid, target))
-    return new
+        candidates = session.exec(
+            select(Ticket).where(only, _breach_candidate(now)).order_by(col(Ticket.id))
+        ).all()
+        if not candidates:
+            return []
+        recorded = _recorded_targets(session, [t.id or 0 for t in candidates])
+        new: list[tuple[int, Target]] = []
+        for t in candidates:
+            tid = t.id or 0
+            missed = breached_targets(t, now)
+            if missed and not t.sla_breached:
+                t.sla_breached = True
+                session.add(t)
+            for target in missed:
+                if (tid, target) in recorded:
+                    continue
+                due = t.first_response_due_at if target == "first_response" else t.resolution_due_at
+                events.record(
+                    session, "sla_breached", agent="system", ticket_id=tid, at=due or now,
+                    target=target, due=due, detected_at=now, priority=t.priority, channel=t.channel,
+                )  # fmt: skip
+                new.append((tid, target))
+        return new
+    finally:
+        session.flush()  # exempt from the watermark guard; what the caller writes after is not
+        session.info["sla_pass"] = was

@@ -30,6 +30,7 @@ from sqlmodel import Session
 from supportdesk.core.errors import StoreError as StoreError  # raised here; callers catch it
 from supportdesk.core.errors import refusal
 from supportdesk.core.locations import database_path, ensure_home, file_mode
+from supportdesk.store import slamark as _slamark  # noqa: F401  (its before_flush guard)
 from supportdesk.store.reads import Run
 
 BUSY_TIMEOUT_MS = 30_000
