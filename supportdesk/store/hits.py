@@ -94,13 +94,40 @@ def in_kinds(kinds: Sequence[int], rowid: str = f"{T}.rowid") -> str:
     return conds[0] if len(conds) == 1 else "(" + " OR ".join(f"({c})" for c in conds) + ")"
 
 
+# PostgreSQL: kinds with a GIN index of their own (migration 0015), whose predicate is
+# ``(rowid >> 48) = kind``. A query for the matches of one of them says so in those words and
+# not as the key range: the primary key serves the range, and the planner, taking a common word
+# as half of every kind's documents (the statistics of ``tsv`` are over all of them), would walk
+# the whole kind's range backwards for a word none of its documents holds.
+OWN_GIN = (fts.KIND_CUSTOMER, fts.KIND_KB)
+
+
+def own_gin(s: Sql, kinds: Sequence[int]) -> bool:
+    """The documents of ``kinds`` are read from one kind's own GIN index (PostgreSQL)."""
+    return s.dialect == "postgresql" and len(set(kinds)) == 1 and kinds[0] in OWN_GIN
+
+
+def of_kinds(s: Sql, kinds: Sequence[int]) -> str:
+    """A matching document is of ``kinds``: by the key range, or for a kind with its own GIN
+    index on PostgreSQL by the index's predicate (literal constants, so the planner proves it)."""
+    if own_gin(s, kinds):
+        return f"({T}.rowid >> {fts.KIND_SHIFT}) = {int(kinds[0])}"
+    return in_kinds(kinds)
+
+
 def ranked_docs(
-    s: Sql, kinds: Sequence[int], terms: Sequence[fts.Term], *, any_of: bool = False
+    s: Sql,
+    kinds: Sequence[int],
+    terms: Sequence[fts.Term],
+    *,
+    any_of: bool = False,
+    of: str | None = None,
 ) -> str:
-    """SELECT rowid, score of the documents of ``kinds`` matching ``terms`` (unordered)."""
+    """SELECT rowid, score of the documents of ``kinds`` matching ``terms`` (unordered);
+    ``of``: the condition on the kind, if not ``of_kinds``'."""
     return (
         f"SELECT {T}.rowid AS rowid, {score(s, terms)} AS score FROM {T} "
-        f"WHERE {match(s, terms, any_of=any_of)} AND {in_kinds(kinds)}"
+        f"WHERE {match(s, terms, any_of=any_of)} AND {of or of_kinds(s, kinds)}"
     )
 
 
@@ -108,7 +135,7 @@ def refs_matching(s: Sql, kind: int, term: fts.Term) -> str:
     """SELECT the ref ids (``ref_id``) of the documents of ``kind`` matching ``term``."""
     return (
         f"SELECT {T}.rowid & {MASK} AS ref_id FROM {T} "
-        f"WHERE {match(s, [term])} AND {in_kinds([kind])}"
+        f"WHERE {match(s, [term])} AND {of_kinds(s, [kind])}"
     )
 
 
@@ -159,17 +186,51 @@ def _where(conds: Sequence[str]) -> str:
 def _hits_cte(s: Sql, kinds: Sequence[int], terms: Sequence[fts.Term], window: int | None) -> str:
     """Matching documents with their scores, as a materialized CTE (bm25 must run in the query
     that does the MATCH). With a window, only the ``window`` newest matches of each kind are
-    scored: the index walks each kind's rowid range backwards and stops there."""
+    scored: the index walks each kind's rowid range backwards and stops there (for a kind with
+    its own GIN index on PostgreSQL, see ``_own_gin_window``)."""
     if window is None:
-        body = ranked_docs(s, kinds, terms)
-    else:
-        body = " UNION ALL ".join(
-            f"SELECT w{k}.rowid AS rowid, w{k}.score AS score FROM "
-            f"({ranked_docs(s, [k], terms)} ORDER BY {T}.rowid DESC LIMIT {s.bind(window)}) "
-            f"AS w{k}"
-            for k in kinds
-        )
+        return f"WITH hits AS MATERIALIZED ({ranked_docs(s, kinds, terms)}) "
+    if own_gin(s, kinds):
+        return _own_gin_window(s, kinds[0], terms, window)
+    body = " UNION ALL ".join(
+        f"SELECT w{k}.rowid AS rowid, w{k}.score AS score FROM "
+        f"({ranked_docs(s, [k], terms)} ORDER BY {T}.rowid DESC LIMIT {s.bind(window)}) "
+        f"AS w{k}"
+        for k in kinds
+    )
     return f"WITH hits AS MATERIALIZED ({body}) "
+
+
+# the walk of a kind with its own GIN index covers the newest WALK * window keys of the kind
+WALK = 8
+
+
+def _own_gin_window(s: Sql, kind: int, terms: Sequence[fts.Term], window: int) -> str:
+    """PostgreSQL, the newest ``window`` matches of a kind with its own GIN index, as the CTE
+    ``hits``. The planner cannot tell a word common in other kinds from one common in this
+    one, so it is not asked: the primary key is walked backwards over the kind's newest
+    ``WALK * window`` keys only; if that yields the whole window, those are the newest matches
+    (every other match is older); if not, the word is rare in this kind and its own GIN index
+    (``(rowid >> 48) = kind``, migration 0015) gives all its matches, ordered by ``rowid + 0``
+    (which no index yields, so no walk of the key is planned), of which the newest are kept.
+    The branch not taken is not run (a one-time filter)."""
+    w = s.bind(window)
+    newest = (
+        f"(SELECT max(d.rowid) FROM {T} AS d WHERE {in_kinds([kind], 'd.rowid')}) "
+        f"- {s.bind(WALK * window)}"
+    )
+    walk = (
+        f"{ranked_docs(s, [kind], terms, of=in_kinds([kind]))} AND {T}.rowid > {newest} "
+        f"ORDER BY {T}.rowid DESC LIMIT {w}"
+    )
+    full = f"{ranked_docs(s, [kind], terms)} ORDER BY {T}.rowid + 0 DESC LIMIT {w}"
+    return (
+        f"WITH walk AS MATERIALIZED ({walk}), hits AS MATERIALIZED (SELECT * FROM ("
+        f"SELECT walk.rowid AS rowid, walk.score AS score FROM walk "
+        f"WHERE (SELECT count(*) FROM walk) >= {w} UNION ALL "
+        f"SELECT g.rowid AS rowid, g.score AS score FROM ({full}) AS g "
+        f"WHERE (SELECT count(*) FROM walk) < {w}) AS one LIMIT {w}) "
+    )
 
 
 # --------------------------------------------------------------------------- hits per kind
