@@ -48,7 +48,10 @@ def _plan(desk: Any, kind: int, word: str, *, forced: bool = True, window: int =
     sql, params = captured[0]
     if not forced:  # the window alone, all of it run (no customer or article rows here)
         q = hits.Sql("postgresql")
-        sql, params = hits._hits_cte(q, [kind], terms, window) + "SELECT count(*) FROM hits", q.params
+        sql, params = (
+            hits._hits_cte(q, [kind], terms, window) + "SELECT count(*) FROM hits",
+            q.params,
+        )
     with desk.db.read() as s:
         conn = s.connection()
         if forced:
