@@ -14,10 +14,15 @@ or one whose clock columns changed, with an ``updated_at`` older than ``now - SL
 bulk paths that write ticket rows without the ORM call :func:`note_rows`. The pass itself
 (``session.info["sla_pass"]``) is exempt: what it writes it has looked at.
 
-The row is ``meta["sla:watermark"]``: ``{"at", "full_at", "gen"}``. ``gen`` goes up on every
-write; a pass moves the watermark only if ``gen`` is still what it read before it started
-(compare and set, under the write lock), so an invalidation while it ran, or another runner's
-pass, is never overwritten by a pass that did not see it.
+Where it is kept, for a team desk on PostgreSQL where every agent's login may write what the
+day's work needs: the watermark itself (``{"at", "full_at", "stale"}``) is the runner's row in
+``cursor`` (channel ``sla``, key ``watermark``), which agents and leads may only read; an
+invalidation is ``meta["sla:stale"]``, a counter any writer bumps. The watermark holds the
+counter it was taken at, and it counts only while the two agree, so a write to ``meta`` can
+only ever make the next pass a full one: an agent cannot move the watermark or the hourly full
+pass to hide a breach (a ``full_at`` in the future counts as none). A pass moves the watermark
+only if the counter is still what it read before it started (compare and set, under the write
+lock), so an invalidation while it ran is never lost.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from supportdesk.store.models import Meta, Ticket, utcnow
+from supportdesk.store.models import Cursor, Meta, Ticket, utcnow
 
-KEY = "sla:watermark"
+CHANNEL, KEY = "sla", "watermark"  # the runner's row in cursor
+STALE = "sla:stale"  # meta: the invalidations' counter
 SLACK = timedelta(minutes=15)  # commit delay of a writer, clock skew between hosts
 FULL_EVERY = timedelta(hours=1)  # a full pass at least this often, as a safety net
 # the columns the pass's conditions read (sla.clocks._out_of_step, _breach_candidate)
@@ -50,51 +56,74 @@ clock: Callable[[], datetime] = utcnow  # the guard's clock (tests swap in their
 class Mark:
     at: datetime | None  # the now of the last complete pass; None: the next pass is full
     full_at: datetime | None  # the now of the last full pass
-    gen: int
+    stale: int  # the invalidations' counter as read
 
     def since(self, now: datetime) -> datetime | None:
         """Where a pass at ``now`` starts looking (deadlines, changes); None: a full pass."""
-        if self.at is None or self.full_at is None or now - self.full_at >= FULL_EVERY:
+        if self.at is None or self.full_at is None:
             return None
+        if not now - FULL_EVERY < self.full_at <= now + SLACK:
+            return None  # due, or a full pass "in the future": none to trust
         return min(self.at, now) - SLACK
 
 
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    got = datetime.fromisoformat(value)
+    return got if got.tzinfo is not None else got.replace(tzinfo=UTC)
+
+
+def _stale(session: Session) -> tuple[Meta | None, int]:
+    row = session.get(Meta, STALE)
+    try:
+        return row, int(row.value) if row is not None else 0
+    except ValueError:
+        return row, -1  # unreadable: never equal to a watermark's count, so a full pass
+
+
+def _row(session: Session) -> Cursor | None:
+    return session.exec(select(Cursor).where(Cursor.channel == CHANNEL, Cursor.key == KEY)).first()
 
 
 def read(session: Session) -> Mark:
-    row = session.get(Meta, KEY)
+    """The watermark as a pass may use it: ``at`` is None unless it was taken at the current
+    invalidation count."""
+    _meta, stale = _stale(session)
+    row = _row(session)
     if row is None:
-        return Mark(None, None, 0)
+        return Mark(None, None, stale)
     try:
         got = json.loads(row.value)
-        return Mark(_parse(got.get("at")), _parse(got.get("full_at")), int(got.get("gen", 0)))
+        at, full_at, seen = _parse(got.get("at")), _parse(got.get("full_at")), got.get("stale")
     except (ValueError, TypeError, AttributeError):
-        return Mark(None, None, -1)  # unreadable: a full pass, then written afresh
-
-
-def _write(session: Session, at: datetime | None, full_at: datetime | None, gen: int) -> None:
-    row = session.get(Meta, KEY) or Meta(key=KEY)
-    row.value = json.dumps(
-        {
-            "at": at.isoformat() if at else None,
-            "full_at": full_at.isoformat() if full_at else None,
-            "gen": gen,
-        }
-    )
-    session.add(row)
+        return Mark(None, None, stale)  # unreadable: a full pass, then written afresh
+    if not isinstance(seen, int) or isinstance(seen, bool) or seen != stale:
+        at = None
+    return Mark(at, full_at, stale)
 
 
 def advance(session: Session, seen: Mark, now: datetime, *, full: bool) -> bool:
     """A pass at ``now`` that started from ``seen`` is complete: move the watermark to ``now``
-    unless it changed since ``seen`` was read (then leave it: the next pass sees the change).
+    unless an invalidation came since ``seen`` was read (then leave it: the next pass is full).
     Call it in a write transaction. Returns whether it moved."""
     with session.no_autoflush:
-        current = read(session)
-    if current.gen != seen.gen:
+        _meta, stale = _stale(session)
+        row = _row(session)
+    if stale != seen.stale:
         return False
-    _write(session, now, now if full else seen.full_at, max(seen.gen, 0) + 1)
+    if stale < 0:  # an unreadable counter (the pass that just ran was a full one): reset it
+        meta = _meta or Meta(key=STALE)
+        meta.value, stale = "0", 0
+        session.add(meta)
+    row = row or Cursor(channel=CHANNEL, key=KEY, value="")
+    full_at = now if full else seen.full_at
+    row.value = json.dumps(
+        {"at": now.isoformat(), "full_at": full_at.isoformat() if full_at else None,
+         "stale": stale}
+    )  # fmt: skip
+    row.updated_at = utcnow()
+    session.add(row)
     return True
 
 
@@ -104,8 +133,10 @@ def invalidate(session: Session) -> None:
         return
     session.info["sla_stale"] = True
     with session.no_autoflush:
-        current = read(session)
-    _write(session, None, current.full_at, max(current.gen, 0) + 1)
+        row, stale = _stale(session)
+    row = row or Meta(key=STALE)
+    row.value = str(max(stale, 0) + 1)
+    session.add(row)
 
 
 def _aware(value: datetime) -> datetime:

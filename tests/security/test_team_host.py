@@ -393,6 +393,25 @@ def test_the_runner_refuses_a_config_others_can_write(team_desk: TeamDesk) -> No
             url=team_desk.url, secret=home / "imap-password"), 0o640)  # fmt: skip
 
 
+def test_an_agent_cannot_move_the_sla_watermark(team_desk: TeamDesk) -> None:
+    """The SLA pass's watermark (store/slamark.py) is the runner's row: an agent who could move
+    it (or its hourly full pass) could keep breaches from being recorded."""
+    for sql in (
+        "INSERT INTO cursor (channel, key, value, updated_at) VALUES ('sla', 'watermark', "
+        '\'{"at": "2099-01-01T00:00:00+00:00", "full_at": "2099-01-01T00:00:00+00:00", '
+        '"stale": 0}\', now())',
+        "UPDATE cursor SET value = '{}' WHERE channel = 'sla'",
+        "DELETE FROM cursor WHERE channel = 'sla'",
+    ):
+        res = team_desk.psql("sdagent", sql)
+        assert res.returncode != 0 and "denied" in res.stderr, (sql, res.stderr)
+    # the invalidation counter is theirs to bump (their own changes bump it): it can only ever
+    # make the next pass a full one
+    res = team_desk.psql("sdagent", "INSERT INTO meta (key, value) VALUES ('sla:stale', '7') "
+                         "ON CONFLICT (key) DO UPDATE SET value = '7'")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+
+
 def test_team_init_again_and_a_removed_agent_loses_their_grants(team_desk: TeamDesk) -> None:
     host = team_desk.host
     res = host.run("postgres", "team", "init", "--db", team_desk.url, "--runner", "sdrunner")

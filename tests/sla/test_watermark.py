@@ -395,3 +395,52 @@ def test_the_idle_pass_looks_at_no_ticket(desk: Any, monkeypatch: pytest.MonkeyP
             s.add(t)
     sla.tick_in_batches(desk, later)
     assert seen == [0]  # not one ticket read: no deadline fell, none changed
+
+
+# ---- what a writer of meta (any agent's login on a team desk) can and cannot do -------------
+
+
+def _set_meta(desk: Any, key: str, value: str) -> None:
+    from supportdesk.store.models import Meta
+
+    with desk.db.write() as s:
+        row = s.get(Meta, key) or Meta(key=key)
+        row.value = value
+        s.add(row)
+
+
+def test_the_watermark_is_the_runners_row_and_meta_can_only_force_a_full_pass(desk: Any) -> None:
+    from supportdesk.store.models import Cursor, Meta
+
+    ingest(desk, inbound_email(sent_at=utcnow()))
+    sla.tick_in_batches(desk, utcnow())
+    mark = _mark(desk)
+    assert mark.at is not None and mark.since(utcnow()) is not None
+    with desk.db.read() as s:  # kept where only the runner may write (teamdb.RUNNER_ONLY)
+        rows = s.exec(select(Cursor).where(Cursor.channel == "sla")).all()
+        assert [r.key for r in rows] == ["watermark"]
+        assert s.get(Meta, "sla:watermark") is None
+    # the old place, written by hand with a watermark far ahead: ignored
+    _set_meta(desk, "sla:watermark", '{"at": "2099-01-01T00:00:00+00:00", "gen": 99}')
+    assert _mark(desk) == mark
+    # the counter written with anything but what the watermark holds: a full pass, then a
+    # watermark again (an unreadable counter is reset by that pass)
+    for value in (str(mark.stale + 5), "-1", "garbage"):
+        _set_meta(desk, "sla:stale", value)
+        assert _mark(desk).since(utcnow()) is None, value
+        sla.tick_in_batches(desk, utcnow())
+        assert _mark(desk).since(utcnow()) is not None, value
+
+
+def test_a_full_pass_dated_in_the_future_counts_as_none(desk: Any) -> None:
+    from supportdesk.store.models import Cursor
+
+    ingest(desk, inbound_email(sent_at=utcnow()))
+    sla.tick_in_batches(desk, utcnow())
+    with desk.db.write() as s:  # a runner on a host whose clock ran a day ahead
+        row = s.exec(select(Cursor).where(Cursor.channel == "sla")).one()
+        ahead = (utcnow() + timedelta(days=1)).isoformat()
+        row.value = row.value.replace('"full_at": "', f'"full_at": "{ahead}", "was": "')
+        s.add(row)
+    assert _mark(desk).full_at is not None
+    assert _mark(desk).since(utcnow()) is None  # else no hourly full pass for a day
