@@ -163,6 +163,7 @@ def build_demo(
     leave the file corrupt, and the folder is thrown away."""
     check_home(home)
     building = home.with_name(f".{home.name}.building")
+    building.parent.mkdir(parents=True, exist_ok=True)  # `--home` may name a new folder's child
     _clear_leftover(building)  # left by a build that was killed
     building.mkdir(mode=0o700)  # exclusive: never a folder or link someone put there
     prepare_home(building, db_url)

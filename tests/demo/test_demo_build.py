@@ -108,3 +108,12 @@ def test_a_killed_build_folder_of_ours_is_cleared(tmp_path: Path) -> None:
     build.build_demo(tmp_path / "demo").close()
     assert not leftover.exists()
     assert _tickets(tmp_path / "demo") > 0
+
+
+def test_a_home_in_a_folder_that_does_not_exist_yet_is_built(tmp_path: Path) -> None:
+    """`demo --home ~/desks/demo` with no ~/desks: made, as before the build folder (the bench's
+    console section builds its desk so)."""
+    home = tmp_path / "new" / "folder" / "demo"
+    build.build_demo(home).close()
+    assert _tickets(home) > 0
+    assert not (home.parent / ".demo.building").exists()
