@@ -26,6 +26,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,21 @@ def make_venv() -> tuple[Path, Path]:
             tmp.rename(site)
         except OSError:  # made meanwhile by another run
             shutil.rmtree(tmp, ignore_errors=True)
+    _prune_old_sites(site)
     return venv, site
+
+
+def _prune_old_sites(keep: Path) -> None:
+    """One install is left per version of the sources tested: remove ours untouched for a day
+    (a run that still uses one is minutes old)."""
+    cutoff = time.time() - 86_400
+    for old in Path("/var/tmp").glob("supportdesk-team-src-*"):
+        try:
+            st = old.lstat()
+        except OSError:
+            continue
+        if old != keep and st.st_uid == os.getuid() and st.st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _bindir() -> str:
