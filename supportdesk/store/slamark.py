@@ -20,7 +20,11 @@ day's work needs: the watermark itself (``{"at", "full_at", "stale"}``) is the r
 invalidation is ``meta["sla:stale"]``, a counter any writer bumps. The watermark holds the
 counter it was taken at, and it counts only while the two agree, so a write to ``meta`` can
 only ever make the next pass a full one: an agent cannot move the watermark or the hourly full
-pass to hide a breach (a ``full_at`` in the future counts as none). A pass moves the watermark
+pass to hide a breach (a ``full_at`` in the future counts as none). Nor can
+they set the counter back to the watermark's after someone's old-dated change raised it: on
+PostgreSQL the team's trigger (store/teamdb.py, ``sd_meta_guard``) lets people's logins only
+raise it, and a value outside ``0..10^18`` is unreadable (a full pass, after which the runner
+resets it). A pass moves the watermark
 only if the counter is still what it read before it started (compare and set, under the write
 lock), so an invalidation while it ran is never lost.
 """
@@ -76,10 +80,12 @@ def _parse(value: Any) -> datetime | None:
 
 def _stale(session: Session) -> tuple[Meta | None, int]:
     row = session.get(Meta, STALE)
-    try:
-        return row, int(row.value) if row is not None else 0
-    except ValueError:
+    if row is None:
+        return row, 0
+    value = row.value.strip() if isinstance(row.value, str) else ""
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         return row, -1  # unreadable: never equal to a watermark's count, so a full pass
+    return row, int(value)
 
 
 def _row(session: Session) -> Cursor | None:

@@ -142,6 +142,27 @@ _FUNCTIONS = (
       END IF;
       RETURN NEW;
     END $$""",
+    # the SLA watermark's invalidation counter (store/slamark.py) only ever goes up for people:
+    # set back, it would hide an old-dated change from the next pass; the runner (and the
+    # owner) reset an unreadable one. A counter outside 0..10^18 is unreadable to the runner.
+    f"""CREATE OR REPLACE FUNCTION sd_meta_guard() RETURNS trigger LANGUAGE plpgsql {_SD} AS $$
+    BEGIN
+      IF OLD.key <> 'sla:stale' OR sd_is('{RUNNER}') THEN RETURN NEW; END IF;
+      IF NEW.key IS DISTINCT FROM OLD.key THEN
+        PERFORM sd_refuse_stale();
+      END IF;
+      IF OLD.value ~ '^[0-9]{{1,18}}$' AND NOT (NEW.value ~ '^[0-9]{{1,19}}$'
+                                              AND NEW.value::numeric > OLD.value::numeric) THEN
+        PERFORM sd_refuse_stale();
+      END IF;
+      RETURN NEW;
+    END $$""",
+    f"""CREATE OR REPLACE FUNCTION sd_refuse_stale() RETURNS void LANGUAGE plpgsql {_SD} AS $$
+    BEGIN
+      RAISE EXCEPTION USING ERRCODE = '42501',
+        MESSAGE = format('the SLA invalidation counter only goes up, and %s is not the runner',
+                         session_user);
+    END $$""",
     # a row in agent makes (or updates) the login role of the same name and its grants
     f"""CREATE OR REPLACE FUNCTION sd_agent_role() RETURNS trigger LANGUAGE plpgsql {_SD} AS $$
     BEGIN
@@ -183,6 +204,7 @@ def _triggers(tables: list[str]) -> list[str]:
         ("sd_customer_guard", "customer", "BEFORE UPDATE"),
         ("sd_ticket_guard", "ticket", "BEFORE UPDATE"),
         ("sd_agent_role", "agent", "AFTER INSERT OR UPDATE OF name, role, active"),
+        ("sd_meta_guard", "meta", "BEFORE UPDATE"),
     ):
         out += [
             f"DROP TRIGGER IF EXISTS {name} ON {table}",
@@ -256,6 +278,7 @@ def install(conn: sa.Connection, *, runners: list[str], leads: list[str]) -> Non
     for stmt in _FUNCTIONS:
         _x(conn, stmt)
     conn.exec_driver_sql("REVOKE ALL ON FUNCTION sd_refuse(text) FROM PUBLIC")
+    conn.exec_driver_sql("REVOKE ALL ON FUNCTION sd_refuse_stale() FROM PUBLIC")
     tables = list(
         conn.exec_driver_sql(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"

@@ -405,11 +405,37 @@ def test_an_agent_cannot_move_the_sla_watermark(team_desk: TeamDesk) -> None:
     ):
         res = team_desk.psql("sdagent", sql)
         assert res.returncode != 0 and "denied" in res.stderr, (sql, res.stderr)
+
     # the invalidation counter is theirs to bump (their own changes bump it): it can only ever
     # make the next pass a full one
-    res = team_desk.psql("sdagent", "INSERT INTO meta (key, value) VALUES ('sla:stale', '7') "
-                         "ON CONFLICT (key) DO UPDATE SET value = '7'")  # fmt: skip
-    assert res.returncode == 0, res.stderr
+    def stale(user: str, value: str) -> subprocess.CompletedProcess[str]:
+        return team_desk.psql(
+            user,
+            f"INSERT INTO meta (key, value) VALUES ('sla:stale', "
+            f"'{value}') ON CONFLICT (key) DO UPDATE SET value = '{value}'",
+        )
+
+    team_desk.host.admin_sql(team_desk.db, "DELETE FROM meta WHERE key = 'sla:stale'")
+    assert stale("sdagent", "7").returncode == 0
+    assert stale("sdagent", "8").returncode == 0
+    # but never set back (to the count a watermark was taken at, after an old-dated change
+    # raised it: that change's ticket would wait for the hourly full pass), nor renamed away
+    for user, sql in (
+        ("sdagent", "UPDATE meta SET value = '7' WHERE key = 'sla:stale'"),
+        ("sdlead", "UPDATE meta SET value = '0' WHERE key = 'sla:stale'"),
+        ("sdagent", "UPDATE meta SET value = 'x' WHERE key = 'sla:stale'"),
+        ("sdagent", "UPDATE meta SET key = 'sla:old' WHERE key = 'sla:stale'"),
+    ):
+        res = team_desk.psql(user, sql)
+        assert res.returncode != 0 and "only goes up" in res.stderr, (sql, res.stderr)
+    assert stale("sdagent", "7").returncode != 0
+    # the largest readable count, then one more (what the next change writes): allowed; the
+    # runner reads it as unreadable, passes in full, and may reset it
+    assert stale("sdagent", "999999999999999999").returncode == 0
+    assert stale("sdagent", "1000000000000000000").returncode == 0
+    assert stale("sdrunner", "0").returncode == 0
+    got = team_desk.host.admin_sql(team_desk.db, "SELECT value FROM meta WHERE key = 'sla:stale'")
+    assert got == "0"
 
 
 def test_team_init_again_and_a_removed_agent_loses_their_grants(team_desk: TeamDesk) -> None:

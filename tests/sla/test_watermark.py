@@ -425,7 +425,7 @@ def test_the_watermark_is_the_runners_row_and_meta_can_only_force_a_full_pass(de
     assert _mark(desk) == mark
     # the counter written with anything but what the watermark holds: a full pass, then a
     # watermark again (an unreadable counter is reset by that pass)
-    for value in (str(mark.stale + 5), "-1", "garbage"):
+    for value in (str(mark.stale + 5), "-1", "garbage", str(10**18), "9" * 5000):
         _set_meta(desk, "sla:stale", value)
         assert _mark(desk).since(utcnow()) is None, value
         sla.tick_in_batches(desk, utcnow())
