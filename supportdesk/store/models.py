@@ -82,6 +82,17 @@ class Identity(SQLModel, table=True):
     created_at: datetime = dt_field(nullable=False, default_now=True)
 
 
+def _not_null_indexes(table: str, *columns: str) -> list[sa.Index]:
+    """``ix_<table>_<column>`` over the rows where the column is set (migration 0016): columns a
+    new row leaves NULL, whose readers all compare them (``=``, ``IN``, a range, ``IS NOT
+    NULL``), which on both backends implies the condition."""
+    out = []
+    for c in columns:
+        where = sa.text(f'"{c}" IS NOT NULL')
+        out.append(sa.Index(f"ix_{table}_{c}", c, sqlite_where=where, postgresql_where=where))
+    return out
+
+
 class Ticket(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_ticket_status_created", "status", "created_at"),  # the report's backlog
@@ -105,23 +116,36 @@ class Ticket(SQLModel, table=True):
             *"resolution_due_at first_response_at solved_at closed_at spam".split(),
             "reply_to_address",
         ),
+        *_not_null_indexes(
+            "ticket",
+            "assignee_id",
+            "group",
+            "solved_at",
+            "closed_at",
+            "csat_requested_at",
+            "snoozed_until",
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     subject: str = ""
-    status: str = Field(default="new", index=True)
-    priority: str = Field(default="normal", index=True)
-    priority_rank: int = Field(default=1, index=True)  # for sorting: urgent first
+    # no index of their own (migration 0016): status leads ix_ticket_status_created and
+    # ix_ticket_status_due, priority_rank ix_ticket_queue, channel ix_ticket_report_by,
+    # created_at ix_ticket_report; priority (views count it on the ticket tally) and
+    # sla_breached (filtered only with other conditions) need none
+    status: str = "new"
+    priority: str = "normal"
+    priority_rank: int = 1  # for sorting: urgent first
     priority_locked: bool = False  # a lead set it by hand: rules leave it alone
-    channel: str = Field(default="", index=True)  # configured channel name
+    channel: str = ""  # configured channel name
     kind: str = "email"  # email | telegram | phone
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    assignee_id: int | None = Field(default=None, foreign_key="agent.id", index=True)
-    group: str | None = Field(default=None, index=True)
-    created_at: datetime = dt_field(nullable=False, default_now=True, index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="agent.id")  # (partial index)
+    group: str | None = None  # (partial index)
+    created_at: datetime = dt_field(nullable=False, default_now=True)
     updated_at: datetime = dt_field(nullable=False, default_now=True, index=True)
     first_response_at: datetime | None = dt_field()
-    solved_at: datetime | None = dt_field(index=True)
-    closed_at: datetime | None = dt_field(index=True)
+    solved_at: datetime | None = dt_field()  # (partial index)
+    closed_at: datetime | None = dt_field()  # (partial index)
     last_customer_at: datetime | None = dt_field()
     last_agent_at: datetime | None = dt_field()
     first_response_due_at: datetime | None = dt_field(index=True)
@@ -129,14 +153,14 @@ class Ticket(SQLModel, table=True):
     due_at: datetime | None = dt_field(index=True)  # the next SLA deadline that applies
     sla_paused_seconds: int = 0
     sla_paused_since: datetime | None = dt_field()
-    sla_breached: bool = Field(default=False, index=True)
-    snoozed_until: datetime | None = dt_field(index=True)
+    sla_breached: bool = False
+    snoozed_until: datetime | None = dt_field()  # (partial index)
     message_count: int = 0
     last_message_id: int | None = None
     ack_sent: bool = False
     csat_score: int | None = None
     csat_comment: str | None = None
-    csat_requested_at: datetime | None = dt_field(index=True)
+    csat_requested_at: datetime | None = dt_field()  # (partial index)
     # telegram chat (or e-mail address) the conversation runs in
     reply_to_address: str = ""
     spam: bool = False
@@ -232,6 +256,7 @@ class Event(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_event_ticket_created", "ticket_id", "created_at"),
         sa.Index("ix_event_kind_created", "kind", "created_at"),  # reports: a kind in a period
+        *_not_null_indexes("event", "batch"),
     )
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int | None = None  # ix_event_ticket_created covers it
@@ -240,7 +265,7 @@ class Event(SQLModel, table=True):
     agent: str = ""  # agent name or "system"
     kind: str  # created, message_in, reply, note, assign, status, ... (ix_event_kind_created)
     data: str = "{}"  # JSON: {"before":..., "after":..., ...}
-    batch: str | None = Field(default=None, index=True)  # a journal entry for undo
+    batch: str | None = None  # a journal entry for undo (partial index)
     created_at: datetime = dt_field(nullable=False, default_now=True, index=True)
 
 
