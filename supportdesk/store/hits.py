@@ -23,6 +23,7 @@ query language, the rows of the hits) lives here once for both backends.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,10 +63,14 @@ class Sql:
 # --------------------------------------------------------------------------- pieces
 
 
-def match(s: Sql, terms: Sequence[fts.Term], *, any_of: bool = False) -> str:
-    """``search_doc`` matches the terms (all of them, or ``any_of``), negated ones excluded."""
+def match(s: Sql, terms: Sequence[fts.Term], *, any_of: bool = False, walked: bool = False) -> str:
+    """``search_doc`` matches the terms (all of them, or ``any_of``), negated ones excluded.
+    ``walked`` (PostgreSQL): as the function behind ``@@``, which no index serves, so the
+    documents are read by a walk of the key (the query's range and order), never a GIN bitmap."""
     expr = s.bind(fts.render(terms, s.dialect, any_of=any_of))
     if s.dialect == "postgresql":
+        if walked:
+            return f"ts_match_vq({T}.tsv, to_tsquery('simple', {expr}))"
         return f"{T}.tsv @@ to_tsquery('simple', {expr})"
     return f"{T} MATCH {expr}"
 
@@ -122,58 +127,87 @@ def ranked_docs(
     *,
     any_of: bool = False,
     of: str | None = None,
+    walked: bool = False,
 ) -> str:
     """SELECT rowid, score of the documents of ``kinds`` matching ``terms`` (unordered);
-    ``of``: the condition on the kind, if not ``of_kinds``'."""
+    ``of``: the condition on the kind, if not ``of_kinds``'; ``walked``: see ``match``."""
     return (
         f"SELECT {T}.rowid AS rowid, {score(s, terms)} AS score FROM {T} "
-        f"WHERE {match(s, terms, any_of=any_of)} AND {of or of_kinds(s, kinds)}"
+        f"WHERE {match(s, terms, any_of=any_of, walked=walked)} AND {of or of_kinds(s, kinds)}"
     )
 
 
-def refs_matching(s: Sql, kind: int, term: fts.Term) -> str:
-    """SELECT the ref ids (``ref_id``) of the documents of ``kind`` matching ``term``."""
-    return (
-        f"SELECT {T}.rowid & {MASK} AS ref_id FROM {T} "
-        f"WHERE {match(s, [term])} AND {of_kinds(s, [kind])}"
-    )
+def refs_matching(s: Sql, kind: int, term: fts.Term, refs: str | None = None) -> str:
+    """SELECT the ref ids (``ref_id``) of the documents of ``kind`` matching ``term``; ``refs``:
+    a SELECT of the only ref ids to look at (as ``ref_id``), each document read by its key (an
+    index probe), never found through the word's index: what it costs does not grow with the
+    word's matches."""
+    if refs is None:
+        where = f"{match(s, [term])} AND {of_kinds(s, [kind])}"
+    else:
+        keys = f"SELECT {fts.doc_key(kind, 0)} + r.ref_id FROM ({refs}) AS r"
+        where = f"{match(s, [term], walked=True)} AND {T}.rowid IN ({keys})"
+    return f"SELECT {T}.rowid & {MASK} AS ref_id FROM {T} WHERE {where}"
 
 
-def tickets_with_term(s: Sql, term: fts.Term) -> str:
+def tickets_with_term(s: Sql, term: fts.Term, among: str | None = None) -> str:
     """SELECT the ids of the tickets whose subject, messages (text, attachment names), customer
-    (name, company, addresses; or a customer merged into them) or tags match ``term``."""
+    (name, company, addresses; or a customer merged into them) or tags match ``term``.
+    ``among``: a table (a CTE) of the only tickets to look at, with their ``id`` and
+    ``customer_id``: each is looked at through its own documents' keys, a few index probes a
+    ticket, and not through the word's matches (see ``ticket_hits``)."""
     term = dataclasses.replace(term, negated=False)
+    tickets = "ticket" if among is None else f"{among} AS ticket"
+
+    def refs(kind: int, ids: str) -> str:  # ids: a SELECT of the ref ids among the tickets
+        return refs_matching(s, kind, term, None if among is None else ids)
+
+    cand = f"SELECT ticket.id FROM {tickets}"
+    # the ref ids looked at among the tickets: theirs, their messages', their customers', and
+    # those of the customers their customers were merged into
+    own = f"SELECT ticket.id AS ref_id FROM {tickets}"
+    messages = f"SELECT message.id AS ref_id FROM message WHERE message.ticket_id IN ({cand})"
+    customers = f"SELECT ticket.customer_id AS ref_id FROM {tickets}"
+    merged = (
+        "SELECT customer.merged_into_id AS ref_id FROM customer WHERE customer.merged_into_id "
+        f"IS NOT NULL AND customer.id IN (SELECT ticket.customer_id FROM {tickets})"
+    )
     parts = [
-        refs_matching(s, fts.KIND_TICKET, term),
+        refs(fts.KIND_TICKET, own),
         "SELECT message.ticket_id FROM message WHERE message.id IN "
-        f"({refs_matching(s, fts.KIND_MESSAGE, term)})",
-        "SELECT ticket.id FROM ticket WHERE ticket.customer_id IN "
-        f"({refs_matching(s, fts.KIND_CUSTOMER, term)}) OR ticket.customer_id IN "
+        f"({refs(fts.KIND_MESSAGE, messages)})",
+        f"SELECT ticket.id FROM {tickets} WHERE ticket.customer_id IN "
+        f"({refs(fts.KIND_CUSTOMER, customers)}) OR ticket.customer_id IN "
         "(SELECT customer.id FROM customer WHERE customer.merged_into_id IN "
-        f"({refs_matching(s, fts.KIND_CUSTOMER, term)}))",
+        f"({refs(fts.KIND_CUSTOMER, merged)}))",
     ]
     if len(term.stems) == 1 and term.stems[0]:
         # a tag is a word too: "printer" finds the tickets tagged printer (or printers)
         stem = term.stems[0]
-        parts.append(
+        tagged = (
             "SELECT ticket_tag.ticket_id FROM ticket_tag JOIN tag ON tag.id = ticket_tag.tag_id "
-            f"WHERE lower(tag.name) = {s.bind(stem)} OR lower(tag.name) LIKE {s.bind(stem + '%')}"
+            f"WHERE (lower(tag.name) = {s.bind(stem)} OR lower(tag.name) LIKE {s.bind(stem + '%')})"
         )
+        parts.append(tagged if among is None else f"{tagged} AND ticket_tag.ticket_id IN ({cand})")
     return " UNION ".join(parts)
 
 
-def tickets_with_all(s: Sql, terms: Sequence[fts.Term]) -> str:
-    """SELECT the ids of the tickets matching every term (each anywhere in the ticket)."""
-    first = tickets_with_term(s, terms[0])
+def tickets_with_all(s: Sql, terms: Sequence[fts.Term], among: str | None = None) -> str:
+    """SELECT the ids of the tickets matching every term (each anywhere in the ticket);
+    ``among``: see ``tickets_with_term``."""
+    first = tickets_with_term(s, terms[0], among)
     if len(terms) == 1:
         return first
-    rest = " AND ".join(f"every.ref_id IN ({tickets_with_term(s, t)})" for t in terms[1:])
+    rest = " AND ".join(f"every.ref_id IN ({tickets_with_term(s, t, among)})" for t in terms[1:])
     return f"SELECT every.ref_id FROM ({first}) AS every WHERE {rest}"
 
 
-def ticket_filter(s: Sql, negative: Sequence[fts.Term], cond: Cond | None) -> list[str]:
-    """The conditions on ``ticket`` of a ticket search: no negated word, the filter terms."""
-    out = [f"ticket.id NOT IN ({tickets_with_term(s, t)})" for t in negative]
+def ticket_filter(
+    s: Sql, negative: Sequence[fts.Term], cond: Cond | None, among: str | None = None
+) -> list[str]:
+    """The conditions on ``ticket`` of a ticket search: no negated word, the filter terms;
+    ``among``: see ``tickets_with_term`` (the negated words looked for among those only)."""
+    out = [f"ticket.id NOT IN ({tickets_with_term(s, t, among)})" for t in negative]
     if cond is not None:
         out.append(s.cond(cond))
     return out
@@ -201,35 +235,53 @@ def _hits_cte(s: Sql, kinds: Sequence[int], terms: Sequence[fts.Term], window: i
     return f"WITH hits AS MATERIALIZED ({body}) "
 
 
-# the walk of a kind with its own GIN index covers the newest WALK * window keys of the kind
+# The walks of a kind with its own GIN index (``_own_gin_window``): first the kind's newest
+# PROBE * window keys, then, if the probe's matches promise a full window there, its newest
+# WALK * window keys.
+PROBE = 1
 WALK = 8
 
 
 def _own_gin_window(s: Sql, kind: int, terms: Sequence[fts.Term], window: int) -> str:
     """PostgreSQL, the newest ``window`` matches of a kind with its own GIN index, as the CTE
     ``hits``. The planner cannot tell a word common in other kinds from one common in this
-    one, so it is not asked: the primary key is walked backwards over the kind's newest
-    ``WALK * window`` keys only; if that yields the whole window, those are the newest matches
-    (every other match is older); if not, the word is rare in this kind and its own GIN index
-    (``(rowid >> 48) = kind``, migration 0015) gives all its matches, ordered by ``rowid + 0``
-    (which no index yields, so no walk of the key is planned), of which the newest are kept.
-    The branch not taken is not run (a one-time filter)."""
+    one (the statistics of ``tsv`` are over all kinds), so it is not asked; each step below is
+    exact, and each runs only when the one before it did not answer (one-time filters):
+
+    1. the probe: the primary key walked backwards over the kind's newest ``PROBE * window``
+       keys. ``window`` matches there are the newest (every other match is older).
+    2. the walk: the same over the newest ``WALK * window`` keys, only when the probe found
+       at least ``window * PROBE / WALK`` matches (at that rate the walk fills the window).
+    3. the kind's own GIN index (``(rowid >> 48) = kind``, migration 0015): all the kind's
+       matches, ordered by ``rowid + 0`` (which no index yields, so no walk of the key is
+       planned), the newest ``window`` kept. A word the probe barely finds is rare in the
+       kind's newest documents, and this costs what its matches cost: 0.03 ms for none.
+
+    The walks match by ``ts_match_vq`` (``match(walked=True)``): with ``@@`` the planner may
+    take the whole word's GIN bitmap ANDed with the key range instead (12 ms at 100k for a
+    word in half of all documents)."""
     w = s.bind(window)
-    newest = (
-        f"(SELECT max(d.rowid) FROM {T} AS d WHERE {in_kinds([kind], 'd.rowid')}) "
-        f"- {s.bind(WALK * window)}"
-    )
-    walk = (
-        f"{ranked_docs(s, [kind], terms, of=in_kinds([kind]))} AND {T}.rowid > {newest} "
-        f"ORDER BY {T}.rowid DESC LIMIT {w}"
-    )
+    top = f"(SELECT max(d.rowid) FROM {T} AS d WHERE {in_kinds([kind], 'd.rowid')})"
+
+    def walk(keys: int) -> str:
+        return (
+            f"{ranked_docs(s, [kind], terms, of=in_kinds([kind]), walked=True)} "
+            f"AND {T}.rowid > {top} - {s.bind(keys)} ORDER BY {T}.rowid DESC LIMIT {w}"
+        )
+
+    found, walked = "(SELECT count(*) FROM probe)", "(SELECT count(*) FROM walk)"
     full = f"{ranked_docs(s, [kind], terms)} ORDER BY {T}.rowid + 0 DESC LIMIT {w}"
     return (
-        f"WITH walk AS MATERIALIZED ({walk}), hits AS MATERIALIZED (SELECT * FROM ("
-        f"SELECT walk.rowid AS rowid, walk.score AS score FROM walk "
-        f"WHERE (SELECT count(*) FROM walk) >= {w} UNION ALL "
+        f"WITH probe AS MATERIALIZED ({walk(PROBE * window)}), "
+        f"walk AS MATERIALIZED (SELECT k.rowid AS rowid, k.score AS score FROM "
+        f"({walk(WALK * window)}) AS k "
+        f"WHERE {found} < {w} AND {found} * {int(WALK)} >= {w} * {int(PROBE)}), "
+        f"hits AS MATERIALIZED (SELECT * FROM ("
+        f"SELECT probe.rowid AS rowid, probe.score AS score FROM probe WHERE {found} >= {w} "
+        f"UNION ALL SELECT walk.rowid AS rowid, walk.score AS score FROM walk "
+        f"WHERE {walked} >= {w} UNION ALL "
         f"SELECT g.rowid AS rowid, g.score AS score FROM ({full}) AS g "
-        f"WHERE (SELECT count(*) FROM walk) < {w}) AS one LIMIT {w}) "
+        f"WHERE {found} < {w} AND {walked} < {w}) AS one LIMIT {w}) "
     )
 
 
@@ -252,7 +304,6 @@ def ticket_hits(
     or newest first), then tickets matching across documents or by their customer or tags
     (newest first), at most ``want``."""
     s = Sql(dialect)
-    positive = [t for t in terms if not t.negated and not t.empty]
     negative = [t for t in terms if t.negated and not t.empty]
     kind = f"(hits.rowid >> {fts.KIND_SHIFT})"
     tid = (
@@ -273,20 +324,78 @@ def ticket_hits(
     rows: list[Hit] = [(r[0], float(r[1]), r[2]) for r in run(sql, s.params)]
     if len(rows) < want:
         # words spread over subject, messages and customer; or beyond the window
-        s = Sql(dialect)
         found = {r[0] for r in rows}
-        sql = (
-            "SELECT ticket.id, ticket.updated_at FROM ticket"
-            + _where(
-                [f"ticket.id IN ({tickets_with_all(s, positive)})"]
-                + ticket_filter(s, negative, cond)
-            )
-            + f" ORDER BY ticket.updated_at DESC, ticket.id DESC LIMIT {s.bind(want + len(found))}"
-        )
-        for tid_, when in run(sql, s.params):
+        for tid_, when in newest_tickets_with_all(run, dialect, terms, want + len(found), cond):
             if tid_ not in found and len(rows) < want:
                 rows.append((tid_, 0.0, when))
     return rows
+
+
+# The newest tickets holding words found in more than COMMON * n documents are looked for among
+# the newest LOOK * n tickets first
+COMMON = 50
+LOOK = 8
+
+
+def newest_tickets_with_all(
+    run: Run, dialect: str, terms: Sequence[fts.Term], n: int, cond: Cond | None = None
+) -> list[tuple[int, Any]]:
+    """(id, updated_at) of the ``n`` most recently updated tickets holding every word anywhere
+    (``tickets_with_all``), and none of the negated words, newest first.
+
+    All the tickets holding a word is every match of it: a word in half of the customers is
+    half of the tickets (3-4 s of server CPU at 1M). So for a word in many documents
+    (``many_documents``) only the newest ``LOOK * n`` tickets (meeting ``cond``) are looked at
+    first, each through its own documents (``among``): ``n`` found there are the newest (every
+    other ticket is older). Fewer, or a word in few documents: all its tickets are taken (few
+    then, or the word is rare among recent tickets)."""
+    positive = [t for t in terms if not t.negated and not t.empty]
+    negative = [t for t in terms if t.negated and not t.empty]
+    order = "ORDER BY ticket.updated_at DESC, ticket.id DESC"
+    if many_documents(run, dialect, terms, COMMON * n):
+        s = Sql(dialect)
+        recent = (
+            "WITH recent AS MATERIALIZED (SELECT ticket.id AS id, ticket.customer_id AS "
+            f"customer_id FROM ticket{_where([s.cond(cond)] if cond else [])} {order} "
+            f"LIMIT {s.bind(LOOK * n)}) "
+        )
+        sql = (
+            recent
+            + "SELECT ticket.id, ticket.updated_at FROM ticket"
+            + _where(
+                ["ticket.id IN (SELECT recent.id FROM recent)",
+                 f"ticket.id IN ({tickets_with_all(s, positive, 'recent')})"]
+                + ticket_filter(s, negative, None, "recent")
+            )
+            + f" {order} LIMIT {s.bind(n)}"
+        )  # fmt: skip
+        got = [(r[0], r[1]) for r in run(sql, s.params)]
+        if len(got) >= n:
+            return got
+    s = Sql(dialect)
+    sql = (
+        "SELECT ticket.id, ticket.updated_at FROM ticket"
+        + _where(
+            [f"ticket.id IN ({tickets_with_all(s, positive)})"] + ticket_filter(s, negative, cond)
+        )
+        + f" {order} LIMIT {s.bind(n)}"
+    )
+    return [(r[0], r[1]) for r in run(sql, s.params)]
+
+
+def many_documents(run: Run, dialect: str, terms: Sequence[fts.Term], n: int) -> bool:
+    """Whether ``n`` or more documents (of any kind) may hold one of the words, negated or not.
+    SQLite counts them (FTS5 stops at the ``n``-th); PostgreSQL's GIN index would read every
+    match before giving the first, so there it is the planner's estimate, from the statistics
+    of ``tsv`` (a word they do not list is estimated at most 0.5% of the documents)."""
+    s = Sql(dialect)
+    words = [dataclasses.replace(t, negated=False) for t in terms if not t.empty]
+    docs = f"SELECT 1 FROM {T} WHERE {match(s, words, any_of=True)}"
+    if dialect == "postgresql":
+        plan = run(f"EXPLAIN {docs}", s.params)
+        rows = re.search(r" rows=(\d+) ", str(plan[0][0])) if plan else None
+        return rows is None or int(rows[1]) >= n
+    return int(run(f"SELECT count(*) FROM ({docs} LIMIT {s.bind(n)}) AS d", s.params)[0][0]) >= n
 
 
 def message_hits(

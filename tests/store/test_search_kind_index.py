@@ -4,6 +4,7 @@ of those kinds is answered from that kind's index entries (not the whole word's 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -113,3 +114,100 @@ def test_customers_are_still_found_through_their_index(desk: Any) -> None:
         got = hits.customer_hits(run, "postgresql", terms, want=20, newest=False, window=2000)
         names = hits.customers(run, [g[0] for g in got])
     assert [n[1] for n in names.values()] == ["Zebulon Quux"]
+
+
+def test_a_word_the_kind_lacks_is_not_walked_past_the_probe(desk: Any) -> None:
+    """Issue 21 at 100k: "printer" is in no customer document, and the walk of the customers'
+    newest ``WALK * window`` keys (16,000: ~5 ms, half the kind) ran before the kind's own index
+    answered (0.2 ms). Now a probe of the newest ``PROBE * window`` keys finds too few matches
+    to promise a full window there, and the kind's index answers: the walk is not run."""
+    _fill(desk)
+    window = 100
+    plan = _plan(desk, fts.KIND_CUSTOMER, "printer", forced=False, window=window)
+    removed = [int(line.rsplit(":", 1)[1]) for line in plan.splitlines()
+               if "Rows Removed by Filter" in line]  # fmt: skip
+    assert removed and sum(removed) <= hits.PROBE * window, plan
+    gin = [
+        line
+        for line in plan.splitlines()
+        if "Bitmap Index Scan on ix_search_doc_tsv_customer" in line
+    ]
+    assert gin and "never executed" not in gin[0], plan
+    assert "Bitmap Index Scan on ix_search_doc_tsv\n" not in plan + "\n", plan  # no global GIN
+
+
+def _fill_rates(desk: Any) -> None:
+    """10,000 customer documents (keys 1..10,000 of the kind): "anna" in all, "quarter" in
+    one in four, "rare" in one in 97, "old" in the oldest 3,000 only, "mid" only between
+    the newest 150th and 700th key; and 10,000 ticket documents with all of those words, so the
+    statistics of ``tsv`` say nothing about the customers'."""
+    body = (
+        "'anna ' || CASE WHEN mod(g, 4) = 0 THEN 'quarter ' ELSE '' END"
+        " || CASE WHEN mod(g, 97) = 0 THEN 'rare ' ELSE '' END"
+        " || CASE WHEN g <= 3000 THEN 'old ' ELSE '' END"
+        " || CASE WHEN g > 9300 AND g <= 9850 THEN 'mid ' ELSE '' END"
+    )
+    with desk.db.write() as s:
+        conn = s.connection()
+        conn.exec_driver_sql(
+            f"INSERT INTO {fts.TABLE} (rowid, title, body) SELECT "
+            f"{fts.doc_key(fts.KIND_CUSTOMER, 0)} + 1000000 + g, 'doc', {body} "
+            "FROM generate_series(1, 10000) AS g"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO {fts.TABLE} (rowid, title, body) SELECT "
+            f"{fts.doc_key(fts.KIND_TICKET, 0)} + 1000000 + g, 'doc', "
+            "'anna quarter rare old mid' FROM generate_series(1, 10000) AS g"
+        )
+        conn.exec_driver_sql(f"ANALYZE {fts.TABLE}")
+
+
+@pytest.mark.parametrize(
+    ("word", "step"),
+    [
+        ("anna", "probe"),  # fills the window within the probe
+        ("quarter", "walk"),  # the probe promises a full window within the walk
+        ("rare", "index"),  # the probe finds ~1: the kind's index
+        ("old", "index"),  # the probe and the walk find nothing, the index all of them
+        ("mid", "index"),  # none in the probe's keys (550 in the walk's): the index, exact
+        ("absent", "index"),
+    ],
+)
+def test_the_customer_window_is_the_newest_matches_whichever_step_answers(
+    desk: Any, word: str, step: str
+) -> None:
+    _fill_rates(desk)
+    window = 100  # probe: the newest 100 keys; walk: the newest 800
+    terms = fts.Parsed([fts.make_term(word)]).terms
+    q = hits.Sql("postgresql")
+    sql = hits._hits_cte(q, [fts.KIND_CUSTOMER], terms, window) + (
+        "SELECT rowid FROM hits ORDER BY rowid DESC"
+    )
+    lo, hi = fts.doc_key(fts.KIND_CUSTOMER, 0), fts.doc_key(fts.KIND_CUSTOMER, fts.REF_MASK)
+    exact = (
+        f"SELECT rowid FROM {fts.TABLE} WHERE rowid >= {lo} AND rowid <= {hi} AND "
+        f"tsv @@ to_tsquery('simple', :q) ORDER BY rowid DESC LIMIT {window}"
+    )
+    with desk.db.read() as s:
+        run = session_run(s)
+        got = [r[0] for r in run(sql, q.params)]
+        want = [r[0] for r in run(exact, {"q": terms[0].stems[0]})]
+        plan = "\n".join(r[0] for r in run("EXPLAIN (ANALYZE, COSTS OFF) " + sql, q.params))
+    assert got == want, (word, len(got), len(want))
+    assert len(want) == min(window, {"anna": 10000, "quarter": 2500, "rare": 103,
+                                     "old": 3000, "mid": 550, "absent": 0}[word])  # fmt: skip
+    walk = _ran(plan, rf"rowid > \(\$\d+ - '?{hits.WALK * window}\b")  # the walk's key bound
+    gin = _ran(plan, "ix_search_doc_tsv_customer")
+    assert walk and gin, plan
+    assert (any(walk), any(gin)) == (step == "walk", step == "index"), plan
+
+
+def _ran(plan: str, marker: str) -> list[bool]:
+    """For each node of an EXPLAIN ANALYZE with a line matching ``marker``: whether it ran."""
+    nodes: list[list[str]] = []
+    for line in plan.splitlines():
+        if "->" in line or not nodes:
+            nodes.append([line])
+        else:
+            nodes[-1].append(line)
+    return ["never executed" not in n[0] for n in nodes if any(re.search(marker, x) for x in n)]
