@@ -40,7 +40,7 @@ contracts: $(VENV)/.installed
 # the whole suite on SQLite, then the service-level suites again on a real PostgreSQL
 pytest: $(VENV)/.installed
 	$(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
-	SUPPORTDESK_TEST_DB=postgres $(BIN)/pytest -n 2 --dist loadgroup -q tests/inbound tests/tickets tests/people tests/replies tests/reports tests/sla tests/search tests/team tests/runner/test_lease.py tests/runner/test_cursor_atomicity.py tests/runner/test_fenced_send.py tests/runner/test_lease_renewal.py tests/outbound tests/automation tests/store/test_search_kind_index.py tests/store/test_search_newest_tickets.py tests/store/test_analyze.py tests/store/test_bulk_write_indexes.py $(PYTEST_ARGS)
+	SUPPORTDESK_TEST_DB=postgres $(BIN)/pytest -n 2 --dist loadgroup -q tests/inbound tests/tickets tests/people tests/replies tests/reports tests/sla tests/search tests/team tests/runner/test_lease.py tests/runner/test_cursor_atomicity.py tests/runner/test_fenced_send.py tests/runner/test_lease_renewal.py tests/runner/test_outbox_wake.py tests/outbound tests/automation tests/store/test_search_kind_index.py tests/store/test_search_newest_tickets.py tests/store/test_analyze.py tests/store/test_bulk_write_indexes.py $(PYTEST_ARGS)
 
 # Real test peers (Dovecot, PostgreSQL, tmux, mu, notmuch, Chromium + chromedriver): installed when missing and root.
 peers:

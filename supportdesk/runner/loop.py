@@ -4,8 +4,10 @@
 ``supportdesk run``. Under ``run``, one asyncio loop runs, per configured channel, a fetch loop
 per cursor key (IMAP folders with IDLE, Telegram long polling) or the channel's ``serve`` (push
 channels), and one delivery worker (a slow peer delays only its own channel); plus the SLA and
-snooze timers. Nothing here branches on a channel's type: every channel is a
-:class:`~supportdesk.channels.base.Channel` found through the registry.
+snooze timers. A delivery worker claims due replies as soon as one is queued, in this process
+(``_stored``) or in another (an agent's console, the CLI: the store's ``OutboxWaker``), and
+every ``OUTBOX_POLL`` seconds otherwise. Nothing here branches on a channel's type: every
+channel is a :class:`~supportdesk.channels.base.Channel` found through the registry.
 
 Only the holder of the desk's runner lease works; a second runner waits and takes over within
 seconds when the first one dies.
@@ -46,6 +48,7 @@ from supportdesk.runner.push import PushWorker
 from supportdesk.runner.report import ChannelReport, PassReport
 from supportdesk.sla import clocks as sla
 from supportdesk.store.models import Lease, utcnow
+from supportdesk.store.wake import OutboxWaker
 from supportdesk.tickets import snooze
 
 log = logging.getLogger("supportdesk.runner.loop")
@@ -53,6 +56,9 @@ log = logging.getLogger("supportdesk.runner.loop")
 FETCH_TIMEOUT = 10.0  # seconds a channel may long-poll inside fetch() under `run`
 POLL_WAIT = 5.0  # seconds a channel whose wait() just sleeps waits between fetches
 OUTBOX_BATCH = 50  # outbox rows claimed at a time
+# a delivery worker's look at the outbox when nothing woke it: the fallback, since replies
+# queued by other processes wake it through the store's OutboxWaker (store/wake.py)
+OUTBOX_POLL = 1.0
 TIMER_EVERY = 5.0  # seconds between timer runs (snoozes, automation, notifications)
 SLA_EVERY = 60.0  # between SLA passes under `run` (from the watermark: ~7 ms idle at 1M)
 ACK_STALE = timedelta(seconds=10)  # intake releases its own acks a second after its commit
@@ -80,6 +86,7 @@ class Runner:
         self._stopping: asyncio.Event | None = None
         self._wakeups: dict[str, asyncio.Event] = {}
         self.push_workers: list[PushWorker] = []
+        self.waker: OutboxWaker | None = None  # the active runner's (store/wake.py)
         self._next_nps = datetime.min.replace(tzinfo=UTC)  # NPS surveys: once a minute
 
     # ---- configuration ------------------------------------------------------------------
@@ -296,6 +303,40 @@ class Runner:
         for ev in self._wakeups.values():
             ev.set()
 
+    def _wake_due(self, channels: set[str] | None) -> None:
+        """From the OutboxWaker's thread: due rows on ``channels`` (None: maybe any)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._wake_channels, channels)
+            except RuntimeError:  # the loop just closed
+                pass
+        for worker in self.push_workers:
+            if channels is None or worker.config.name in channels:
+                try:
+                    worker.wake()
+                except RuntimeError:  # its loop just closed
+                    pass
+
+    def _wake_channels(self, channels: set[str] | None) -> None:
+        for name, ev in self._wakeups.items():
+            if channels is None or name in channels:
+                ev.set()
+
+    async def _outbox_waker(self) -> None:
+        """While this runner is active: wake the delivery workers when another process queues
+        a reply (store/wake.py). Their poll stays the fallback: a lost wake-up delays a reply,
+        it never loses one."""
+        waker = OutboxWaker(self.desk.db, self._wake_due)
+        self.waker = waker
+        thread = threading.Thread(target=waker.run, name="outbox-wake", daemon=True)
+        thread.start()
+        try:
+            await asyncio.Event().wait()  # until cancelled (_halt)
+        finally:
+            waker.stop()
+            await asyncio.to_thread(thread.join, 5)
+
     def _start(self) -> tuple[list[Channel], list[asyncio.Task[None]]]:
         """Per polled channel: a fetch loop per cursor key, and one delivery worker."""
         chans = [self._make(cfg) for cfg in self.worked()]
@@ -307,6 +348,7 @@ class Runner:
                 tasks.append(asyncio.create_task(self._guard(ch, self._follow(ch, key))))
             tasks.append(asyncio.create_task(self._deliver_loop(ch)))
         tasks.append(asyncio.create_task(self._timer_loop()))
+        tasks.append(asyncio.create_task(self._outbox_waker()))
         return chans, tasks
 
     def _follow(self, ch: Channel, key: str) -> Callable[[], Awaitable[None]]:
@@ -351,7 +393,7 @@ class Runner:
                 log.exception("outbox of channel %s", ch.name)
             if claimed >= OUTBOX_BATCH:
                 continue  # a backlog: claim the next ones at once
-            pause = 1.0 if breaker.allows() else max(min(breaker.remaining(), 5.0), 1.0)
+            pause = OUTBOX_POLL if breaker.allows() else max(min(breaker.remaining(), 5.0), 1.0)
             try:
                 await asyncio.wait_for(wakeup.wait(), pause)
             except TimeoutError:
