@@ -9,6 +9,7 @@ merges, templates, articles) that reads top to bottom.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -497,7 +498,13 @@ class _BreachJson:
         return self.heads[target] + due.isoformat() + self.tails[(priority, channel)]
 
 
-BATCH = 20_000
+BATCH = 20_000  # synthetic tickets (or customers) made and written at a time
+# batches of tickets per write transaction: its search documents are one FTS5 segment, written
+# at commit (bounded: ~100k tickets, ~9,000 leaf pages; the documents and FTS5's pending terms
+# ~220 MB of memory). At a million tickets 10 segments, merged once at the end (~3 CPU-s);
+# with a segment per 20,000-ticket batch the 16-way level merges during the load cost ~18 s,
+# and one merge of 53 segments ~28 s (mostly system time): see docs/NOTES.md
+TX_BATCHES = 5
 # the tables a synthetic load writes (and whose secondary indexes it builds once at the end);
 # PostgreSQL's search_doc has a GIN index, SQLite's is an FTS5 table with none of these
 BULK_TABLES = (
@@ -510,15 +517,29 @@ BULK_TABLES = (
 )  # synthetic tickets per write transaction: bounded, so the cost stays linear
 
 
+def _customer_doc(cid: int, j: int) -> search_store.Doc:
+    """The search document of synthetic customer ``j`` (id ``cid``), as ``_load`` writes it."""
+    name = f"Клиент {j}" if j % 2 == 0 else f"Customer {j}"
+    extra = f"user{cid}@synthetic.test {name}"
+    if j % 3 == 0:
+        extra += f" {9_000_000 + cid} @user{cid}"
+    return search_store.Doc(search_store.KIND_CUSTOMER, cid, title=f"{name} ", extra=extra)
+
+
 def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = None) -> None:
     """N synthetic tickets (with one customer message each) by bulk insert, with their search
     documents.
 
-    Each batch of ``BATCH`` tickets (or customers) is one write transaction: its rows, its
-    documents (plain inserts, in key order), then a bounded step of segment merging. A
-    transaction of a million rows made SQLite spill and rewrite its cache (time grew faster
-    than the size); batches keep the cost per ticket flat. The text is stemmed word by word
-    from the small vocabulary, to the same indexed text as ``rebuild_index`` makes.
+    Customers are written a batch of ``BATCH`` per transaction, then tickets ``TX_BATCHES``
+    batches per transaction: their rows batch by batch, then the transaction's documents
+    (tickets', messages' and its share of the customers') in one plain insert in key order,
+    which FTS5 writes as one segment at commit. Nothing is merged while they are written
+    (fewer than 16 segments up to ~1.5M tickets; beyond, the bulk policy's 16-way merges);
+    at the end ``merge_all`` merges every segment into one, a bounded number of pages per
+    transaction. A transaction of a million rows made SQLite spill and rewrite its cache (time
+    grew faster than the size); bounded transactions keep the cost per ticket flat. The text
+    is stemmed word by word from the small vocabulary, to the same indexed text as
+    ``rebuild_index`` makes.
 
     The tickets are written as the runner's SLA pass (``sla.clocks.tick``) at ``now`` would
     leave them: pauses in step with the status, ``sla_breached`` set and one ``sla_breached``
@@ -542,6 +563,8 @@ def add_synthetic(desk: Desk, n: int, *, seed: int = 7, now: datetime | None = N
     try:
         with search_store.bulk_merge_policy(desk.db):
             _load(desk, n, n_cust, rnd, now, base_c, base_t, base_m)
+            # the load's segments were written without merging: all of them in one merge now
+            search_store.merge_all(desk.db)
     finally:
         with desk.db.write() as s:
             create_indexes(s.connection(), indexes)
@@ -558,7 +581,34 @@ def _load(
     base_t: int,
     base_m: int,
 ) -> None:
-    """The batches of ``add_synthetic``: customers, then tickets with their messages."""
+    """The batches of ``add_synthetic``: customers, then tickets with their messages.
+
+    As in an import (``inbound.importing``): what is alive now is frozen, and the collector
+    runs once per transaction instead of whenever allocations pile up (a batch makes some
+    hundred thousand dicts and strings, alive until they are written: the automatic
+    collections walked them again and again)."""
+    gc.freeze()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _load_batches(desk, n, n_cust, rnd, now, base_c, base_t, base_m, collecting)
+    finally:
+        if collecting:
+            gc.enable()
+        gc.unfreeze()
+
+
+def _load_batches(
+    desk: Desk,
+    n: int,
+    n_cust: int,
+    rnd: random.Random,
+    now: datetime,
+    base_c: int,
+    base_t: int,
+    base_m: int,
+    collect: bool,
+) -> None:
     statuses = ["new", "open", "open", "pending", "solved", "closed"]
     prios = ["low", "normal", "normal", "normal", "high", "urgent"]
     channels = [("support", "email"), ("billing", "email"), ("telegram", "telegram")]
@@ -566,7 +616,7 @@ def _load(
     bits = rnd.getrandbits
     breach_json = _BreachJson(now, prios, [c for c, _k in channels])
     for a in range(0, n_cust, BATCH):
-        custs, idents, docs = [], [], []
+        custs, idents = [], []
         for j in range(a, min(a + BATCH, n_cust)):
             cid = base_c + j
             ru = j % 2 == 0
@@ -594,7 +644,6 @@ def _load(
                     "created_at": now,
                 }
             )
-            extra = f"{address} {name}"
             if j % 3 == 0:
                 idents.append(
                     {
@@ -605,18 +654,19 @@ def _load(
                         "created_at": now,
                     }
                 )
-                extra += f" {9_000_000 + cid} @user{cid}"
-            docs.append(
-                search_store.Doc(search_store.KIND_CUSTOMER, cid, title=f"{name} ", extra=extra)
-            )
         with desk.db.write() as s:
             conn = s.connection()
             write_rows(conn, Customer, custs)
             write_rows(conn, Identity, idents)
-            search_store.insert(conn, docs)
-            search_store.merge_step(conn)
-    for a in range(0, n, BATCH):
-        tickets, msgs, docs, breaches = [], [], [], []
+        if collect:
+            gc.collect()
+
+    def batch(a: int, docs: list[search_store.Doc]) -> tuple[list[Any], list[Any], list[Any]]:
+        """Tickets ``a`` to ``a + BATCH`` with their messages and breach events; their
+        documents appended to ``docs``."""
+        tickets: list[Any] = []
+        msgs: list[Any] = []
+        breaches: list[Any] = []
         for j in range(a, min(a + BATCH, n)):
             tid, mid = base_t + j, base_m + j
             cid = base_c + (j % n_cust)
@@ -713,10 +763,26 @@ def _load(
                     stemmed=(subject_stems, " ".join([stem[w] for w in body]), ""),
                 )
             )
+        return tickets, msgs, breaches
+
+    span = BATCH * TX_BATCHES
+    n_tx = -(-n // span)
+    for t in range(n_tx):
+        # this transaction's share of the customers' documents (their rows went before)
+        docs = [
+            _customer_doc(base_c + j, j)
+            for j in range(t * n_cust // n_tx, (t + 1) * n_cust // n_tx)
+        ]
         with desk.db.write() as s:
             conn = s.connection()
-            write_rows(conn, Ticket, tickets)
-            write_rows(conn, Message, msgs)
-            write_rows(conn, Event, breaches)
+            for a in range(t * span, min((t + 1) * span, n), BATCH):
+                tickets, msgs, breaches = batch(a, docs)
+                write_rows(conn, Ticket, tickets)
+                write_rows(conn, Message, msgs)
+                write_rows(conn, Event, breaches)
+            # one insert in key order at the end: a key lower than the one before makes FTS5
+            # write its pending terms out as a segment of their own
             search_store.insert(conn, docs)
             search_store.merge_step(conn)
+        if collect:
+            gc.collect()

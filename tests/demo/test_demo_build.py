@@ -38,12 +38,13 @@ def test_the_load_runs_without_a_journal_and_the_desk_is_wal_after(
         real_insert(conn, docs)
 
     monkeypatch.setattr(build, "BATCH", 70)
+    monkeypatch.setattr(build, "TX_BATCHES", 2)
     monkeypatch.setattr(search_store, "insert", spy)
     (tmp_path / ".demo.building").mkdir()  # left by a build that was killed
     (tmp_path / ".demo.building" / "junk").write_text("x")
     desk = build.build_demo(tmp_path / "demo", size=300)
     try:
-        assert modes[-7:] == ["off"] * 7  # the synthetic batches: customers, then tickets
+        assert modes[-3:] == ["off"] * 3  # the synthetic transactions (2 batches of 70 each)
         with desk.db.read() as s:
             c = s.connection()
             assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -75,6 +76,7 @@ def test_a_failed_build_leaves_the_previous_demo_and_no_half_built_desk(
         real_insert(conn, docs)
 
     monkeypatch.setattr(build, "BATCH", 70)
+    monkeypatch.setattr(build, "TX_BATCHES", 1)
     monkeypatch.setattr(search_store, "insert", fail_later)
     with pytest.raises(RuntimeError, match="disk full"):
         build.build_demo(home, size=300)
@@ -87,6 +89,19 @@ def test_a_failed_build_leaves_the_previous_demo_and_no_half_built_desk(
     with pytest.raises(RuntimeError, match="disk full"):
         build.build_demo(fresh, size=300)
     assert not fresh.exists()  # no desk at all rather than half of one
+
+    # killed in the final merge of the index's segments, after every row was written
+    monkeypatch.setattr(search_store, "insert", real_insert)
+    real_merge = search_store.merge_all
+
+    def fail_merge(db: Any, pages: int = 1) -> int:
+        real_merge(db, pages=1)  # some of it merged, without a journal
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search_store, "merge_all", fail_merge)
+    with pytest.raises(KeyboardInterrupt):
+        build.build_demo(fresh, size=300)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
 
 
 def test_a_link_at_the_build_folder_is_refused_not_followed(tmp_path: Path) -> None:

@@ -114,12 +114,13 @@ def test_bulk_policy_in_force_during_the_load_and_defaults_after(
         real_insert(conn, docs)
 
     monkeypatch.setattr(build, "BATCH", 70)
+    monkeypatch.setattr(build, "TX_BATCHES", 1)
     monkeypatch.setattr(search_store, "insert", spy)
     desk = build.build_demo(tmp_path / "demo", size=300)
     try:
-        # every batch of the load wrote under the bulk policy (the story's rebuild before it not)
-        assert len(seen) >= 7
-        assert seen[-7:] == [search_store.BULK_POLICY] * 7
+        # every transaction of the load wrote under the bulk policy (the story's rebuild not)
+        assert len(seen) >= 5
+        assert seen[-5:] == [search_store.BULK_POLICY] * 5
         assert _options(desk) == {}  # nothing stored after: FTS5's defaults again
         with desk.db.write() as s:
             s.connection().execute(
@@ -148,6 +149,7 @@ def test_bulk_policy_put_back_when_the_load_fails(tmp_path: Path, monkeypatch: A
             real_insert(conn, docs)
 
         monkeypatch.setattr(build, "BATCH", 70)
+        monkeypatch.setattr(build, "TX_BATCHES", 1)
         monkeypatch.setattr(search_store, "insert", fail_second)
         with pytest.raises(RuntimeError, match="disk full"):
             build.add_synthetic(desk, 300)
@@ -182,3 +184,76 @@ def test_bulk_policy_indexes_what_the_defaults_index(tmp_path: Path, monkeypatch
     for q in QUERIES:
         assert hits_a[q] == hits_b[q], q
     assert all(hits_a[q] for q in QUERIES[:-1])  # the queries find something
+
+
+def _segments(db: Any) -> list[int]:
+    """The segment ids of the FTS5 index (SQLite)."""
+    with db.read() as s:
+        rows = s.connection().execute(sa.text("SELECT DISTINCT segid FROM search_doc_idx"))
+        return [r[0] for r in rows]
+
+
+@pytest.mark.sqlite_only
+def test_the_load_writes_few_segments_and_leaves_one(tmp_path: Path, monkeypatch: Any) -> None:
+    """Several batches per transaction, each transaction's documents (customers' included) one
+    segment, nothing merged while they are written, and all of them merged into one at the
+    end: at a million tickets 13 segments merged once instead of 70 merged level by level."""
+    flushed: list[int] = []
+    real_insert = search_store.insert
+
+    def spy(conn: Any, docs: Any) -> None:
+        real_insert(conn, docs)
+        flushed.append(len({d.kind for d in docs}))
+
+    monkeypatch.setattr(build, "BATCH", 70)
+    monkeypatch.setattr(build, "TX_BATCHES", 3)
+    monkeypatch.setattr(search_store, "insert", spy)
+    merges: list[int] = []
+    real_merge = search_store.merge_all
+
+    def count_merge(db: Any, pages: int = search_store.MERGE_ALL_PAGES) -> int:
+        merges.append(len(_segments(db)))
+        return real_merge(db, pages=5)  # several transactions of merging
+
+    monkeypatch.setattr(search_store, "merge_all", count_merge)
+    desk = build.build_demo(tmp_path / "demo", size=900)  # 5 transactions of 210 tickets
+    try:
+        assert flushed[-5:] == [3] * 5  # tickets, messages and customers in each
+        assert merges[0] >= 5  # nothing merged during the load
+        assert len(_segments(desk.db)) == 1
+        with desk.db.write() as s:
+            s.connection().execute(
+                sa.text("INSERT INTO search_doc(search_doc) VALUES ('integrity-check')")
+            )
+        with desk.db.read() as s:
+            last = s.connection().execute(sa.text("SELECT max(id) FROM customer")).scalar()
+        hits = search_desk(desk, f"user{last}@synthetic.test")  # the last transaction's share
+        assert ("customer", last) in [(h["kind"], h["id"]) for h in hits]
+    finally:
+        desk.close()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_off_during_the_load_and_as_it_was_after(
+    desk: Any, monkeypatch: Any, enabled: bool
+) -> None:
+    import gc
+
+    seen: list[bool] = []
+    real = build.write_rows
+
+    def spy(*args: Any, **kw: Any) -> None:
+        seen.append(gc.isenabled())
+        real(*args, **kw)
+
+    monkeypatch.setattr(build, "BATCH", 70)
+    monkeypatch.setattr(build, "write_rows", spy)
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        build.add_synthetic(desk, 300)
+        after = gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert len(seen) >= 5 and not any(seen)  # no automatic collections while batches are made
+    assert after is enabled
