@@ -86,7 +86,7 @@ def parse(text: str) -> Query:
         if val.startswith('"'):
             if len(val) < 2 or not val.endswith('"'):
                 raise QueryError(
-                    f"the phrase {raw} is missing its closing quote", term=raw, start=t0, end=t1
+                    f"the phrase {raw!r} is missing its closing quote", term=raw, start=t0, end=t1
                 )
             val = val[1:-1].replace('\\"', '"')
             if key:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from supportdesk.desk.desk import BadInput
@@ -62,12 +62,14 @@ def _run(desk: Any, text: str) -> None:
 
 @SETTINGS
 @given(text=QUERIES)
+@example(text='"a\nb')
 def test_any_query_lists_or_explains(small_desk: Any, text: str) -> None:
     _run(small_desk, text)
 
 
 @SETTINGS
 @given(text=QUERIES)
+@example(text='"a\nb')  # an unclosed phrase with a line break: the message is one line
 def test_any_search_finds_or_explains(small_desk: Any, text: str) -> None:
     from supportdesk.search.search import search
 
